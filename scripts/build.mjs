@@ -1,0 +1,35 @@
+// Builds dist/cjs (CommonJS + declarations, compiled by tsc) and dist/esm, a thin ES module facade
+// over the same CommonJS code, so that `import` and `require` share one instance of every class
+// (no dual-package hazard: `instanceof AthenaTransportError` holds whichever way it was loaded).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
+  stdio: 'inherit',
+});
+writeFileSync(join(dist, 'cjs/package.json'), '{ "type": "commonjs" }\n');
+
+const require = createRequire(import.meta.url);
+const entries = { 'index': 'index', 'testing/index': 'testing/index' };
+mkdirSync(join(dist, 'esm/testing'), { recursive: true });
+writeFileSync(join(dist, 'esm/package.json'), '{ "type": "module" }\n');
+for (const [esm, cjs] of Object.entries(entries)) {
+  const mod = require(join(dist, 'cjs', cjs + '.js'));
+  const names = Object.keys(mod).filter((n) => n !== 'default' && n !== '__esModule');
+  const rel = '../'.repeat(esm.split('/').length) + 'cjs/' + cjs + '.js';
+  const body = [
+    `import cjs from '${rel}';`,
+    ...names.map((n) => `export const ${n} = cjs.${n};`),
+    'export default cjs;',
+    '',
+  ].join('\n');
+  writeFileSync(join(dist, 'esm', esm + '.js'), body);
+  writeFileSync(join(dist, 'esm', esm + '.d.ts'), `export * from '${rel}';\n`);
+}
+console.log('built dist/cjs and dist/esm');

@@ -1,0 +1,36 @@
+import { EXIT, UsageError, processIo, type CliIo, type Command } from './io';
+
+/**
+ * Subcommands, loaded on demand so that `athena-rx serve` does not load sharp and
+ * `athena-rx prepare` does not load gRPC.
+ */
+const commands: Record<string, { summary: string; load: () => Command }> = {
+  serve: { summary: 'run the in-process Athena-compatible server standalone', load: () => (require('./commands/serve') as typeof import('./commands/serve')).serve },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return ['usage: athena-rx <command> [options]', '', 'commands:', ...lines, '', 'athena-rx <command> --help for its options'].join('\n');
+}
+
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    io.stdout.write(usage() + '\n');
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = commands[name];
+  if (!command) {
+    io.stderr.write(`athena-rx: unknown command '${name}'\n\n${usage()}\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await command.load()(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`athena-rx ${name}: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './contract/messages';
+export type * from './preprocess/types';
+export type * from './operators/results';

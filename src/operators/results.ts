@@ -1,0 +1,75 @@
+import type { Classification, ClassificationOutput, ErrorCode } from '../contract/messages';
+
+/** Why preparing an image failed, before anything was sent. */
+export type PreprocessErrorCode =
+  | 'EMPTY_INPUT'
+  | 'SOURCE_UNREADABLE'
+  | 'UNSUPPORTED_FORMAT'
+  | 'DECODE_FAILED'
+  | 'TOO_MANY_PIXELS'
+  | 'INVALID_CORRELATION_ID'
+  | 'INVALID_INPUT';
+
+/** Why the pipeline could not get an answer for an image. */
+export type PipelineErrorCode =
+  /** No response within `responseTimeout` (or lost to another member of a shared deployment). */
+  | 'RESPONSE_TIMEOUT'
+  /** The stream failed for good (retries exhausted or not retryable, e.g. `UNAUTHENTICATED`). */
+  | 'TRANSPORT_FAILED';
+
+/** Every code a failure can carry: the server's `ErrorCode`s, then the client's own. */
+export type FailureCode = ErrorCode | PreprocessErrorCode | PipelineErrorCode;
+
+/** Where in the pipeline a failure arose. */
+export type FailureStage = 'preprocess' | 'server' | 'transport';
+
+export interface ResultTimings {
+  /** Time spent preparing the image (ms). */
+  readonly prepareMs: number;
+  /** From the first send to the final answer (ms), when the image was sent. */
+  readonly roundTripMs?: number;
+}
+
+interface ResultBase<R> {
+  readonly correlationId: string;
+  /** The caller's reference to the source (see `ImageInput.ref`). */
+  readonly ref: R | undefined;
+  /** How many times the image was sent: 0 when it failed before sending. */
+  readonly attempts: number;
+  readonly timings: ResultTimings;
+}
+
+/** The image was classified. */
+export interface ClassificationSuccess<R = unknown> extends ResultBase<R> {
+  readonly kind: 'success';
+  /** Label to weight; labels the service elided are absent (treat as 0). */
+  readonly classifications: Readonly<Record<string, number>>;
+  /** The labels as the service sent them, in order. */
+  readonly raw: readonly Classification[];
+}
+
+/** The image could not be classified; `code` says why and `retryable` whether trying again can help. */
+export interface ClassificationFailure<R = unknown> extends ResultBase<R> {
+  readonly kind: 'failure';
+  readonly code: FailureCode;
+  readonly message: string;
+  readonly details: string;
+  readonly retryable: boolean;
+  readonly stage: FailureStage;
+}
+
+/** Exactly one per image that entered the pipeline. `switch (result.kind)` to handle it. */
+export type ClassificationResult<R = unknown> = ClassificationSuccess<R> | ClassificationFailure<R>;
+
+/**
+ * A response for a correlation id this pipeline never sent: another client of the same
+ * deployment sent that image. Never counted as one of ours.
+ */
+export interface ForeignOutput {
+  readonly kind: 'foreign';
+  readonly correlationId: string;
+  readonly output: ClassificationOutput;
+}
+
+/** What `correlate()` emits: our results, and other clients' outputs as their own kind. */
+export type ClassificationEvent<R = unknown> = ClassificationResult<R> | ForeignOutput;
