@@ -4,6 +4,8 @@ import type { Classification, ClassificationOutput, ErrorCode } from '../contrac
 export type PreprocessErrorCode =
   | 'EMPTY_INPUT'
   | 'SOURCE_UNREADABLE'
+  /** The source is larger than `maxSourceBytes`; refused before it was read whole. */
+  | 'SOURCE_TOO_LARGE'
   | 'UNSUPPORTED_FORMAT'
   | 'DECODE_FAILED'
   | 'TOO_MANY_PIXELS'
