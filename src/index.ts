@@ -1,3 +1,4 @@
 export * from './contract/messages';
 export type * from './preprocess/types';
 export type * from './operators/results';
+export * from './operators/inFlightWindow';
