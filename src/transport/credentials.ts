@@ -1,0 +1,285 @@
+import * as grpc from '@grpc/grpc-js';
+import { AthenaAuthError } from './errors';
+
+/**
+ * Supplies the bearer token each call carries. The client asks for a token every time it opens
+ * a call, so a provider should cache (as {@link oauthClientCredentials} does).
+ */
+export interface AccessTokenProvider {
+  /** A token valid now. Rejects with an {@link AthenaAuthError} when none can be had. */
+  getToken(): Promise<string>;
+  /**
+   * Forgets a cached token, so the next {@link getToken} fetches a new one. The client calls it
+   * when the server answers `UNAUTHENTICATED` (a token revoked before its expiry).
+   */
+  invalidate?(): void;
+  /**
+   * When the current token expires (epoch milliseconds), if known. A stream keeps the token it
+   * opened with, so long-lived streams can use this to re-open in time.
+   */
+  expiresAt?(): number | undefined;
+}
+
+/** A fixed bearer token (for tokens issued out of band, and for tests). */
+export function staticToken(token: string): AccessTokenProvider {
+  if (!token) throw new TypeError('staticToken: the token is empty');
+  return { getToken: () => Promise.resolve(token) };
+}
+
+/** Options of {@link oauthClientCredentials}. */
+export interface OAuthClientCredentialsOptions {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Default `'crisp-athena-live'` (others: `'crisp-athena-dev'`, `'crisp-athena-qa'`). */
+  readonly audience?: string;
+  /** Default `'https://crispthinking.auth0.com/oauth/token'`. */
+  readonly tokenUrl?: string;
+  /**
+   * How long before expiry a token is replaced, in ms. Default 60 000. Capped at half the
+   * token's lifetime, so that a short-lived token is still reused.
+   */
+  readonly refreshMarginMs?: number;
+  /** Timeout of one token request, in ms. Default 30 000. */
+  readonly requestTimeoutMs?: number;
+  /** Default: Node's global `fetch`. */
+  readonly fetch?: typeof fetch;
+  /** Clock in epoch ms (tests). Default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** The token provider {@link oauthClientCredentials} returns. */
+export interface OAuthTokenProvider extends AccessTokenProvider {
+  invalidate(): void;
+  expiresAt(): number | undefined;
+}
+
+interface CachedToken {
+  readonly value: string;
+  /** Infinity when the endpoint gave no `expires_in`. */
+  readonly expiresAt: number;
+  readonly refreshAt: number;
+}
+
+export const DEFAULT_TOKEN_URL = 'https://crispthinking.auth0.com/oauth/token';
+export const DEFAULT_AUDIENCE = 'crisp-athena-live';
+
+/**
+ * OAuth 2.0 client credentials, as the Athena service uses them: POSTs
+ * `{client_id, client_secret, audience, grant_type: 'client_credentials'}` as JSON to the token
+ * endpoint and caches the `access_token` until `refreshMarginMs` before it expires.
+ *
+ * However many calls wait for a token, at most one request is in flight. A failed request is not
+ * cached: the next call asks again. If a refresh fails while the old token has not yet expired,
+ * the old token is used. Failures reject with an {@link AthenaAuthError} that says what the
+ * endpoint answered, never the secret.
+ *
+ * @example
+ * const client = createAthenaClient({
+ *   address: 'api.athena-risk-intelligence.com:443',
+ *   credentials: tls({ token: oauthClientCredentials({ clientId, clientSecret }) }),
+ * });
+ */
+export function oauthClientCredentials(options: OAuthClientCredentialsOptions): OAuthTokenProvider {
+  const {
+    clientId,
+    clientSecret,
+    audience = DEFAULT_AUDIENCE,
+    tokenUrl = DEFAULT_TOKEN_URL,
+    refreshMarginMs = 60_000,
+    requestTimeoutMs = 30_000,
+    now = Date.now,
+  } = options;
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  if (!clientId || !clientSecret) throw new TypeError('oauthClientCredentials: clientId and clientSecret are required');
+
+  let current: CachedToken | undefined;
+  let inflight: Promise<string> | undefined;
+  // A token fetched before an invalidate() must not be stored after it.
+  let generation = 0;
+
+  // Any text from the endpoint that reaches an error message goes through this first.
+  const redact = (text: string): string => text.split(clientSecret).join('[redacted]');
+
+  async function requestToken(): Promise<CachedToken> {
+    const startedAt = now();
+    let response: Response;
+    try {
+      response = await fetchFn(tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({
+          client_id: clientId,
+          client_secret: clientSecret,
+          audience,
+          grant_type: 'client_credentials',
+        }),
+        signal: AbortSignal.timeout(requestTimeoutMs),
+      });
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new AthenaAuthError({
+        code: 'TOKEN_ENDPOINT_UNREACHABLE',
+        message: `Token endpoint ${tokenUrl} unreachable: ${redact(reason)}`,
+        retryable: true,
+        cause,
+      });
+    }
+    const text = await response.text().catch(() => '');
+    let body: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
+    } catch {
+      // Not JSON: the status (and a snippet of the text, below) still says what happened.
+    }
+    const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? redact(v) : undefined);
+
+    if (!response.ok) {
+      const error = str(body.error);
+      const errorDescription = str(body.error_description) ?? str(body.message);
+      const said =
+        error || errorDescription
+          ? [error, errorDescription].filter(Boolean).join(': ')
+          : redact(text.slice(0, 200)).trim() || '(empty body)';
+      throw new AthenaAuthError({
+        code: 'TOKEN_REQUEST_FAILED',
+        message: `Token request to ${tokenUrl} failed: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${said}`,
+        httpStatus: response.status,
+        error,
+        errorDescription,
+        retryable: response.status === 429 || response.status >= 500,
+      });
+    }
+
+    const token = body.access_token;
+    if (typeof token !== 'string' || token === '') {
+      throw new AthenaAuthError({
+        code: 'TOKEN_RESPONSE_INVALID',
+        message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} without an access_token`,
+        httpStatus: response.status,
+        retryable: false,
+      });
+    }
+    const expiresIn = Number(body.expires_in);
+    if (!Number.isFinite(expiresIn) || expiresIn <= 0) {
+      // No lifetime given: keep it until the server refuses it (the client then invalidates).
+      return { value: token, expiresAt: Infinity, refreshAt: Infinity };
+    }
+    // Count the lifetime from when we asked, not when the answer came: errs on the early side.
+    const lifetimeMs = expiresIn * 1000;
+    const expiresAt = startedAt + lifetimeMs;
+    const margin = Math.min(refreshMarginMs, lifetimeMs / 2);
+    return { value: token, expiresAt, refreshAt: expiresAt - margin };
+  }
+
+  return {
+    getToken(): Promise<string> {
+      const t = now();
+      if (current && t < current.refreshAt) return Promise.resolve(current.value);
+      if (!inflight) {
+        const gen = generation;
+        const previous = current;
+        inflight = requestToken().then(
+          (fresh) => {
+            if (gen === generation) current = fresh;
+            return fresh.value;
+          },
+          (error: unknown) => {
+            // A refresh that fails inside the margin falls back on the still-valid token.
+            if (previous && gen === generation && now() < previous.expiresAt) return previous.value;
+            throw error;
+          },
+        );
+        const settled = inflight;
+        void settled.finally(() => {
+          if (inflight === settled) inflight = undefined;
+        }).catch(() => undefined);
+      }
+      return inflight;
+    },
+    invalidate(): void {
+      generation++;
+      current = undefined;
+      inflight = undefined;
+    },
+    expiresAt(): number | undefined {
+      return current && Number.isFinite(current.expiresAt) ? current.expiresAt : undefined;
+    },
+  };
+}
+
+/**
+ * How a client reaches the server: the channel's security and the token every call carries.
+ * Build one with {@link tls} or {@link insecure}.
+ */
+export interface AthenaCredentials {
+  /** Whether the channel uses TLS. */
+  readonly secure: boolean;
+  /** Channel credentials for grpc-js (a new object per channel). */
+  channelCredentials(): grpc.ChannelCredentials;
+  /** Channel options these credentials need (e.g. a TLS server name override). */
+  readonly channelOptions: Readonly<grpc.ChannelOptions>;
+  /** The token sent as `authorization: Bearer <token>`; none sends no `authorization`. */
+  readonly token?: AccessTokenProvider;
+}
+
+/** Options of {@link tls}. */
+export interface TlsOptions {
+  /** PEM root certificates to trust instead of the system's (e.g. a private CA). */
+  readonly rootCerts?: Buffer | string;
+  /** PEM client key, for mutual TLS (with `certChain`). */
+  readonly privateKey?: Buffer | string;
+  /** PEM client certificate chain, for mutual TLS. */
+  readonly certChain?: Buffer | string;
+  /** Name to verify the server certificate against, when it differs from the address host. */
+  readonly serverName?: string;
+  /** Token for every call: a provider or a fixed string. */
+  readonly token?: AccessTokenProvider | string;
+}
+
+const toBuffer = (v: Buffer | string | undefined): Buffer | undefined =>
+  v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v);
+
+const toProvider = (token: AccessTokenProvider | string | undefined): AccessTokenProvider | undefined =>
+  typeof token === 'string' ? staticToken(token) : token;
+
+/**
+ * TLS channel credentials (the public service), with an optional custom root CA and a token.
+ *
+ * @example
+ * tls({ token: oauthClientCredentials({ clientId, clientSecret }) })
+ * tls({ rootCerts: fs.readFileSync('ca.pem'), token: 'my-token' })
+ */
+export function tls(options: TlsOptions = {}): AthenaCredentials {
+  const rootCerts = toBuffer(options.rootCerts);
+  const privateKey = toBuffer(options.privateKey);
+  const certChain = toBuffer(options.certChain);
+  if (!privateKey !== !certChain) throw new TypeError('tls: privateKey and certChain go together');
+  const channelOptions: grpc.ChannelOptions = options.serverName
+    ? { 'grpc.ssl_target_name_override': options.serverName, 'grpc.default_authority': options.serverName }
+    : {};
+  return {
+    secure: true,
+    channelCredentials: () => grpc.credentials.createSsl(rootCerts ?? null, privateKey ?? null, certChain ?? null),
+    channelOptions,
+    token: toProvider(options.token),
+  };
+}
+
+/**
+ * A plaintext channel, for loopback and tests (the in-process server). A token, if given, is
+ * still sent, as per-call metadata: grpc-js refuses call credentials on insecure channels, so the
+ * client attaches `authorization` itself.
+ *
+ * @example
+ * insecure()                       // no authorization header
+ * insecure('token-accepted-by-the-test-server')
+ */
+export function insecure(token?: AccessTokenProvider | string): AthenaCredentials {
+  return {
+    secure: false,
+    channelCredentials: () => grpc.credentials.createInsecure(),
+    channelOptions: {},
+    token: toProvider(token),
+  };
+}

@@ -1,0 +1,38 @@
+/** The transport layer: channels, credentials and calls of the Athena gRPC API. */
+export {
+  createAthenaClient,
+  defaultChannelOptions,
+  MAX_MESSAGE_BYTES,
+  type AthenaClientOptions,
+  type AthenaGrpcClient,
+} from './client';
+export {
+  insecure,
+  oauthClientCredentials,
+  staticToken,
+  tls,
+  DEFAULT_AUDIENCE,
+  DEFAULT_TOKEN_URL,
+  type AccessTokenProvider,
+  type AthenaCredentials,
+  type OAuthClientCredentialsOptions,
+  type OAuthTokenProvider,
+  type TlsOptions,
+} from './credentials';
+export {
+  AthenaAuthError,
+  AthenaTransportError,
+  isRetryableStatus,
+  type AthenaAuthErrorCode,
+  type AthenaTransportErrorInit,
+  type GrpcStatusName,
+} from './errors';
+export { clientVersion } from './version';
+export type {
+  AthenaClient,
+  ClassifyCall,
+  ClassifyCallOptions,
+  ClassifyTransport,
+  ClassifyWriteState,
+  UnaryCallOptions,
+} from './types';
