@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { IMAGE_SIDE, RAW_IMAGE_BYTES, type Classification } from '../contract/messages';
+import { AthenaTestingError } from './errors';
+
+/** The six benign category labels of contract section 4, in the order `benignClassify` returns them. */
+export const BENIGN_LABELS = [
+  'UnknownCSAM-Lakeside',
+  'UnknownCSAM-Mountains',
+  'UnknownCSAM-Trees',
+  'UnknownCSAM-Seashore',
+  'UnknownCSAM-Ducks',
+  'UnknownCSAM-Goose',
+] as const;
+
+/** Uncertainty label: entropy (nats) of the category weights; may exceed 1.0 as the contract allows. */
+export const ENTROPY_LABEL = 'UnknownCSAM-Entropy';
+/** Overall probability label: the sum of the category weights (about 1.0). */
+export const PCSAM_LABEL = 'UnknownCSAM-PCSAM';
+
+// Every 4th pixel in both directions: 112x112 samples keep the statistics cheap while the
+// full-buffer digest below still separates images that differ anywhere.
+const STRIDE = 4;
+
+/**
+ * The benign classifier of the in-process server: a deterministic function of 448x448 BGR pixels
+ * whose weights mean nothing but behave like the real ones (six category weights that sum to
+ * about 1.0, plus `UnknownCSAM-Entropy` and `UnknownCSAM-PCSAM`).
+ *
+ * Use it in tests to compute the weights the server will return for an image, or to check that a
+ * client passed the pixels through unchanged: any change to any byte changes the weights.
+ * Weights are rounded to float32, as the wire carries them, so they compare equal to what a
+ * client receives. Runs in well under a millisecond.
+ *
+ * @example
+ * const pixels = Buffer.alloc(448 * 448 * 3, 128);
+ * const labels = benignClassify(pixels); // [{ label: 'UnknownCSAM-Lakeside', weight: 0.16... }, ...]
+ *
+ * @param bgr448 exactly 602,112 bytes: 448x448, row-major, B,G,R interleaved.
+ * @throws AthenaTestingError `INVALID_ARGUMENT` when the length is not 602,112.
+ */
+export function benignClassify(bgr448: Uint8Array): Classification[] {
+  if (bgr448.length !== RAW_IMAGE_BYTES) {
+    throw new AthenaTestingError('INVALID_ARGUMENT', `benignClassify needs ${RAW_IMAGE_BYTES} bytes (448x448 BGR), got ${bgr448.length}`);
+  }
+  let sumB = 0, sumG = 0, sumR = 0, sumL = 0, sumL2 = 0, edgeH = 0, edgeV = 0, top = 0, bottom = 0;
+  const rowBytes = IMAGE_SIDE * 3;
+  const prevRow = new Float64Array(IMAGE_SIDE / STRIDE);
+  let n = 0;
+  for (let y = 0; y < IMAGE_SIDE; y += STRIDE) {
+    let left = -1;
+    for (let x = 0, col = 0; x < IMAGE_SIDE; x += STRIDE, col++) {
+      const i = y * rowBytes + x * 3;
+      const b = bgr448[i], g = bgr448[i + 1], r = bgr448[i + 2];
+      const l = 0.114 * b + 0.587 * g + 0.299 * r;
+      sumB += b; sumG += g; sumR += r; sumL += l; sumL2 += l * l;
+      if (left >= 0) edgeH += Math.abs(l - left);
+      if (y > 0) edgeV += Math.abs(l - prevRow[col]);
+      prevRow[col] = l;
+      left = l;
+      if (y < IMAGE_SIDE / 2) top += l; else bottom += l;
+      n++;
+    }
+  }
+  const mb = sumB / n / 255, mg = sumG / n / 255, mr = sumR / n / 255;
+  const meanL = sumL / n;
+  const std = Math.sqrt(Math.max(0, sumL2 / n - meanL * meanL)) / 128;
+  const eh = edgeH / n / 255, ev = edgeV / n / 255;
+  const tb = (top - bottom) / (n / 2) / 255;
+
+  // A digest of every byte nudges each logit slightly, so images that differ only between the
+  // sampled pixels still get different weights.
+  const digest = createHash('sha1').update(bgr448).digest();
+  const nudge = (k: number): number => (digest[k] / 255 - 0.5) * 0.05;
+
+  const logits = [
+    3 * mb + 1.5 * tb - eh,
+    2 * std + 2 * tb + 3 * ev,
+    3 * mg - mr + 2 * eh,
+    2 * mb + 2 * mr - std,
+    2 * eh + 2 * ev - mb,
+    mr + mg - 2 * std,
+  ].map((v, k) => v + nudge(k));
+  const max = Math.max(...logits);
+  const exps = logits.map((v) => Math.exp(v - max));
+  const total = exps.reduce((a, v) => a + v, 0);
+  const weights = exps.map((v) => v / total);
+  const entropy = -weights.reduce((a, w) => a + (w > 0 ? w * Math.log(w) : 0), 0);
+  const pcsam = weights.reduce((a, w) => a + w, 0);
+
+  const out: Classification[] = BENIGN_LABELS.map((label, k) => ({ label, weight: Math.fround(weights[k]) }));
+  out.push({ label: ENTROPY_LABEL, weight: Math.fround(entropy) }, { label: PCSAM_LABEL, weight: Math.fround(pcsam) });
+  return out;
+}
