@@ -1,0 +1,28 @@
+import { performance } from 'node:perf_hooks';
+import { decodeImage, type DecodeOptions } from './decode';
+import { resizeToModel } from './resize';
+
+/** The 448x448 model input made from one encoded image, with what it took. */
+export interface ModelPixels {
+  /** 448 x 448 x 3 = 602112 bytes, B,G,R interleaved, row-major. */
+  readonly pixels: Buffer;
+  /** Size after decoding (after EXIF orientation), before resizing. */
+  readonly decoded: { readonly width: number; readonly height: number };
+  readonly decodeMs: number;
+  readonly resizeMs: number;
+}
+
+/**
+ * Encoded image bytes to the pixels the reference client sends: `cv2.imdecode(IMREAD_COLOR)` then,
+ * unless already 448x448, `cv2.resize(448x448, INTER_LINEAR)`, byte for byte.
+ *
+ * @throws PreprocessError (see {@link decodeImage}).
+ */
+export async function toModelPixels(bytes: Buffer, options: DecodeOptions = {}): Promise<ModelPixels> {
+  const t0 = performance.now();
+  const image = await decodeImage(bytes, options);
+  const t1 = performance.now();
+  const pixels = resizeToModel(image);
+  const t2 = performance.now();
+  return { pixels, decoded: { width: image.width, height: image.height }, decodeMs: t1 - t0, resizeMs: t2 - t1 };
+}
