@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ImageFormat, ImageHash, RequestEncoding } from '../contract/messages';
+import type { PixelHash } from './hashes';
 
 /**
  * Where an image comes from. Raw pixels are never guessed from a byte length: they must be marked
@@ -24,6 +25,8 @@ export interface PrepareTimings {
   readonly resizeMs: number;
   readonly hashMs: number;
   readonly compressMs: number;
+  /** From the call to the result, including waits between steps. */
+  readonly totalMs: number;
 }
 
 /** Bytes after each step. */
@@ -47,11 +50,19 @@ export interface PreparedImage<R = unknown> {
   readonly encoding: RequestEncoding;
   /** The bytes to send as `ClassificationInput.data`. */
   readonly data: Buffer;
+  /** Hashes of the original bytes (the source as read), sent as `ClassificationInput.hashes`. */
   readonly hashes: readonly ImageHash[];
+  /**
+   * Hashes of the 602,112 prepared pixels, when `pixelHashes` asked for them. Never sent: the
+   * contract's `HashType` cannot say "of the pixels", and the service matches known file hashes.
+   */
+  readonly pixelHashes: readonly PixelHash[];
+  /** True when `data` is the source file itself (see `PrepareOptions.passThrough`). */
+  readonly passedThrough: boolean;
   /** The format detected from the source's signature (`IMAGE_FORMAT_RAW_UINT8_BGR` for `{ bgr }`). */
   readonly sourceFormat: ImageFormat;
   readonly sizes: PrepareSizes;
   readonly timings: PrepareTimings;
-  /** The caller's reference: `ImageInput.ref`, or the path for a path source. */
+  /** The caller's reference: `ImageInput.ref`; for a bare path source, the path. */
   readonly ref: R | undefined;
 }

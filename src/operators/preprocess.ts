@@ -1,0 +1,248 @@
+import { availableParallelism } from 'node:os';
+import {
+  asyncScheduler,
+  defer,
+  Observable,
+  Subscription,
+  type ObservableInput,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
+import { CorrelationIdGenerator, defaultCorrelationIds } from '../preprocess/correlationId';
+import { PreprocessError } from '../preprocess/errors';
+import { prepareImage, type PrepareOptions } from '../preprocess/prepare';
+import { isImageInput } from '../preprocess/sources';
+import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types';
+import type { InFlightWindow } from './inFlightWindow';
+import type { ClassificationFailure } from './results';
+
+/** Options of {@link preprocess}: how many images at once, in which order, and how to prepare each. */
+export interface PreprocessOptions<R = unknown> extends PrepareOptions {
+  /** Most images prepared at once. Default `os.availableParallelism()`. */
+  readonly concurrency?: number;
+  /**
+   * `'completion'`: each image as soon as it is ready (highest throughput). `'source'`: in the
+   * order the images arrived; a slow image holds back those after it, at most `concurrency` of
+   * them. Default `'completion'`.
+   */
+  readonly order?: 'completion' | 'source';
+  /**
+   * A credit gate shared with `classify()`: one credit is taken per image before it is prepared
+   * and travels with the result (prepared or failed) for `classify()` to give back. Credits of
+   * images this operator drops on unsubscription are given back here.
+   */
+  readonly window?: Pick<InFlightWindow, 'acquire' | 'release'>;
+  /** Prepares one image. Default `prepareImage(input, options)`; tests inject their own. */
+  readonly prepare?: (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>;
+  /**
+   * Ids for failed images that have no caller id (a prepared image's id comes from `prepare`).
+   * Default: the process-wide generator that `prepareImage` uses too.
+   */
+  readonly ids?: CorrelationIdGenerator;
+  /** Where `prepareMs` of a failure is measured. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Prepares each image (read, decode, resize to 448x448 BGR, hash, id, optional Brotli) with
+ * bounded concurrency; an image that cannot be prepared becomes a `ClassificationFailure` with
+ * `stage: 'preprocess'`, and the stream goes on.
+ *
+ * Use it at the head of a classification pipeline, before `bufferBatch()` and `classify()`;
+ * it never drops an image and never errors because of one: exactly one value per source value.
+ *
+ * ```text
+ * source:  -a--b--c--------|
+ *          preprocess({ concurrency: 2, order: 'source' })   (a takes 6, b 2, c 2 frames)
+ * result:  -------(ab)--c--|                                   b waits for a
+ * ```
+ *
+ * The source is subscribed once and its values queue while `concurrency` images are being
+ * prepared (as `mergeMap` queues them); with `order: 'source'` a finished image keeps its slot
+ * until it is emitted, so at most `concurrency` results wait for a slow one. An error or
+ * completion of the source is passed on (completion once every queued image is out).
+ *
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { preprocess } from 'athena-rx';
+ *
+ * from(['a.jpg', 'b.png', 'missing.gif'])
+ *   .pipe(preprocess({ concurrency: 2, encoding: 'brotli' }))
+ *   .subscribe((r) => console.log(r.kind === 'prepared' ? r.correlationId : `${r.ref}: ${r.code}`));
+ * ```
+ *
+ * @param options.concurrency Images prepared at once; default `os.availableParallelism()`.
+ * @param options.order `'completion'` (default) or `'source'`.
+ * @param options.window Credit gate shared with `classify()`; default none.
+ * @param options.prepare How one image is prepared; default `prepareImage` with these options.
+ * @param options.ids Ids for failures without a caller id; default the process-wide generator.
+ * @param options.scheduler Clock of failure timings; default `asyncScheduler`.
+ * @param options Also every `PrepareOptions` field (`hashes`, `encoding`, `passThrough`, ...).
+ * @see prepareImage
+ * @see bufferBatch
+ * @see classify
+ * @see inFlightWindow
+ */
+export function preprocess<R = unknown>(
+  options: PreprocessOptions<R> = {},
+): OperatorFunction<ImageSource | ImageInput<R>, PreparedImage<R> | ClassificationFailure<R>> {
+  const concurrency = options.concurrency ?? availableParallelism();
+  const inSourceOrder = (options.order ?? 'completion') === 'source';
+  const prepare = options.prepare ?? ((input: ImageSource | ImageInput<R>) => prepareImage(input, options));
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const { window } = options;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new RangeError(`preprocess: concurrency must be an integer >= 1, got ${concurrency}`);
+  }
+  if (options.order !== undefined && options.order !== 'completion' && options.order !== 'source') {
+    throw new RangeError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
+  }
+
+  type Result = PreparedImage<R> | ClassificationFailure<R>;
+  interface Job {
+    readonly index: number;
+    readonly input: ImageSource | ImageInput<R>;
+    readonly work: Subscription;
+    credit: boolean;
+  }
+
+  return (source) =>
+    new Observable<Result>((subscriber) => {
+      const queue: Array<ImageSource | ImageInput<R>> = [];
+      /** Started and not yet emitted, by source index. */
+      const jobs = new Map<number, Job>();
+      /** Finished results waiting for their turn (source order only). */
+      const ready = new Map<number, Result>();
+      let nextIndex = 0;
+      let nextToEmit = 0;
+      let sourceDone = false;
+      let pumping = false;
+
+      const emit = (job: Job, result: Result): void => {
+        jobs.delete(job.index);
+        job.work.unsubscribe();
+        subscriber.next(result); // the credit, if any, now travels with the result
+      };
+
+      const finish = (job: Job, result: Result): void => {
+        if (!inSourceOrder) {
+          emit(job, result);
+        } else {
+          ready.set(job.index, result);
+          while (ready.has(nextToEmit)) {
+            const r = ready.get(nextToEmit)!;
+            ready.delete(nextToEmit);
+            emit(jobs.get(nextToEmit)!, r);
+            nextToEmit++;
+          }
+        }
+        pump();
+      };
+
+      const start = (input: ImageSource | ImageInput<R>): void => {
+        const index = nextIndex++;
+        const work = new Subscription();
+        const job: Job = { index, input, work, credit: false };
+        jobs.set(index, job);
+        const startedAt = scheduler.now();
+        const run = (): void => {
+          let done = false;
+          work.add(
+            defer(() => prepare(input)).subscribe({
+              next: (prepared) => {
+                if (done) return;
+                done = true;
+                finish(job, prepared);
+              },
+              error: (err: unknown) => {
+                if (done) return;
+                done = true;
+                finish(job, toFailure(input, err, scheduler.now() - startedAt, options.ids));
+              },
+              complete: () => {
+                if (done) return;
+                done = true;
+                const err = new PreprocessError('DECODE_FAILED', 'prepare completed without producing an image');
+                finish(job, toFailure(input, err, scheduler.now() - startedAt, options.ids));
+              },
+            }),
+          );
+        };
+        if (!window) {
+          run();
+          return;
+        }
+        work.add(
+          window.acquire().subscribe(() => {
+            job.credit = true;
+            run();
+          }),
+        );
+      };
+
+      // Starts queued images while slots are free, then completes when everything is out. The
+      // flag makes re-entrant calls (a result emitted synchronously, a value pushed while
+      // handling one) fall through to the loop already running.
+      const pump = (): void => {
+        if (pumping) return;
+        pumping = true;
+        try {
+          while (queue.length > 0 && jobs.size < concurrency && !subscriber.closed) start(queue.shift()!);
+        } finally {
+          pumping = false;
+        }
+        if (sourceDone && queue.length === 0 && jobs.size === 0) subscriber.complete();
+      };
+
+      const sourceSubscription = source.subscribe({
+        next: (input) => {
+          queue.push(input);
+          pump();
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          sourceDone = true;
+          pump();
+        },
+      });
+
+      return () => {
+        sourceSubscription.unsubscribe();
+        for (const job of jobs.values()) {
+          job.work.unsubscribe();
+          // Dropped before reaching classify(), which would have given its credit back.
+          if (job.credit) window?.release(1);
+        }
+        jobs.clear();
+        ready.clear();
+        queue.length = 0;
+      };
+    });
+}
+
+/** Error codes worth retrying: the file system was busy, not the image bad. */
+const TRANSIENT_ERRNO = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
+
+function toFailure<R>(input: ImageSource | ImageInput<R>, err: unknown, prepareMs: number, ids?: CorrelationIdGenerator): ClassificationFailure<R> {
+  const wrapped = isImageInput(input);
+  const ref = (wrapped ? input.ref : typeof input === 'string' ? input : undefined) as R | undefined;
+  const callerId = wrapped && typeof input.correlationId === 'string' ? input.correlationId : undefined;
+  const e =
+    err instanceof PreprocessError
+      ? err
+      : new PreprocessError('DECODE_FAILED', `could not prepare the image: ${err instanceof Error ? err.message : String(err)}`, err instanceof Error ? err.name : '', { cause: err });
+  return {
+    kind: 'failure',
+    // A caller's id is kept even when it is the reason for the failure, so the caller can find it.
+    correlationId: callerId ?? (ids ?? defaultCorrelationIds()).nextWithoutContent(),
+    ref,
+    attempts: 0,
+    timings: { prepareMs },
+    code: e.code,
+    message: e.message,
+    details: e.details,
+    retryable: e.code === 'SOURCE_UNREADABLE' && TRANSIENT_ERRNO.has(e.details),
+    stage: 'preprocess',
+  };
+}

@@ -1,0 +1,34 @@
+import { promisify } from 'node:util';
+import { brotliCompress, constants } from 'node:zlib';
+
+const brotli = promisify(brotliCompress);
+
+/** Brotli quality used when none is given; chosen from the table in docs/preprocessing.md. */
+export const DEFAULT_BROTLI_QUALITY = 5;
+
+/**
+ * Brotli-compresses prepared pixels on libuv's thread pool (Node's own zlib, asynchronous, so the
+ * event loop stays free).
+ *
+ * - `BROTLI_PARAM_SIZE_HINT` is the input length: the encoder sizes its window and hash tables
+ *   for it instead of assuming an unknown stream.
+ * - `BROTLI_MODE_GENERIC`: pixels are neither UTF-8 text nor font data, the two modes Brotli
+ *   tunes for.
+ *
+ * @example
+ * ```ts
+ * const wire = await brotliEncode(pixels, 5); // decompresses with zlib.brotliDecompressSync
+ * ```
+ */
+export function brotliEncode(data: Uint8Array, quality = DEFAULT_BROTLI_QUALITY): Promise<Buffer> {
+  if (!Number.isInteger(quality) || quality < 0 || quality > 11) {
+    throw new RangeError(`brotliQuality must be an integer from 0 to 11, got ${quality}`);
+  }
+  return brotli(data, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: quality,
+      [constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
+    },
+  });
+}

@@ -1,0 +1,181 @@
+import { performance } from 'node:perf_hooks';
+import { RAW_IMAGE_BYTES, type ImageFormat, type RequestEncoding } from '../contract/messages';
+import { defaultCorrelationIds, validateCorrelationId, type CorrelationIdFactory } from './correlationId';
+import { brotliEncode, DEFAULT_BROTLI_QUALITY } from './encode';
+import { PreprocessError } from './errors';
+import { detectFormat, isExactlyDecodable } from './formats';
+import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorithm } from './hashes';
+import { toModelPixels } from './pixels';
+import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource } from './sources';
+import type { ImageInput, ImageSource, PreparedImage } from './types';
+
+/** How `prepareImage` prepares an image; every field is optional. */
+export interface PrepareOptions {
+  /**
+   * Hashes of the original bytes to send as `ImageHash` entries (the service matches them against
+   * known images). `[]` sends none. Default `['md5', 'sha1']`.
+   */
+  readonly hashes?: readonly WireHashAlgorithm[];
+  /** Hashes of the prepared pixels, kept on `PreparedImage.pixelHashes` and never sent. Default `[]`. */
+  readonly pixelHashes?: readonly PixelHashAlgorithm[];
+  /**
+   * `'brotli'` compresses the pixels with Node's zlib (asynchronous); when the result is not
+   * smaller, the pixels go uncompressed and `encoding` says so. Default `'uncompressed'`.
+   */
+  readonly encoding?: 'uncompressed' | 'brotli';
+  /** Brotli quality, 0-11. Default 5 (see the table in docs/preprocessing.md). */
+  readonly brotliQuality?: number;
+  /**
+   * Send an encoded image that already decodes to 448x448 as it is, with its detected format,
+   * when its file is smaller than the 602,112 raw pixels. Only lossless formats (PNG, lossless
+   * WebP) qualify: their pixels are the same whatever decoder the server runs, whereas a JPEG's
+   * depend on the decoder's IDCT and upsampling, and scores are compared at 1e-4. The image is
+   * still decoded here, to check its size and that it decodes at all. Default `false`.
+   */
+  readonly passThrough?: boolean;
+  /** Largest decoded width x height accepted; larger images are refused before decoding them. */
+  readonly maxPixels?: number;
+  /** Largest source accepted, in bytes; checked before reading a file whole. Default 64 MiB. */
+  readonly maxSourceBytes?: number;
+  /** Affiliate for images whose `ImageInput` names none. */
+  readonly affiliate?: string;
+  /**
+   * Makes the correlation id of an image whose `ImageInput` gives none, from the bytes the hashes
+   * cover. Default: a process-wide `CorrelationIdGenerator` (`<run>-<xxh64>-<sequence>`). Its
+   * ids are validated like a caller's.
+   */
+  readonly correlationId?: CorrelationIdFactory;
+}
+
+/**
+ * Prepares one image for the wire: reads it, decodes and resizes it exactly as the reference
+ * pipeline does (OpenCV `imdecode(IMREAD_COLOR)`, then `INTER_LINEAR` to 448x448 BGR), hashes
+ * the original bytes, gives it a correlation id, and optionally Brotli-compresses the pixels.
+ *
+ * Use it to prepare images outside an Rx pipeline; inside one, the `preprocess()` operator calls
+ * it with bounded concurrency and turns failures into values.
+ *
+ * @param source a `Buffer`/`Uint8Array` of an encoded image, a file path, a `Readable` (read
+ *   fully, up to `maxSourceBytes`), `{ bgr }` for pixels that are already prepared, or an
+ *   `ImageInput` wrapping any of them with a `ref`, `correlationId` and `affiliate`.
+ * @throws PreprocessError with a `code` (`EMPTY_INPUT`, `SOURCE_UNREADABLE`, `SOURCE_TOO_LARGE`,
+ *   `UNSUPPORTED_FORMAT`, `DECODE_FAILED`, `TOO_MANY_PIXELS`, `INVALID_CORRELATION_ID`,
+ *   `INVALID_INPUT`) when the image cannot be prepared.
+ *
+ * @example
+ * ```ts
+ * import { prepareImage } from 'athena-rx';
+ *
+ * const image = await prepareImage({ source: 'photos/cat.jpg', ref: 42, affiliate: 'acme' }, {
+ *   encoding: 'brotli',
+ * });
+ * image.data;          // Brotli-compressed 448x448 BGR pixels
+ * image.hashes;        // [{ type: 'HASH_TYPE_MD5', value: '…' }, { type: 'HASH_TYPE_SHA1', value: '…' }]
+ * image.timings;       // { readMs, decodeMs, resizeMs, hashMs, compressMs, totalMs }
+ * ```
+ */
+export async function prepareImage<R = unknown>(
+  source: ImageSource | ImageInput<R>,
+  options: PrepareOptions = {},
+): Promise<PreparedImage<R>> {
+  const t0 = performance.now();
+  const input: ImageInput<R> = isImageInput(source) ? source : { source, ref: (typeof source === 'string' ? source : undefined) as R | undefined };
+  // The caller's id is checked first: a bad id fails fast, before any reading or decoding.
+  const callerId = input.correlationId === undefined ? undefined : validateCorrelationId(input.correlationId);
+  const affiliate = input.affiliate ?? options.affiliate;
+
+  const read = await readSource(input.source, options.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES);
+  const t1 = performance.now();
+  const original = read.bytes;
+  const sourceFormat: ImageFormat = read.kind === 'bgr' ? 'IMAGE_FORMAT_RAW_UINT8_BGR' : detectFormat(original);
+  if (sourceFormat === 'IMAGE_FORMAT_UNSPECIFIED') {
+    // Refused here rather than left to the decoder: sharp reads formats (SVG, AVIF, HEIF, ...)
+    // the reference cannot, and an image the reference cannot decode has no defined pixels.
+    throw new PreprocessError('UNSUPPORTED_FORMAT', 'not an image format the reference pipeline decodes (unknown signature)', signatureDetails(original));
+  }
+
+  // Decoding runs off the main thread where it can (sharp, the resize worker), so hashing and
+  // the id are computed while it runs.
+  const pixelsPromise = read.kind === 'bgr' ? undefined : toModelPixels(original, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
+  pixelsPromise?.catch(() => undefined); // awaited below; keeps a failure here from being "unhandled" meanwhile
+
+  let hashes;
+  let hashMs;
+  let correlationId;
+  try {
+    const th = performance.now();
+    hashes = wireHashes(original, options.hashes ?? ['md5', 'sha1']);
+    hashMs = performance.now() - th;
+    correlationId = callerId ?? validateCorrelationId(await (options.correlationId ?? defaultFactory)(original));
+  } catch (err) {
+    await pixelsPromise?.catch(() => undefined); // never leave decode work running unobserved
+    throw err;
+  }
+
+  let pixels: Buffer;
+  let decodeMs = 0;
+  let resizeMs = 0;
+  let decoded: { width: number; height: number } | undefined;
+  if (pixelsPromise) {
+    const result = await pixelsPromise;
+    pixels = result.pixels;
+    decoded = result.decoded;
+    decodeMs = result.decodeMs;
+    resizeMs = result.resizeMs;
+  } else {
+    pixels = original;
+  }
+
+  const th = performance.now();
+  const pixelHashList = options.pixelHashes?.length ? pixelHashes(pixels, options.pixelHashes) : [];
+  hashMs += performance.now() - th;
+
+  const passedThrough =
+    options.passThrough === true &&
+    decoded !== undefined &&
+    decoded.width === 448 &&
+    decoded.height === 448 &&
+    original.length < RAW_IMAGE_BYTES &&
+    isExactlyDecodable(original, sourceFormat);
+
+  let data: Buffer = passedThrough ? original : pixels;
+  let encoding: RequestEncoding = 'REQUEST_ENCODING_UNCOMPRESSED';
+  let compressMs = 0;
+  if (!passedThrough && options.encoding === 'brotli') {
+    const tc = performance.now();
+    const compressed = await brotliEncode(pixels, options.brotliQuality ?? DEFAULT_BROTLI_QUALITY);
+    compressMs = performance.now() - tc;
+    if (compressed.length < pixels.length) {
+      data = compressed;
+      encoding = 'REQUEST_ENCODING_BROTLI';
+    }
+  }
+
+  return {
+    kind: 'prepared',
+    correlationId,
+    ...(affiliate === undefined ? {} : { affiliate }),
+    format: passedThrough ? sourceFormat : 'IMAGE_FORMAT_RAW_UINT8_BGR',
+    encoding,
+    data,
+    hashes,
+    pixelHashes: pixelHashList,
+    passedThrough,
+    sourceFormat,
+    sizes: {
+      original: original.length,
+      ...(decoded ? { decoded: { width: decoded.width, height: decoded.height } } : {}),
+      prepared: passedThrough ? original.length : pixels.length,
+      wire: data.length,
+    },
+    timings: { readMs: t1 - t0, decodeMs, resizeMs, hashMs, compressMs, totalMs: performance.now() - t0 },
+    ref: input.ref,
+  };
+}
+
+const defaultFactory: CorrelationIdFactory = (content) => defaultCorrelationIds().next(content);
+
+/** Facts about an unknown source; never its bytes, not even the first few. */
+function signatureDetails(bytes: Buffer): string {
+  return `size=${bytes.length}`;
+}
