@@ -76,8 +76,15 @@ export function openStream(client: RawClient, metadata = new grpc.Metadata()): T
   return { call, responses, next, status, send: (req) => call.write(req) };
 }
 
-/** A deterministic raw 448x448 BGR image. */
+const images = new Map<number, Buffer>();
+/** A deterministic raw 448x448 BGR image (cached: callers must not modify it). */
 export function rawImage(seed: number): Buffer {
+  let cached = images.get(seed);
+  if (!cached) images.set(seed, (cached = makeRaw(seed)));
+  return cached;
+}
+
+function makeRaw(seed: number): Buffer {
   const buf = Buffer.alloc(RAW_IMAGE_BYTES);
   let x = seed * 2654435761 >>> 0;
   for (let i = 0; i < buf.length; i++) {
