@@ -1,0 +1,214 @@
+/**
+ * OAuth client credentials against a real token endpoint on loopback (athena-api.md section 5):
+ * the request's shape, caching, refresh before expiry, single flight, and failures that say what
+ * the endpoint answered.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AthenaAuthError, oauthClientCredentials } from '../../src/transport';
+
+interface TokenEndpoint {
+  readonly url: string;
+  /** Bodies of the POSTs received so far. */
+  readonly requests: Array<{ method: string; contentType: string; body: Record<string, unknown> }>;
+  /** What the next answers are: status and JSON (or raw text) body; delay in ms. */
+  answer: (n: number) => { status: number; body: unknown; delayMs?: number };
+  close(): Promise<void>;
+}
+
+async function startTokenEndpoint(): Promise<TokenEndpoint> {
+  const endpoint: TokenEndpoint = {
+    url: '',
+    requests: [],
+    answer: (n) => ({ status: 200, body: { access_token: `token-${n}`, token_type: 'Bearer', expires_in: 86400 } }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      endpoint.requests.push({
+        method: req.method ?? '',
+        contentType: req.headers['content-type'] ?? '',
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+      });
+      const { status, body, delayMs = 0 } = endpoint.answer(endpoint.requests.length);
+      setTimeout(() => {
+        res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json' });
+        res.end(typeof body === 'string' ? body : JSON.stringify(body));
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  (endpoint as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/oauth/token`;
+  return endpoint;
+}
+
+const SECRET = 's3cr3t-do-not-leak';
+
+describe('oauthClientCredentials (contract section 5)', () => {
+  let endpoint: TokenEndpoint;
+  beforeEach(async () => {
+    endpoint = await startTokenEndpoint();
+  });
+  afterEach(() => endpoint.close());
+
+  it('POSTs the client credentials as JSON with the default audience and caches the token', async () => {
+    const provider = oauthClientCredentials({ clientId: 'id-1', clientSecret: SECRET, tokenUrl: endpoint.url });
+    await expect(provider.getToken()).resolves.toBe('token-1');
+    await expect(provider.getToken()).resolves.toBe('token-1');
+    expect(endpoint.requests).toEqual([
+      {
+        method: 'POST',
+        contentType: 'application/json',
+        body: { client_id: 'id-1', client_secret: SECRET, audience: 'crisp-athena-live', grant_type: 'client_credentials' },
+      },
+    ]);
+    expect(provider.expiresAt()).toBeGreaterThan(Date.now() + 86_000_000);
+  });
+
+  it('uses the audience given', async () => {
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, audience: 'crisp-athena-qa', tokenUrl: endpoint.url });
+    await provider.getToken();
+    expect(endpoint.requests[0]?.body.audience).toBe('crisp-athena-qa');
+  });
+
+  it('refreshes the token refreshMarginMs before it expires, not earlier', async () => {
+    let now = 1_000_000;
+    endpoint.answer = (n) => ({ status: 200, body: { access_token: `token-${n}`, expires_in: 120 } });
+    const provider = oauthClientCredentials({
+      clientId: 'i',
+      clientSecret: SECRET,
+      tokenUrl: endpoint.url,
+      refreshMarginMs: 30_000,
+      now: () => now,
+    });
+    await expect(provider.getToken()).resolves.toBe('token-1');
+    expect(provider.expiresAt()).toBe(1_000_000 + 120_000);
+    now += 89_000; // 31 s before expiry: still outside the margin
+    await expect(provider.getToken()).resolves.toBe('token-1');
+    now += 2_000; // 29 s before expiry: inside the margin
+    await expect(provider.getToken()).resolves.toBe('token-2');
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it('caps the margin at half the lifetime, so a short-lived token is still reused', async () => {
+    let now = 0;
+    endpoint.answer = (n) => ({ status: 200, body: { access_token: `token-${n}`, expires_in: 10 } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url, now: () => now });
+    await provider.getToken();
+    now = 4_000;
+    await expect(provider.getToken()).resolves.toBe('token-1');
+    now = 5_000;
+    await expect(provider.getToken()).resolves.toBe('token-2');
+  });
+
+  it('single flight: 100 concurrent callers cause one POST and all get its token', async () => {
+    endpoint.answer = (n) => ({ status: 200, body: { access_token: `token-${n}`, expires_in: 3600 }, delayMs: 100 });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    const tokens = await Promise.all(Array.from({ length: 100 }, () => provider.getToken()));
+    expect(new Set(tokens)).toEqual(new Set(['token-1']));
+    expect(endpoint.requests).toHaveLength(1);
+  });
+
+  it('single flight holds for a refresh too: callers inside the margin share one POST', async () => {
+    let now = 0;
+    endpoint.answer = (n) => ({ status: 200, body: { access_token: `token-${n}`, expires_in: 100 }, delayMs: 50 });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url, now: () => now });
+    await provider.getToken();
+    now = 95_000;
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => provider.getToken()));
+    expect(new Set(tokens)).toEqual(new Set(['token-2']));
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it('a refused request is an AthenaAuthError with the endpoint status and error text, never the secret', async () => {
+    endpoint.answer = () => ({ status: 401, body: { error: 'access_denied', error_description: 'Unauthorized' } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    const error = await provider.getToken().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AthenaAuthError);
+    const auth = error as AthenaAuthError;
+    expect(auth.code).toBe('TOKEN_REQUEST_FAILED');
+    expect(auth.httpStatus).toBe(401);
+    expect(auth.error).toBe('access_denied');
+    expect(auth.errorDescription).toBe('Unauthorized');
+    expect(auth.retryable).toBe(false);
+    expect(auth.message).toMatch(/HTTP 401.*access_denied: Unauthorized/);
+    expect(JSON.stringify({ ...auth, message: auth.message })).not.toContain(SECRET);
+    // A failure is not cached: the next call asks again.
+    endpoint.answer = () => ({ status: 200, body: { access_token: 'late', expires_in: 60 } });
+    await expect(provider.getToken()).resolves.toBe('late');
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it('redacts the secret if the endpoint echoes it, and reports non-JSON bodies and 5xx as retryable', async () => {
+    endpoint.answer = () => ({ status: 403, body: { error: 'invalid_client', error_description: `bad secret ${SECRET}` } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    const echoed = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
+    expect(echoed.message).toContain('invalid_client: bad secret [redacted]');
+    expect(echoed.message).not.toContain(SECRET);
+
+    endpoint.answer = () => ({ status: 503, body: 'upstream overloaded' });
+    const busy = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
+    expect(busy.code).toBe('TOKEN_REQUEST_FAILED');
+    expect(busy.message).toMatch(/HTTP 503.*upstream overloaded/);
+    expect(busy.retryable).toBe(true);
+  });
+
+  it('a 200 without access_token is TOKEN_RESPONSE_INVALID', async () => {
+    endpoint.answer = () => ({ status: 200, body: { token_type: 'Bearer' } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    await expect(provider.getToken()).rejects.toMatchObject({ name: 'AthenaAuthError', code: 'TOKEN_RESPONSE_INVALID' });
+  });
+
+  it('an unreachable endpoint is TOKEN_ENDPOINT_UNREACHABLE, retryable', async () => {
+    const url = endpoint.url;
+    await endpoint.close();
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: url });
+    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_ENDPOINT_UNREACHABLE', retryable: true });
+    endpoint = await startTokenEndpoint(); // for afterEach
+  });
+
+  it('a refresh that fails inside the margin falls back on the still-valid token', async () => {
+    let now = 0;
+    const provider = oauthClientCredentials({
+      clientId: 'i',
+      clientSecret: SECRET,
+      tokenUrl: endpoint.url,
+      refreshMarginMs: 60_000,
+      now: () => now,
+    });
+    endpoint.answer = () => ({ status: 200, body: { access_token: 'first', expires_in: 3600 } });
+    await provider.getToken();
+    endpoint.answer = () => ({ status: 500, body: { error: 'server_error' } });
+    now = 3_570_000; // 30 s before expiry
+    await expect(provider.getToken()).resolves.toBe('first');
+    now = 3_600_000; // expired
+    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_REQUEST_FAILED', httpStatus: 500 });
+  });
+
+  it('invalidate() drops the cached token', async () => {
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    await expect(provider.getToken()).resolves.toBe('token-1');
+    provider.invalidate();
+    await expect(provider.getToken()).resolves.toBe('token-2');
+  });
+
+  it('uses an injected fetch', async () => {
+    const seen: string[] = [];
+    const provider = oauthClientCredentials({
+      clientId: 'i',
+      clientSecret: SECRET,
+      tokenUrl: 'https://example.invalid/token',
+      fetch: async (input) => {
+        seen.push(String(input));
+        return new Response(JSON.stringify({ access_token: 'injected', expires_in: 60 }), { status: 200 });
+      },
+    });
+    await expect(provider.getToken()).resolves.toBe('injected');
+    expect(seen).toEqual(['https://example.invalid/token']);
+  });
+});
