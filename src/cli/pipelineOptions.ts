@@ -1,0 +1,72 @@
+import { availableParallelism } from 'node:os';
+import { intFlag, stringFlag, type Flags, type OptionSpec } from './args';
+import { UsageError } from './io';
+
+/** How images are prepared: shared by `classify`, `single` and `e2e`. */
+export const PREPARE_OPTIONS = {
+  'brotli-quality': { type: 'string' },
+  hashes: { type: 'string' },
+} as const satisfies OptionSpec;
+
+/** How the stream is driven: shared by `classify` and `e2e`. */
+export const PIPELINE_OPTIONS = {
+  ...PREPARE_OPTIONS,
+  'batch-size': { type: 'string' },
+  concurrency: { type: 'string' },
+  'in-flight': { type: 'string' },
+} as const satisfies OptionSpec;
+
+export const DEFAULT_BROTLI_QUALITY = 5;
+export const DEFAULT_BATCH_SIZE = 25;
+export const DEFAULT_IN_FLIGHT = 100;
+
+export const PREPARE_HELP = `preparation:
+  --brotli-quality Q      Brotli quality 0-11 for the pixels, 0 sends them uncompressed (default ${DEFAULT_BROTLI_QUALITY})
+  --hashes LIST           hashes of the file to send: md5,sha1 (default), md5, sha1 or none`;
+
+export const PIPELINE_HELP = `${PREPARE_HELP}
+  --concurrency N         images prepared at once (default: the number of CPUs)
+pipeline:
+  --batch-size N          images per request, 1-50 (default ${DEFAULT_BATCH_SIZE})
+  --in-flight N           most images sent and unanswered at once (default ${DEFAULT_IN_FLIGHT})`;
+
+export type WireHash = 'md5' | 'sha1';
+
+export interface PrepareSettings {
+  readonly encoding: 'uncompressed' | 'brotli';
+  readonly brotliQuality: number;
+  readonly hashes: readonly WireHash[];
+}
+
+export interface PipelineSettings extends PrepareSettings {
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly inFlight: number;
+}
+
+/** Reads `--brotli-quality` and `--hashes`. */
+export function resolvePrepare(flags: Flags): PrepareSettings {
+  const quality = intFlag(flags, 'brotli-quality', { min: 0, max: 11 }) ?? DEFAULT_BROTLI_QUALITY;
+  const rawHashes = stringFlag(flags, 'hashes');
+  let hashes: WireHash[] = ['md5', 'sha1'];
+  if (rawHashes !== undefined) {
+    const words = rawHashes.split(',').map((w) => w.trim().toLowerCase()).filter((w) => w !== '');
+    if (words.length === 1 && words[0] === 'none') hashes = [];
+    else {
+      for (const w of words) if (w !== 'md5' && w !== 'sha1') throw new UsageError(`--hashes takes md5, sha1 (comma separated) or none; got '${w}'`);
+      hashes = [...new Set(words as WireHash[])];
+    }
+  }
+  return { encoding: quality === 0 ? 'uncompressed' : 'brotli', brotliQuality: quality, hashes };
+}
+
+/** Reads every pipeline flag, checking ranges so that mistakes stop before any work. */
+export function resolvePipeline(flags: Flags): PipelineSettings {
+  const batchSize = intFlag(flags, 'batch-size', { min: 1, max: 50 }) ?? DEFAULT_BATCH_SIZE;
+  const concurrency = intFlag(flags, 'concurrency', { min: 1, max: 256 }) ?? availableParallelism();
+  const inFlight = intFlag(flags, 'in-flight', { min: 1, max: 100_000 }) ?? DEFAULT_IN_FLIGHT;
+  if (inFlight < batchSize) {
+    throw new UsageError(`--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`);
+  }
+  return { ...resolvePrepare(flags), batchSize, concurrency, inFlight };
+}

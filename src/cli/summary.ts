@@ -1,0 +1,83 @@
+import { formatDuration, rate } from './progress';
+
+/** Byte counts of one prepared image, as the preprocess step reports them. */
+export interface ImageBytes {
+  /** The file as read. */
+  readonly original: number;
+  /** The pixels before compression (448x448 BGR, or a pass-through image's own size). */
+  readonly prepared: number;
+  /** What went on the wire. */
+  readonly wire: number;
+}
+
+/** Counts of a run, accumulated result by result. */
+export class RunStats {
+  succeeded = 0;
+  failed = 0;
+  readonly byCode = new Map<string, number>();
+  /** Totals over the images that were prepared (failed decodes have no sizes). */
+  readonly bytes = { images: 0, original: 0, prepared: 0, wire: 0 };
+
+  get done(): number {
+    return this.succeeded + this.failed;
+  }
+
+  addSuccess(): void {
+    this.succeeded++;
+  }
+
+  addFailure(code: string): void {
+    this.failed++;
+    this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
+  }
+
+  addBytes(sizes: ImageBytes): void {
+    this.bytes.images++;
+    this.bytes.original += sizes.original;
+    this.bytes.prepared += sizes.prepared;
+    this.bytes.wire += sizes.wire;
+  }
+}
+
+/** `1.2 MB` style, in powers of 1000 as storage and network sizes usually are. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1000;
+    i++;
+  } while (v >= 1000 && i < units.length - 1);
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * The end-of-run summary for stderr, e.g.
+ *
+ * ```
+ * 9 images in 0:01 (7.6 images/s): 8 succeeded, 1 failed
+ * failed by code: DECODE_FAILED 1
+ * bytes: 159 kB read, 4.8 MB of pixels prepared, 3.1 MB sent (65% of the pixels; Brotli)
+ * ```
+ */
+export function renderSummary(stats: RunStats, elapsedMs: number): string {
+  const r = rate(stats.done, elapsedMs);
+  const lines = [
+    `${stats.done} ${stats.done === 1 ? 'image' : 'images'} in ${formatDuration(elapsedMs)} ` +
+      `(${r === undefined ? '-' : r.toFixed(1)} images/s): ${stats.succeeded} succeeded, ${stats.failed} failed`,
+  ];
+  if (stats.byCode.size > 0) {
+    const codes = [...stats.byCode.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    lines.push(`failed by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+  }
+  const b = stats.bytes;
+  if (b.images > 0) {
+    const ratio = b.prepared > 0 ? Math.round((b.wire / b.prepared) * 100) : 100;
+    lines.push(
+      `bytes: ${formatBytes(b.original)} read, ${formatBytes(b.prepared)} of pixels prepared, ` +
+        `${formatBytes(b.wire)} sent (${ratio}% of the pixels${b.wire < b.prepared ? '; Brotli' : '; uncompressed'})`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,68 @@
+import { join } from 'node:path';
+import { main } from '../../src/cli/main';
+import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
+import { fakeIo } from './fakeIo';
+
+const samples = join(__dirname, '../../samples');
+
+describe('athena-rx single', () => {
+  it('prints every label of one image, heaviest first, against the embedded server', async () => {
+    const io = fakeIo();
+    const code = await main(['single', join(samples, 'duck-pond.png')], io);
+    expect(io.err()).toMatch(/no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)/);
+    expect(code).toBe(0);
+    const lines = io.out().trim().split('\n');
+    expect(lines[1]).toMatch(/^LABEL\s+WEIGHT$/);
+    const weights = lines.slice(2).map((l) => Number(l.trim().split(/\s+/)[1]));
+    expect(lines.slice(2).some((l) => l.startsWith('UnknownCSAM-Ducks'))).toBe(true);
+    expect(weights).toEqual([...weights].sort((a, b) => b - a));
+  });
+
+  it('--format json prints one record', async () => {
+    const io = fakeIo();
+    expect(await main(['single', '--format', 'json', '--hashes', 'md5', join(samples, 'storm.jpg')], io)).toBe(0);
+    const record = JSON.parse(io.out());
+    expect(record).toMatchObject({ outcome: 'success', errorCode: null });
+    expect(record.labels['KnownCSAM-MD5']).toBe(0);
+    expect(record.labels['KnownCSAM-SHA1']).toBeUndefined();
+  });
+
+  it('exits 1 with the code for an undecodable image', async () => {
+    const io = fakeIo();
+    expect(await main(['single', join(samples, 'not-an-image.jpg')], io)).toBe(1);
+    expect(io.err()).toMatch(/not-an-image\.jpg: [A-Z_]+: /);
+  });
+
+  it('exits 2 without exactly one image', async () => {
+    const io = fakeIo();
+    expect(await main(['single'], io)).toBe(2);
+    expect(io.err()).toMatch(/exactly one image/);
+  });
+});
+
+describe('athena-rx deployments', () => {
+  let server: AthenaTestServer;
+  beforeAll(async () => {
+    server = await startAthenaServer();
+  });
+  afterAll(() => server.stop());
+
+  it('lists nothing on a fresh embedded server and says why', async () => {
+    const io = fakeIo();
+    expect(await main(['deployments'], io)).toBe(0);
+    expect(io.out()).toBe('DEPLOYMENT ID  BACKLOG\n');
+    expect(io.err()).toMatch(/no deployments/);
+  });
+
+  it('exits 1 with a hint when the server cannot be reached', async () => {
+    const io = fakeIo();
+    expect(await main(['deployments', '--address', '127.0.0.1:1', '--insecure', '--timeout', '2'], io)).toBe(1);
+    expect(io.err()).toMatch(/cannot reach 127\.0\.0\.1:1 \(UNAVAILABLE/);
+  });
+
+  it('exits 2 for TLS without credentials, naming what to set', async () => {
+    const io = fakeIo();
+    expect(await main(['deployments', '--address', server.address], io)).toBe(2);
+    expect(io.err()).toMatch(/no credentials for .*ATHENA_CLIENT_ID.*--insecure/);
+  });
+});
