@@ -1,0 +1,170 @@
+import { startAthenaServer, ManualClock, type AthenaTestServer } from '../../src/testing';
+import { listDeployments, makeClient, openStream, rawInput, until, type RawClient, type TestStream } from './helpers';
+
+const HOUR = 60 * 60 * 1000;
+const hashOnly = (correlationId: string) => ({ affiliate: 'a', correlationId, hashes: [{ type: 'HASH_TYPE_MD5' as const, value: '0'.repeat(32) }] });
+
+describe('in-process server: deployments (contract section 3)', () => {
+  let clock: ManualClock;
+  let server: AthenaTestServer;
+  let client: RawClient;
+  beforeEach(async () => {
+    clock = new ManualClock(1_000_000);
+    server = await startAthenaServer({ clock });
+    client = makeClient(server.address);
+  });
+  afterEach(async () => {
+    client.close();
+    await server.stop();
+  });
+
+  /** Leaves a response in the deployment's backlog: its sender cancels before the answer is ready. */
+  async function backlogOne(deploymentId: string, correlationId: string): Promise<void> {
+    server.faults.latency(100);
+    const s = openStream(client);
+    s.send({ deploymentId, inputs: [hashOnly(correlationId)] });
+    await until(() => server.deployments().some((d) => d.deploymentId === deploymentId && d.streams === 1));
+    s.call.cancel();
+    await until(() => server.deployments().find((d) => d.deploymentId === deploymentId)?.backlog === 1);
+    server.faults.latency(0);
+  }
+
+  it('a deployment is created by the first Classify request naming it (section 3)', async () => {
+    expect(server.deployments()).toEqual([]);
+    const s = openStream(client);
+    s.send({ deploymentId: 'created', inputs: [] });
+    await until(() => server.deployments().length === 1);
+    expect(server.deployments()).toEqual([{ deploymentId: 'created', backlog: 0, streams: 1 }]);
+    s.call.end();
+    await s.status;
+  });
+
+  it('two streams share a deployment: each response goes to exactly one of them, round robin (section 3)', async () => {
+    const a = openStream(client);
+    const b = openStream(client);
+    a.send({ deploymentId: 'shared', inputs: [] });
+    b.send({ deploymentId: 'shared', inputs: [] });
+    await until(() => server.deployments()[0]?.streams === 2);
+    const ids = ['i0', 'i1', 'i2', 'i3', 'i4', 'i5'];
+    for (const id of ids) a.send({ deploymentId: 'shared', inputs: [hashOnly(id)] });
+    await until(() => a.responses.length + b.responses.length === ids.length);
+    const got = (s: TestStream) => s.responses.flatMap((r) => r.outputs.map((o) => o.correlationId));
+    expect([...got(a), ...got(b)].sort()).toEqual(ids);
+    expect(got(a).length).toBe(3);
+    expect(got(b).length).toBe(3);
+    // Nothing arrives twice, even later.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.responses.length + b.responses.length).toBe(ids.length);
+    a.call.end();
+    b.call.end();
+    await Promise.all([a.status, b.status]);
+  });
+
+  it('the outputs of one request are delivered together, in one response (section 3, modelled)', async () => {
+    const s = openStream(client);
+    s.send({ deploymentId: 'together', inputs: [rawInput('t1', 1), rawInput('t2', 2), hashOnly('t3')] });
+    const r = await s.next();
+    expect(r.outputs.map((o) => o.correlationId)).toEqual(['t1', 't2', 't3']);
+    s.call.end();
+    await s.status;
+  });
+
+  it('a response no stream can take waits in the backlog; ListDeployments reports it; a joining stream receives it (section 3)', async () => {
+    await backlogOne('held', 'waiting');
+    expect((await listDeployments(client)).deployments).toEqual([{ deploymentId: 'held', backlog: 1 }]);
+    const late = openStream(client);
+    late.send({ deploymentId: 'held', inputs: [] });
+    const r = await late.next();
+    expect(r.outputs.map((o) => o.correlationId)).toEqual(['waiting']);
+    expect((await listDeployments(client)).deployments).toEqual([{ deploymentId: 'held', backlog: 0 }]);
+    late.call.end();
+    await late.status;
+  });
+
+  it('responses are available for 1 hour; older undelivered ones are purged (section 3)', async () => {
+    await backlogOne('ttl', 'old');
+    clock.advance(HOUR);
+    expect((await listDeployments(client)).deployments).toEqual([{ deploymentId: 'ttl', backlog: 1 }]);
+    clock.advance(1);
+    expect((await listDeployments(client)).deployments).toEqual([{ deploymentId: 'ttl', backlog: 0 }]);
+    // The purged id is free again, and a joining stream gets nothing stale.
+    const s = openStream(client);
+    s.send({ deploymentId: 'ttl', inputs: [hashOnly('old')] });
+    const r = await s.next();
+    expect(r.outputs[0].error).toBeNull();
+    expect(s.responses).toHaveLength(1);
+    s.call.end();
+    await s.status;
+  });
+
+  it('a deployment idle for 24 hours (no stream joined, no request) is removed with its responses (section 3)', async () => {
+    await backlogOne('idle', 'gone');
+    clock.advance(24 * HOUR - 1);
+    expect(server.deployments().map((d) => d.deploymentId)).toEqual(['idle']);
+    clock.advance(1);
+    expect((await listDeployments(client)).deployments).toEqual([]);
+    // Named again, it starts afresh with an empty backlog.
+    const s = openStream(client);
+    s.send({ deploymentId: 'idle', inputs: [] });
+    await until(() => server.deployments().length === 1);
+    expect(server.deployments()[0].backlog).toBe(0);
+    s.call.end();
+    await s.status;
+  });
+
+  it('a deployment with a joined stream is never idle, whatever the time (section 3)', async () => {
+    const s = openStream(client);
+    s.send({ deploymentId: 'busy', inputs: [] });
+    await until(() => server.deployments().length === 1);
+    clock.advance(48 * HOUR);
+    expect(server.deployments().map((d) => d.deploymentId)).toEqual(['busy']);
+    s.call.end();
+    await s.status;
+    clock.advance(24 * HOUR);
+    expect(server.deployments()).toEqual([]);
+  });
+
+  it('sweep() purges with a clock that has no onAdvance hook (section 3, injectable clock)', async () => {
+    let now = 0;
+    const bare = await startAthenaServer({ clock: { now: () => now } });
+    const c = makeClient(bare.address);
+    const s = openStream(c);
+    s.send({ deploymentId: 'swept', inputs: [] });
+    await until(() => bare.deployments().length === 1);
+    s.call.end();
+    await s.status;
+    now += 24 * HOUR;
+    bare.sweep();
+    expect(bare.deployments()).toEqual([]);
+    c.close();
+    await bare.stop();
+  });
+
+  it('a stream that half-closes ends with OK after its answers are written (section 2)', async () => {
+    const s = openStream(client);
+    s.send({ deploymentId: 'half', inputs: [rawInput('h1', 1)] });
+    s.call.end();
+    expect((await s.status).code).toBe(0);
+    expect(s.responses.flatMap((r) => r.outputs.map((o) => o.correlationId))).toEqual(['h1']);
+    expect(server.deployments()[0].streams).toBe(0);
+  });
+
+  it('a client that stops reading gets no unbounded queue on the server: extra responses wait in the backlog, then flow on drain (section 3, bounded memory)', async () => {
+    const s = openStream(client);
+    s.call.pause();
+    // Hash-only requests are cheap; their answers fill the paused client's HTTP/2 window.
+    const total = 4000;
+    for (let i = 0; i < total; i++) s.send({ deploymentId: 'slow', inputs: [hashOnly(`s${i}`)] });
+    await until(() => server.audit.length === total, 20000);
+    await until(() => server.deployments()[0].backlog > 0);
+    const held = server.deployments()[0].backlog;
+    expect(held).toBeGreaterThan(0);
+    s.call.resume();
+    await until(() => s.responses.length === total, 20000);
+    expect(server.deployments()[0].backlog).toBe(0);
+    const ids = new Set(s.responses.flatMap((r) => r.outputs.map((o) => o.correlationId)));
+    expect(ids.size).toBe(total);
+    s.call.end();
+    expect((await s.status).code).toBe(0);
+  });
+});
