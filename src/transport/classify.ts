@@ -60,6 +60,8 @@ export function duplexClassify(
         changed = true;
         const ok = call.write(request, () => {
           flushed++;
+          // After end() Node emits no 'drain'; once everything is flushed nothing is waiting.
+          if (halfClosed && flushed === written) waitingForDrain = false;
           report();
         });
         if (!ok) waitingForDrain = true;
