@@ -9,3 +9,6 @@ export { CorrelationIdGenerator, validateCorrelationId, type CorrelationIdFactor
 export type { PixelHash, PixelHashAlgorithm, WireHashAlgorithm } from './preprocess/hashes';
 export { PreprocessError } from './preprocess/errors';
 export * from './operators/preprocess';
+export * from './operators/correlate';
+export * from './operators/classify';
+export { RETRY_CAPABILITY, retryCapabilityOf, withRetryCapability, isRetryableCode } from './operators/results';

@@ -75,3 +75,38 @@ export interface ForeignOutput {
 
 /** What `correlate()` emits: our results, and other clients' outputs as their own kind. */
 export type ClassificationEvent<R = unknown> = ClassificationResult<R> | ForeignOutput;
+
+/** Reserved retry of one image: `send()` puts it back on the stream, `cancel()` lets it go. Each acts once. */
+export interface RetryTicket {
+  send(): void;
+  cancel(): void;
+}
+
+/**
+ * The way back into the `classify` session that produced a failure: `reserve()` (called while the
+ * failure is being delivered, synchronously) keeps the prepared image and holds the session open;
+ * it returns `undefined` when the image can no longer be sent (session over, transport dead,
+ * already reserved, or called too late).
+ */
+export interface RetryCapability {
+  reserve(): RetryTicket | undefined;
+}
+
+/** Symbol under which `correlate()` attaches a {@link RetryCapability} to a failure (non-enumerable). */
+export const RETRY_CAPABILITY: unique symbol = Symbol.for('athena-rx.retryCapability');
+
+/** Attaches `capability` to `failure` under {@link RETRY_CAPABILITY}, hidden from enumeration and equality checks. */
+export function withRetryCapability<F extends ClassificationFailure<unknown>>(failure: F, capability: RetryCapability): F {
+  Object.defineProperty(failure, RETRY_CAPABILITY, { value: capability, enumerable: false });
+  return failure;
+}
+
+/** The retry capability of a failure, if the session that produced it can send the image again. */
+export function retryCapabilityOf(result: ClassificationResult<unknown>): RetryCapability | undefined {
+  return (result as { [RETRY_CAPABILITY]?: RetryCapability })[RETRY_CAPABILITY];
+}
+
+/** Whether the contract advises that trying again can help, for a server `ErrorCode`. */
+export function isRetryableCode(code: FailureCode): boolean {
+  return code === 'ERROR_CODE_UNSPECIFIED' || code === 'ERROR_CODE_MODEL_ERROR' || code === 'RESPONSE_TIMEOUT';
+}

@@ -1,0 +1,192 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { ClassificationError, ClassificationOutput } from '../contract/messages';
+import type { PrepareTimings } from '../preprocess/types';
+import type { ClassifyEvent, SentImage } from './classify';
+import {
+  isRetryableCode,
+  withRetryCapability,
+  type ClassificationEvent,
+  type ClassificationFailure,
+  type ClassificationSuccess,
+  type RetryCapability,
+} from './results';
+
+/** Counters kept by {@link correlate}; pass your own object to read them while it runs. */
+export interface CorrelateStats {
+  /** Results emitted for our images (successes and failures, preprocess failures included). */
+  results: number;
+  /** Outputs for ids this pipeline never sent, emitted as `foreign` events. */
+  foreign: number;
+  /** Outputs dropped because their id was already answered (ours or foreign). */
+  duplicates: number;
+  /** Global errors that no request could be blamed for (counted, not emitted). */
+  unattributed: number;
+}
+
+/** A fresh {@link CorrelateStats} with every counter at 0. */
+export function createCorrelateStats(): CorrelateStats {
+  return { results: 0, foreign: 0, duplicates: 0, unattributed: 0 };
+}
+
+/** Options of {@link correlate}. */
+export interface CorrelateOptions {
+  /** Counters to update; default a private object (see {@link CorrelateStats}). */
+  readonly stats?: CorrelateStats;
+}
+
+interface Expected<R> {
+  readonly sent: SentImage<R>;
+}
+
+function prepareMs(t: PrepareTimings | undefined): number {
+  if (!t) return 0;
+  return t.readMs + t.decodeMs + t.resizeMs + t.hashMs + t.compressMs;
+}
+
+/**
+ * Turns `classify` events into one `ClassificationResult` per image (a `success` with its labels,
+ * or a `failure` with a code), plus a `foreign` event for each output of an id this pipeline never
+ * sent; duplicate outputs are dropped and counted.
+ *
+ * Use it right after `classify()`: it is what makes the stream a list of answers you can
+ * `switch (result.kind)` on. A `globalError` becomes a failure for each image of the request it
+ * was attributed to. Failures of images that `classify` sent carry a hidden retry capability for
+ * `retryByErrorCode()`.
+ *
+ * ```text
+ * events:  -S----R-----R'--F--|      S = sent [a,b]  R = outputs a,b  R' = output a again, x (not ours)
+ *          correlate()
+ * results: ------(ab)--x---c--|      a, b results; the second a dropped (duplicates = 1); x foreign;
+ *                                    F = failed [c] -> c failure
+ * ```
+ *
+ * @example
+ * ```ts
+ * const stats = createCorrelateStats();
+ * batches$.pipe(classify(client), correlate({ stats })).subscribe((event) => {
+ *   if (event.kind === 'success') console.log(event.ref, event.classifications);
+ * });
+ * ```
+ *
+ * @param options.stats Counters to update; default a private object.
+ * @see classify
+ * @see retryByErrorCode
+ */
+export function correlate<R = unknown>(options: CorrelateOptions = {}): OperatorFunction<ClassifyEvent<R>, ClassificationEvent<R>> {
+  return (source) =>
+    new Observable<ClassificationEvent<R>>((subscriber) => {
+      const stats = options.stats ?? createCorrelateStats();
+      /** Ids sent and not yet answered, with what the result needs. */
+      const expected = new Map<string, Expected<R>>();
+      /** Ids of ours already answered (strings only, so that late duplicates can be recognised). */
+      const answered = new Set<string>();
+      const foreignSeen = new Set<string>();
+
+      const base = (sent: SentImage<R>, at: number) => ({
+        correlationId: sent.image.correlationId,
+        ref: sent.image.ref,
+        attempts: sent.attempt,
+        timings: {
+          prepareMs: prepareMs(sent.image.timings),
+          ...(sent.firstSentAt !== undefined ? { roundTripMs: at - sent.firstSentAt } : {}),
+        },
+      });
+
+      const failure = (
+        sent: SentImage<R>,
+        at: number,
+        f: { code: ClassificationFailure['code']; message: string; details: string; retryable: boolean },
+        stage: ClassificationFailure['stage'],
+      ): ClassificationFailure<R> =>
+        withRetryCapability<ClassificationFailure<R>>(
+          { kind: 'failure', ...base(sent, at), code: f.code, message: f.message, details: f.details, retryable: f.retryable, stage },
+          sent.retry as RetryCapability,
+        );
+
+      const serverFailure = (sent: SentImage<R>, at: number, error: ClassificationError) =>
+        failure(sent, at, { code: error.code, message: error.message, details: error.details, retryable: isRetryableCode(error.code) }, 'server');
+
+      const success = (sent: SentImage<R>, at: number, output: ClassificationOutput): ClassificationSuccess<R> => {
+        const classifications: Record<string, number> = {};
+        for (const { label, weight } of output.classifications ?? []) classifications[label] = weight;
+        return { kind: 'success', ...base(sent, at), classifications, raw: output.classifications ?? [] };
+      };
+
+      /** Takes `id` out of the expected set; the result is emitted by the caller. */
+      const claim = (id: string): Expected<R> | undefined => {
+        const e = expected.get(id);
+        if (!e) return undefined;
+        expected.delete(id);
+        answered.add(id);
+        return e;
+      };
+
+      const out = (event: ClassificationEvent<R>): void => {
+        if (event.kind === 'foreign') stats.foreign += 1;
+        else stats.results += 1;
+        subscriber.next(event);
+      };
+
+      const onEvent = (event: ClassifyEvent<R>): void => {
+        switch (event.kind) {
+          case 'sent':
+            for (const sent of event.images) {
+              answered.delete(sent.image.correlationId);
+              expected.set(sent.image.correlationId, { sent });
+            }
+            return;
+          case 'rejected':
+            out(event.result);
+            return;
+          case 'failed':
+            for (const sent of event.images) {
+              // Images that were never sent were never announced: they are ours all the same.
+              const e = claim(sent.image.correlationId) ?? (sent.attempt === 0 && !answered.has(sent.image.correlationId) ? { sent } : undefined);
+              if (!e) continue;
+              answered.add(sent.image.correlationId);
+              out(failure(sent, event.at, event.failure, 'transport'));
+            }
+            return;
+          case 'response': {
+            const { globalError, outputs } = event.response;
+            if (globalError) {
+              if (!event.request) {
+                stats.unattributed += 1;
+                return;
+              }
+              for (const sent of event.request) {
+                const e = claim(sent.image.correlationId);
+                if (e) out(serverFailure(e.sent, event.at, globalError));
+              }
+              return;
+            }
+            for (const output of outputs ?? []) {
+              const id = output.correlationId;
+              const e = claim(id);
+              if (e) {
+                out(output.error ? serverFailure(e.sent, event.at, output.error) : success(e.sent, event.at, output));
+              } else if (answered.has(id) || foreignSeen.has(id)) {
+                stats.duplicates += 1;
+              } else {
+                foreignSeen.add(id);
+                out({ kind: 'foreign', correlationId: id, output });
+              }
+            }
+            return;
+          }
+          case 'connection':
+            return;
+        }
+      };
+
+      const subscription = source.subscribe({
+        next: onEvent,
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        subscription.unsubscribe();
+        expected.clear();
+      };
+    });
+}
