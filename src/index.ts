@@ -12,3 +12,4 @@ export * from './operators/preprocess';
 export * from './operators/correlate';
 export * from './operators/classify';
 export { RETRY_CAPABILITY, retryCapabilityOf, withRetryCapability, isRetryableCode } from './operators/results';
+export * from './transport';
