@@ -13,3 +13,4 @@ export * from './operators/correlate';
 export * from './operators/classify';
 export { RETRY_CAPABILITY, retryCapabilityOf, withRetryCapability, isRetryableCode } from './operators/results';
 export * from './transport';
+export * from './operators/retryByErrorCode';
