@@ -97,8 +97,11 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
   // A token fetched before an invalidate() must not be stored after it.
   let generation = 0;
 
-  // Any text from the endpoint that reaches an error message goes through this first.
-  const redact = (text: string): string => text.split(clientSecret).join('[redacted]');
+  // Any text from the endpoint that reaches an error message goes through this first. A very short
+  // "secret" (tests, placeholders) would match ordinary letters and garble the message, so only
+  // secrets of 6 characters or more are searched for; real client secrets are far longer.
+  const redact = (text: string): string =>
+    clientSecret.length >= 6 ? text.split(clientSecret).join('[redacted]') : text;
 
   async function requestToken(): Promise<CachedToken> {
     const startedAt = now();
