@@ -1,0 +1,141 @@
+import { resolve } from 'node:path';
+import type { Subscription } from 'rxjs';
+import { choiceFlag, intFlag, parseCommandArgs, stringFlag, wantsHelp } from '../args';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
+import { describeCallError } from '../errors';
+import { expandInputs, type InputFile } from '../files';
+import { EXIT, UsageError, type CliIo, type Command } from '../io';
+import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
+import { runPipeline } from '../pipeline';
+import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
+import { ProgressBar } from '../progress';
+import { renderSummary, RunStats } from '../summary';
+
+const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
+
+Classifies images and prints one result per image as it arrives. Folders are walked
+recursively for image files (jpg jpeg png gif bmp dib webp tif tiff pbm pgm ppm pxm pnm pfm
+sr ras hdr pic, any case); quote a glob ('photos/**/*.jpg') to have it expanded here.
+
+output:
+  --format FORMAT         table (default, for people), jsonl, csv or json
+  --output FILE           write results to FILE instead of stdout
+  --top N                 labels per image in the table (default 3)
+
+${PIPELINE_HELP}
+
+${CONNECTION_HELP}
+
+A progress line is drawn on stderr when it is a terminal; a summary follows at the end.
+Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration.
+`;
+
+export const classify: Command = async (args, io) => {
+  if (wantsHelp(args)) {
+    io.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  const { flags, positionals } = parseCommandArgs(args, {
+    ...CONNECTION_OPTIONS,
+    ...PIPELINE_OPTIONS,
+    format: { type: 'string' },
+    output: { type: 'string' },
+    top: { type: 'string' },
+  });
+  // Everything that can be wrong with the command line is checked before any work starts.
+  const format = choiceFlag(flags, 'format', FORMATS) ?? 'table';
+  const top = intFlag(flags, 'top', { min: 1, max: 100 }) ?? 3;
+  const settings = resolvePipeline(flags);
+  const config = resolveConnection(flags, io.env);
+  const files = await expandInputs(positionals, io.cwd);
+  const outputPath = stringFlag(flags, 'output');
+
+  let sink: Sink;
+  if (outputPath !== undefined) {
+    try {
+      sink = fileSink(resolve(io.cwd, outputPath));
+    } catch (err) {
+      throw new UsageError(`--output: cannot write '${outputPath}' (${err instanceof Error ? err.message : String(err)})`);
+    }
+  } else {
+    sink = streamSink(io.stdout);
+  }
+
+  const connection = await connect(config, io);
+  const stats = new RunStats();
+  const progress = new ProgressBar(io.stderr, files.length);
+  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...files.map((f) => f.display.length)) });
+  const startedAt = performance.now();
+  let pipelineError: unknown;
+  let interrupted = false;
+  try {
+    writer.begin();
+    await new Promise<void>((done) => {
+      let subscription: Subscription | undefined = undefined;
+      // Ctrl-C stops sending and keeps what was written; the summary still says how far it got.
+      const onSignal = (): void => {
+        interrupted = true;
+        subscription?.unsubscribe();
+        done();
+      };
+      const stop = watchInterrupts(io, onSignal);
+      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes) }).subscribe({
+        next: (result) => {
+          const file = result.ref as InputFile;
+          progress.clear();
+          writer.write(toRecord(result, file.display));
+          if (result.kind === 'success') stats.addSuccess();
+          else stats.addFailure(result.code);
+          progress.update(stats.done, stats.failed);
+        },
+        error: (err: unknown) => {
+          pipelineError = err;
+          stop();
+          done();
+        },
+        complete: () => {
+          stop();
+          done();
+        },
+      });
+      if (interrupted) subscription.unsubscribe();
+    });
+  } finally {
+    progress.stop();
+    writer.end();
+    sink.close();
+    await connection.close();
+  }
+
+  const missing = files.length - stats.done;
+  io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
+  if (pipelineError !== undefined) {
+    io.stderr.write(`athena-rx classify: the pipeline failed: ${describeCallError(pipelineError, connection.address)}\n`);
+  }
+  if (missing > 0) io.stderr.write(`${missing} of ${files.length} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
+  return stats.failed > 0 || missing > 0 ? EXIT.failed : EXIT.ok;
+};
+
+/**
+ * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for
+ * the real process only: in-process callers (tests) pass their own streams and get no
+ * process-wide listeners. Returns the function that removes the listeners.
+ */
+function watchInterrupts(io: CliIo, onInterrupt: () => void): () => void {
+  const onError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EPIPE') onInterrupt();
+  };
+  io.stdout.on('error', onError);
+  const real = io.stdout === process.stdout;
+  if (real) {
+    process.once('SIGINT', onInterrupt);
+    process.once('SIGTERM', onInterrupt);
+  }
+  return () => {
+    io.stdout.off('error', onError);
+    if (real) {
+      process.off('SIGINT', onInterrupt);
+      process.off('SIGTERM', onInterrupt);
+    }
+  };
+}
