@@ -89,7 +89,7 @@ function makeRaw(seed: number): Buffer {
   let x = seed * 2654435761 >>> 0;
   for (let i = 0; i < buf.length; i++) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    buf[i] = ((i % 1344) + (x >>> 24) * (seed % 3)) & 0xff;
+    buf[i] = ((i % 1344) * ((seed % 5) + 1) + (x >>> 26)) & 0xff;
   }
   return buf;
 }

@@ -1,0 +1,60 @@
+import { benignClassify, BENIGN_LABELS, AthenaTestingError } from '../../src/testing';
+import { rawImage } from './helpers';
+
+describe('benignClassify (contract section 4)', () => {
+  const weightsOf = (img: Buffer) => benignClassify(img).map((c) => c.weight);
+
+  it('returns the six benign labels plus UnknownCSAM-Entropy and UnknownCSAM-PCSAM (section 4)', () => {
+    expect(benignClassify(rawImage(1)).map((c) => c.label)).toEqual([...BENIGN_LABELS, 'UnknownCSAM-Entropy', 'UnknownCSAM-PCSAM']);
+  });
+
+  it('category weights sum to about 1.0; PCSAM is about their sum; entropy is non-negative (section 4)', () => {
+    const out = benignClassify(rawImage(2));
+    const sum = out.slice(0, 6).reduce((a, c) => a + c.weight, 0);
+    expect(sum).toBeCloseTo(1, 5);
+    expect(out[7].weight).toBeCloseTo(sum, 5);
+    expect(out[6].weight).toBeGreaterThan(0);
+    expect(out.slice(0, 6).every((c) => c.weight > 0 && c.weight < 1)).toBe(true);
+  });
+
+  it('is deterministic: the same pixels give the same weights (section 4)', () => {
+    expect(benignClassify(Buffer.from(rawImage(3)))).toEqual(benignClassify(rawImage(3)));
+  });
+
+  it('different images get different weights, even when one byte outside the sampled grid differs (section 4)', () => {
+    const a = rawImage(4);
+    const b = Buffer.from(a);
+    b[1344 + 3 + 1] ^= 1; // row 1, column 1: not on the 4-pixel sampling grid
+    const wa = weightsOf(a);
+    const wb = weightsOf(b);
+    expect(wb).not.toEqual(wa);
+    const images = [1, 2, 3, 4, 5, 6].map((seed) => weightsOf(rawImage(seed)).join(','));
+    expect(new Set(images).size).toBe(images.length);
+    const flat = (v: number) => weightsOf(Buffer.alloc(602_112, v)).join(',');
+    expect(flat(0)).not.toEqual(flat(255));
+  });
+
+  it('weights are float32 values, as the wire carries them (section 1: Classification.weight is float)', () => {
+    expect(weightsOf(rawImage(5)).every((w) => Math.fround(w) === w)).toBe(true);
+  });
+
+  it('refuses anything but 602,112 bytes with a typed error (section 2: 448x448x3)', () => {
+    expect(() => benignClassify(Buffer.alloc(10))).toThrow(AthenaTestingError);
+    try {
+      benignClassify(Buffer.alloc(10));
+    } catch (err) {
+      expect((err as AthenaTestingError).code).toBe('INVALID_ARGUMENT');
+    }
+  });
+
+  it('is fast: well under 1 ms per image on average (it runs for every image in benchmarks)', () => {
+    const img = rawImage(6);
+    for (let i = 0; i < 20; i++) benignClassify(img);
+    const n = 200;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) benignClassify(img);
+    const perImageMs = Number(process.hrtime.bigint() - start) / 1e6 / n;
+    // Generous bound for a shared CI machine; typically ~0.4 ms.
+    expect(perImageMs).toBeLessThan(3);
+  });
+});
