@@ -1,15 +1,20 @@
-import { from, map, mergeMap, of, type Observable } from 'rxjs';
+import { filter, from, map, type Observable } from 'rxjs';
 import {
+  bufferBatch,
+  classify,
+  correlate,
+  inFlightWindow,
   preprocess,
   prepareImage,
+  retryByErrorCode,
+  type AthenaGrpcClient,
+  type ClassificationEvent,
   type ClassificationResult,
   type ImageInput,
-  type PreparedImage,
 } from '../index';
-import type { AthenaGrpcClient } from '../transport/index';
 import type { InputFile } from './files';
-import type { PipelineSettings } from './pipelineOptions';
 import type { CliIo } from './io';
+import type { PipelineSettings } from './pipelineOptions';
 import { ProgressBar } from './progress';
 import { RunStats, type ImageBytes } from './summary';
 
@@ -20,9 +25,12 @@ export interface PipelineHooks {
 }
 
 /**
- * Classifies the files: one result per file, in the order they finish, each carrying its
- * {@link InputFile} as `ref`. Per-image problems are failure results; the Observable errors only
- * when the whole pipeline fails.
+ * Classifies the files over one `Classify` stream: one result per file, in the order they
+ * finish, each carrying its {@link InputFile} as `ref`. Per-image problems are failure results;
+ * the Observable errors only when the whole pipeline fails.
+ *
+ * The operators are composed here rather than through a one-call helper so that the prepared
+ * images' byte counts (which results do not carry) can be tapped for the summary.
  */
 export function runPipeline(
   client: AthenaGrpcClient,
@@ -36,11 +44,15 @@ export function runPipeline(
     hashes: settings.hashes,
     affiliate: client.affiliate,
   };
+  // One credit gate for preparation and the stream: at most `inFlight` images are decoded or
+  // unanswered at once, whatever the number of files.
+  const window = inFlightWindow(settings.inFlight);
   const inputs = files.map((file): ImageInput<InputFile> => ({ source: file.path, ref: file }));
   return from(inputs).pipe(
     preprocess<InputFile>({
       ...prepareOptions,
       concurrency: settings.concurrency,
+      window,
       // Taps each prepared image's sizes for the summary; the image itself goes on unchanged.
       prepare: (input) =>
         from(prepareImage<InputFile>(input as ImageInput<InputFile>, prepareOptions)).pipe(
@@ -50,36 +62,13 @@ export function runPipeline(
           }),
         ),
     }),
-    // Interim: one ClassifySingle per image until the streaming operators land.
-    mergeMap((item): Observable<ClassificationResult<InputFile>> => {
-      if (item.kind === 'failure') return of(item);
-      return from(single(client, item));
-    }, settings.inFlight),
+    bufferBatch({ maxCount: settings.batchSize }),
+    classify<InputFile>(client, { window }),
+    correlate<InputFile>(),
+    retryByErrorCode<InputFile>(),
+    // Answers for another member of a shared deployment are not ours to report.
+    filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
   );
-}
-
-async function single(client: AthenaGrpcClient, p: PreparedImage<InputFile>): Promise<ClassificationResult<InputFile>> {
-  const started = performance.now();
-  const base = { correlationId: p.correlationId, ref: p.ref, attempts: 1, timings: { prepareMs: p.timings.totalMs, roundTripMs: 0 } };
-  try {
-    const out = await client.classifySingle({
-      correlationId: p.correlationId,
-      format: p.format,
-      encoding: p.encoding,
-      data: p.data,
-      hashes: [...p.hashes],
-      ...(p.affiliate ? { affiliate: p.affiliate } : {}),
-    });
-    const timings = { ...base.timings, roundTripMs: performance.now() - started };
-    if (out.error && (out.error.code !== 'ERROR_CODE_UNSPECIFIED' || out.error.message)) {
-      return { ...base, timings, kind: 'failure', code: out.error.code, message: out.error.message, details: out.error.details, retryable: false, stage: 'server' };
-    }
-    const classifications: Record<string, number> = {};
-    for (const c of out.classifications) classifications[c.label] = c.weight;
-    return { ...base, timings, kind: 'success', classifications, raw: out.classifications };
-  } catch (err) {
-    return { ...base, kind: 'failure', code: 'TRANSPORT_FAILED', message: err instanceof Error ? err.message : String(err), details: '', retryable: false, stage: 'transport' };
-  }
 }
 
 /** What {@link collectResults} gathered. */

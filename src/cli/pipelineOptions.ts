@@ -17,8 +17,8 @@ export const PIPELINE_OPTIONS = {
 } as const satisfies OptionSpec;
 
 export const DEFAULT_BROTLI_QUALITY = 5;
-export const DEFAULT_BATCH_SIZE = 25;
-export const DEFAULT_IN_FLIGHT = 100;
+export const DEFAULT_BATCH_SIZE = 32;
+export const DEFAULT_IN_FLIGHT = 256;
 
 export const PREPARE_HELP = `preparation:
   --brotli-quality Q      Brotli quality 0-11 for the pixels, 0 sends them uncompressed (default ${DEFAULT_BROTLI_QUALITY})
