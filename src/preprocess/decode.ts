@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { BgrImage } from './bgrImage';
+import { type BgrImage, type RawImage, toBgrImage } from './bgrImage';
 import { decodeBmp, isBmp, readBmpHeader } from './decoders/bmp';
 import { decodePnm, isPnm, readPnmHeader } from './decoders/pnm';
 import { PreprocessError } from './errors';
@@ -15,9 +15,13 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
 }
 
-/** `DecodeOptions` plus facts about the decode, for callers that time or report it. */
+/** A decoded image with the container format the decoder saw (`jpeg`, `png`, `bmp`, `pnm`, ...). */
 export interface DecodedImage extends BgrImage {
-  /** The container format as the decoder saw it (`jpeg`, `png`, `bmp`, `pnm`, ...). */
+  readonly format: string;
+}
+
+/** Decoded samples in the decoder's own layout (see {@link RawImage}), with their format. */
+export interface DecodedRaw extends RawImage {
   readonly format: string;
 }
 
@@ -115,16 +119,19 @@ function decodeFailed(format: string, err: unknown): PreprocessError {
   });
 }
 
-async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<DecodedImage> {
+async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<DecodedRaw> {
   // Header first: libvips reads only the metadata here, so a bomb is refused before any pixel is
   // decoded or any large buffer allocated.
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false, failOn: 'error' }).metadata();
   } catch (err) {
-    throw new PreprocessError('UNSUPPORTED_FORMAT', 'not an image format this library can decode', errorText(err), {
-      cause: err,
-    });
+    const text = errorText(err);
+    // libvips found no loader for the signature: not a format we read. Any other header error
+    // (a GIF or PNG cut short, a corrupt header) is a recognised format that cannot be decoded.
+    const code = /unsupported image format/i.test(text) ? 'UNSUPPORTED_FORMAT' : 'DECODE_FAILED';
+    const message = code === 'UNSUPPORTED_FORMAT' ? 'not an image format this library can decode' : 'cannot read the image header';
+    throw new PreprocessError(code, message, text, { cause: err });
   }
   const format = meta.format;
   const frameHeight = meta.pageHeight ?? meta.height;
@@ -151,22 +158,23 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
       const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
       if (info.channels !== 4) throw new Error(`expected 4 CMYK channels, got ${info.channels}`);
       const inverted = format === 'jpeg' && hasAdobeMarker(bytes);
-      return { data: cmykToBgr(data, info.width, info.height, inverted), width: info.width, height: info.height, format };
+      const bgr = cmykToBgr(data, info.width, info.height, inverted);
+      return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format };
     }
     const grey = meta.space === 'b-w' || meta.space === 'grey16';
     // Keep the decoded colourspace as it is (no sRGB conversion, no 16-to-8-bit scaling by libvips).
     const space = sixteenBit ? (grey ? 'grey16' : 'rgb16') : grey ? 'b-w' : 'srgb';
     pipeline = pipeline.pipelineColourspace(space).toColourspace(space);
-    const { data, info } = await pipeline
-      .raw(sixteenBit ? { depth: 'ushort' } : {})
-      .toBuffer({ resolveWithObject: true });
-    const bytesPerSample = data.length / (info.width * info.height * info.channels);
-    return {
-      data: toBgr(data, info.width, info.height, info.channels, bytesPerSample === 2),
-      width: info.width,
-      height: info.height,
-      format,
-    };
+    if (sixteenBit) {
+      const { data, info } = await pipeline.raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      const bytesPerSample = data.length / (info.width * info.height * info.channels);
+      const bgr = toBgr(data, info.width, info.height, info.channels, bytesPerSample === 2);
+      return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format };
+    }
+    // removeAlpha drops the band without compositing, as OpenCV does.
+    const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1 && info.channels !== 3) throw new Error(`unexpected ${info.channels} channels`);
+    return { data, width: info.width, height: info.height, channels: info.channels, order: 'rgb', format };
   } catch (err) {
     if (err instanceof PreprocessError) throw err;
     throw decodeFailed(format, err);
@@ -175,6 +183,26 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
 
 function errorText(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
+
+/**
+ * {@link decodeImage} without the final B,G,R layout: the samples as the decoder produced them
+ * (libvips gives R,G,B or grey), for callers that resize next and can read any layout.
+ */
+export async function decodeRaw(bytes: Buffer, options: DecodeOptions = {}): Promise<DecodedRaw> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (bytes.length === 0) throw new PreprocessError('EMPTY_INPUT', 'the image is empty (0 bytes)');
+  if (isBmp(bytes)) {
+    const h = readBmpHeader(bytes);
+    checkPixels(h.width, h.height, maxPixels, 'bmp');
+    return { ...decodeBmp(bytes, h), channels: 3, order: 'bgr', format: 'bmp' };
+  }
+  if (isPnm(bytes)) {
+    const h = readPnmHeader(bytes);
+    checkPixels(h.width, h.height, maxPixels, 'pnm');
+    return { ...decodePnm(bytes, h), channels: 3, order: 'bgr', format: 'pnm' };
+  }
+  return decodeWithSharp(bytes, maxPixels);
 }
 
 /**
@@ -187,17 +215,6 @@ function errorText(err: unknown): string {
  *   decoding), `UNSUPPORTED_FORMAT` or `DECODE_FAILED`.
  */
 export async function decodeImage(bytes: Buffer, options: DecodeOptions = {}): Promise<DecodedImage> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (bytes.length === 0) throw new PreprocessError('EMPTY_INPUT', 'the image is empty (0 bytes)');
-  if (isBmp(bytes)) {
-    const h = readBmpHeader(bytes);
-    checkPixels(h.width, h.height, maxPixels, 'bmp');
-    return { ...decodeBmp(bytes, h), format: 'bmp' };
-  }
-  if (isPnm(bytes)) {
-    const h = readPnmHeader(bytes);
-    checkPixels(h.width, h.height, maxPixels, 'pnm');
-    return { ...decodePnm(bytes, h), format: 'pnm' };
-  }
-  return decodeWithSharp(bytes, maxPixels);
+  const raw = await decodeRaw(bytes, options);
+  return { ...toBgrImage(raw), format: raw.format };
 }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { decodeImage, type DecodeOptions } from './decode';
+import { decodeRaw, type DecodeOptions } from './decode';
 import { resizeToModel } from './resize';
 
 /** The 448x448 model input made from one encoded image, with what it took. */
@@ -16,11 +16,12 @@ export interface ModelPixels {
  * Encoded image bytes to the pixels the reference client sends: `cv2.imdecode(IMREAD_COLOR)` then,
  * unless already 448x448, `cv2.resize(448x448, INTER_LINEAR)`, byte for byte.
  *
- * @throws PreprocessError (see {@link decodeImage}).
+ * @throws PreprocessError (as `decodeImage` in `./decode`).
  */
 export async function toModelPixels(bytes: Buffer, options: DecodeOptions = {}): Promise<ModelPixels> {
   const t0 = performance.now();
-  const image = await decodeImage(bytes, options);
+  // The raw layout saves a B,G,R copy of the whole decoded image: the resizer reads R,G,B or grey.
+  const image = await decodeRaw(bytes, options);
   const t1 = performance.now();
   const pixels = resizeToModel(image);
   const t2 = performance.now();

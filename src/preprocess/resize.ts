@@ -1,4 +1,4 @@
-import { type BgrImage, MODEL_SIDE } from './bgrImage';
+import { type BgrImage, channelOffsets, MODEL_SIDE, type RawImage } from './bgrImage';
 
 /*
  * OpenCV 4.6 `cv::resize(src, dst, Size(w, h), 0, 0, INTER_LINEAR)` on CV_8UC3, x86, no IPP,
@@ -68,21 +68,22 @@ function axisTable(srcSize: number, dstSize: number, clampWeights: boolean): Axi
 }
 
 /** OpenCV's exact-2x INTER_AREA fast path: `(a + b + c + d + 2) >> 2` over each 2x2 block. */
-function resizeHalf(src: BgrImage, dstW: number, dstH: number): Buffer {
+function resizeHalf(src: RawImage, dstW: number, dstH: number): Buffer {
   const s = src.data;
+  const cn = src.channels;
+  const [ob, og, or] = channelOffsets(src);
   const out = Buffer.allocUnsafe(dstW * dstH * 3);
-  const srcStride = src.width * 3;
-  const rowBytes = dstW * 3;
+  const srcStride = src.width * cn;
   let o = 0;
   for (let dy = 0; dy < dstH; dy++) {
     const r0 = 2 * dy * srcStride;
     const r1 = r0 + srcStride;
-    for (let dx = 0; dx < rowBytes; dx += 3) {
-      const p = r0 + 2 * dx;
-      const q = r1 + 2 * dx;
-      out[o++] = (s[p]! + s[p + 3]! + s[q]! + s[q + 3]! + 2) >> 2;
-      out[o++] = (s[p + 1]! + s[p + 4]! + s[q + 1]! + s[q + 4]! + 2) >> 2;
-      out[o++] = (s[p + 2]! + s[p + 5]! + s[q + 2]! + s[q + 5]! + 2) >> 2;
+    for (let dx = 0; dx < dstW; dx++) {
+      const p = r0 + 2 * dx * cn;
+      const q = r1 + 2 * dx * cn;
+      out[o++] = (s[p + ob]! + s[p + cn + ob]! + s[q + ob]! + s[q + cn + ob]! + 2) >> 2;
+      out[o++] = (s[p + og]! + s[p + cn + og]! + s[q + og]! + s[q + cn + og]! + 2) >> 2;
+      out[o++] = (s[p + or]! + s[p + cn + or]! + s[q + or]! + s[q + cn + or]! + 2) >> 2;
     }
   }
   return out;
@@ -98,14 +99,32 @@ function resizeHalf(src: BgrImage, dstW: number, dstH: number): Buffer {
  * few bytes of a real OpenCV row go through the scalar formula and may differ by one.
  */
 export function resizeBgr(src: BgrImage, dstW: number, dstH: number): Buffer {
-  const { width: srcW, height: srcH, data } = src;
+  return resizeRaw({ ...src, channels: 3, order: 'bgr' }, dstW, dstH);
+}
+
+/**
+ * {@link resizeBgr} on decoded samples in any layout (grey, R,G,B or B,G,R); the output is always
+ * B,G,R. Grey is resized as OpenCV resizes its three identical channels.
+ */
+export function resizeRaw(src: RawImage, dstW: number, dstH: number): Buffer {
+  const { width: srcW, height: srcH, data, channels: cn } = src;
   if (!(srcW > 0 && srcH > 0 && dstW > 0 && dstH > 0)) {
     throw new RangeError(`resize: bad size ${srcW}x${srcH} -> ${dstW}x${dstH}`);
   }
-  if (data.length < srcW * srcH * 3) {
-    throw new RangeError(`resize: ${data.length} bytes for a ${srcW}x${srcH} BGR image`);
+  if (data.length < srcW * srcH * cn) {
+    throw new RangeError(`resize: ${data.length} bytes for a ${srcW}x${srcH}x${cn} image`);
   }
-  if (srcW === dstW && srcH === dstH) return Buffer.from(data.subarray(0, srcW * srcH * 3));
+  const [ob, og, or] = channelOffsets(src);
+  if (srcW === dstW && srcH === dstH) {
+    const n = srcW * srcH;
+    const out = Buffer.allocUnsafe(n * 3);
+    for (let i = 0, p = 0, o = 0; i < n; i++, p += cn, o += 3) {
+      out[o] = data[p + ob]!;
+      out[o + 1] = data[p + og]!;
+      out[o + 2] = data[p + or]!;
+    }
+    return out;
+  }
 
   const scaleX = 1 / (dstW / srcW);
   const scaleY = 1 / (dstH / srcH);
@@ -116,87 +135,103 @@ export function resizeBgr(src: BgrImage, dstW: number, dstH: number): Buffer {
 
   const cols = axisTable(srcW, dstW, true);
   const rows = axisTable(srcH, dstH, false);
-  const rowBytes = dstW * 3;
-
-  // Per output byte: the offsets of its two source samples within a row and their weights, so the
-  // horizontal pass is one flat loop (no per-channel inner loop).
-  const ofs0 = new Int32Array(rowBytes);
-  const ofs1 = new Int32Array(rowBytes);
-  const a0 = new Int32Array(rowBytes);
-  const a1 = new Int32Array(rowBytes);
+  // Per destination pixel, the source byte offsets of its two neighbours (plus the channel offset).
+  // At the right border OpenCV uses S[sx] * ONE (weight 2048, fx = 0): reading sx twice with
+  // weights (2048, 0) gives the same value without reading past the row.
+  const x0 = new Int32Array(dstW);
+  const x1 = new Int32Array(dstW);
   for (let dx = 0; dx < dstW; dx++) {
     const sx = cols.index[dx]!;
-    // At the right border OpenCV uses S[sx] * ONE (weight 2048, fx = 0): reading sx twice with
-    // weights (2048, 0) gives the same value without reading past the row.
-    const sx1 = sx + 1 < srcW ? sx + 1 : sx;
-    for (let c = 0; c < 3; c++) {
-      const k = dx * 3 + c;
-      ofs0[k] = sx * 3 + c;
-      ofs1[k] = sx1 * 3 + c;
-      a0[k] = cols.w0[dx]!;
-      a1[k] = cols.w1[dx]!;
-    }
+    x0[dx] = sx * cn;
+    x1[dx] = (sx + 1 < srcW ? sx + 1 : sx) * cn;
   }
+  const tables: HTables = { x0, x1, w0: cols.w0, w1: cols.w1, ob, og, or };
 
-  const srcStride = srcW * 3;
-  // Two cached horizontally-resized rows (OpenCV keeps a ring of `ksize` rows the same way).
+  const rowBytes = dstW * 3;
+  const out = Buffer.allocUnsafe(rowBytes * dstH);
+  // A clamped view: assigning to it saturates to 0..255 as v_rshr_pack_u does.
+  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
+  // Two cached horizontally resized rows, stored already shifted (`h >> 4`), which is all the
+  // vertical pass uses. OpenCV keeps a ring of `ksize` = 2 rows the same way.
   let rowA = new Int32Array(rowBytes);
   let rowB = new Int32Array(rowBytes);
   let rowAIndex = -1;
   let rowBIndex = -1;
-  const hresize = (sy: number, dst: Int32Array): void => {
-    const base = sy * srcStride;
-    for (let k = 0; k < rowBytes; k++) {
-      dst[k] = data[base + ofs0[k]!]! * a0[k]! + data[base + ofs1[k]!]! * a1[k]!;
-    }
-  };
-
-  const out = Buffer.allocUnsafe(rowBytes * dstH);
+  const srcStride = srcW * cn;
   const last = srcH - 1;
   for (let dy = 0; dy < dstH; dy++) {
     const sy = rows.index[dy]!;
     const sy0 = sy < 0 ? 0 : sy > last ? last : sy;
-    const sy1 = sy + 1 < 0 ? 0 : sy + 1 > last ? last : sy + 1;
-    // Reuse cached rows: when moving down, the old second row is often the new first row.
+    const sy1 = sy + 1 > last ? last : sy + 1 < 0 ? 0 : sy + 1;
     if (rowAIndex !== sy0) {
       if (rowBIndex === sy0) {
+        // Moving down by one source row: the old second row becomes the first.
         const t = rowA;
         rowA = rowB;
         rowB = t;
-        rowAIndex = sy0;
-        rowBIndex = -1;
+        rowBIndex = rowAIndex;
       } else {
-        hresize(sy0, rowA);
-        rowAIndex = sy0;
+        horizontal(data, sy0 * srcStride, tables, rowA);
       }
+      rowAIndex = sy0;
     }
-    let h1: Int32Array;
-    if (sy1 === sy0) {
-      h1 = rowA;
-    } else {
-      if (rowBIndex !== sy1) {
-        hresize(sy1, rowB);
-        rowBIndex = sy1;
-      }
-      h1 = rowB;
+    if (sy1 !== sy0 && rowBIndex !== sy1) {
+      horizontal(data, sy1 * srcStride, tables, rowB);
+      rowBIndex = sy1;
     }
-    const h0 = rowA;
-    const b0 = rows.w0[dy]!;
-    const b1 = rows.w1[dy]!;
-    let o = dy * rowBytes;
-    for (let k = 0; k < rowBytes; k++) {
-      // v_mul_hi(v_pack(h >> 4), b): products stay below 2^31, so JS doubles are exact here.
-      const v = ((((h0[k]! >> 4) * b0) >> 16) + (((h1[k]! >> 4) * b1) >> 16) + 2) >> 2;
-      out[o++] = v < 0 ? 0 : v > 255 ? 255 : v;
-    }
+    vertical(rowA, sy1 === sy0 ? rowA : rowB, rows.w0[dy]!, rows.w1[dy]!, clamped, dy * rowBytes);
   }
   return out;
+}
+
+interface HTables {
+  readonly x0: Int32Array;
+  readonly x1: Int32Array;
+  readonly w0: Int32Array;
+  readonly w1: Int32Array;
+  readonly ob: number;
+  readonly og: number;
+  readonly or: number;
+}
+
+/** `HResizeLinear`: one source row to `h >> 4` per output byte (int32 sums, exact). */
+function horizontal(src: Uint8Array, base: number, t: HTables, dst: Int32Array): void {
+  const { x0, x1, w0, w1, ob, og, or } = t;
+  const n = x0.length;
+  for (let dx = 0, k = 0; dx < n; dx++, k += 3) {
+    const p = base + x0[dx]!;
+    const q = base + x1[dx]!;
+    const a = w0[dx]!;
+    const b = w1[dx]!;
+    dst[k] = (Math.imul(src[p + ob]!, a) + Math.imul(src[q + ob]!, b)) >> 4;
+    dst[k + 1] = (Math.imul(src[p + og]!, a) + Math.imul(src[q + og]!, b)) >> 4;
+    dst[k + 2] = (Math.imul(src[p + or]!, a) + Math.imul(src[q + or]!, b)) >> 4;
+  }
+}
+
+/**
+ * `VResizeLinearVec_32s8u`: `v_mul_hi` of each (already shifted) row with its int16 weight, summed,
+ * then `(v + 2) >> 2` saturated (by the clamped array). The products stay below 2^31.
+ */
+function vertical(
+  h0: Int32Array,
+  h1: Int32Array,
+  b0: number,
+  b1: number,
+  out: Uint8ClampedArray,
+  offset: number,
+): void {
+  const n = h0.length;
+  for (let k = 0; k < n; k++) {
+    out[offset + k] = ((Math.imul(h0[k]!, b0) >> 16) + (Math.imul(h1[k]!, b1) >> 16) + 2) >> 2;
+  }
 }
 
 /**
  * The model input: `cv2.resize(img, (448, 448), interpolation=INTER_LINEAR)`, 602112 bytes of
  * B,G,R. An image already 448x448 is copied unchanged, as the reference client skips the resize.
  */
-export function resizeToModel(image: BgrImage): Buffer {
-  return resizeBgr(image, MODEL_SIDE, MODEL_SIDE);
+export function resizeToModel(image: BgrImage | RawImage): Buffer {
+  const raw: RawImage = 'channels' in image ? image : { ...image, channels: 3, order: 'bgr' };
+  return resizeRaw(raw, MODEL_SIDE, MODEL_SIDE);
 }
