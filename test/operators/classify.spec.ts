@@ -1,0 +1,401 @@
+import { map, mergeMap, Observable, of } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messages';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
+import { inFlightWindow } from '../../src/operators/inFlightWindow';
+import type { ClassifyTransport } from '../../src/transport/types';
+import { failure, modelError, ok, prepared } from './fixtures';
+
+/** One call opened on the fake transport: what was written when, and handles to answer it. */
+interface FakeCall {
+  readonly log: string[];
+  respond(response: ClassifyResponse): void;
+  fail(error: unknown): void;
+  closedAt?: number;
+  cancelledAt?: number;
+}
+
+/**
+ * The operator's own seam: a `ClassifyTransport` whose calls log each request at the scheduler's
+ * time (`t:ids`, `t:-` for an empty request, `t:end` for the half-close) and end when half-closed.
+ */
+function fakeTransport(scheduler: TestScheduler, deploymentId?: string) {
+  const calls: FakeCall[] = [];
+  const transport: ClassifyTransport = {
+    deploymentId,
+    classify: (requests$: Observable<ClassifyRequest>) =>
+      new Observable<ClassifyResponse>((subscriber) => {
+        const call: FakeCall = {
+          log: [],
+          respond: (r) => subscriber.next(r),
+          fail: (e) => subscriber.error(e),
+        };
+        calls.push(call);
+        const sub = requests$.subscribe({
+          next: (r) => call.log.push(`${scheduler.now()}:${r.inputs.map((i) => i.correlationId).join(',') || '-'}`),
+          complete: () => {
+            call.log.push(`${scheduler.now()}:end`);
+            call.closedAt = scheduler.now();
+            subscriber.complete();
+          },
+        });
+        return () => {
+          sub.unsubscribe();
+          if (call.closedAt === undefined) call.cancelledAt = scheduler.now();
+        };
+      }),
+  };
+  return { transport, calls };
+}
+
+const outputs = (...o: ReturnType<typeof ok>[]): ClassifyResponse => ({ globalError: null, outputs: o });
+
+/** Events as short strings, so that marbles stay readable. */
+function short(e: ClassifyEvent<string>): string {
+  switch (e.kind) {
+    case 'connection':
+      return e.state;
+    case 'sent':
+      return `sent ${e.images.map((i) => `${i.image.correlationId}#${i.attempt}`).join(',')}`;
+    case 'response':
+      return e.response.globalError
+        ? `global ${(e.request ?? []).map((i) => i.image.correlationId).join(',')}`
+        : `resp ${e.response.outputs.map((o) => o.correlationId).join(',')}`;
+    case 'failed':
+      return `${e.failure.code} ${e.images.map((i) => i.image.correlationId).join(',')}`;
+    case 'rejected':
+      return `rejected ${e.result.correlationId}`;
+  }
+}
+
+const retryable = Object.assign(new Error('stream reset'), { retryable: true });
+const fatal = Object.assign(new Error('UNAUTHENTICATED'), { retryable: false });
+
+describe('classify', () => {
+  let testScheduler: TestScheduler;
+  beforeEach(() => {
+    testScheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+  });
+  const batches = (...ids: string[][]): Record<string, ClassifyItem<string>[]> =>
+    Object.fromEntries(ids.map((group, k) => ['abcdefgh'[k], group.map((id) => prepared(id))]));
+  const opts = (o: ClassifyOptions = {}): ClassifyOptions => ({
+    deploymentId: 'dep',
+    shared: false,
+    keepAlive: 100,
+    responseTimeout: 100,
+    backlogGrace: 2,
+    random: () => 1,
+    reconnect: { initialDelay: 2, maxAttempts: 2 },
+    scheduler: testScheduler,
+    ...o,
+  });
+
+  const V = {
+    o: 'open',
+    R: 'reconnecting',
+    F: 'failed',
+  };
+
+  it('joins, sends each batch as a request, and half-closes once the source completed and all are answered', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a-b|', batches(['a1', 'a2'], ['b1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'), ok('a2'))), 4);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('b1'))), 6);
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('ox-yr-(s|)', {
+        ...V,
+        x: 'sent a1#1,a2#1',
+        y: 'sent b1#1',
+        r: 'resp a1,a2',
+        s: 'resp b1',
+      });
+      expectSubscriptions(source.subscriptions).toBe('^---!');
+      testScheduler.flush();
+      expect(calls).toHaveLength(1);
+      expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '3:b1', '6:end']);
+    });
+  });
+
+  it('sends an empty request every keepAlive ms while nothing else is written', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-----a--------', batches(['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 6);
+      const unsub = '      -------------!';
+      const result = source.pipe(classify<string>(transport, opts({ keepAlive: 3 })), map(short));
+      expectObservable(result, unsub).toBe('o----xr------', { ...V, x: 'sent a1#1', r: 'resp a1' });
+      expectSubscriptions(source.subscriptions).toBe('^------------!');
+      testScheduler.flush();
+      expect(calls[0].log).toEqual(['0:-', '3:-', '5:a1', '8:-', '11:-']);
+      expect(calls[0].cancelledAt).toBe(13);
+    });
+  });
+
+  it('gives an image unanswered within responseTimeout a RESPONSE_TIMEOUT failure, and drops its late answer', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1', 'a2']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 3);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a2'))), 9);
+      const result = source.pipe(classify<string>(transport, opts({ responseTimeout: 5 })), map(short));
+      expectObservable(result).toBe('ox-r--(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
+      testScheduler.flush();
+      expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '6:end']);
+    });
+  });
+
+  it('keeps at most maxInFlight images unanswered, holding whole batches and splitting larger ones', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-ab|', batches(['a1', 'a2'], ['b1', 'b2', 'b3']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 4);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a2'))), 6);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('b1'), ok('b2'))), 11);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('b3'))), 16);
+      const result = source.pipe(classify<string>(transport, opts({ maxInFlight: 2 })), map(short));
+      expectObservable(result).toBe('ox--r-(sy)-(qt)-(z|)', {
+        ...V,
+        x: 'sent a1#1,a2#1',
+        r: 'resp a1',
+        s: 'resp a2',
+        y: 'sent b1#1,b2#1',
+        q: 'resp b1,b2',
+        t: 'sent b3#1',
+        z: 'resp b3',
+      });
+      testScheduler.flush();
+      expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '6:b1,b2', '11:b3', '16:end']);
+    });
+  });
+
+  it('reopens after a transient failure, waits for the backlog, then re-sends only the unanswered images', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1', 'a2']));
+      testScheduler.schedule(() => calls[0].fail(retryable), 3);
+      testScheduler.schedule(() => calls[1].respond(outputs(ok('a1'))), 6); // from the backlog
+      testScheduler.schedule(() => calls[1].respond(outputs(ok('a2'))), 9);
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('ox-R-ory-(s|)', {
+        ...V,
+        x: 'sent a1#1,a2#1',
+        r: 'resp a1',
+        y: 'sent a2#2',
+        s: 'resp a2',
+      });
+      testScheduler.flush();
+      expect(calls.map((c) => c.log)).toEqual([['0:-', '1:a1,a2'], ['5:-', '7:a2', '9:end']]);
+    });
+  });
+
+  it('in a shared deployment does not re-send after a reconnect: the unanswered image times out', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler, 'shared-dep');
+      const source = cold('-a|', batches(['a1', 'a2']));
+      testScheduler.schedule(() => calls[0].fail(retryable), 3);
+      testScheduler.schedule(() => calls[1].respond(outputs(ok('a1'))), 6);
+      const options = opts({ responseTimeout: 10 });
+      const result = source.pipe(classify<string>(transport, { ...options, deploymentId: undefined, shared: undefined }), map(short));
+      expectObservable(result).toBe('ox-R-or----(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
+      testScheduler.flush();
+      expect(calls.map((c) => c.log)).toEqual([['0:-', '1:a1,a2'], ['5:-', '11:end']]);
+    });
+  });
+
+  it('fails every unanswered image with TRANSPORT_FAILED on a fatal error, and later images at once', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a-----b|', batches(['a1', 'a2'], ['b1']));
+      testScheduler.schedule(() => calls[0].fail(fatal), 2);
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('ox(Ff)-g|', { ...V, x: 'sent a1#1,a2#1', f: 'TRANSPORT_FAILED a1,a2', g: 'TRANSPORT_FAILED b1' });
+      expectSubscriptions(source.subscriptions).toBe('^-------!');
+      testScheduler.flush();
+      expect(calls).toHaveLength(1);
+    });
+  });
+
+  it('gives up after reconnect.maxAttempts failures in a row', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].fail(retryable), 2);
+      testScheduler.schedule(() => calls[1].fail(retryable), 5); // opened at 4
+      testScheduler.schedule(() => calls[2].fail(retryable), 10); // opened at 9 (delay 4)
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('oxR-oR---o(Ff|)', { ...V, x: 'sent a1#1', f: 'TRANSPORT_FAILED a1' });
+    });
+  });
+
+  it('blames a global error on the oldest unanswered request, preferring one with an affiliate not yet seen answered', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const values = { a: [prepared('a1')], c: [prepared('c1')], b: [{ ...prepared('b1'), affiliate: 'bad' }] };
+      const source = cold('-a-cb|', values);
+      const error = { code: 'ERROR_CODE_AFFILIATE_NOT_PERMITTED' as const, message: 'no', details: '' };
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 2);
+      testScheduler.schedule(() => calls[0].respond({ globalError: error, outputs: [] }), 6);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('c1'))), 7);
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('oxryz-g(s|)', {
+        ...V,
+        x: 'sent a1#1',
+        r: 'resp a1',
+        y: 'sent c1#1',
+        z: 'sent b1#1',
+        g: 'global b1',
+        s: 'resp c1',
+      });
+    });
+  });
+
+  it('passes failures that ride along as rejected, and gives credits back to the window as images finish', () => {
+    const window = inFlightWindow(3);
+    const inUse: number[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      for (let i = 0; i < 3; i++) window.acquire().subscribe();
+      const { transport, calls } = fakeTransport(testScheduler);
+      const pre = failure('p', 'DECODE_FAILED', 0, { attempts: 0, stage: 'preprocess' });
+      const source = cold<ClassifyItem<string>[]>('-a|', { a: [prepared('a1'), pre, prepared('a2')] });
+      testScheduler.schedule(() => inUse.push(window.inUse), 3);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 6);
+      testScheduler.schedule(() => inUse.push(window.inUse), 7);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a2'))), 8);
+      const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+      expectObservable(result).toBe('o(px)-r-(s|)', { ...V, p: 'rejected p', x: 'sent a1#1,a2#1', r: 'resp a1', s: 'resp a2' });
+    });
+    expect(inUse).toEqual([2, 1]);
+    expect(window.inUse).toBe(0);
+  });
+
+  it('rejects a correlation id used twice in the pipeline', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-ab|', batches(['a1'], ['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 4);
+      expectObservable(source.pipe(classify<string>(transport, opts()), map(short))).toBe('oxp-(r|)', {
+        ...V,
+        x: 'sent a1#1',
+        p: 'rejected a1',
+        r: 'resp a1',
+      });
+    });
+  });
+
+  it('re-sends a failed image through its retry capability and stays open while a retry is reserved', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 7);
+      const events = source.pipe(classify<string>(transport, opts()));
+      let capability: import('../../src/operators/results').RetryCapability | undefined;
+      const result = new Observable<ClassifyEvent<string>>((subscriber) =>
+        events.subscribe({
+          next: (e) => {
+            if (e.kind === 'sent') capability = e.images[0].retry;
+            subscriber.next(e);
+            if (e.kind === 'response' && e.response.outputs[0].error) {
+              const ticket = capability!.reserve();
+              expect(capability!.reserve()).toBeUndefined(); // once only
+              testScheduler.schedule(() => ticket!.send(), 2);
+            }
+          },
+          error: (err) => subscriber.error(err),
+          complete: () => subscriber.complete(),
+        }),
+      ).pipe(map(short));
+      expectObservable(result).toBe('ox-r-y-(s|)', { ...V, x: 'sent a1#1', r: 'resp a1', y: 'sent a1#2', s: 'resp a1' });
+      testScheduler.flush();
+      expect(calls[0].log).toEqual(['0:-', '1:a1', '5:a1', '7:end']);
+    });
+  });
+
+  it('joins and half-closes at once on an empty source', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold<ClassifyItem<string>[]>('|');
+      expectObservable(source.pipe(classify<string>(transport, opts()), map(short))).toBe('(o|)', V);
+      expectSubscriptions(source.subscriptions).toBe('(^!)');
+      testScheduler.flush();
+      expect(calls[0].log).toEqual(['0:-', '0:end']);
+    });
+  });
+
+  it('stays open on a never-ending source and cancels the call when unsubscribed', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold<ClassifyItem<string>[]>('-');
+      expectObservable(source.pipe(classify<string>(transport, opts()), map(short)), '-----!').toBe('o----', V);
+      expectSubscriptions(source.subscriptions).toBe('^----!');
+      testScheduler.flush();
+      expect(calls[0].cancelledAt).toBe(5);
+    });
+  });
+
+  it('passes a source error at once and mid-stream, cancelling the call', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const first = cold<ClassifyItem<string>[]>('#');
+      expectObservable(first.pipe(classify<string>(transport, opts()), map(short))).toBe('(o#)', V);
+      expectSubscriptions(first.subscriptions).toBe('(^!)');
+      const second = cold('-a-#', batches(['a1']));
+      expectObservable(second.pipe(classify<string>(transport, opts()), map(short))).toBe('ox-#', { ...V, x: 'sent a1#1' });
+      expectSubscriptions(second.subscriptions).toBe('^--!');
+      testScheduler.flush();
+      expect(calls.map((c) => c.cancelledAt)).toEqual([0, 3]);
+    });
+  });
+
+  it('releases source, call, timers and credits when unsubscribed early, with operators around it', () => {
+    const window = inFlightWindow(2);
+    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      window.acquire().subscribe();
+      window.acquire().subscribe();
+      const source = hot('-a---', batches(['a1', 'a2']));
+      const result = source.pipe(
+        mergeMap((x) => of(x)),
+        classify<string>(transport, opts({ window })),
+        mergeMap((x) => of(x)),
+        map(short),
+      );
+      expectObservable(result, '---!').toBe('ox-', { ...V, x: 'sent a1#1,a2#1' });
+      expectSubscriptions(source.subscriptions).toBe('^--!');
+      testScheduler.flush();
+      expect(calls[0].cancelledAt).toBe(3);
+    });
+    expect(window.inUse).toBe(0);
+  });
+
+  it('announces images before writing them, so an answer during the write is matched (re-entrancy)', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const transport: ClassifyTransport = {
+        classify: (requests$) =>
+          new Observable<ClassifyResponse>((subscriber) =>
+            requests$.subscribe({
+              next: (r) => {
+                if (r.inputs.length > 0) subscriber.next(outputs(...r.inputs.map((i) => ok(i.correlationId))));
+              },
+              complete: () => subscriber.complete(),
+            }),
+          ),
+      };
+      const source = cold('-a---|', batches(['a1']));
+      expectObservable(source.pipe(classify<string>(transport, opts()), map(short))).toBe('o(xr)|', { ...V, x: 'sent a1#1', r: 'resp a1' });
+    });
+  });
+
+  it('refuses an invalid deployment id as an error notification', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      expectObservable(source.pipe(classify<string>(transport, opts({ deploymentId: 'x'.repeat(65) })))).toBe(
+        '#',
+        undefined,
+        new RangeError(`classify: deployment id must be 1-64 characters, got '${'x'.repeat(65)}'`),
+      );
+    });
+  });
+});
