@@ -40,7 +40,7 @@ interface Expected<R> {
 
 function prepareMs(t: PrepareTimings | undefined): number {
   if (!t) return 0;
-  return t.readMs + t.decodeMs + t.resizeMs + t.hashMs + t.compressMs;
+  return typeof t.totalMs === 'number' ? t.totalMs : t.readMs + t.decodeMs + t.resizeMs + t.hashMs + t.compressMs;
 }
 
 /**

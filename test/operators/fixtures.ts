@@ -14,7 +14,7 @@ export function prepared(id: string, bytes = 3): PreparedImage<string> {
     hashes: [],
     sourceFormat: 'IMAGE_FORMAT_RAW_UINT8_BGR',
     sizes: { original: bytes, prepared: bytes, wire: bytes },
-    timings: { readMs: 1, decodeMs: 0, resizeMs: 0, hashMs: 0, compressMs: 0 },
+    timings: { readMs: 1, decodeMs: 0, resizeMs: 0, hashMs: 0, compressMs: 0, totalMs: 1 },
     ref: `ref-${id}`,
   };
 }
