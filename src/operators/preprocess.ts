@@ -10,7 +10,7 @@ import {
 } from 'rxjs';
 import { CorrelationIdGenerator, defaultCorrelationIds } from '../preprocess/correlationId';
 import { PreprocessError } from '../preprocess/errors';
-import { prepareImage, type PrepareOptions } from '../preprocess/prepare';
+import { checkPrepareOptions, prepareImage, type PrepareOptions } from '../preprocess/prepare';
 import { isImageInput } from '../preprocess/sources';
 import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types';
 import type { InFlightWindow } from './inFlightWindow';
@@ -95,6 +95,7 @@ export function preprocess<R = unknown>(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`preprocess: concurrency must be an integer >= 1, got ${concurrency}`);
   }
+  checkPrepareOptions(options);
   if (options.order !== undefined && options.order !== 'completion' && options.order !== 'source') {
     throw new RangeError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
   }

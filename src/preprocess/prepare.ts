@@ -79,6 +79,7 @@ export async function prepareImage<R = unknown>(
   options: PrepareOptions = {},
 ): Promise<PreparedImage<R>> {
   const t0 = performance.now();
+  checkPrepareOptions(options);
   const input: ImageInput<R> = isImageInput(source) ? source : { source, ref: (typeof source === 'string' ? source : undefined) as R | undefined };
   // The caller's id is checked first: a bad id fails fast, before any reading or decoding.
   const callerId = input.correlationId === undefined ? undefined : validateCorrelationId(input.correlationId);
@@ -94,8 +95,8 @@ export async function prepareImage<R = unknown>(
     throw new PreprocessError('UNSUPPORTED_FORMAT', 'not an image format the reference pipeline decodes (unknown signature)', signatureDetails(original));
   }
 
-  // Decoding runs off the main thread where it can (sharp, the resize worker), so hashing and
-  // the id are computed while it runs.
+  // Decoding runs on sharp's threads for most formats, so hashing and the id are computed while
+  // it runs rather than after it.
   const pixelsPromise = read.kind === 'bgr' ? undefined : toModelPixels(original, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   pixelsPromise?.catch(() => undefined); // awaited below; keeps a failure here from being "unhandled" meanwhile
 
@@ -171,6 +172,27 @@ export async function prepareImage<R = unknown>(
     timings: { readMs: t1 - t0, decodeMs, resizeMs, hashMs, compressMs, totalMs: performance.now() - t0 },
     ref: input.ref,
   };
+}
+
+/**
+ * Throws a `RangeError` for options that are wrong for every image (a programming error, not a
+ * bad image), so that they fail at once instead of once per image after decoding it.
+ */
+export function checkPrepareOptions(options: PrepareOptions): void {
+  const q = options.brotliQuality;
+  if (q !== undefined && (!Number.isInteger(q) || q < 0 || q > 11)) throw new RangeError(`brotliQuality must be an integer from 0 to 11, got ${q}`);
+  if (options.encoding !== undefined && options.encoding !== 'uncompressed' && options.encoding !== 'brotli') {
+    throw new RangeError(`encoding must be 'uncompressed' or 'brotli', got ${JSON.stringify(options.encoding)}`);
+  }
+  for (const [name, v] of [['maxPixels', options.maxPixels], ['maxSourceBytes', options.maxSourceBytes]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+  }
+  for (const a of options.hashes ?? []) {
+    if (a !== 'md5' && a !== 'sha1') throw new RangeError(`hashes: ${JSON.stringify(a)} cannot go on the wire; use 'md5' or 'sha1' (pixelHashes takes others)`);
+  }
+  for (const a of options.pixelHashes ?? []) {
+    if (!['md5', 'sha1', 'sha256', 'sha512'].includes(a)) throw new RangeError(`pixelHashes: unknown algorithm ${JSON.stringify(a)}`);
+  }
 }
 
 const defaultFactory: CorrelationIdFactory = (content) => defaultCorrelationIds().next(content);
