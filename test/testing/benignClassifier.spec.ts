@@ -46,15 +46,4 @@ describe('benignClassify (contract section 4)', () => {
       expect((err as AthenaTestingError).code).toBe('INVALID_ARGUMENT');
     }
   });
-
-  it('is fast: well under 1 ms per image on average (it runs for every image in benchmarks)', () => {
-    const img = rawImage(6);
-    for (let i = 0; i < 20; i++) benignClassify(img);
-    const n = 200;
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) benignClassify(img);
-    const perImageMs = Number(process.hrtime.bigint() - start) / 1e6 / n;
-    // Generous bound for a shared CI machine; typically ~0.4 ms.
-    expect(perImageMs).toBeLessThan(3);
-  });
 });

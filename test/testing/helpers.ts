@@ -4,7 +4,6 @@ import { classifierServiceDefinition } from '../../src/contract/load';
 import type {
   ClassificationInput,
   ClassificationOutput,
-  ClassifyRequest,
   ClassifyResponse,
   ListDeploymentsResponse,
 } from '../../src/contract/messages';
@@ -41,14 +40,20 @@ export function classifySingle(client: RawClient, input: Partial<ClassificationI
   );
 }
 
+/** A request as a test writes it: fields may be left out, as proto3 allows on the wire. */
+export interface OutgoingRequest {
+  deploymentId?: string;
+  inputs?: Partial<ClassificationInput>[];
+}
+
 export interface TestStream {
-  call: grpc.ClientDuplexStream<Partial<ClassifyRequest>, ClassifyResponse>;
+  call: grpc.ClientDuplexStream<OutgoingRequest, ClassifyResponse>;
   responses: ClassifyResponse[];
   /** Resolves with the next response not yet taken by `next()`. */
   next(timeoutMs?: number): Promise<ClassifyResponse>;
   /** The final status (OK or the error). */
   status: Promise<grpc.StatusObject>;
-  send(request: Partial<ClassifyRequest>): boolean;
+  send(request: OutgoingRequest): boolean;
 }
 
 export function openStream(client: RawClient, metadata = new grpc.Metadata()): TestStream {
