@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { MAX_ID_LENGTH, type ClassifyRequest, type ClassifyResponse } from '../contract/messages';
 import type { PreparedImage } from '../preprocess/types';
-import type { ClassifyTransport } from '../transport/types';
+import type { ClassifyTransport, ClassifyWriteState } from '../transport/types';
 import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure, PipelineErrorCode, RetryCapability, RetryTicket } from './results';
 
@@ -277,6 +277,8 @@ function session<R>(
   let phaseTimer: Subscription | undefined;
   let sourceSub: Subscription | undefined;
   let pumping = false;
+  /** The transport's write side is saturated (`ClassifyWriteState`): hold requests until it drains. */
+  let writeBlocked = false;
 
   const now = (): number => scheduler.now();
   const over = (): boolean => phase === 'over' || subscriber.closed;
@@ -390,7 +392,15 @@ function session<R>(
     const first = reconnects === 0 && streamNo === 1;
     phase = first ? 'open' : 'joining';
     emit({ kind: 'connection', at: now(), state: 'open', attempt: reconnects });
-    current.sub = c.client.classify(requests$).subscribe({
+    writeBlocked = false;
+    const onWriteState = (state: ClassifyWriteState): void => {
+      if (call !== current) return;
+      const blocked = state.waitingForDrain || state.queued > 0;
+      if (blocked === writeBlocked) return;
+      writeBlocked = blocked;
+      if (!blocked) pump();
+    };
+    current.sub = c.client.classify(requests$, { onWriteState }).subscribe({
       next: (response) => {
         if (call === current) onResponse(response);
       },
@@ -538,7 +548,7 @@ function session<R>(
     if (pumping) return;
     pumping = true;
     try {
-      while (phase === 'open' && call && pending.length > 0 && !over()) {
+      while (phase === 'open' && call && !writeBlocked && pending.length > 0 && !over()) {
         const head = pending[0];
         const want = Math.min(head.length, c.maxInFlight);
         if (c.maxInFlight - inFlight < want) break;

@@ -12,6 +12,8 @@ export function prepared(id: string, bytes = 3): PreparedImage<string> {
     encoding: 'REQUEST_ENCODING_UNCOMPRESSED',
     data: Buffer.alloc(bytes),
     hashes: [],
+    pixelHashes: [],
+    passedThrough: false,
     sourceFormat: 'IMAGE_FORMAT_RAW_UINT8_BGR',
     sizes: { original: bytes, prepared: bytes, wire: bytes },
     timings: { readMs: 1, decodeMs: 0, resizeMs: 0, hashMs: 0, compressMs: 0, totalMs: 1 },
