@@ -228,14 +228,15 @@ const TRANSIENT_ERRNO = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
 function toFailure<R>(input: ImageSource | ImageInput<R>, err: unknown, prepareMs: number, ids?: CorrelationIdGenerator): ClassificationFailure<R> {
   const wrapped = isImageInput(input);
   const ref = (wrapped ? input.ref : typeof input === 'string' ? input : undefined) as R | undefined;
-  const callerId = wrapped && typeof input.correlationId === 'string' ? input.correlationId : undefined;
+  // A caller's id is kept even when it is the reason for the failure (too long), so the caller
+  // can find it; an empty one cannot identify anything and gets a generated id instead.
+  const callerId = wrapped && typeof input.correlationId === 'string' && input.correlationId !== '' ? input.correlationId : undefined;
   const e =
     err instanceof PreprocessError
       ? err
       : new PreprocessError('DECODE_FAILED', `could not prepare the image: ${err instanceof Error ? err.message : String(err)}`, err instanceof Error ? err.name : '', { cause: err });
   return {
     kind: 'failure',
-    // A caller's id is kept even when it is the reason for the failure, so the caller can find it.
     correlationId: callerId ?? (ids ?? defaultCorrelationIds()).nextWithoutContent(),
     ref,
     attempts: 0,
