@@ -175,8 +175,9 @@ class Stream {
     private readonly maxQueued: number,
   ) {}
 
+  /** A half-closed stream still takes responses: its client reads until the call ends. */
   canAccept(): boolean {
-    return !this.closed && !this.halfClosed && this.queue.length < this.maxQueued;
+    return !this.closed && this.queue.length < this.maxQueued;
   }
 
   /** Writes now unless the call pushes back; then queues until `drain`. */

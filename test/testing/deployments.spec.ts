@@ -149,6 +149,16 @@ describe('in-process server: deployments (contract section 3)', () => {
     expect(server.deployments()[0].streams).toBe(0);
   });
 
+  it('a stream half-closed while its request is still being classified gets the answer before OK (section 2)', async () => {
+    server.faults.latency(100);
+    const s = openStream(client);
+    s.send({ deploymentId: 'half-late', inputs: [hashOnly('late')] });
+    s.call.end();
+    expect((await s.status).code).toBe(0);
+    expect(s.responses.flatMap((r) => r.outputs.map((o) => o.correlationId))).toEqual(['late']);
+    expect(server.deployments()[0].backlog).toBe(0);
+  });
+
   it('a client that stops reading gets no unbounded queue on the server: extra responses wait in the backlog, then flow on drain (section 3, bounded memory)', async () => {
     const s = openStream(client);
     s.call.pause();
