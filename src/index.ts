@@ -14,3 +14,6 @@ export * from './operators/classify';
 export { RETRY_CAPABILITY, retryCapabilityOf, withRetryCapability, isRetryableCode } from './operators/results';
 export * from './transport';
 export * from './operators/retryByErrorCode';
+export * from './operators/classifyImages';
+export * from './operators/classifyIterable';
+export * from './operators/classifyAll';

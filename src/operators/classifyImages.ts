@@ -1,0 +1,107 @@
+import { defer, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import type { ImageInput, ImageSource } from '../preprocess/types';
+import type { ClassifyTransport } from '../transport/types';
+import { bufferBatch, type BufferBatchOptions } from './bufferBatch';
+import { classify, type ClassifyItem, type ClassifyOptions } from './classify';
+import { correlate, type CorrelateStats } from './correlate';
+import { inFlightWindow, type InFlightWindow } from './inFlightWindow';
+import { preprocess, type PreprocessOptions } from './preprocess';
+import type { ClassificationEvent } from './results';
+import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
+
+/**
+ * Images alive at once by default between preparing and their result. At 602,112 bytes per raw
+ * image that bounds prepared pixels to about 77 MB (less with Brotli), and keeps 4 requests of 32
+ * (or many smaller ones) in flight, enough to keep the service busy.
+ */
+export const DEFAULT_WINDOW = 128;
+
+/** Options of {@link classifyImages}: each stage's own options, and what they share. */
+export interface ClassifyImagesOptions<R = unknown> {
+  /**
+   * The back-pressure window: how many images may be between `preprocess` and their result at
+   * once. A number makes a new window per subscription; an {@link InFlightWindow} is used as
+   * given (read its `inUse` and `highWater`). Default {@link DEFAULT_WINDOW} (128).
+   */
+  readonly window?: number | InFlightWindow;
+  /** Options of `preprocess()` (its `window` is set by `classifyImages`). */
+  readonly preprocess?: Omit<PreprocessOptions<R>, 'window'>;
+  /** Options of `bufferBatch()`. Default `{ maxCount: 32, maxWait: 50 }` and the 4 MiB byte budget. */
+  readonly batch?: Omit<BufferBatchOptions<ClassifyItem<R>>, 'scheduler'>;
+  /** Options of `classify()` (deployment, affiliate, keep-alive, timeouts, reconnects). */
+  readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler'>;
+  /** Retry rules per code over the contract's defaults, or `false` for no retries at all. */
+  readonly retry?: RetryPolicy['rules'] | false;
+  /** Counters of `correlate()` (results, foreign, duplicates, unattributed global errors). */
+  readonly stats?: CorrelateStats;
+  /** Jitter of the retry delays. Default `Math.random`. */
+  readonly random?: () => number;
+  /** Time of every stage. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+/**
+ * Classifies image sources end to end: `preprocess -> bufferBatch -> classify -> correlate ->
+ * retryByErrorCode`, sharing one back-pressure window, and emits one `ClassificationResult` per
+ * image (plus `foreign` events in a shared deployment).
+ *
+ * Use it for the one-line case; compose the five operators yourself when you need a stage in
+ * between or different placements.
+ *
+ * ```text
+ * sources:  -a-b-c-----------|
+ *           classifyImages(client)
+ * results:  ---------b--a--c-(|)     one result per source, in the order answers come
+ * ```
+ *
+ * The window is what bounds memory: `preprocess` takes a credit before preparing an image and
+ * `classify` gives it back when the image's final result has left, so no more than `window`
+ * prepared images exist at once however fast the source is.
+ *
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { classifyImages, createAthenaClient, insecure } from 'athena-rx';
+ *
+ * const client = createAthenaClient({ address: '127.0.0.1:50051', credentials: insecure() });
+ * from(['a.jpg', 'b.png']).pipe(classifyImages(client)).subscribe((result) => {
+ *   if (result.kind === 'success') console.log(result.ref, result.classifications);
+ *   else if (result.kind === 'failure') console.error(result.ref, result.code, result.message);
+ * });
+ * ```
+ *
+ * @param client The client (`createAthenaClient`) or any `ClassifyTransport`.
+ * @param options.window Default 128.
+ * @param options.preprocess Default `preprocess()`'s defaults.
+ * @param options.batch Default `{ maxCount: 32, maxWait: 50 }`.
+ * @param options.classify Default `classify()`'s defaults (`maxInFlight` = the window's size).
+ * @param options.retry Default the contract's advice (`DEFAULT_RETRY_RULES`).
+ * @param options.stats Default none.
+ * @param options.random Default `Math.random`.
+ * @param options.scheduler Default `asyncScheduler`.
+ * @see preprocess
+ * @see bufferBatch
+ * @see classify
+ * @see correlate
+ * @see retryByErrorCode
+ * @see classifyAll
+ * @see classifyIterable
+ */
+export function classifyImages<R = unknown>(
+  client: ClassifyTransport,
+  options: ClassifyImagesOptions<R> = {},
+): OperatorFunction<ImageSource | ImageInput<R>, ClassificationEvent<R>> {
+  const { scheduler } = options;
+  return (source) =>
+    defer(() => {
+      const window = typeof options.window === 'object' ? options.window : inFlightWindow(options.window ?? DEFAULT_WINDOW);
+      const retry = options.retry === false ? undefined : retryByErrorCode<R>({ rules: options.retry, scheduler, random: options.random });
+      const results = source.pipe(
+        preprocess<R>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
+        bufferBatch<ClassifyItem<R>>({ maxCount: 32, maxWait: 50, ...options.batch, scheduler }),
+        classify<R>(client, { ...options.classify, window, scheduler }),
+        correlate<R>({ stats: options.stats }),
+      );
+      return retry ? results.pipe(retry) : results;
+    });
+}
