@@ -1,0 +1,93 @@
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = path.resolve(__dirname, '../..');
+
+/**
+ * The package as a user installs it: built by the real build script into a temporary copy of the
+ * package, then loaded by a consumer through `require`, `import` and the `athena-rx` bin. This is
+ * what "ESM and CommonJS consumers both work" and "`npx athena-rx serve` answers from another
+ * process" mean.
+ */
+describe('the built package', () => {
+  let tmp: string;
+  let consumer: string;
+  let pkg: string;
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-package-'));
+    pkg = path.join(tmp, 'athena-rx');
+    fs.mkdirSync(pkg);
+    for (const entry of ['package.json', 'proto', 'bin']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
+    await run(process.execPath, [path.join(root, 'scripts/build.mjs'), path.join(pkg, 'dist')], { cwd: root });
+    consumer = path.join(tmp, 'consumer');
+    fs.mkdirSync(path.join(consumer, 'node_modules'), { recursive: true });
+    fs.symlinkSync(pkg, path.join(consumer, 'node_modules', 'athena-rx'), 'dir');
+  }, 120_000);
+
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  const node = async (args: string[]): Promise<string> => (await run(process.execPath, args, { cwd: consumer })).stdout.trim();
+
+  it('serves CommonJS consumers through require, with the testing entry', async () => {
+    const out = await node([
+      '-e',
+      "const a = require('athena-rx'); const t = require('athena-rx/testing');" +
+        "console.log(typeof a.createAthenaClient, typeof a.prepareImage, typeof t.startAthenaServer, a.ImageFormat.IMAGE_FORMAT_RAW_UINT8_BGR)",
+    ]);
+    expect(out).toBe('function function function 19');
+  });
+
+  it('serves ES module consumers through import, sharing one instance with require', async () => {
+    fs.writeFileSync(
+      path.join(consumer, 'esm.mjs'),
+      [
+        "import { createRequire } from 'node:module';",
+        "import { AthenaTransportError, classify } from 'athena-rx';",
+        "import { startAthenaServer } from 'athena-rx/testing';",
+        'const required = createRequire(import.meta.url)("athena-rx");',
+        'console.log(typeof classify, typeof startAthenaServer, AthenaTransportError === required.AthenaTransportError);',
+      ].join('\n'),
+    );
+    expect(await node(['esm.mjs'])).toBe('function function true');
+  });
+
+  it('ships type declarations for both entries', () => {
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/index.d.ts'))).toBe(true);
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/testing/index.d.ts'))).toBe(true);
+    expect(fs.readFileSync(path.join(pkg, 'dist/esm/index.d.ts'), 'utf8')).toContain('../cjs/index.js');
+  });
+
+  it('`athena-rx serve` prints its address first and answers ListDeployments from another process', async () => {
+    const server = spawn(process.execPath, [path.join(pkg, 'bin/athena-rx.js'), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        let buffered = '';
+        server.stdout.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString();
+          const newline = buffered.indexOf('\n');
+          if (newline >= 0) resolve(buffered.slice(0, newline).trim());
+        });
+        server.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+      const out = await node([
+        '-e',
+        "const { createAthenaClient, insecure } = require('athena-rx');" +
+          'const c = createAthenaClient({ address: process.argv[1], credentials: insecure() });' +
+          'c.listDeployments().then((r) => { console.log(JSON.stringify(r)); c.close(); });',
+        address,
+      ]);
+      expect(JSON.parse(out)).toEqual({ deployments: [] });
+    } finally {
+      server.kill('SIGTERM');
+    }
+    const code = await new Promise<number | null>((resolve) => (server.exitCode !== null ? resolve(server.exitCode) : server.once('exit', resolve)));
+    expect(code).toBe(0);
+  });
+});
