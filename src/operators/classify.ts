@@ -135,6 +135,8 @@ interface Rec<R> {
 interface Req<R> {
   readonly recs: Rec<R>[];
   readonly stream: number;
+  /** Carries an affiliate no answer has confirmed yet: at most one such request is unanswered at a time. */
+  readonly probe: boolean;
   answered: boolean;
   timer?: Subscription;
 }
@@ -281,6 +283,7 @@ function session<R>(
   let writeBlocked = false;
 
   const now = (): number => scheduler.now();
+  const affiliateOf = (rec: Rec<R>): string => rec.image.affiliate ?? c.defaultAffiliate;
   const over = (): boolean => phase === 'over' || subscriber.closed;
   const emit = (event: ClassifyEvent<R>): void => {
     if (!over()) subscriber.next(event);
@@ -477,11 +480,15 @@ function session<R>(
     checkDone();
   };
 
-  /** The request a global error belongs to: the oldest unanswered one, preferring one with an affiliate not yet seen answered. */
+  /**
+   * The request a global error belongs to. Global errors carry no ids; the server sends them to
+   * the sender at once (before answers of earlier requests still being classified), so "the
+   * oldest unanswered request" alone would be wrong. The one unanswered probe (a request with an
+   * affiliate no answer has confirmed yet) is blamed first; else the oldest unanswered request.
+   */
   const blame = (): Req<R> | undefined => {
     const unanswered = streamRequests.filter((q) => !q.answered);
-    const suspect = unanswered.find((q) => q.recs.some((r) => !confirmedAffiliates.has(r.image.affiliate ?? c.defaultAffiliate)));
-    return suspect ?? unanswered[0];
+    return unanswered.find((q) => q.probe) ?? unanswered[0];
   };
 
   const onResponse = (response: ClassifyResponse): void => {
@@ -513,7 +520,7 @@ function session<R>(
           return false;
         }
         if (rec.request) rec.request.answered = true;
-        confirmedAffiliates.add(rec.image.affiliate ?? c.defaultAffiliate);
+        confirmedAffiliates.add(affiliateOf(rec));
         settle(rec);
         settled.push(rec);
         return true;
@@ -552,17 +559,19 @@ function session<R>(
         const head = pending[0];
         const want = Math.min(head.length, c.maxInFlight);
         if (c.maxInFlight - inFlight < want) break;
+        const probe = head.slice(0, want).some((r) => !confirmedAffiliates.has(affiliateOf(r)));
+        if (probe && streamRequests.some((q) => q.probe && !q.answered)) break;
         const recs = head.length === want ? pending.shift()! : head.splice(0, want);
-        send(recs);
+        send(recs, probe);
       }
     } finally {
       pumping = false;
     }
   };
 
-  const send = (recs: Rec<R>[]): void => {
+  const send = (recs: Rec<R>[], probe: boolean): void => {
     const at = now();
-    const req: Req<R> = { recs, stream: streamNo, answered: false };
+    const req: Req<R> = { recs, stream: streamNo, probe, answered: false };
     for (const rec of recs) {
       rec.state = 'sent';
       rec.attempt += 1;

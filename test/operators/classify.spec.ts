@@ -96,14 +96,14 @@ describe('classify', () => {
     F: 'failed',
   };
 
-  it('joins, sends each batch as a request, and half-closes once the source completed and all are answered', () => {
+  it('joins, sends each batch as a request (the first alone, to confirm the affiliate), and half-closes once all are answered', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const { transport, calls } = fakeTransport(testScheduler);
       const source = cold('-a-b|', batches(['a1', 'a2'], ['b1']));
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'), ok('a2'))), 4);
-      testScheduler.schedule(() => calls[0].respond(outputs(ok('b1'))), 6);
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('b1'))), 8);
       const result = source.pipe(classify<string>(transport, opts()), map(short));
-      expectObservable(result).toBe('ox-yr-(s|)', {
+      expectObservable(result).toBe('ox--(ry)(s|)', {
         ...V,
         x: 'sent a1#1,a2#1',
         y: 'sent b1#1',
@@ -113,7 +113,7 @@ describe('classify', () => {
       expectSubscriptions(source.subscriptions).toBe('^---!');
       testScheduler.flush();
       expect(calls).toHaveLength(1);
-      expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '3:b1', '6:end']);
+      expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '4:b1', '8:end']);
     });
   });
 
