@@ -98,7 +98,7 @@ export function collectResults(client: AthenaGrpcClient, files: readonly InputFi
       next: (result) => {
         results.set(result.ref as InputFile, result);
         if (result.kind === 'success') stats.addSuccess();
-        else stats.addFailure(result.code);
+        else stats.addFailure(result.code, `${(result.ref as InputFile).display}: ${result.message}`);
         progress.update(stats.done, stats.failed);
       },
       error: (err: unknown) => finish(err),

@@ -15,6 +15,8 @@ export class RunStats {
   succeeded = 0;
   failed = 0;
   readonly byCode = new Map<string, number>();
+  /** The first failure of each code, as an example of what went wrong. */
+  readonly examples = new Map<string, string>();
   /** Totals over the images that were prepared (failed decodes have no sizes). */
   readonly bytes = { images: 0, original: 0, prepared: 0, wire: 0 };
 
@@ -26,8 +28,10 @@ export class RunStats {
     this.succeeded++;
   }
 
-  addFailure(code: string): void {
+  /** `example` (a file and a message) is kept for the first failure of each code. */
+  addFailure(code: string, example?: string): void {
     this.failed++;
+    if (example !== undefined && !this.examples.has(code)) this.examples.set(code, example);
     this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
   }
 
@@ -57,7 +61,8 @@ export function formatBytes(n: number): string {
  *
  * ```
  * 9 images in 0:01 (7.6 images/s): 8 succeeded, 1 failed
- * failed by code: DECODE_FAILED 1
+ * failed by code:
+ *   UNSUPPORTED_FORMAT      1  e.g. samples/not-an-image.jpg: not an image format ...
  * bytes: 159 kB read, 4.8 MB of pixels prepared, 3.1 MB sent (65% of the pixels; Brotli)
  * ```
  */
@@ -69,7 +74,12 @@ export function renderSummary(stats: RunStats, elapsedMs: number): string {
   ];
   if (stats.byCode.size > 0) {
     const codes = [...stats.byCode.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    lines.push(`failed by code: ${codes.map(([c, n]) => `${c} ${n}`).join(', ')}`);
+    lines.push('failed by code:');
+    const w = Math.max(...codes.map(([c]) => c.length));
+    for (const [c, n] of codes) {
+      const example = stats.examples.get(c);
+      lines.push(`  ${c.padEnd(w)}  ${String(n).padStart(5)}${example ? `  e.g. ${example}` : ''}`);
+    }
   }
   const b = stats.bytes;
   if (b.images > 0) {

@@ -85,7 +85,7 @@ export const classify: Command = async (args, io) => {
           progress.clear();
           writer.write(toRecord(result, file.display));
           if (result.kind === 'success') stats.addSuccess();
-          else stats.addFailure(result.code);
+          else stats.addFailure(result.code, `${file.display}: ${result.message}`);
           progress.update(stats.done, stats.failed);
         },
         error: (err: unknown) => {

@@ -1,0 +1,177 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main';
+import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
+import { fakeIo } from './fakeIo';
+
+const root = join(__dirname, '../..');
+/** The demo images: eight that decode and `not-an-image.jpg`, a text file. */
+const SAMPLE_COUNT = 9;
+/** Images that decode (448x448 already, so quick to prepare). */
+const GOOD = ['samples/duck-pond.png'];
+
+let tmp: string;
+/**
+ * A small folder for the format tests: duck-pond.png is already 448x448 (no resize, which is
+ * slow under jest's VM), under three names, one with an upper-case extension in a subfolder,
+ * and the undecodable sample.
+ */
+let few: string;
+const FEW_COUNT = 4;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'athena-cli-'));
+  few = join(tmp, 'few');
+  mkdirSync(join(few, 'sub'), { recursive: true });
+  copyFileSync(join(root, 'samples/duck-pond.png'), join(few, 'duck-pond.png'));
+  copyFileSync(join(root, 'samples/duck-pond.png'), join(few, 'duck-copy.png'));
+  copyFileSync(join(root, 'samples/duck-pond.png'), join(few, 'sub/DUCK.PNG'));
+  copyFileSync(join(root, 'samples/not-an-image.jpg'), join(few, 'not-an-image.jpg'));
+  copyFileSync(join(root, 'samples/LICENSE.md'), join(few, 'README.md'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('athena-rx classify on samples/ with the embedded server', () => {
+  it('--format jsonl: one parseable line per image; the undecodable one fails with a code; exit 1', async () => {
+    const io = fakeIo({ cwd: root });
+    const code = await main(['classify', 'samples', '--format', 'jsonl'], io);
+    expect(io.err()).toMatch(/no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)/);
+    const records = io.out().trim().split('\n').map((line) => JSON.parse(line));
+    expect(records).toHaveLength(SAMPLE_COUNT);
+    expect(new Set(records.map((r) => r.file)).size).toBe(SAMPLE_COUNT);
+    const bad = records.find((r) => r.file === 'samples/not-an-image.jpg');
+    expect(bad).toMatchObject({ outcome: 'failure', labels: {}, attempts: 0 });
+    expect(bad.errorCode).toMatch(/^[A-Z_]+$/);
+    for (const r of records.filter((x) => x !== bad)) {
+      expect(r).toMatchObject({ outcome: 'success', errorCode: null, errorMessage: null });
+      expect(typeof r.correlationId).toBe('string');
+      expect(r.labels['UnknownCSAM-Ducks']).toEqual(expect.any(Number));
+    }
+    expect(code).toBe(1);
+    // The summary: counts by outcome and code, bytes before and after compression.
+    expect(io.err()).toMatch(/9 images in .*: 8 succeeded, 1 failed/);
+    expect(io.err()).toMatch(new RegExp(`failed by code:\\n  ${bad.errorCode} +1  e\\.g\\. samples/not-an-image\\.jpg: `));
+    expect(io.err()).toMatch(/bytes: .* read, .* of pixels prepared, .* sent/);
+    // No progress line when stderr is not a terminal.
+    expect(io.err()).not.toContain('\r');
+  });
+
+  it('exits 0 when every image succeeds (a file and a quoted glob, each file once)', async () => {
+    const io = fakeIo({ cwd: few });
+    expect(await main(['classify', '--format', 'jsonl', 'duck-pond.png', '*.png', '**/*.PNG'], io)).toBe(0);
+    const files = io.out().trim().split('\n').map((l) => JSON.parse(l).file).sort();
+    expect(files).toEqual(['duck-copy.png', 'duck-pond.png', 'sub/DUCK.PNG']);
+    // A glob that matches nothing is a usage error, before any work.
+    const none = fakeIo({ cwd: few });
+    expect(await main(['classify', '*.gif'], none)).toBe(2);
+    expect(none.err()).toMatch(/the pattern '\*\.gif' matches no image files/);
+  });
+
+  it('table (default): a header and a row per image with its top labels', async () => {
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'few', '--top', '2'], io)).toBe(1);
+    const lines = io.out().trim().split('\n');
+    expect(lines[0]).toMatch(/^FILE\s+RESULT\s+TOP 2 LABELS$/);
+    expect(lines).toHaveLength(FEW_COUNT + 1);
+    const duck = lines.find((l) => l.startsWith('few/duck-pond.png'))!;
+    expect(duck).toMatch(/ ok +UnknownCSAM-\w+ \d\.\d{4}  UnknownCSAM-\w+ \d\.\d{4}$/);
+    expect(duck).not.toMatch(/Entropy|PCSAM/);
+    expect(lines.find((l) => l.startsWith('few/not-an-image.jpg'))).toMatch(/ FAILED +[A-Z_]+: /);
+    expect(lines.some((l) => l.startsWith('few/sub/DUCK.PNG '))).toBe(true);
+  });
+
+  it('--format csv: a header and a line per image', async () => {
+    const io = fakeIo({ cwd: few });
+    expect(await main(['classify', '.', '--format', 'csv'], io)).toBe(1);
+    const lines = io.out().trim().split('\n');
+    expect(lines[0]).toBe('file,correlation_id,outcome,error_code,error_message,attempts,labels');
+    expect(lines).toHaveLength(FEW_COUNT + 1);
+    const duck = lines.find((l) => l.startsWith('duck-pond.png,'))!.split(',');
+    expect(duck[2]).toBe('success');
+    expect(duck[5]).toBe('1');
+    expect(duck[6]).toMatch(/^UnknownCSAM-Lakeside=0\.\d+;/);
+    expect(lines.find((l) => l.startsWith('not-an-image.jpg,'))).toMatch(/,failure,[A-Z_]+,/);
+  });
+
+  it('--format json --output FILE: a JSON array in the file, nothing on stdout', async () => {
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'few', '--format', 'json', '--output', 'results.json'], io)).toBe(1);
+    expect(io.out()).toBe('');
+    const records = JSON.parse(readFileSync(join(tmp, 'results.json'), 'utf8'));
+    expect(records).toHaveLength(FEW_COUNT);
+    expect(records.filter((r: { outcome: string }) => r.outcome === 'success')).toHaveLength(FEW_COUNT - 1);
+  });
+
+  it('--output with jsonl and uncompressed pixels: lines in the file; the summary says uncompressed', async () => {
+    const io = fakeIo({ cwd: root });
+    const out = join(tmp, 'results.jsonl');
+    expect(await main(['classify', GOOD[0]!, '--format', 'jsonl', '--output', out, '--brotli-quality', '0', '--hashes', 'none', '--batch-size', '1', '--in-flight', '1', '--concurrency', '1'], io)).toBe(0);
+    const [record] = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(record.labels['KnownCSAM-MD5']).toBeUndefined();
+    expect(io.err()).toMatch(/602 kB of pixels prepared, 602 kB sent \(100% of the pixels; uncompressed\)/);
+  });
+});
+
+describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['samples', '--bogus'], /Unknown option '--bogus'/],
+    [['samples', '--format', 'xml'], /--format must be one of table, jsonl, csv, json/],
+    [['samples', '--batch-size', '0'], /--batch-size must be between 1 and 50/],
+    [['samples', '--batch-size', 'ten'], /--batch-size must be a whole number/],
+    [['samples', '--brotli-quality', '12'], /--brotli-quality must be between 0 and 11/],
+    [['samples', '--hashes', 'sha256'], /--hashes takes md5, sha1/],
+    [['samples', '--in-flight', '4', '--batch-size', '8'], /--in-flight \(4\) must be at least --batch-size \(8\)/],
+    [[], /give at least one image file, folder or glob/],
+    [['no/such/place'], /no such file or folder: 'no\/such\/place'/],
+    [['samples', '--insecure'], /--insecure given but no server address: add --address/],
+    [['samples', '--address', 'localhost'], /--address must be HOST:PORT/],
+    [['samples', '--address', 'localhost:50051', '--token', 't', '--client-id', 'c'], /both a static token \(--token\) and client credentials \(--client-id\)/],
+    [['samples', '--address', 'localhost:50051', '--client-id', 'c'], /no client secret: set ATHENA_CLIENT_SECRET/],
+    [['samples', '--address', 'localhost:50051', '--insecure', '--ca-file', 'x.pem'], /--insecure and --ca-file contradict/],
+    [['samples', '--deployment-id', 'x'.repeat(65)], /a deployment id has at most 64 characters/],
+  ];
+  it.each(cases)('classify %j', async (args, message) => {
+    const io = fakeIo({ cwd: root });
+    expect(await main(['classify', ...args], io)).toBe(2);
+    expect(io.err()).toMatch(message);
+    expect(io.err()).toMatch(/^athena-rx classify: /);
+    expect(io.out()).toBe('');
+  });
+
+  it('reads the environment: ATHENA_CLIENT_ID without an address is a contradiction', async () => {
+    const io = fakeIo({ cwd: root, env: { ATHENA_CLIENT_ID: 'abc' } });
+    expect(await main(['classify', 'samples'], io)).toBe(2);
+    expect(io.err()).toMatch(/ATHENA_CLIENT_ID given but no server address/);
+  });
+});
+
+describe('against a server given by --address', () => {
+  let server: AthenaTestServer;
+  beforeAll(async () => {
+    server = await startAthenaServer({ tokens: { 'good-token': '*' } });
+  });
+  afterAll(() => server.stop());
+
+  it('classify with a token from ATHENA_TOKEN, then deployments lists its deployment', async () => {
+    const env = { ATHENA_ADDRESS: server.address, ATHENA_TOKEN: 'good-token', ATHENA_DEPLOYMENT_ID: 'cli-test-deployment' };
+    const io = fakeIo({ cwd: root, env });
+    expect(await main(['classify', '--insecure', '--format', 'jsonl', GOOD[0]!, join(few, 'duck-copy.png')], io)).toBe(0);
+    expect(io.err()).not.toMatch(/embedded/);
+    expect(io.out().trim().split('\n')).toHaveLength(2);
+
+    const list = fakeIo({ cwd: root, env });
+    expect(await main(['deployments', '--insecure'], list)).toBe(0);
+    expect(list.out()).toMatch(/^DEPLOYMENT ID\s+BACKLOG\ncli-test-deployment\s+0\n$/);
+    const json = fakeIo({ cwd: root, env });
+    expect(await main(['deployments', '--insecure', '--format', 'json'], json)).toBe(0);
+    expect(JSON.parse(json.out())).toEqual([{ deploymentId: 'cli-test-deployment', backlog: 0 }]);
+  });
+
+  it('a refused token: every image fails, exit 1, and the message points at the credentials', async () => {
+    const io = fakeIo({ cwd: root, env: { ATHENA_TOKEN: 'wrong' } });
+    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(1);
+    const lines = io.out().trim().split('\n').filter(Boolean);
+    for (const l of lines) expect(JSON.parse(l).outcome).toBe('failure');
+    expect(io.err()).toMatch(/TRANSPORT_FAILED +1  e\.g\. samples\/duck-pond\.png: .*UNAUTHENTICATED/);
+  });
+});
