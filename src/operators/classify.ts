@@ -309,7 +309,10 @@ function session<R>(
     if (rec.state === 'sent') inFlight -= 1;
     rec.state = 'settled';
     const req = rec.request;
-    if (req && req.recs.every((r) => r.state !== 'sent' || r.request !== req)) req.timer?.unsubscribe();
+    if (req && req.recs.every((r) => r.state !== 'sent' || r.request !== req)) {
+      req.timer?.unsubscribe();
+      req.answered = true; // nothing of it is awaited any more (answered, timed out or failed)
+    }
   };
 
   const makeCapability = (id: string): RetryCapability => ({
@@ -528,6 +531,8 @@ function session<R>(
       if (swallowed) outputs = kept;
     }
     streamRequests = streamRequests.filter((q) => !q.answered);
+    // A response whose every output was a swallowed collision says nothing to anyone downstream.
+    if (outputs.length === 0 && response.outputs.length > 0 && !response.globalError) return;
     emit({
       kind: 'response',
       at: now(),
@@ -559,7 +564,8 @@ function session<R>(
         const head = pending[0];
         const want = Math.min(head.length, c.maxInFlight);
         if (c.maxInFlight - inFlight < want) break;
-        const probe = head.slice(0, want).some((r) => !confirmedAffiliates.has(affiliateOf(r)));
+        // In a shared deployment answers may go to another member, so nothing can be confirmed.
+        const probe = !c.shared && head.slice(0, want).some((r) => !confirmedAffiliates.has(affiliateOf(r)));
         if (probe && streamRequests.some((q) => q.probe && !q.answered)) break;
         const recs = head.length === want ? pending.shift()! : head.splice(0, want);
         send(recs, probe);
