@@ -1,5 +1,5 @@
 import { MODEL_BYTES, type RawImage } from '../../src/preprocess/bgrImage';
-import { resizeBgr, resizeRaw, resizeToModel } from '../../src/preprocess/resize';
+import { resizeBgr, resizeToModel } from '../../src/preprocess/resize';
 
 /** A deterministic pseudo-random image (xorshift), so failures reproduce. */
 function noise(width: number, height: number, seed = 1): Buffer {
