@@ -22,9 +22,11 @@ export function parseCommandArgs(args: string[], options: OptionSpec): Parsed {
     // parseArgs types `values` from the literal config; the commands share one loose shape.
     return { flags: values as Flags, positionals };
   } catch (err) {
-    // parseArgs' TypeErrors carry codes ERR_PARSE_ARGS_*; their messages name the option.
-    const message = err instanceof Error ? err.message : String(err);
-    throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/s, '')}; --help lists the options`);
+    // parseArgs' TypeErrors carry codes ERR_PARSE_ARGS_*; their messages name the option. (Not
+    // `instanceof Error`: Node's own errors come from another realm under test runners' VMs.)
+    const raw = typeof (err as { message?: unknown })?.message === 'string' ? (err as { message: string }).message : String(err);
+    const message = raw.replace(/\. To specify a positional argument.*$/s, '').replace(/\n/g, ' ');
+    throw new UsageError(`${message}; --help lists the options`);
   }
 }
 

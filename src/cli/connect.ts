@@ -5,6 +5,7 @@ import { startAthenaServer, type AthenaTestServer } from '../testing/index';
 import { createAthenaClient, insecure, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
 import { boolFlag, stringFlag, type Flags, type OptionSpec } from './args';
 import { UsageError, type CliIo } from './io';
+import { messageOf } from './errors';
 
 /** The public service, named in messages that tell the user what to set. */
 export const SERVICE_ADDRESS = 'api.athena-risk-intelligence.com:443';
@@ -190,7 +191,7 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
     try {
       rootCerts = readFileSync(resolve(io.cwd, config.caFile));
     } catch (err) {
-      throw new UsageError(`--ca-file: cannot read '${config.caFile}' (${err instanceof Error ? err.message : String(err)})`);
+      throw new UsageError(`--ca-file: cannot read '${config.caFile}' (${messageOf(err)})`);
     }
   }
   const credentials = config.secure ? tls({ rootCerts, token: tokenProvider }) : insecure(tokenProvider);

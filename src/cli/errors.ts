@@ -18,5 +18,14 @@ export function describeCallError(err: unknown, address: string): string {
         return err.message;
     }
   }
-  return err instanceof Error ? err.message : String(err);
+  return messageOf(err);
+}
+
+/**
+ * The message of anything thrown. Not `instanceof Error`: errors made by Node itself (fs,
+ * parseArgs) come from another realm when a test runner loads this code in a VM.
+ */
+export function messageOf(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(err);
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ClassificationResult } from '../index';
 import { UsageError } from './io';
+import { messageOf } from './errors';
 
 /**
  * A shared test case (contract section 7): `expected_outputs.json` holds the labels once and,
@@ -19,13 +20,13 @@ export function readExpected(path: string): ExpectedOutputs {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${path} (${err instanceof Error ? err.message : String(err)}); record one with --record`);
+    throw new UsageError(`cannot read ${path} (${messageOf(err)}); record one with --record`);
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageError(`${path} is not valid JSON: ${messageOf(err)}`);
   }
   const shape = `expected {"classification_labels": [label, ...], "images": [[file, [weight per label, ...]], ...]}`;
   if (!data || typeof data !== 'object') throw new UsageError(`${path}: ${shape}`);

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { choiceFlag, intFlag, parseCommandArgs, stringFlag, wantsHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
-import { describeCallError } from '../errors';
+import { describeCallError, messageOf } from '../errors';
 import { expandInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
@@ -55,7 +55,7 @@ export const classify: Command = async (args, io) => {
     try {
       sink = fileSink(resolve(io.cwd, outputPath));
     } catch (err) {
-      throw new UsageError(`--output: cannot write '${outputPath}' (${err instanceof Error ? err.message : String(err)})`);
+      throw new UsageError(`--output: cannot write '${outputPath}' (${messageOf(err)})`);
     }
   } else {
     sink = streamSink(io.stdout);

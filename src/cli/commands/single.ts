@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { prepareImage, type ClassificationOutput } from '../../index';
 import { choiceFlag, intFlag, parseCommandArgs, wantsHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromFlags } from '../connect';
-import { describeCallError } from '../errors';
+import { describeCallError, messageOf } from '../errors';
 import { EXIT, UsageError, type Command } from '../io';
 import type { ResultRecord } from '../output';
 import { PREPARE_HELP, PREPARE_OPTIONS, resolvePrepare } from '../pipelineOptions';
@@ -61,8 +61,8 @@ export const single: Command = async (args, io) => {
       });
     } catch (err) {
       // A PreprocessError has a stable code; anything else is reported by its message.
-      const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'PREPARE_FAILED';
-      const message = err instanceof Error ? err.message : String(err);
+      const code = typeof (err as { code?: unknown } | null)?.code === 'string' ? (err as { code: string }).code : 'PREPARE_FAILED';
+      const message = messageOf(err);
       writeRecord({ file, correlationId: '', outcome: 'failure', labels: {}, errorCode: code, errorMessage: message, attempts: 0 });
       io.stderr.write(`athena-rx single: ${file}: ${code}: ${message}\n`);
       return EXIT.failed;
