@@ -4,7 +4,7 @@ import { brotliCompress, constants } from 'node:zlib';
 const brotli = promisify(brotliCompress);
 
 /** Brotli quality used when none is given; chosen from the table in docs/preprocessing.md. */
-export const DEFAULT_BROTLI_QUALITY = 5;
+export const DEFAULT_BROTLI_QUALITY = 1;
 
 /**
  * Brotli-compresses prepared pixels on libuv's thread pool (Node's own zlib, asynchronous, so the
@@ -17,7 +17,7 @@ export const DEFAULT_BROTLI_QUALITY = 5;
  *
  * @example
  * ```ts
- * const wire = await brotliEncode(pixels, 5); // decompresses with zlib.brotliDecompressSync
+ * const wire = await brotliEncode(pixels, 1); // decompresses with zlib.brotliDecompressSync
  * ```
  */
 export function brotliEncode(data: Uint8Array, quality = DEFAULT_BROTLI_QUALITY): Promise<Buffer> {

@@ -23,7 +23,7 @@ export interface PrepareOptions {
    * smaller, the pixels go uncompressed and `encoding` says so. Default `'uncompressed'`.
    */
   readonly encoding?: 'uncompressed' | 'brotli';
-  /** Brotli quality, 0-11. Default 5 (see the table in docs/preprocessing.md). */
+  /** Brotli quality, 0-11. Default 1, the cheapest: see the table in docs/preprocessing.md. */
   readonly brotliQuality?: number;
   /**
    * Send an encoded image that already decodes to 448x448 as it is, with its detected format,
