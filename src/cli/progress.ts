@@ -110,7 +110,8 @@ export class ProgressBar {
   }
 
   private draw(): void {
-    const line = renderProgress({ ...this.state, elapsedMs: this.now() - this.startedAt }, this.stream.columns ?? 80);
+    // `columns` is 0 on some pseudo-terminals (script, CI runners): assume 80 then.
+    const line = renderProgress({ ...this.state, elapsedMs: this.now() - this.startedAt }, this.stream.columns || 80);
     if (line === this.shown) return;
     this.stream.write(`\r${line}\x1b[K`);
     this.shown = line;

@@ -69,6 +69,7 @@ export const classify: Command = async (args, io) => {
   let pipelineError: unknown;
   let interrupted = false;
   try {
+    progress.clear(); // the header must not land on the progress line
     writer.begin();
     await new Promise<void>((done) => {
       let subscription: Subscription | undefined = undefined;
