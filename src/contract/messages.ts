@@ -116,3 +116,12 @@ export interface Deployment {
 export interface ListDeploymentsResponse {
   deployments: Deployment[];
 }
+
+/** An input as a caller builds it for sending: proto3 fills absent fields with their defaults. */
+export type ClassificationInputInit = Partial<ClassificationInput>;
+
+/** A request as a caller builds it for sending (`ClassifyRequest` is one too). */
+export interface ClassifyRequestInit {
+  deploymentId?: string;
+  inputs?: ClassificationInputInit[];
+}

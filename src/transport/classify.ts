@@ -1,11 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import { Observable, type Subscription } from 'rxjs';
-import type { ClassifyRequest, ClassifyResponse } from '../contract/messages';
+import type { ClassifyRequestInit, ClassifyResponse } from '../contract/messages';
 import { AthenaTransportError } from './errors';
 import type { ClassifyCallOptions, ClassifyWriteState } from './types';
 
 /** A `Classify` call of grpc-js, typed with the contract's messages. */
-export type ClassifyDuplex = grpc.ClientDuplexStream<ClassifyRequest, ClassifyResponse>;
+export type ClassifyDuplex = grpc.ClientDuplexStream<ClassifyRequestInit, ClassifyResponse>;
 
 /** How {@link duplexClassify} opens its call; the client supplies one per subscription. */
 export interface DuplexOpener {
@@ -31,11 +31,11 @@ export interface DuplexOpener {
  */
 export function duplexClassify(
   opener: DuplexOpener,
-  requests: Observable<ClassifyRequest>,
+  requests: Observable<ClassifyRequestInit>,
   options: ClassifyCallOptions = {},
 ): Observable<ClassifyResponse> {
   return new Observable<ClassifyResponse>((subscriber) => {
-    const queue: ClassifyRequest[] = [];
+    const queue: ClassifyRequestInit[] = [];
     let call: ClassifyDuplex | undefined;
     let untrack: (() => void) | undefined;
     let finished = false;
@@ -55,7 +55,7 @@ export function duplexClassify(
       if (!call || finished) return;
       let changed = false;
       while (!waitingForDrain && queue.length > 0) {
-        const request = queue.shift() as ClassifyRequest;
+        const request = queue.shift() as ClassifyRequestInit;
         written++;
         changed = true;
         const ok = call.write(request, () => {

@@ -4,7 +4,7 @@ import { classifierServiceDefinition } from '../contract/load';
 import type {
   ClassificationInput,
   ClassificationOutput,
-  ClassifyRequest,
+  ClassifyRequestInit,
   ClassifyResponse,
   ListDeploymentsResponse,
 } from '../contract/messages';
@@ -63,7 +63,7 @@ export interface AthenaClientOptions {
 /** The client {@link createAthenaClient} returns. */
 export interface AthenaGrpcClient extends AthenaClient {
   /** The `Classify` stream; `options.onWriteState` observes its write side. */
-  classify(requests: Observable<ClassifyRequest>, options?: ClassifyCallOptions): Observable<ClassifyResponse>;
+  classify(requests: Observable<ClassifyRequestInit>, options?: ClassifyCallOptions): Observable<ClassifyResponse>;
   /** Number of channels in the pool. */
   readonly channelCount: number;
 }
@@ -130,20 +130,20 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
   const withAffiliate = (input: Partial<ClassificationInput>): Partial<ClassificationInput> =>
     affiliate && !input.affiliate ? { ...input, affiliate } : input;
 
-  const fillRequest = (request: ClassifyRequest): ClassifyRequest => {
+  const fillRequest = (request: ClassifyRequestInit): ClassifyRequestInit => {
     const needsDeployment = deploymentId !== undefined && !request.deploymentId;
     const needsAffiliate = affiliate !== undefined && (request.inputs ?? []).some((i) => !i.affiliate);
     if (!needsDeployment && !needsAffiliate) return request;
     return {
       ...request,
       deploymentId: needsDeployment ? (deploymentId as string) : request.deploymentId,
-      inputs: needsAffiliate ? request.inputs.map((i) => withAffiliate(i) as ClassificationInput) : request.inputs,
+      inputs: needsAffiliate ? (request.inputs ?? []).map(withAffiliate) : request.inputs,
     };
   };
 
-  const classifyMethod = definition.Classify as grpc.MethodDefinition<ClassifyRequest, ClassifyResponse>;
+  const classifyMethod = definition.Classify as grpc.MethodDefinition<ClassifyRequestInit, ClassifyResponse>;
 
-  function classify(requests: Observable<ClassifyRequest>, callOptions?: ClassifyCallOptions): Observable<ClassifyResponse> {
+  function classify(requests: Observable<ClassifyRequestInit>, callOptions?: ClassifyCallOptions): Observable<ClassifyResponse> {
     return duplexClassify(
       {
         prepare: () => (closed ? Promise.reject(closedError()) : metadata()),

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ts from 'typescript';
 
@@ -49,10 +48,13 @@ describe('code samples in the docs', () => {
 
   it('every ```ts block compiles against the public API', () => {
     const samples = markdownFiles().flatMap((f) => extractSamples(fs.readFileSync(f, 'utf8'), f));
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-doc-samples-'));
+    // Inside the project, so that samples resolve `rxjs` and the other dependencies as a user's code would.
+    const cache = path.join(root, 'node_modules', '.cache');
+    fs.mkdirSync(cache, { recursive: true });
+    const dir = fs.mkdtempSync(path.join(cache, 'athena-rx-doc-samples-'));
     const names = samples.map((s, i) => {
-      const name = path.join(dir, `sample${i}.ts`);
-      // A trailing export makes each block a module of its own, so names do not collide.
+      const name = path.join(dir, `sample${i}.mts`);
+      // Each block is an ES module of its own (top-level await works, names do not collide).
       fs.writeFileSync(name, `${s.code}\nexport {};\n`);
       return name;
     });
@@ -64,7 +66,7 @@ describe('code samples in the docs', () => {
       noEmit: true,
       skipLibCheck: true,
       esModuleInterop: true,
-      types: ['node'],
+      types: ['node', 'jest'],
       typeRoots: [path.join(root, 'node_modules/@types')],
       baseUrl: root,
       paths: {
