@@ -1,12 +1,7 @@
 import { filter, from, map, type Observable } from 'rxjs';
 import {
-  bufferBatch,
-  classify,
-  correlate,
-  inFlightWindow,
-  preprocess,
+  classifyImages,
   prepareImage,
-  retryByErrorCode,
   type AthenaGrpcClient,
   type ClassificationEvent,
   type ClassificationResult,
@@ -25,12 +20,11 @@ export interface PipelineHooks {
 }
 
 /**
- * Classifies the files over one `Classify` stream: one result per file, in the order they
- * finish, each carrying its {@link InputFile} as `ref`. Per-image problems are failure results;
- * the Observable errors only when the whole pipeline fails.
- *
- * The operators are composed here rather than through a one-call helper so that the prepared
- * images' byte counts (which results do not carry) can be tapped for the summary.
+ * Classifies the files over one `Classify` stream with `classifyImages` (preprocess ->
+ * bufferBatch -> classify -> correlate -> retryByErrorCode, one shared in-flight window): one
+ * result per file, in the order they finish, each carrying its {@link InputFile} as `ref`.
+ * Per-image problems are failure results; the Observable errors only when the whole pipeline
+ * fails.
  */
 export function runPipeline(
   client: AthenaGrpcClient,
@@ -44,28 +38,25 @@ export function runPipeline(
     hashes: settings.hashes,
     affiliate: client.affiliate,
   };
-  // One credit gate for preparation and the stream: at most `inFlight` images are decoded or
-  // unanswered at once, whatever the number of files.
-  const window = inFlightWindow(settings.inFlight);
   const inputs = files.map((file): ImageInput<InputFile> => ({ source: file.path, ref: file }));
   return from(inputs).pipe(
-    preprocess<InputFile>({
-      ...prepareOptions,
-      concurrency: settings.concurrency,
-      window,
-      // Taps each prepared image's sizes for the summary; the image itself goes on unchanged.
-      prepare: (input) =>
-        from(prepareImage<InputFile>(input as ImageInput<InputFile>, prepareOptions)).pipe(
-          map((prepared) => {
-            hooks.onPrepared?.(prepared.sizes);
-            return prepared;
-          }),
-        ),
+    classifyImages<InputFile>(client, {
+      // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
+      window: settings.inFlight,
+      batch: { maxCount: settings.batchSize },
+      preprocess: {
+        ...prepareOptions,
+        concurrency: settings.concurrency,
+        // Results do not carry the prepared sizes: tap them here for the summary; the image goes on unchanged.
+        prepare: (input) =>
+          from(prepareImage<InputFile>(input as ImageInput<InputFile>, prepareOptions)).pipe(
+            map((prepared) => {
+              hooks.onPrepared?.(prepared.sizes);
+              return prepared;
+            }),
+          ),
+      },
     }),
-    bufferBatch({ maxCount: settings.batchSize }),
-    classify<InputFile>(client, { window }),
-    correlate<InputFile>(),
-    retryByErrorCode<InputFile>(),
     // Answers for another member of a shared deployment are not ours to report.
     filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
   );
