@@ -1,0 +1,79 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as ts from 'typescript';
+
+const run = promisify(execFile);
+const root = path.resolve(__dirname, '../..');
+
+/**
+ * A copy of the package in a temporary folder, with `dist/` made from the current sources, so
+ * that programs importing `athena-rx` by name (the examples) run against this tree and never
+ * against a stale `dist/` (nor race other tests that read it).
+ *
+ * The layout is the real build's (`dist/cjs` plus the `dist/esm` facade, as `scripts/build.mjs`
+ * writes them), but the sources are transpiled file by file without type-checking: about a
+ * second instead of a full `tsc` run. Types are the job of `npm run typecheck` and of the
+ * package test, which runs the real build.
+ */
+export interface PackageCopy {
+  /** The package folder: `package.json`, `dist/`, `proto/`, `samples/`, `examples/`, `bin/`. */
+  readonly dir: string;
+  remove(): void;
+}
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(full);
+    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+export async function transpiledPackage(): Promise<PackageCopy> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-examples-'));
+  const dir = path.join(tmp, 'athena-rx');
+  fs.mkdirSync(dir);
+  for (const entry of ['package.json', 'proto', 'samples', 'examples', 'bin']) {
+    fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+
+  const cjs = path.join(dir, 'dist/cjs');
+  const compilerOptions: ts.CompilerOptions = {
+    module: ts.ModuleKind.CommonJS,
+    target: ts.ScriptTarget.ES2022,
+    esModuleInterop: true,
+    isolatedModules: true,
+  };
+  const src = path.join(root, 'src');
+  for (const file of sourceFiles(src)) {
+    const out = path.join(cjs, path.relative(src, file).replace(/\.ts$/, '.js'));
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const { outputText } = ts.transpileModule(fs.readFileSync(file, 'utf8'), { compilerOptions, fileName: file });
+    fs.writeFileSync(out, outputText);
+  }
+  fs.writeFileSync(path.join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
+
+  // The ES module facade over the CommonJS code, named export by named export, as the build
+  // writes it. Made by a child Node process: loading the package inside Jest's module registry
+  // would give other instances than the programs under test load.
+  const facade = `
+    const { createRequire } = require('node:module');
+    const fs = require('node:fs');
+    const path = require('node:path');
+    const dist = process.argv[1];
+    fs.mkdirSync(path.join(dist, 'esm/testing'), { recursive: true });
+    fs.writeFileSync(path.join(dist, 'esm/package.json'), '{ "type": "module" }\\n');
+    for (const entry of ['index', 'testing/index']) {
+      const mod = createRequire(path.join(dist, 'cjs/'))('./' + entry + '.js');
+      const rel = '../'.repeat(entry.split('/').length) + 'cjs/' + entry + '.js';
+      const names = Object.keys(mod).filter((n) => n !== 'default' && n !== '__esModule');
+      const body = ["import cjs from '" + rel + "';", ...names.map((n) => 'export const ' + n + ' = cjs.' + n + ';'), 'export default cjs;', ''];
+      fs.writeFileSync(path.join(dist, 'esm', entry + '.js'), body.join('\\n'));
+    }`;
+  await run(process.execPath, ['-e', facade, path.join(dir, 'dist')], { cwd: dir });
+  return { dir, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
+}
