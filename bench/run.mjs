@@ -1,0 +1,127 @@
+// `npm run bench`: every benchmark of issue 6 in one go, against the built package (dist/cjs, or
+// ATHENA_DIST). Prints one markdown table (figure, value, baseline, ratio, target, met?) after
+// each benchmark's own table, and writes it all to bench/results.json. Every ratio is taken
+// against a baseline measured in the same run; nothing here asserts a time.
+//
+//   npm run build && npm run bench [-- --quick] [-- preprocess e2e memory wire trickle]
+//
+// --quick       fewer images and repetitions (a few minutes instead of about 10-15)
+// names         run only these benchmarks (default: all), e.g. `npm run bench -- e2e trickle`
+// --out FILE    where to write the JSON (default bench/results.json)
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchEndToEnd } from './e2e.mjs';
+import { distDir, f1, f2, here, mb } from './lib.mjs';
+import { benchMemory } from './memory.mjs';
+import { benchTrickle } from './trickle.mjs';
+import { benchWire } from './wire.mjs';
+
+const ALL = ['preprocess', 'e2e', 'memory', 'wire', 'trickle'];
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join(here, 'results.json') } },
+});
+const selected = positionals.length ? positionals : ALL;
+for (const name of selected) if (!ALL.includes(name)) throw new Error(`unknown benchmark '${name}'; choose from ${ALL.join(', ')}`);
+const quick = values.quick;
+
+const rows = [];
+const results = {};
+const row = (figure, value, baseline, ratio, target, met) => rows.push({ figure, value, baseline, ratio, target, met });
+
+/**
+ * Item 1 belongs to bench/preprocess.mjs (the preprocess issue): its `benchPreprocess(options)`
+ * when it exports one, else the script run as it is, its throughput lines read from its output.
+ */
+async function preprocessBench() {
+  const file = join(here, 'preprocess.mjs');
+  const text = readFileSync(file, 'utf8');
+  if (/export\s+(async\s+)?function\s+benchPreprocess\b|export\s*\{[^}]*\bbenchPreprocess\b/.test(text)) {
+    const { benchPreprocess } = await import(file);
+    const r = await benchPreprocess({ quick, reps: quick ? 2 : 5 });
+    const operator = r.operator ?? r.preprocess ?? r.perS;
+    const decodeOnly = r.decodeOnly ?? r.decode ?? r.baseline;
+    return { operator, decodeOnly, raw: r };
+  }
+  const out = await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file, '--no-table', '--reps', quick ? '2' : '5'], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    let text = '';
+    child.stdout.on('data', (d) => {
+      text += d;
+      process.stdout.write(d);
+    });
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`bench/preprocess.mjs exited with ${code}`))));
+  });
+  const perS = (label) => Number(new RegExp(`^${label}.*?([\\d.]+) images/s`, 'm').exec(out)?.[1]);
+  return { operator: perS('preprocess\\('), decodeOnly: perS('decode only'), raw: out };
+}
+
+const started = new Date();
+console.log(`athena-rx bench${quick ? ' --quick' : ''}: ${selected.join(', ')}; dist ${distDir()}`);
+console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg().map(f2).join(' ')}`);
+
+if (selected.includes('preprocess')) {
+  console.log('\npreprocess (bench/preprocess.mjs):');
+  const r = await preprocessBench();
+  results.preprocess = { operator: r.operator, decodeOnly: r.decodeOnly };
+  const ratio = r.operator / r.decodeOnly;
+  row('preprocess throughput (images/s)', f1(r.operator), `decode only ${f1(r.decodeOnly)}`, f2(ratio), '>= 0.8', ratio >= 0.8);
+}
+
+if (selected.includes('e2e')) {
+  const r = await benchEndToEnd({ quick });
+  results.e2e = r;
+  for (const [b, x] of Object.entries(r.batches)) {
+    const target = b === '32' ? '>= 0.8' : '';
+    row(`end to end, batch ${b} (images/s; p50/p99 ms)`, `${f1(x.perS)}; ${f1(x.p50)}/${f1(x.p99)}`, `preprocess only ${f1(r.preprocessOnly)}`, f2(x.ratio), target, target ? x.ratio >= 0.8 : '');
+  }
+}
+
+if (selected.includes('memory')) {
+  const r = await benchMemory({ quick });
+  results.memory = r;
+  row(`peak RSS, ${r.large.images} vs ${r.small.images} images (MB)`, mb(r.large.peakRss), mb(r.small.peakRss), f2(r.ratio), '<= 1.2', r.ratio <= 1.2);
+}
+
+if (selected.includes('wire')) {
+  const r = await benchWire({ quick });
+  results.wire = r;
+  const raw = r.rows[0];
+  for (const name of ['brotli q1', 'brotli q5', 'brotli q9', 'brotli q11', 'pass-through']) {
+    const x = r.rows.find((y) => y.name === name);
+    row(`wire bytes/image, ${name} (+CPU ms)`, `${Math.round(x.bytes)} (+${f2(x.cpu)})`, `raw ${raw.bytes}`, f2(x.ratio), '', '');
+  }
+  for (const [link, w] of Object.entries(r.winners)) {
+    const best = r.rows.find((y) => y.name === w.best);
+    const alt = r.rows.find((y) => y.name === w.withoutPassThrough);
+    row(`best at ${link} (ms/image)`, `${w.best} ${f2(best.time[link])}; else ${w.withoutPassThrough} ${f2(alt.time[link])}`, `raw ${f2(raw.time[link])}`, f2(best.time[link] / raw.time[link]), '', '');
+  }
+}
+
+if (selected.includes('trickle')) {
+  const r = await benchTrickle({ quick });
+  results.trickle = r;
+  row(`trickle, source to result p99 (ms)`, f1(r.endToEnd.p99), `preprocess only ${f1(r.prepareOnly.p99)}`, f2(r.endToEnd.p99 / r.prepareOnly.p99), `<= ${r.target} ms`, r.endToEnd.p99 <= r.target);
+}
+
+const mark = (met) => (met === '' ? '' : met ? 'yes' : '**no**');
+const table = [
+  '| figure | value | baseline | ratio | target | met? |',
+  '|---|--:|--:|--:|--:|:-:|',
+  ...rows.map((r) => `| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.target} | ${mark(r.met)} |`),
+].join('\n');
+console.log(`\n## athena-rx bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC${quick ? ' (--quick)' : ''}\n`);
+console.log(table);
+console.log(`\nload average at the end: ${loadavg().map(f2).join(' ')}`);
+writeFileSync(
+  values.out,
+  JSON.stringify(
+    { date: started.toISOString(), quick, node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, loadavg: loadavg(), dist: distDir(), rows, results },
+    null,
+    2,
+  ) + '\n',
+);
+console.log(`wrote ${values.out}`);

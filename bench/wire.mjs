@@ -1,0 +1,102 @@
+// Wire: bytes per image on the wire for raw pixels, Brotli qualities 1..11 and pass-through, with
+// the CPU each costs, and which default wins on a 100 Mbit/s and a 1 Gbit/s link. Prints ratios
+// against raw pixels, never asserts.
+//
+//   npm run build && node bench/wire.mjs [--quick] [--reps N]
+//
+// Inputs: the distinct photos of the fixture corpus (test/fixtures/preprocess/images: astronaut,
+// camera, chelsea, coffee, retina, rocket) made 448x448 PNGs (sharp resize + PNG at its
+// defaults), held in memory: the case where pass-through applies. (The sample photos of samples/
+// are smooth synthetic pictures that Brotli shrinks to about 4 %: not a fair wire test.) Per option and image:
+//   bytes     ClassificationInput.data as prepared (wire framing adds the same few bytes to all);
+//   CPU ms    process CPU (event loop and thread pool) of preparing the image that way, minus that
+//             of preparing it raw: what the option costs the client on top of decoding;
+//   server ms what the receiving side spends turning it back into pixels (Brotli decode, PNG
+//             decode), for information: the service pays it, not the client.
+// Per image on a link of B bit/s with 2 cores: time = CPU / 2 + 8 * bytes / B (the formula of
+// issue 6: the link is one, the CPU work spreads over the cores). The option with the least time wins.
+import { promisify } from 'node:util';
+import { brotliDecompress } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpuMs, f2, load, median, root } from './lib.mjs';
+
+const unbrotli = promisify(brotliDecompress);
+const CORES = 2;
+const PHOTOS = ['astronaut-q95.jpg', 'camera-gray8.png', 'chelsea-2000x1500.jpg', 'coffee-5000x3500.jpg', 'retina-lossless.webp', 'rocket-original.jpg'];
+const LINKS = { '100 Mbit/s': 100e6, '1 Gbit/s': 1e9 };
+
+export async function benchWire({ quick = false, reps, log = console.log } = {}) {
+  const { athena } = load();
+  const sharp = (await import('sharp')).default;
+  const repeat = reps ?? (quick ? 1 : 3);
+  const pngs = [];
+  for (const name of PHOTOS) {
+    const bytes = readFileSync(join(root, 'test/fixtures/preprocess/images', name));
+    pngs.push(await sharp(bytes).resize(448, 448, { fit: 'fill' }).png().toBuffer());
+  }
+
+  const options = [
+    { name: 'raw', prepare: { encoding: 'uncompressed' } },
+    ...Array.from({ length: 11 }, (_, k) => ({ name: `brotli q${k + 1}`, prepare: { encoding: 'brotli', brotliQuality: k + 1 } })),
+    { name: 'pass-through', prepare: { passThrough: true } },
+  ];
+  // CPU of prepareImage per option and image, one image at a time so that nothing overlaps.
+  const measure = async (opt, png) => {
+    const c = cpuMs();
+    const prepared = await athena.prepareImage(png, { ...opt.prepare, hashes: [] });
+    return { cpu: cpuMs() - c, bytes: prepared.data.length, prepared };
+  };
+  for (const png of pngs) for (const opt of options.slice(0, 2)) await measure(opt, png); // warm-up
+
+  const rows = [];
+  const rawCpu = [];
+  for (const opt of options) {
+    const cpu = [];
+    const server = [];
+    let bytes = 0;
+    for (let r = 0; r < repeat; r++) {
+      for (const png of pngs) {
+        const raw = await measure(options[0], png);
+        const m = await measure(opt, png);
+        rawCpu.push(raw.cpu);
+        cpu.push(Math.max(0, m.cpu - raw.cpu));
+        if (r === 0) bytes += m.bytes;
+        const s = cpuMs();
+        if (m.prepared.encoding === 'REQUEST_ENCODING_BROTLI') await unbrotli(m.prepared.data);
+        else if (m.prepared.passedThrough) await sharp(m.prepared.data).raw().toBuffer();
+        server.push(cpuMs() - s);
+      }
+    }
+    rows.push({ name: opt.name, bytes: bytes / pngs.length, cpu: median(cpu), serverCpu: median(server) });
+  }
+  const raw = rows[0];
+  for (const row of rows) {
+    row.ratio = row.bytes / raw.bytes;
+    row.time = Object.fromEntries(Object.entries(LINKS).map(([k, bps]) => [k, row.cpu / CORES + (8 * row.bytes * 1000) / bps]));
+  }
+  const winners = Object.fromEntries(
+    Object.keys(LINKS).map((k) => {
+      const best = rows.reduce((a, b) => (b.time[k] < a.time[k] ? b : a));
+      const bestEncoded = rows.filter((r) => r.name !== 'pass-through').reduce((a, b) => (b.time[k] < a.time[k] ? b : a));
+      return [k, { best: best.name, ms: best.time[k], withoutPassThrough: bestEncoded.name, msWithoutPassThrough: bestEncoded.time[k] }];
+    }),
+  );
+  log(`\nwire: ${pngs.length} PNG 448x448 inputs, median of ${repeat}; raw prepare (decode + layout) ${f2(median(rawCpu))} CPU ms/image`);
+  log('| option | bytes/image | / raw | extra client CPU ms/image | server decode CPU ms/image | ms/image @100 Mbit/s | ms/image @1 Gbit/s |');
+  log('|---|--:|--:|--:|--:|--:|--:|');
+  for (const r of rows) {
+    log(`| ${r.name} | ${Math.round(r.bytes)} | ${f2(r.ratio)} | ${f2(r.cpu)} | ${f2(r.serverCpu)} | ${f2(r.time['100 Mbit/s'])} | ${f2(r.time['1 Gbit/s'])} |`);
+  }
+  for (const [k, w] of Object.entries(winners)) {
+    log(`${k}: ${w.best} wins (${f2(w.ms)} ms/image); without pass-through (JPEG or non-448 input): ${w.withoutPassThrough} (${f2(w.msWithoutPassThrough)} ms/image)`);
+  }
+  return { images: pngs.length, reps: repeat, rows, winners };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, reps: { type: 'string' } } });
+  await benchWire({ quick: values.quick, reps: values.reps ? Number(values.reps) : undefined });
+}
