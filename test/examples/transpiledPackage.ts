@@ -28,7 +28,7 @@ function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) return sourceFiles(full);
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [full] : [];
+    return [full];
   });
 }
 
@@ -50,7 +50,14 @@ export async function transpiledPackage(): Promise<PackageCopy> {
   };
   const src = path.join(root, 'src');
   for (const file of sourceFiles(src)) {
-    const out = path.join(cjs, path.relative(src, file).replace(/\.ts$/, '.js'));
+    const relative = path.relative(src, file);
+    if (!relative.endsWith('.ts') || relative.endsWith('.d.ts')) {
+      // Assets beside the code (a .wasm module, say) go along, as a build that ships them must do.
+      fs.mkdirSync(path.dirname(path.join(cjs, relative)), { recursive: true });
+      fs.copyFileSync(file, path.join(cjs, relative));
+      continue;
+    }
+    const out = path.join(cjs, relative.replace(/\.ts$/, '.js'));
     fs.mkdirSync(path.dirname(out), { recursive: true });
     const { outputText } = ts.transpileModule(fs.readFileSync(file, 'utf8'), { compilerOptions, fileName: file });
     fs.writeFileSync(out, outputText);
