@@ -2,7 +2,7 @@
 // over the same CommonJS code, so that `import` and `require` share one instance of every class
 // (no dual-package hazard: `instanceof AthenaTransportError` holds whichever way it was loaded).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,8 @@ execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '
   stdio: 'inherit',
 });
 writeFileSync(join(dist, 'cjs/package.json'), '{ "type": "commonjs" }\n');
+// The resize kernels (assembled from resize.wat by scripts/build-wasm.mjs), loaded from __dirname.
+copyFileSync(join(root, 'src/preprocess/resize.wasm'), join(dist, 'cjs/preprocess/resize.wasm'));
 
 const require = createRequire(import.meta.url);
 const entries = { 'index': 'index', 'testing/index': 'testing/index' };

@@ -1,4 +1,10 @@
 import { type BgrImage, channelOffsets, MODEL_SIDE, type RawImage } from './bgrImage';
+import { axisTable, isExactHalf } from './resizeTables';
+import { resizeRawWasm } from './resizeWasm';
+
+// A module constant, not `Math.imul` in the loops: under jest (a vm context) every lookup of the
+// global `Math` goes through the context's interceptor, which made the resizer 60x slower there.
+const imul = Math.imul;
 
 /*
  * OpenCV 4.6 `cv::resize(src, dst, Size(w, h), 0, 0, INTER_LINEAR)` on CV_8UC3, x86, no IPP,
@@ -21,51 +27,6 @@ import { type BgrImage, channelOffsets, MODEL_SIDE, type RawImage } from './bgrI
  *   (`(a * b) >> 16`), the two products added, then `v_rshr_pack_u<2>`: `(v + 2) >> 2` saturated to
  *   0..255. The scalar formula `(h0 * b0 + h1 * b1 + (1 << 21)) >> 22` would differ in the last bit.
  */
-
-const COEF_BITS = 11;
-const COEF_SCALE = 1 << COEF_BITS; // INTER_RESIZE_COEF_SCALE
-const fround = Math.fround;
-
-/** `cvRound` on a float: round half to even (x86 `cvtss2si` in the default rounding mode). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  // Math.round rounds .5 up; move back to the even neighbour on exact ties.
-  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-}
-
-/** Interpolation tables for one axis, as `resizeGeneric_` builds them. */
-interface AxisTable {
-  /** First source index (unclamped for rows, clamped for columns). */
-  readonly index: Int32Array;
-  readonly w0: Int32Array;
-  readonly w1: Int32Array;
-}
-
-function axisTable(srcSize: number, dstSize: number, clampWeights: boolean): AxisTable {
-  const scale = 1 / (dstSize / srcSize);
-  const index = new Int32Array(dstSize);
-  const w0 = new Int32Array(dstSize);
-  const w1 = new Int32Array(dstSize);
-  for (let d = 0; d < dstSize; d++) {
-    let f = fround((d + 0.5) * scale - 0.5);
-    let s = Math.floor(f);
-    f = fround(f - s);
-    if (clampWeights) {
-      if (s < 0) {
-        s = 0;
-        f = 0;
-      }
-      if (s >= srcSize - 1) {
-        s = srcSize - 1;
-        f = 0;
-      }
-    }
-    index[d] = s;
-    w0[d] = roundHalfEven(fround(1 - f) * COEF_SCALE);
-    w1[d] = roundHalfEven(f * COEF_SCALE);
-  }
-  return { index, w0, w1 };
-}
 
 /** OpenCV's exact-2x INTER_AREA fast path: `(a + b + c + d + 2) >> 2` over each 2x2 block. */
 function resizeHalf(src: RawImage, dstW: number, dstH: number): Buffer {
@@ -105,8 +66,18 @@ export function resizeBgr(src: BgrImage, dstW: number, dstH: number): Buffer {
 /**
  * {@link resizeBgr} on decoded samples in any layout (grey, R,G,B or B,G,R); the output is always
  * B,G,R. Grey is resized as OpenCV resizes its three identical channels.
+ *
+ * Runs on the WebAssembly SIMD kernels (`./resizeWasm`, 5-10x faster), which give the same bytes
+ * as the JavaScript implementation below ({@link resizeRawJs}, the tested reference); that one
+ * runs only if the kernels cannot be loaded. An unchanged size goes through the general path,
+ * which is then an exact copy (weights 2048 and 0: `((s * 128 * 2048) >> 16 + 2) >> 2 = s`).
  */
 export function resizeRaw(src: RawImage, dstW: number, dstH: number): Buffer {
+  checkResize(src, dstW, dstH);
+  return resizeRawWasm(src, dstW, dstH) ?? resizeRawJs(src, dstW, dstH);
+}
+
+function checkResize(src: RawImage, dstW: number, dstH: number): void {
   const { width: srcW, height: srcH, data, channels: cn } = src;
   if (!(srcW > 0 && srcH > 0 && dstW > 0 && dstH > 0)) {
     throw new RangeError(`resize: bad size ${srcW}x${srcH} -> ${dstW}x${dstH}`);
@@ -114,6 +85,15 @@ export function resizeRaw(src: RawImage, dstW: number, dstH: number): Buffer {
   if (data.length < srcW * srcH * cn) {
     throw new RangeError(`resize: ${data.length} bytes for a ${srcW}x${srcH}x${cn} image`);
   }
+}
+
+/**
+ * The plain JavaScript implementation: the reference that the WebAssembly kernels
+ * (`./resizeWasm`) are tested against, and the fallback when they cannot be loaded.
+ */
+export function resizeRawJs(src: RawImage, dstW: number, dstH: number): Buffer {
+  checkResize(src, dstW, dstH);
+  const { width: srcW, height: srcH, data, channels: cn } = src;
   const [ob, og, or] = channelOffsets(src);
   if (srcW === dstW && srcH === dstH) {
     const n = srcW * srcH;
@@ -126,10 +106,8 @@ export function resizeRaw(src: RawImage, dstW: number, dstH: number): Buffer {
     return out;
   }
 
-  const scaleX = 1 / (dstW / srcW);
-  const scaleY = 1 / (dstH / srcH);
   // cv::resize: is_area_fast && iscale_x == 2 && iscale_y == 2 -> INTER_AREA (a 2x2 mean).
-  if (Math.abs(scaleX - 2) < Number.EPSILON && Math.abs(scaleY - 2) < Number.EPSILON) {
+  if (isExactHalf(srcW, srcH, dstW, dstH)) {
     return resizeHalf(src, dstW, dstH);
   }
 
@@ -201,9 +179,9 @@ function horizontal(src: Uint8Array, base: number, t: HTables, dst: Int32Array):
     const q = base + x1[dx]!;
     const a = w0[dx]!;
     const b = w1[dx]!;
-    dst[k] = (Math.imul(src[p + ob]!, a) + Math.imul(src[q + ob]!, b)) >> 4;
-    dst[k + 1] = (Math.imul(src[p + og]!, a) + Math.imul(src[q + og]!, b)) >> 4;
-    dst[k + 2] = (Math.imul(src[p + or]!, a) + Math.imul(src[q + or]!, b)) >> 4;
+    dst[k] = (imul(src[p + ob]!, a) + imul(src[q + ob]!, b)) >> 4;
+    dst[k + 1] = (imul(src[p + og]!, a) + imul(src[q + og]!, b)) >> 4;
+    dst[k + 2] = (imul(src[p + or]!, a) + imul(src[q + or]!, b)) >> 4;
   }
 }
 
@@ -223,7 +201,7 @@ function vertical(
 ): void {
   const n = h0.length;
   for (let k = 0; k < n; k++) {
-    out[offset + k] = ((Math.imul(h0[k]!, b0) >> 16) + (Math.imul(h1[k]!, b1) >> 16) + 2) >> 2;
+    out[offset + k] = ((imul(h0[k]!, b0) >> 16) + (imul(h1[k]!, b1) >> 16) + 2) >> 2;
   }
 }
 
