@@ -32,6 +32,29 @@ export function createCorrelateStats(): CorrelateStats {
 export interface CorrelateOptions {
   /** Counters to update; default a private object (see {@link CorrelateStats}). */
   readonly stats?: CorrelateStats;
+  /**
+   * How many answered ids (ours and foreign) are remembered to recognise duplicates. The oldest
+   * are forgotten first, so a pipeline that runs for days keeps bounded memory; a duplicate older
+   * than this many answers would come out again (as `foreign`). Default 100,000 (a few MB).
+   */
+  readonly rememberAnswered?: number;
+}
+
+/** Default of {@link CorrelateOptions.rememberAnswered}. */
+export const DEFAULT_REMEMBER_ANSWERED = 100_000;
+
+/** A set that forgets its oldest entries beyond `limit` (a Set iterates in insertion order). */
+function recentSet(limit: number): { has(id: string): boolean; add(id: string): void; delete(id: string): void } {
+  const ids = new Set<string>();
+  return {
+    has: (id) => ids.has(id),
+    delete: (id) => void ids.delete(id),
+    add: (id) => {
+      ids.delete(id);
+      ids.add(id);
+      if (ids.size > limit) ids.delete(ids.values().next().value as string);
+    },
+  };
 }
 
 interface Expected<R> {
@@ -69,6 +92,7 @@ function prepareMs(t: PrepareTimings | undefined): number {
  * ```
  *
  * @param options.stats Counters to update; default a private object.
+ * @param options.rememberAnswered Answered ids kept to recognise duplicates; default 100,000.
  * @see classify
  * @see retryByErrorCode
  */
@@ -78,9 +102,10 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
       const stats = options.stats ?? createCorrelateStats();
       /** Ids sent and not yet answered, with what the result needs. */
       const expected = new Map<string, Expected<R>>();
+      const remember = options.rememberAnswered ?? DEFAULT_REMEMBER_ANSWERED;
       /** Ids of ours already answered (strings only, so that late duplicates can be recognised). */
-      const answered = new Set<string>();
-      const foreignSeen = new Set<string>();
+      const answered = recentSet(remember);
+      const foreignSeen = recentSet(remember);
 
       const base = (sent: SentImage<R>, at: number) => ({
         correlationId: sent.image.correlationId,

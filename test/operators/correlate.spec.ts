@@ -36,6 +36,26 @@ describe('correlate', () => {
     });
   });
 
+  it('remembers at most rememberAnswered answered ids, forgetting the oldest (bounded memory)', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const events: Record<string, E> = {
+        s: { kind: 'sent', at: 1, images: [sent('a', 1, 1), sent('b', 1, 1)] },
+        r: { kind: 'response', at: 2, response: { globalError: null, outputs: [ok('a'), ok('b')] } },
+        // b is still remembered (a duplicate, dropped); a was forgotten, so it comes out as foreign.
+        d: { kind: 'response', at: 3, response: { globalError: null, outputs: [ok('b'), ok('a')] } },
+      };
+      const source = hot('-s-r---d-|', events);
+      const stats = createCorrelateStats();
+      expectObservable(source.pipe(correlate({ stats, rememberAnswered: 1 }))).toBe('---(ab)c-|', {
+        a: success('a', 2, 1, 1),
+        b: success('b', 2, 1, 1),
+        c: { kind: 'foreign', correlationId: 'a', output: ok('a') },
+      });
+      testScheduler.flush();
+      expect(stats).toEqual({ results: 2, foreign: 1, duplicates: 1, unattributed: 0 });
+    });
+  });
+
   it('turns a global error into a failure for every image of the request it was attributed to', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const error = { code: 'ERROR_CODE_AFFILIATE_NOT_PERMITTED' as const, message: 'no', details: '' };
