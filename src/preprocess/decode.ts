@@ -119,9 +119,78 @@ function decodeFailed(format: string, err: unknown): PreprocessError {
   });
 }
 
-async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<DecodedRaw> {
-  // Header first: libvips reads only the metadata here, so a bomb is refused before any pixel is
-  // decoded or any large buffer allocated.
+/** What the decoder needs to know before decoding: the declared size and the stored samples. */
+export interface ImageHeader {
+  /** sharp's name of the format (`jpeg`, `png`, ...). */
+  readonly format: string;
+  /** As stored, before EXIF orientation; for a multi-page image, one page. */
+  readonly width: number;
+  readonly height: number;
+  /** libvips' interpretation of the stored samples: `srgb`, `b-w`, `rgb16`, `grey16`, `cmyk`, ... */
+  readonly space: string;
+  /** 16 bits per sample (libvips `ushort`). */
+  readonly sixteenBit: boolean;
+}
+
+/**
+ * The header facts of a JPEG or PNG read straight from its bytes (the SOF segment, the IHDR
+ * chunk), the same facts sharp's `metadata()` reports, without a second libvips call per image.
+ * `undefined` for any other format and for anything unusual (12-bit JPEG, 2-component JPEG, no
+ * SOF before the scan, zero sizes), which then goes through `metadata()`.
+ */
+export function readHeader(bytes: Buffer): ImageHeader | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return jpegHeader(bytes);
+  if (bytes.length >= 33 && bytes.readUInt32BE(0) === 0x89504e47 && bytes.readUInt32BE(4) === 0x0d0a1a0a) return pngHeader(bytes);
+  return undefined;
+}
+
+function jpegHeader(bytes: Buffer): ImageHeader | undefined {
+  let p = 2;
+  while (p + 4 <= bytes.length && bytes[p] === 0xff) {
+    const marker = bytes[p + 1]!;
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01 || marker === 0xff) {
+      p += marker === 0xff ? 1 : 2;
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) return undefined; // a scan before any frame header
+    const len = bytes.readUInt16BE(p + 2);
+    // SOF0-SOF15, except DHT (C4), JPG (C8) and DAC (CC), which share the range.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (len < 8 || p + 10 > bytes.length) return undefined;
+      const precision = bytes[p + 4];
+      const height = bytes.readUInt16BE(p + 5);
+      const width = bytes.readUInt16BE(p + 7);
+      const components = bytes[p + 9];
+      if (precision !== 8 || width === 0 || height === 0) return undefined;
+      // libjpeg's output colour space as libvips asks for it: grey, RGB (from YCbCr or RGB), or
+      // CMYK (from CMYK or YCCK).
+      const space = components === 1 ? 'b-w' : components === 3 ? 'srgb' : components === 4 ? 'cmyk' : undefined;
+      return space === undefined ? undefined : { format: 'jpeg', width, height, space, sixteenBit: false };
+    }
+    if (len < 2) return undefined;
+    p += 2 + len;
+  }
+  return undefined;
+}
+
+function pngHeader(bytes: Buffer): ImageHeader | undefined {
+  if (bytes.readUInt32BE(8) !== 13 || bytes.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+  const width = bytes.readUInt32BE(16);
+  const height = bytes.readUInt32BE(20);
+  const depth = bytes[24]!;
+  const type = bytes[25]!;
+  if (width === 0 || height === 0 || ![1, 2, 4, 8, 16].includes(depth)) return undefined;
+  // libvips: grey (0) and grey + alpha (4) load as b-w or grey16; RGB (2), RGBA (6) and palette
+  // (3, always 8-bit, even when every entry is grey) as srgb or rgb16.
+  const grey = type === 0 || type === 4;
+  if (!grey && type !== 2 && type !== 6 && type !== 3) return undefined;
+  const sixteenBit = depth === 16;
+  const space = grey ? (sixteenBit ? 'grey16' : 'b-w') : sixteenBit ? 'rgb16' : 'srgb';
+  return { format: 'png', width, height, space, sixteenBit };
+}
+
+/** The header as sharp's `metadata()` reports it (a libvips header read). */
+async function sharpHeader(bytes: Buffer): Promise<ImageHeader> {
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false, failOn: 'error' }).metadata();
@@ -133,14 +202,27 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
     const message = code === 'UNSUPPORTED_FORMAT' ? 'not an image format this library can decode' : 'cannot read the image header';
     throw new PreprocessError(code, message, text, { cause: err });
   }
-  const format = meta.format;
-  const frameHeight = meta.pageHeight ?? meta.height;
-  checkPixels(meta.width, frameHeight, maxPixels, format);
+  return {
+    format: meta.format,
+    width: meta.width,
+    height: meta.pageHeight ?? meta.height,
+    space: meta.space ?? '',
+    sixteenBit: meta.depth === 'ushort',
+  };
+}
+
+async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<DecodedRaw> {
+  // Header first, so that a bomb is refused before any pixel is decoded or any large buffer
+  // allocated: JPEG and PNG headers are read here in a few microseconds; other formats through
+  // libvips, which reads only the metadata.
+  const header = readHeader(bytes) ?? (await sharpHeader(bytes));
+  const format = header.format;
+  checkPixels(header.width, header.height, maxPixels, format);
 
   // OpenCV 4.6 applies the EXIF orientation it reads from JPEG files only (JpegDecoder fills the
   // EXIF reader; the PNG/WebP/TIFF decoders of 4.6 do not), so only JPEGs are auto-oriented.
   const orient = format === 'jpeg';
-  const sixteenBit = meta.depth === 'ushort';
+  const sixteenBit = header.sixteenBit;
   try {
     let pipeline = sharp(bytes, {
       // A truncated or corrupt stream is a failure here, where libjpeg would only warn and fill grey.
@@ -152,7 +234,7 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
       pages: 1,
       page: 0,
     });
-    if (meta.space === 'cmyk') {
+    if (header.space === 'cmyk') {
       // Keep the CMYK samples themselves; sharp would otherwise convert them to sRGB through lcms.
       pipeline = pipeline.pipelineColourspace('cmyk').toColourspace('cmyk');
       const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
@@ -161,7 +243,7 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
       const bgr = cmykToBgr(data, info.width, info.height, inverted);
       return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format };
     }
-    const grey = meta.space === 'b-w' || meta.space === 'grey16';
+    const grey = header.space === 'b-w' || header.space === 'grey16';
     // Keep the decoded colourspace as it is (no sRGB conversion, no 16-to-8-bit scaling by libvips).
     const space = sixteenBit ? (grey ? 'grey16' : 'rgb16') : grey ? 'b-w' : 'srgb';
     pipeline = pipeline.pipelineColourspace(space).toColourspace(space);
@@ -177,6 +259,11 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
     return { data, width: info.width, height: info.height, channels: info.channels, order: 'rgb', format };
   } catch (err) {
     if (err instanceof PreprocessError) throw err;
+    // The header check above refuses bombs first; this is the decoder's own limit, which holds
+    // should a header ever declare less than the image has.
+    if (/exceeds pixel limit/i.test(errorText(err))) {
+      throw new PreprocessError('TOO_MANY_PIXELS', `image has more pixels than the limit of ${maxPixels}`, errorText(err), { cause: err });
+    }
     throw decodeFailed(format, err);
   }
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { decodeImage } from '../../src/preprocess/decode';
+import sharp from 'sharp';
+import { decodeImage, readHeader } from '../../src/preprocess/decode';
 import { PreprocessError } from '../../src/preprocess/errors';
 import { toModelPixels } from '../../src/preprocess/pixels';
 
@@ -134,5 +135,67 @@ describe('decodeImage: what OpenCV imdecode(IMREAD_COLOR) returns', () => {
     const { pixels, decoded } = await toModelPixels(fixture('astronaut-gif.gif'));
     expect(decoded).toEqual({ width: 320, height: 320 });
     expect(pixels).toHaveLength(448 * 448 * 3);
+  });
+});
+
+describe('readHeader: JPEG and PNG headers read without libvips, as sharp metadata() reports them', () => {
+  async function expectSameAsSharp(name: string, bytes: Buffer): Promise<void> {
+    const header = readHeader(bytes);
+    if (!header) throw new Error(`${name}: no header read`);
+    const meta = await sharp(bytes).metadata();
+    expect({ name, ...header }).toEqual({
+      name,
+      format: meta.format,
+      width: meta.width,
+      height: meta.pageHeight ?? meta.height,
+      space: meta.space,
+      sixteenBit: meta.depth === 'ushort',
+    });
+  }
+
+  it('every JPEG and PNG fixture', async () => {
+    const names = readdirSync(images).filter((n) => /\.(jpg|png)$/.test(n));
+    expect(names.length).toBeGreaterThan(30);
+    for (const name of names) await expectSameAsSharp(name, fixture(name));
+  });
+
+  it('PNG colour types and depths, palettes included (grey-only palettes load as sRGB)', async () => {
+    const colour = sharp({ create: { width: 9, height: 5, channels: 3, background: { r: 10, g: 200, b: 30 } } });
+    const grey = sharp({ create: { width: 9, height: 5, channels: 3, background: { r: 90, g: 90, b: 90 } } });
+    const rgb = await colour.png().toBuffer();
+    const g = await grey.png().toBuffer();
+    const cases: Array<[string, Promise<Buffer>]> = [
+      ['rgb8', Promise.resolve(rgb)],
+      ['rgba8', sharp(rgb).ensureAlpha().png().toBuffer()],
+      ['rgb16', sharp(rgb).toColourspace('rgb16').png().toBuffer()],
+      ['rgba16', sharp(rgb).toColourspace('rgb16').ensureAlpha().png().toBuffer()],
+      ['grey8', sharp(g).toColourspace('b-w').png().toBuffer()],
+      ['grey-alpha8', sharp(g).toColourspace('b-w').ensureAlpha().png().toBuffer()],
+      ['grey16', sharp(g).toColourspace('grey16').png().toBuffer()],
+      ['palette', sharp(rgb).png({ palette: true }).toBuffer()],
+      ['grey palette', sharp(g).png({ palette: true }).toBuffer()],
+      ['1-bit palette', sharp(g).png({ palette: true, colours: 2 }).toBuffer()],
+    ];
+    for (const [name, bytes] of cases) await expectSameAsSharp(name, await bytes);
+  });
+
+  it('JPEG grey, CMYK and progressive', async () => {
+    const base = sharp({ create: { width: 9, height: 5, channels: 3, background: { r: 10, g: 200, b: 30 } } });
+    const rgb = await base.jpeg().toBuffer();
+    await expectSameAsSharp('grey', await sharp(rgb).toColourspace('b-w').jpeg().toBuffer());
+    await expectSameAsSharp('cmyk', await sharp(rgb).toColourspace('cmyk').jpeg().toBuffer());
+    await expectSameAsSharp('progressive', await sharp(rgb).jpeg({ progressive: true }).toBuffer());
+  });
+
+  it('leaves other formats and odd headers to libvips', () => {
+    expect(readHeader(fixture('retina-lossless.webp'))).toBeUndefined();
+    expect(readHeader(fixture('coffee-tiff-lzw.tif'))).toBeUndefined();
+    expect(readHeader(fixture('astronaut-gif.gif'))).toBeUndefined();
+    expect(readHeader(Buffer.from([0xff, 0xd8, 0xff, 0xda, 0, 2]))).toBeUndefined(); // scan before any frame
+    expect(readHeader(pngDeclaring(10, 10).subarray(0, 20))).toBeUndefined(); // IHDR cut short
+    const twelveBit = jpegDeclaring(10, 10);
+    const sof = [0xc0, 0xc2].map((m) => twelveBit.indexOf(Buffer.from([0xff, m]))).find((i) => i >= 0)!;
+    twelveBit[sof + 4] = 12;
+    expect(readHeader(twelveBit)).toBeUndefined();
   });
 });
