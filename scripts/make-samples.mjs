@@ -1,6 +1,6 @@
 // Makes the demo images in samples/ from SVG drawn here (deterministic, no third-party pictures),
 // so their licence is the project's own. Run: node scripts/make-samples.mjs
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -56,5 +56,3 @@ for (const [i, scene] of scenes.entries()) {
   await sharp(svg(scene)).toFormat(f, f === 'jpeg' ? { quality: 85 } : {}).toFile(file);
   console.log(file);
 }
-// One file that is not an image, so the demo shows a per-image failure next to the successes.
-writeFileSync(join(out, 'not-an-image.jpg'), 'This file has a .jpg name but holds text, so it cannot be decoded.\n');

@@ -62,7 +62,7 @@ export function formatBytes(n: number): string {
  * ```
  * 9 images in 0:01 (7.6 images/s): 8 succeeded, 1 failed
  * failed by code:
- *   UNSUPPORTED_FORMAT      1  e.g. samples/not-an-image.jpg: not an image format ...
+ *   UNSUPPORTED_FORMAT      1  e.g. test/fixtures/not-an-image.jpg: not an image format ...
  * bytes: 159 kB read, 4.8 MB of pixels prepared, 3.1 MB sent (65% of the pixels; Brotli)
  * ```
  */

@@ -6,10 +6,11 @@ import { startAthenaServer, type AthenaTestServer } from '../../src/testing/inde
 import { fakeIo } from './fakeIo';
 
 const root = join(__dirname, '../..');
-/** The demo images: eight that decode and `not-an-image.jpg`, a text file. */
+/** The eight demo images, and `test/fixtures/not-an-image.jpg`, a text file with an image name. */
 const SAMPLE_COUNT = 9;
 /** Images that decode (448x448 already, so quick to prepare). */
 const GOOD = ['samples/duck-pond.png'];
+const BAD = 'test/fixtures/not-an-image.jpg';
 
 let tmp: string;
 /**
@@ -26,7 +27,7 @@ beforeAll(() => {
   copyFileSync(join(root, 'samples/duck-pond.png'), join(few, 'duck-pond.png'));
   copyFileSync(join(root, 'samples/duck-pond.png'), join(few, 'duck-copy.png'));
   copyFileSync(join(root, 'samples/duck-pond.png'), join(few, 'sub/DUCK.PNG'));
-  copyFileSync(join(root, 'samples/not-an-image.jpg'), join(few, 'not-an-image.jpg'));
+  copyFileSync(join(root, BAD), join(few, 'not-an-image.jpg'));
   copyFileSync(join(root, 'samples/LICENSE.md'), join(few, 'README.md'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -34,12 +35,12 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe('athena-rx classify on samples/ with the embedded server', () => {
   it('--format jsonl: one parseable line per image; the undecodable one fails with a code; exit 1', async () => {
     const io = fakeIo({ cwd: root });
-    const code = await main(['classify', 'samples', '--format', 'jsonl'], io);
+    const code = await main(['classify', 'samples', BAD, '--format', 'jsonl'], io);
     expect(io.err()).toMatch(/no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)/);
     const records = io.out().trim().split('\n').map((line) => JSON.parse(line));
     expect(records).toHaveLength(SAMPLE_COUNT);
     expect(new Set(records.map((r) => r.file)).size).toBe(SAMPLE_COUNT);
-    const bad = records.find((r) => r.file === 'samples/not-an-image.jpg');
+    const bad = records.find((r) => r.file === BAD);
     expect(bad).toMatchObject({ outcome: 'failure', labels: {}, attempts: 0 });
     expect(bad.errorCode).toMatch(/^[A-Z_]+$/);
     for (const r of records.filter((x) => x !== bad)) {
@@ -50,7 +51,7 @@ describe('athena-rx classify on samples/ with the embedded server', () => {
     expect(code).toBe(1);
     // The summary: counts by outcome and code, bytes before and after compression.
     expect(io.err()).toMatch(/9 images in .*: 8 succeeded, 1 failed/);
-    expect(io.err()).toMatch(new RegExp(`failed by code:\\n  ${bad.errorCode} +1  e\\.g\\. samples/not-an-image\\.jpg: `));
+    expect(io.err()).toMatch(new RegExp(`failed by code:\\n  ${bad.errorCode} +1  e\\.g\\. test/fixtures/not-an-image\\.jpg: `));
     expect(io.err()).toMatch(/bytes: .* read, .* of pixels prepared, .* sent/);
     // No progress line when stderr is not a terminal.
     expect(io.err()).not.toContain('\r');

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
@@ -15,8 +15,11 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe('athena-rx e2e', () => {
   it('records a case from samples/, passes on it, and fails naming the label when one weight changes', async () => {
     const rec = fakeIo({ cwd: tmp });
-    expect(await main(['e2e', 'case', '--record', '--from', join(root, 'samples')], rec)).toBe(0);
-    // The undecodable sample is not part of the test case, and the user is told.
+    const from = join(tmp, 'from');
+    cpSync(join(root, 'samples'), from, { recursive: true });
+    copyFileSync(join(root, 'test/fixtures/not-an-image.jpg'), join(from, 'not-an-image.jpg'));
+    expect(await main(['e2e', 'case', '--record', '--from', from], rec)).toBe(0);
+    // An undecodable image is not made part of the test case, and the user is told.
     expect(rec.err()).toMatch(/not recorded: not-an-image\.jpg \([A-Z_]+: /);
     expect(existsSync(join(tmp, 'case/images/not-an-image.jpg'))).toBe(false);
     const file = join(tmp, 'case/expected_outputs.json');
@@ -62,7 +65,7 @@ describe('athena-rx e2e', () => {
   it('reports an image listed but absent, and one that cannot be classified', async () => {
     const dir = join(tmp, 'broken');
     mkdirSync(join(dir, 'images'), { recursive: true });
-    copyFileSync(join(root, 'samples/not-an-image.jpg'), join(dir, 'images/bad.jpg'));
+    copyFileSync(join(root, 'test/fixtures/not-an-image.jpg'), join(dir, 'images/bad.jpg'));
     writeFileSync(join(dir, 'expected_outputs.json'), JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['gone.png', [0.5]], ['bad.jpg', [0.5]]] }));
     const io = fakeIo({ cwd: tmp });
     expect(await main(['e2e', 'broken'], io)).toBe(1);

@@ -29,7 +29,7 @@ describe('athena-rx single', () => {
 
   it('exits 1 with the code for an undecodable image', async () => {
     const io = fakeIo();
-    expect(await main(['single', join(samples, 'not-an-image.jpg')], io)).toBe(1);
+    expect(await main(['single', join(samples, '../test/fixtures/not-an-image.jpg')], io)).toBe(1);
     expect(io.err()).toMatch(/not-an-image\.jpg: [A-Z_]+: /);
   });
 

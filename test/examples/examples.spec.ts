@@ -130,7 +130,7 @@ describe('examples/', () => {
         fs.renameSync(path.join(dir, `.${name}.part`), path.join(dir, name));
       };
       drop('storm.jpg', 'arrived.jpg');
-      drop('not-an-image.jpg', 'broken.jpg');
+      drop('../test/fixtures/not-an-image.jpg', 'broken.jpg');
       expect(await example.exitCode()).toBe(0);
       const byRef = Object.fromEntries(example.results().map((r) => [r.ref, r]));
       expect(Object.keys(byRef).sort()).toEqual(['arrived.jpg', 'before.jpg', 'broken.jpg']);
@@ -161,7 +161,7 @@ describe('examples/', () => {
     }
     expect(new Set(ok.map((r) => r.body.correlationId)).size).toBe(4);
 
-    const bad = await post('not-an-image.jpg');
+    const bad = await post('../test/fixtures/not-an-image.jpg');
     expect(bad.status).toBe(422);
     expect(bad.body).toMatchObject({ kind: 'failure', code: 'UNSUPPORTED_FORMAT' });
 
