@@ -8,42 +8,78 @@
 (module
   (memory (export "memory") 1)
 
-  ;; hrow: one source row to one row of int16 horizontal sums, `(S[x0] * w0 + S[x1] * w1) >> shift`
-  ;; for each output channel (OpenCV's HResizeLinear, then the `>> 4` of the vertical pass).
-  ;;   $src   the source row (decoder layout: R,G,B, B,G,R or grey), 4 bytes of slack
-  ;;   $tab   per output pixel three i32: byte offset in the row of the left neighbour, of the
-  ;;          right neighbour, and the two weights packed as (w1 << 16) | w0
-  ;;   $out   3 * $n int16 results, 2 bytes of slack (each pixel stores 4 lanes; the 4th is
-  ;;          overwritten by the next pixel)
-  ;;   $mask  16 bytes for i8x16.swizzle over [p0 p1 p2 p3 q0 q1 q2 q3]: the (p, q) pairs of the
-  ;;          B, G and R outputs, then indices >= 16 (zero)
-  ;; One pixel per iteration: the two neighbours are loaded as 4 bytes each, interleaved per channel
-  ;; by the swizzle, widened to int16, and i32x4.dot_i16x8_s multiplies each pair by (w0, w1) and
-  ;; adds, exactly (every product fits in int32).
-  (func (export "hrow")
-    (param $src i32) (param $tab i32) (param $out i32) (param $n i32) (param $shift i32) (param $mask i32)
-    (local $m v128) (local $v v128) (local $end i32)
-    (local.set $m (v128.load (local.get $mask)))
-    (local.set $end (i32.add (local.get $tab) (i32.mul (local.get $n) (i32.const 12))))
+  ;; Channels are never reordered in the passes (each output byte depends on its own channel
+  ;; only): hrow3/hrow1 and vrow keep the decoder's layout (R,G,B, B,G,R or grey), and swaprb or
+  ;; grey3 make B,G,R of the finished image in one cheap pass.
+
+  ;; hrow3: one 3-channel source row to one row of int16 horizontal sums,
+  ;; `(S[x] * w0 + S[x + 3] * w1) >> shift` per channel (OpenCV's HResizeLinear, then the `>> 4`
+  ;; of the vertical pass), four output pixels per iteration.
+  ;;   $src     the source row, 8 bytes of slack (each pixel loads 8 bytes at its left neighbour)
+  ;;   $tab     per group of 4 output pixels a, b, c, d, 64 bytes: the byte offsets of their left
+  ;;            neighbours (4 x i32; the right one is 3 bytes on, weighted 0 at the border), then
+  ;;            the int16 weight pairs (w0, w1) for i32x4.dot_i16x8_s: [a a a b] [b b c c] [c d d d]
+  ;;   $out     12 int16 per group
+  ;;   $groups  number of groups (the last one padded with offset 0, weights 0)
+  (func (export "hrow3")
+    (param $src i32) (param $tab i32) (param $out i32) (param $groups i32) (param $shift i32)
+    (local $ab v128) (local $cd v128) (local $s v128) (local $end i32)
+    (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
     (block $done
       (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
-      (loop $pixel
-        (local.set $v
-          (v128.load32_zero (i32.add (local.get $src) (i32.load (local.get $tab)))))
-        (local.set $v
-          (v128.load32_lane 1
+      (loop $group
+        (local.set $ab
+          (v128.load64_lane 1
             (i32.add (local.get $src) (i32.load offset=4 (local.get $tab)))
-            (local.get $v)))
+            (v128.load64_zero (i32.add (local.get $src) (i32.load (local.get $tab))))))
+        (local.set $cd
+          (v128.load64_lane 1
+            (i32.add (local.get $src) (i32.load offset=12 (local.get $tab)))
+            (v128.load64_zero (i32.add (local.get $src) (i32.load offset=8 (local.get $tab))))))
+        ;; (left, right) byte pairs per channel: a0 a1 a2 b0 b1 b2 c0 c1, then c2 d0 d1 d2
+        (local.set $s
+          (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab) (local.get $cd)))
+        (v128.store (local.get $out)
+          (i16x8.narrow_i32x4_s
+            (i32x4.shr_s
+              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s)) (v128.load offset=16 (local.get $tab)))
+              (local.get $shift))
+            (i32x4.shr_s
+              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s)) (v128.load offset=32 (local.get $tab)))
+              (local.get $shift))))
+        (local.set $s
+          (i8x16.shuffle 18 21 24 27 25 28 26 29 0 0 0 0 0 0 0 0 (local.get $ab) (local.get $cd)))
+        (local.set $s
+          (i32x4.shr_s
+            (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s)) (v128.load offset=48 (local.get $tab)))
+            (local.get $shift)))
+        (v128.store64_lane offset=16 0 (local.get $out) (i16x8.narrow_i32x4_s (local.get $s) (local.get $s)))
+        (local.set $out (i32.add (local.get $out) (i32.const 24)))
+        (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
+        (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
+
+  ;; hrow1: hrow3 for grey, `(S[x] * w0 + S[x + 1] * w1) >> shift`, one int16 per output pixel.
+  ;;   $tab  per group of 4 output pixels, 32 bytes: 4 x i32 offsets, then the pairs [a b c d]
+  ;;   $out  4 int16 per group
+  (func (export "hrow1")
+    (param $src i32) (param $tab i32) (param $out i32) (param $groups i32) (param $shift i32)
+    (local $v v128) (local $end i32)
+    (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 5))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
+      (loop $group
+        (local.set $v (v128.load16_splat (i32.add (local.get $src) (i32.load (local.get $tab)))))
+        (local.set $v (v128.load16_lane 1 (i32.add (local.get $src) (i32.load offset=4 (local.get $tab))) (local.get $v)))
+        (local.set $v (v128.load16_lane 2 (i32.add (local.get $src) (i32.load offset=8 (local.get $tab))) (local.get $v)))
+        (local.set $v (v128.load16_lane 3 (i32.add (local.get $src) (i32.load offset=12 (local.get $tab))) (local.get $v)))
         (local.set $v
           (i32x4.shr_s
-            (i32x4.dot_i16x8_s
-              (i16x8.extend_low_i8x16_u (i8x16.swizzle (local.get $v) (local.get $m)))
-              (i32x4.splat (i32.load offset=8 (local.get $tab))))
+            (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $v)) (v128.load offset=16 (local.get $tab)))
             (local.get $shift)))
         (v128.store64_lane 0 (local.get $out) (i16x8.narrow_i32x4_s (local.get $v) (local.get $v)))
-        (local.set $out (i32.add (local.get $out) (i32.const 6)))
-        (local.set $tab (i32.add (local.get $tab) (i32.const 12)))
-        (br_if $pixel (i32.lt_u (local.get $tab) (local.get $end))))))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $tab (i32.add (local.get $tab) (i32.const 32)))
+        (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
 
   ;; vrow: two rows of int16 horizontal sums (already `>> 4`) to one row of bytes, as OpenCV's
   ;; VResizeLinearVec_32s8u: `((h0 * b0) >> 16) + ((h1 * b1) >> 16)`, then `(v + 2) >> 2`
@@ -132,4 +168,38 @@
         (local.set $h0 (i32.add (local.get $h0) (i32.const 32)))
         (local.set $h1 (i32.add (local.get $h1) (i32.const 32)))
         (local.set $out (i32.add (local.get $out) (i32.const 16)))
-        (br_if $block (i32.lt_u (local.get $out) (local.get $end)))))))
+        (br_if $block (i32.lt_u (local.get $out) (local.get $end))))))
+
+  ;; swaprb: $n bytes of R,G,B at $src to B,G,R at $dst (another region: in place, each load
+  ;; would overlap the previous store and stall), five pixels per 15-byte step; the 16th byte stored
+  ;; is rewritten by the next step. 16 bytes of slack after both.
+  (func (export "swaprb") (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $src) (local.get $n)))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+      (loop $step
+        (v128.store (local.get $dst)
+          (i8x16.swizzle (v128.load (local.get $src)) (v128.const i8x16 2 1 0 5 4 3 8 7 6 11 10 9 14 13 12 15)))
+        (local.set $src (i32.add (local.get $src) (i32.const 15)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 15)))
+        (br_if $step (i32.lt_u (local.get $src) (local.get $end))))))
+
+  ;; grey3: $n grey bytes at $src to 3 * $n bytes at $dst, each grey value three times (OpenCV's
+  ;; IMREAD_COLOR). 16 bytes of slack after the source, 48 after the destination.
+  (func (export "grey3") (param $src i32) (param $dst i32) (param $n i32)
+    (local $v v128) (local $end i32)
+    (local.set $end (i32.add (local.get $src) (local.get $n)))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $src) (local.get $end)))
+      (loop $step
+        (local.set $v (v128.load (local.get $src)))
+        (v128.store (local.get $dst)
+          (i8x16.shuffle 0 0 0 1 1 1 2 2 2 3 3 3 4 4 4 5 (local.get $v) (local.get $v)))
+        (v128.store offset=16 (local.get $dst)
+          (i8x16.shuffle 5 5 6 6 6 7 7 7 8 8 8 9 9 9 10 10 (local.get $v) (local.get $v)))
+        (v128.store offset=32 (local.get $dst)
+          (i8x16.shuffle 10 11 11 11 12 12 12 13 13 13 14 14 14 15 15 15 (local.get $v) (local.get $v)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
+        (br_if $step (i32.lt_u (local.get $src) (local.get $end)))))))

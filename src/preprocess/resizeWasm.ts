@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { channelOffsets, type RawImage } from './bgrImage';
+import type { RawImage } from './bgrImage';
 import { axisTable, isExactHalf } from './resizeTables';
 
 /*
@@ -9,8 +9,10 @@ import { axisTable, isExactHalf } from './resizeTables';
  * reference: tests compare the two on random images of many shapes and on the fixture corpus.
  *
  * The driver here does what is cheap per image in JavaScript (tables, choosing source rows, the
- * two-row cache) and calls one kernel per row: `hrow` for the horizontal pass of one source row,
- * `vrow` (or `vbox` on the exact-2x path) for one output row. Only the source rows the output
+ * two-row cache) and calls one kernel per row: `hrow3` (`hrow1` for grey) for the horizontal pass
+ * of one source row, `vrow` (or `vbox` on the exact-2x path) for one output row, both in the
+ * decoder's own layout; then `swaprb` (R,G,B) or `grey3` (grey) lays the finished 448x448 image out
+ * as B,G,R, which costs far less than reordering in every row. Only the source rows the output
  * needs are copied into WebAssembly memory, one at a time, so memory holds a row of the source,
  * never the whole decoded image (52 MB for a 5000x3500 photo): about 1 MB for a 448x448 output.
  */
@@ -25,9 +27,12 @@ const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmGlobal
 
 interface Kernels {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  hrow(src: number, tab: number, out: number, n: number, shift: number, mask: number): void;
+  hrow3(src: number, tab: number, out: number, groups: number, shift: number): void;
+  hrow1(src: number, tab: number, out: number, groups: number, shift: number): void;
   vrow(h0: number, h1: number, b0: number, b1: number, out: number, n: number): void;
   vbox(h0: number, h1: number, out: number, n: number): void;
+  swaprb(src: number, dst: number, n: number): void;
+  grey3(src: number, dst: number, n: number): void;
 }
 
 let kernels: Kernels | undefined;
@@ -59,11 +64,29 @@ const PAGE = 65536;
 
 const up16 = (n: number): number => (n + 15) & ~15;
 
-/** `i8x16.swizzle` masks over [p0 p1 p2 p3 q0 q1 q2 q3]: the (p, q) pair of B, then G, then R. */
-function swizzleMask(ob: number, og: number, or: number): Uint8Array {
-  const m = new Uint8Array(16).fill(16); // >= 16: zero
-  m.set([ob, 4 + ob, og, 4 + og, or, 4 + or]);
-  return m;
+/**
+ * Writes the horizontal table of `hrow3` / `hrow1` (see resize.wat): per group of four output
+ * pixels their left neighbours' byte offsets, then their int16 weight pairs `(w1 << 16) | w0` laid
+ * out for `i32x4.dot_i16x8_s` over the channels of the group.
+ */
+function writeTable(tab: Int32Array, cn: 1 | 3, x0: (dx: number) => number, w: (dx: number) => number, dstW: number): void {
+  const groups = (dstW + 3) >> 2;
+  const entry = cn === 3 ? 16 : 8; // i32 per group
+  for (let g = 0; g < groups; g++) {
+    const t = g * entry;
+    for (let i = 0; i < 4; i++) {
+      const dx = 4 * g + i;
+      // Padding pixels past the row: offset 0, weights 0 (their results land in the slack).
+      tab[t + i] = dx < dstW ? x0(dx) : 0;
+      const wi = dx < dstW ? w(dx) : 0;
+      if (cn === 1) {
+        tab[t + 4 + i] = wi;
+      } else {
+        // Channel pairs a0 a1 a2 b0 | b1 b2 c0 c1 | c2 d0 d1 d2: pixel i owns lanes 3i..3i+2.
+        for (let c = 0; c < 3; c++) tab[t + 4 + 3 * i + c] = wi;
+      }
+    }
+  }
 }
 
 /**
@@ -76,60 +99,50 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   if (!k) return undefined;
   const { width: srcW, height: srcH, data, channels: cn } = src;
   const half = isExactHalf(srcW, srcH, dstW, dstH);
-  const n = dstW * 3; // output bytes per row
+  const groups = (dstW + 3) >> 2;
+  const n = dstW * cn; // bytes per output row, in the decoder's layout
   const srcStride = srcW * cn;
 
   // Memory layout, every part 16-byte aligned and with the slack the kernels need.
-  const MASK = 0;
-  const TAB = 16;
-  const hBytes = (up16(n) + 16) * 2; // int16 row, whole vectors read and one lane written past n
-  const H0 = TAB + up16(dstW * 12);
+  const TAB = 0;
+  const hBytes = (up16(groups * 4 * cn) + 16) * 2; // int16 row; vrow reads whole vectors
+  const H0 = TAB + groups * (cn === 3 ? 64 : 32);
   const H1 = H0 + hBytes;
   const S0 = H1 + hBytes;
-  const sBytes = up16(srcStride + 16); // 4-byte loads may start at the last pixel
-  const S1 = S0 + sBytes;
-  const OUT = S1 + sBytes;
+  const sBytes = up16(srcStride + 16); // 8-byte loads start at the last pixel
+  const OUT = S0 + 2 * sBytes;
   const outBytes = n * dstH;
-  const need = OUT + outBytes + 16;
+  const OUT3 = OUT + up16(outBytes + 16); // the result as B,G,R, unless the rows already are
+  const need = OUT3 + 3 * outBytes + 64;
   if (need > MAX_MEMORY) return undefined;
   const have = k.memory.buffer.byteLength;
   // Grown once to the largest size seen, then reused (WebAssembly memory never shrinks).
   if (need > have) k.memory.grow(Math.ceil((need - have) / PAGE));
   const heap = new Uint8Array(k.memory.buffer);
-
-  const [ob, og, or] = channelOffsets(src);
-  heap.set(swizzleMask(ob, og, or), MASK);
-  const tab = new Int32Array(k.memory.buffer, TAB, dstW * 3);
+  const tab = new Int32Array(k.memory.buffer, TAB, groups * (cn === 3 ? 16 : 8));
+  const hrow = cn === 3 ? k.hrow3 : k.hrow1;
 
   if (half) {
     // OpenCV's exact-2x INTER_AREA path: hrow sums each horizontal pair (weights 1, 1, no shift),
     // vbox adds the two rows and rounds: (a + b + c + d + 2) >> 2.
-    for (let dx = 0, t = 0; dx < dstW; dx++, t += 3) {
-      tab[t] = 2 * dx * cn;
-      tab[t + 1] = (2 * dx + 1) * cn;
-      tab[t + 2] = 0x10001;
-    }
+    writeTable(tab, cn, (dx) => 2 * dx * cn, () => 0x10001, dstW);
     for (let dy = 0; dy < dstH; dy++) {
       const r0 = 2 * dy * srcStride;
-      // Both source rows in one copy, into S0 and on into S1 (together they hold two rows and slack).
+      // Both source rows in one copy, into S0 and on (the two staging rows hold them with slack).
       heap.set(data.subarray(r0, r0 + 2 * srcStride), S0);
-      k.hrow(S0, TAB, H0, dstW, 0, MASK);
-      k.hrow(S0 + srcStride, TAB, H1, dstW, 0, MASK);
+      hrow(S0, TAB, H0, groups, 0);
+      hrow(S0 + srcStride, TAB, H1, groups, 0);
       k.vbox(H0, H1, OUT + dy * n, n);
     }
-    return copyOut(heap, OUT, outBytes);
+    return finish(k, heap, src, OUT, OUT3, outBytes);
   }
 
   const cols = axisTable(srcW, dstW, true);
   const rows = axisTable(srcH, dstH, false);
-  for (let dx = 0, t = 0; dx < dstW; dx++, t += 3) {
-    const sx = cols.index[dx]!;
-    tab[t] = sx * cn;
-    // At the right border OpenCV uses S[sx] * 2048 (fx = 0): reading sx twice with weights
-    // (2048, 0) gives the same sum without reading past the row.
-    tab[t + 1] = (sx + 1 < srcW ? sx + 1 : sx) * cn;
-    tab[t + 2] = (cols.w1[dx]! << 16) | cols.w0[dx]!;
-  }
+  // The right neighbour is always `cn` bytes on: where OpenCV clamps a column to the last one it
+  // also sets fx = 0, so the weight of that neighbour is 0 (the byte read is slack or the next
+  // pixel, and adds nothing).
+  writeTable(tab, cn, (dx) => cols.index[dx]! * cn, (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!, dstW);
 
   // The two cached horizontal rows (OpenCV's ring of ksize = 2), by offset; swapped when moving
   // down by one source row.
@@ -141,7 +154,7 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   const horizontal = (sy: number, dst: number): void => {
     const off = sy * srcStride;
     heap.set(data.subarray(off, off + srcStride), S0);
-    k.hrow(S0, TAB, dst, dstW, 4, MASK);
+    hrow(S0, TAB, dst, groups, 4);
   };
   for (let dy = 0; dy < dstH; dy++) {
     const sy = rows.index[dy]!;
@@ -164,11 +177,21 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
     }
     k.vrow(hA, sy1 === sy0 ? hA : hB, rows.w0[dy]!, rows.w1[dy]!, OUT + dy * n, n);
   }
-  return copyOut(heap, OUT, outBytes);
+  return finish(k, heap, src, OUT, OUT3, outBytes);
 }
 
-function copyOut(heap: Uint8Array, offset: number, length: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  out.set(heap.subarray(offset, offset + length));
-  return out;
+/** The resized image in the decoder's layout to B,G,R, copied out of WebAssembly memory. */
+function finish(k: Kernels, heap: Uint8Array, src: RawImage, out: number, out3: number, length: number): Buffer {
+  let offset = out;
+  if (src.channels === 1) {
+    k.grey3(out, out3, length);
+    offset = out3;
+    length *= 3;
+  } else if (src.order === 'rgb') {
+    k.swaprb(out, out3, length);
+    offset = out3;
+  }
+  const result = Buffer.allocUnsafe(length);
+  result.set(heap.subarray(offset, offset + length));
+  return result;
 }
