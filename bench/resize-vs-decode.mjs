@@ -6,7 +6,8 @@
 // median over --reps runs (after a warm-up) of
 //   decode: decodeRaw (what toModelPixels uses: sharp/libvips or our BMP/PNM decoders, samples
 //           left in the decoder's R,G,B or grey layout);
-//   resize: resizeToModel on that result (OpenCV INTER_LINEAR to 448x448, B,G,R out);
+//   resize: resizeToModel on that result (OpenCV INTER_LINEAR to 448x448, B,G,R out; on the
+//           WebAssembly SIMD kernels unless they cannot be loaded, see the first line printed);
 // runs interleaved so that both see the same machine load. Target (issue 3): over the photos of
 // one megapixel or more, the median of resize/decode is at most 0.25.
 import { readFileSync, readdirSync } from 'node:fs';
@@ -26,6 +27,11 @@ const dist = process.env.ATHENA_DIST ?? join(root, 'dist/cjs');
 const require = createRequire(import.meta.url);
 const { decodeRaw } = require(join(dist, 'preprocess/decode.js'));
 const { resizeToModel } = require(join(dist, 'preprocess/resize.js'));
+let backend = 'js'; // builds from before the WebAssembly resizer have no resizeWasm.js
+try {
+  backend = require(join(dist, 'preprocess/resizeWasm.js')).resizeBackend().backend;
+} catch {}
+console.log(`resize on ${backend}; median of ${reps} runs per image`);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
