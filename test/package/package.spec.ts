@@ -57,6 +57,12 @@ describe('the built package', () => {
     expect(await node(['esm.mjs'])).toBe('function function true');
   });
 
+  it('ships the WebAssembly resizer, and the built code uses it (not the slower JS fallback)', async () => {
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/preprocess/resize.wasm'))).toBe(true);
+    const out = await node(['-e', `console.log(require(${JSON.stringify(path.join(pkg, 'dist/cjs/preprocess/resizeWasm.js'))}).resizeBackend().backend)`]);
+    expect(out).toBe('wasm');
+  });
+
   it('ships type declarations for both entries', () => {
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/testing/index.d.ts'))).toBe(true);
