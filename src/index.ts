@@ -17,3 +17,4 @@ export * from './operators/retryByErrorCode';
 export * from './operators/classifyImages';
 export * from './operators/classifyIterable';
 export * from './operators/classifyAll';
+export { InvalidOptionError } from './invalidOptionError';

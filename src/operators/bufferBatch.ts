@@ -1,4 +1,5 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /** Options of {@link bufferBatch}. */
 export interface BufferBatchOptions<T> {
@@ -66,9 +67,9 @@ export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFun
   const maxWait = options.maxWait ?? 50;
   const sizeOf = options.sizeOf ?? defaultSizeOf;
   const scheduler = options.scheduler ?? asyncScheduler;
-  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);
-  if (!(maxBytes > 0)) throw new RangeError(`bufferBatch: maxBytes must be > 0, got ${maxBytes}`);
-  if (!(maxWait >= 0)) throw new RangeError(`bufferBatch: maxWait must be >= 0, got ${maxWait}`);
+  if (!Number.isInteger(maxCount) || maxCount < 1) throw new InvalidOptionError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);
+  if (!(maxBytes > 0)) throw new InvalidOptionError(`bufferBatch: maxBytes must be > 0, got ${maxBytes}`);
+  if (!(maxWait >= 0)) throw new InvalidOptionError(`bufferBatch: maxWait must be >= 0, got ${maxWait}`);
 
   return (source) =>
     new Observable<T[]>((subscriber) => {

@@ -5,6 +5,7 @@ import type { PreparedImage } from '../preprocess/types';
 import type { ClassifyTransport, ClassifyWriteState } from '../transport/types';
 import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure, PipelineErrorCode, RetryCapability, RetryTicket } from './results';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /** One image as `classify` sent it (or tried to). */
 export interface SentImage<R = unknown> {
@@ -223,7 +224,7 @@ export function classify<R = unknown>(
   const givenId = options.deploymentId ?? client.deploymentId;
   const shared = options.shared ?? givenId !== undefined;
   const defaultAffiliate = options.affiliate ?? client.affiliate ?? '';
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError(`classify: maxInFlight must be an integer >= 1, got ${maxInFlight}`);
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new InvalidOptionError(`classify: maxInFlight must be an integer >= 1, got ${maxInFlight}`);
 
   return (source) =>
     new Observable<ClassifyEvent<R>>((subscriber) => {

@@ -3,6 +3,7 @@ import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions } from './classifyImages';
 import type { ClassificationEvent } from './results';
+import { InvalidOptionError } from '../invalidOptionError';
 
 type Source<R> = ImageSource | ImageInput<R>;
 
@@ -11,7 +12,7 @@ function iteratorOf<T>(sources: Iterable<T> | AsyncIterable<T>): Iterator<T> | A
   if (typeof asyncIt === 'function') return asyncIt.call(sources);
   const it = (sources as Iterable<T>)[Symbol.iterator];
   if (typeof it === 'function') return it.call(sources);
-  throw new TypeError('classifyIterable: sources must be an Iterable or an AsyncIterable');
+  throw new InvalidOptionError('classifyIterable: sources must be an Iterable or an AsyncIterable');
 }
 
 /**

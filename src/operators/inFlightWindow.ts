@@ -1,4 +1,5 @@
 import { Observable } from 'rxjs';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /**
  * A credit gate shared by the stages of one pipeline: at most `size` credits are out at once.
@@ -51,7 +52,7 @@ export interface InFlightWindow {
  * @see classifyImages
  */
 export function inFlightWindow(size: number): InFlightWindow {
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`inFlightWindow: size must be an integer >= 1, got ${size}`);
+  if (!Number.isInteger(size) || size < 1) throw new InvalidOptionError(`inFlightWindow: size must be an integer >= 1, got ${size}`);
   let inUse = 0;
   let highWater = 0;
   const waiters: Array<() => void> = [];
@@ -107,8 +108,8 @@ export function inFlightWindow(size: number): InFlightWindow {
         };
       }),
     release(n = 1) {
-      if (!Number.isInteger(n) || n < 0) throw new RangeError(`release: n must be an integer >= 0, got ${n}`);
-      if (n > inUse) throw new RangeError(`release: ${n} credits released but only ${inUse} in use`);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidOptionError(`release: n must be an integer >= 0, got ${n}`);
+      if (n > inUse) throw new InvalidOptionError(`release: ${n} credits released but only ${inUse} in use`);
       inUse -= n;
       grant();
     },

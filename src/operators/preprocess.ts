@@ -15,6 +15,7 @@ import { isImageInput } from '../preprocess/sources';
 import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types';
 import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /** Options of {@link preprocess}: how many images at once, in which order, and how to prepare each. */
 export interface PreprocessOptions<R = unknown> extends PrepareOptions {
@@ -93,11 +94,11 @@ export function preprocess<R = unknown>(
   const scheduler = options.scheduler ?? asyncScheduler;
   const { window } = options;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new RangeError(`preprocess: concurrency must be an integer >= 1, got ${concurrency}`);
+    throw new InvalidOptionError(`preprocess: concurrency must be an integer >= 1, got ${concurrency}`);
   }
   checkPrepareOptions(options);
   if (options.order !== undefined && options.order !== 'completion' && options.order !== 'source') {
-    throw new RangeError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
+    throw new InvalidOptionError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
   }
 
   type Result = PreparedImage<R> | ClassificationFailure<R>;

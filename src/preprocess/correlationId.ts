@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { XXHashAPI } from 'xxhash-wasm' with { 'resolution-mode': 'import' };
 import { MAX_ID_LENGTH } from '../contract/messages';
 import { PreprocessError } from './errors';
+import { InvalidOptionError } from '../invalidOptionError';
 
 // xxhash-wasm's types are ES-module-only, but the package ships a CommonJS build too, which is
 // what this CommonJS library loads (a dynamic import() would be rewritten to require() anyway).
@@ -48,7 +49,7 @@ export class CorrelationIdGenerator {
   constructor(options: { run?: string } = {}) {
     this.run = options.run ?? randomRun();
     if (!/^[0-9A-Za-z_.:]{1,16}$/.test(this.run)) {
-      throw new RangeError(`correlation id run prefix must be 1-16 characters of [0-9A-Za-z_.:], got ${JSON.stringify(this.run)}`);
+      throw new InvalidOptionError(`correlation id run prefix must be 1-16 characters of [0-9A-Za-z_.:], got ${JSON.stringify(this.run)}`);
     }
   }
 

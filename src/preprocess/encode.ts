@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import { brotliCompress, constants } from 'node:zlib';
+import { InvalidOptionError } from '../invalidOptionError';
 
 const brotli = promisify(brotliCompress);
 
@@ -22,7 +23,7 @@ export const DEFAULT_BROTLI_QUALITY = 1;
  */
 export function brotliEncode(data: Uint8Array, quality = DEFAULT_BROTLI_QUALITY): Promise<Buffer> {
   if (!Number.isInteger(quality) || quality < 0 || quality > 11) {
-    throw new RangeError(`brotliQuality must be an integer from 0 to 11, got ${quality}`);
+    throw new InvalidOptionError(`brotliQuality must be an integer from 0 to 11, got ${quality}`);
   }
   return brotli(data, {
     params: {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HashType, ImageHash } from '../contract/messages';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /** Hash algorithms the wire can carry as `ImageHash` (the contract's `HashType`). */
 export type WireHashAlgorithm = 'md5' | 'sha1';
@@ -24,7 +25,7 @@ const WIRE_TYPES: Record<WireHashAlgorithm, HashType> = { md5: 'HASH_TYPE_MD5', 
 export function wireHashes(bytes: Uint8Array, algorithms: readonly WireHashAlgorithm[]): ImageHash[] {
   return [...new Set(algorithms)].map((a) => {
     const type = WIRE_TYPES[a];
-    if (!type) throw new RangeError(`unknown wire hash algorithm ${JSON.stringify(a)}: use 'md5' or 'sha1'`);
+    if (!type) throw new InvalidOptionError(`unknown wire hash algorithm ${JSON.stringify(a)}: use 'md5' or 'sha1'`);
     return { type, value: createHash(a).update(bytes).digest('hex') };
   });
 }

@@ -8,6 +8,7 @@ import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorith
 import { toModelPixels } from './pixels';
 import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource } from './sources';
 import type { ImageInput, ImageSource, PreparedImage } from './types';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /** How `prepareImage` prepares an image; every field is optional. */
 export interface PrepareOptions {
@@ -180,18 +181,18 @@ export async function prepareImage<R = unknown>(
  */
 export function checkPrepareOptions(options: PrepareOptions): void {
   const q = options.brotliQuality;
-  if (q !== undefined && (!Number.isInteger(q) || q < 0 || q > 11)) throw new RangeError(`brotliQuality must be an integer from 0 to 11, got ${q}`);
+  if (q !== undefined && (!Number.isInteger(q) || q < 0 || q > 11)) throw new InvalidOptionError(`brotliQuality must be an integer from 0 to 11, got ${q}`);
   if (options.encoding !== undefined && options.encoding !== 'uncompressed' && options.encoding !== 'brotli') {
-    throw new RangeError(`encoding must be 'uncompressed' or 'brotli', got ${JSON.stringify(options.encoding)}`);
+    throw new InvalidOptionError(`encoding must be 'uncompressed' or 'brotli', got ${JSON.stringify(options.encoding)}`);
   }
   for (const [name, v] of [['maxPixels', options.maxPixels], ['maxSourceBytes', options.maxSourceBytes]] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidOptionError(`${name} must be a positive integer, got ${v}`);
   }
   for (const a of options.hashes ?? []) {
-    if (a !== 'md5' && a !== 'sha1') throw new RangeError(`hashes: ${JSON.stringify(a)} cannot go on the wire; use 'md5' or 'sha1' (pixelHashes takes others)`);
+    if (a !== 'md5' && a !== 'sha1') throw new InvalidOptionError(`hashes: ${JSON.stringify(a)} cannot go on the wire; use 'md5' or 'sha1' (pixelHashes takes others)`);
   }
   for (const a of options.pixelHashes ?? []) {
-    if (!['md5', 'sha1', 'sha256', 'sha512'].includes(a)) throw new RangeError(`pixelHashes: unknown algorithm ${JSON.stringify(a)}`);
+    if (!['md5', 'sha1', 'sha256', 'sha512'].includes(a)) throw new InvalidOptionError(`pixelHashes: unknown algorithm ${JSON.stringify(a)}`);
   }
 }
 

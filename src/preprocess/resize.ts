@@ -1,6 +1,7 @@
 import { type BgrImage, channelOffsets, MODEL_SIDE, type RawImage } from './bgrImage';
 import { axisTable, isExactHalf } from './resizeTables';
 import { resizeRawWasm } from './resizeWasm';
+import { InvalidOptionError } from '../invalidOptionError';
 
 // A module constant, not `Math.imul` in the loops: under jest (a vm context) every lookup of the
 // global `Math` goes through the context's interceptor, which made the resizer 60x slower there.
@@ -80,10 +81,10 @@ export function resizeRaw(src: RawImage, dstW: number, dstH: number): Buffer {
 function checkResize(src: RawImage, dstW: number, dstH: number): void {
   const { width: srcW, height: srcH, data, channels: cn } = src;
   if (!(srcW > 0 && srcH > 0 && dstW > 0 && dstH > 0)) {
-    throw new RangeError(`resize: bad size ${srcW}x${srcH} -> ${dstW}x${dstH}`);
+    throw new InvalidOptionError(`resize: bad size ${srcW}x${srcH} -> ${dstW}x${dstH}`);
   }
   if (data.length < srcW * srcH * cn) {
-    throw new RangeError(`resize: ${data.length} bytes for a ${srcW}x${srcH}x${cn} image`);
+    throw new InvalidOptionError(`resize: ${data.length} bytes for a ${srcW}x${srcH}x${cn} image`);
   }
 }
 

@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '../invalidOptionError';
+
 /**
  * Where the in-process server reads the time. Expiry (responses after 1 h, deployments after 24 h
  * idle) is computed from `now()`, so tests inject a {@link ManualClock} and advance it instead of
@@ -41,7 +43,7 @@ export class ManualClock implements Clock {
 
   /** Moves time forward by `ms` (>= 0) and notifies listeners. */
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`ManualClock.advance: ms must be >= 0, got ${ms}`);
+    if (!(ms >= 0)) throw new InvalidOptionError(`ManualClock.advance: ms must be >= 0, got ${ms}`);
     this.current += ms;
     for (const listener of [...this.listeners]) listener();
   }

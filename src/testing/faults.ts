@@ -1,3 +1,5 @@
+import { InvalidOptionError } from '../invalidOptionError';
+
 /**
  * Failures a test can aim at the in-process server. Every fault stays until `clear()` (or until
  * its count is used up) and applies to calls already open as well as new ones.
@@ -62,7 +64,7 @@ export class FaultState implements Faults {
   onReadingChange: () => void = () => {};
 
   modelErrorFor(ids: Iterable<string> | ((correlationId: string) => boolean), times?: number): void {
-    if (times !== undefined && !(Number.isInteger(times) && times >= 0)) throw new RangeError(`modelErrorFor: times must be an integer >= 0, got ${times}`);
+    if (times !== undefined && !(Number.isInteger(times) && times >= 0)) throw new InvalidOptionError(`modelErrorFor: times must be an integer >= 0, got ${times}`);
     let match: (id: string) => boolean;
     if (typeof ids === 'function') match = ids;
     else {
@@ -73,23 +75,23 @@ export class FaultState implements Faults {
   }
 
   modelErrorRate(rate: number, seed = 1): void {
-    if (!(rate >= 0 && rate <= 1)) throw new RangeError(`modelErrorRate: rate must be in [0, 1], got ${rate}`);
+    if (!(rate >= 0 && rate <= 1)) throw new InvalidOptionError(`modelErrorRate: rate must be in [0, 1], got ${rate}`);
     this.rate = rate;
     this.random = prng(seed);
   }
 
   latency(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`latency: ms must be >= 0, got ${ms}`);
+    if (!(ms >= 0)) throw new InvalidOptionError(`latency: ms must be >= 0, got ${ms}`);
     this.latencyMs = ms;
   }
 
   resetAfter(messages: number): void {
-    if (!(Number.isInteger(messages) && messages >= 0)) throw new RangeError(`resetAfter: messages must be an integer >= 0, got ${messages}`);
+    if (!(Number.isInteger(messages) && messages >= 0)) throw new InvalidOptionError(`resetAfter: messages must be an integer >= 0, got ${messages}`);
     this.pendingReset = messages;
   }
 
   unavailableNext(calls: number): void {
-    if (!(Number.isInteger(calls) && calls >= 0)) throw new RangeError(`unavailableNext: calls must be an integer >= 0, got ${calls}`);
+    if (!(Number.isInteger(calls) && calls >= 0)) throw new InvalidOptionError(`unavailableNext: calls must be an integer >= 0, got ${calls}`);
     this.unavailable = calls;
   }
 

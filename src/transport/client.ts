@@ -13,6 +13,7 @@ import type { AthenaCredentials } from './credentials';
 import { AthenaTransportError } from './errors';
 import { CLIENT_LANGUAGE, clientVersion } from './version';
 import type { AthenaClient, ClassifyCallOptions, UnaryCallOptions } from './types';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /** 64 MiB: a batch of 50 raw 448x448 images (about 30 MB) with room to spare, both ways. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -87,7 +88,7 @@ const CLOSED_DETAILS = 'the Athena client was closed';
 export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClient {
   const channelCount = options.channels ?? 1;
   if (!Number.isInteger(channelCount) || channelCount < 1) {
-    throw new RangeError(`createAthenaClient: channels must be a positive integer, not ${String(options.channels)}`);
+    throw new InvalidOptionError(`createAthenaClient: channels must be a positive integer, not ${String(options.channels)}`);
   }
   const { credentials, deploymentId, affiliate } = options;
   const version = options.clientVersion ?? clientVersion();

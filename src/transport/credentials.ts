@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { AthenaAuthError } from './errors';
+import { InvalidOptionError } from '../invalidOptionError';
 
 /**
  * Supplies the bearer token each call carries. The client asks for a token every time it opens
@@ -22,7 +23,7 @@ export interface AccessTokenProvider {
 
 /** A fixed bearer token (for tokens issued out of band, and for tests). */
 export function staticToken(token: string): AccessTokenProvider {
-  if (!token) throw new TypeError('staticToken: the token is empty');
+  if (!token) throw new InvalidOptionError('staticToken: the token is empty');
   return { getToken: () => Promise.resolve(token) };
 }
 
@@ -90,7 +91,7 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
     now = Date.now,
   } = options;
   const fetchFn = options.fetch ?? globalThis.fetch;
-  if (!clientId || !clientSecret) throw new TypeError('oauthClientCredentials: clientId and clientSecret are required');
+  if (!clientId || !clientSecret) throw new InvalidOptionError('oauthClientCredentials: clientId and clientSecret are required');
 
   let current: CachedToken | undefined;
   let inflight: Promise<string> | undefined;
@@ -257,7 +258,7 @@ export function tls(options: TlsOptions = {}): AthenaCredentials {
   const rootCerts = toBuffer(options.rootCerts);
   const privateKey = toBuffer(options.privateKey);
   const certChain = toBuffer(options.certChain);
-  if (!privateKey !== !certChain) throw new TypeError('tls: privateKey and certChain go together');
+  if (!privateKey !== !certChain) throw new InvalidOptionError('tls: privateKey and certChain go together');
   const channelOptions: grpc.ChannelOptions = options.serverName
     ? { 'grpc.ssl_target_name_override': options.serverName, 'grpc.default_authority': options.serverName }
     : {};

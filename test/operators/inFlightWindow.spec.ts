@@ -93,5 +93,6 @@ describe('inFlightWindow', () => {
     expect(() => inFlightWindow(0)).toThrow(RangeError);
     expect(() => inFlightWindow(1.5)).toThrow(RangeError);
     expect(() => inFlightWindow(1).release()).toThrow(RangeError);
+    expect(() => inFlightWindow(0)).toThrow(expect.objectContaining({ name: 'InvalidOptionError', code: 'INVALID_OPTION' }));
   });
 });

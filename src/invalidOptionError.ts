@@ -1,0 +1,12 @@
+/**
+ * An option or argument a function cannot work with (a window of 0 credits, a Brotli quality of
+ * 12, an empty token). Thrown at once, when the operator or client is made, never per image.
+ * A `RangeError`, so code that already catches those keeps working.
+ */
+export class InvalidOptionError extends RangeError {
+  readonly code = 'INVALID_OPTION' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidOptionError';
+  }
+}
