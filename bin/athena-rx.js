@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 'use strict';
 // The command line runs on the built package; `npm ci` builds it (the `prepare` script).
-require('../dist/cjs/cli/main.js').main(process.argv.slice(2)).then(
+const path = require('node:path');
+const fs = require('node:fs');
+const entry = path.join(__dirname, '..', 'dist', 'cjs', 'cli', 'main.js');
+if (!fs.existsSync(entry)) {
+  process.stderr.write('athena-rx: the package is not built (no dist/): run `npm run build` in ' + path.join(__dirname, '..') + '\n');
+  process.exit(2);
+}
+require(entry).main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => { process.stderr.write(`athena-rx: ${err && err.message ? err.message : err}\n`); process.exitCode = 2; },
 );
