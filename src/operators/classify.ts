@@ -154,6 +154,16 @@ function isRetryableError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { retryable?: unknown }).retryable === true;
 }
 
+/**
+ * A stream keeps the token it opened with (contract section 5), so a long-lived stream is refused
+ * with `UNAUTHENTICATED` once that token expires. After the stream has worked (it got an answer),
+ * that means an expired token, not a bad credential: reopening fetches a fresh one (the client
+ * drops the refused token). A stream refused before any answer is not reopened for this reason.
+ */
+function isExpiredToken(err: unknown, streamAnswered: boolean): boolean {
+  return streamAnswered && typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'UNAUTHENTICATED';
+}
+
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -272,6 +282,8 @@ function session<R>(
   const confirmedAffiliates = new Set<string>();
   let phase: 'joining' | 'open' | 'connecting' | 'closing' | 'dead' | 'over' = 'joining';
   let streamNo = 0;
+  /** The current stream has had at least one response. */
+  let streamAnswered = false;
   let reconnects = 0;
   let lastError: unknown;
   let sourceDone = false;
@@ -376,6 +388,7 @@ function session<R>(
 
   const open = (): void => {
     streamNo += 1;
+    streamAnswered = false;
     const queue: ClassifyRequest[] = [];
     let writer: Subscriber<ClassifyRequest> | undefined;
     let ended = false;
@@ -466,7 +479,7 @@ function session<R>(
     // A stream the server ends without our half-close is as good as broken: reopen it.
     const error = err ?? Object.assign(new Error('the server ended the Classify stream'), { retryable: true });
     lastError = error;
-    if (isRetryableError(error) && reconnects < c.maxAttempts) {
+    if ((isRetryableError(error) || isExpiredToken(error, streamAnswered)) && reconnects < c.maxAttempts) {
       reconnects += 1;
       phase = 'connecting';
       emit({ kind: 'connection', at: now(), state: 'reconnecting', attempt: reconnects, error });
@@ -497,6 +510,7 @@ function session<R>(
 
   const onResponse = (response: ClassifyResponse): void => {
     reconnects = 0;
+    streamAnswered = true;
     const settled: Rec<R>[] = [];
     let request: SentImage<R>[] | undefined;
     let outputs = response.outputs ?? [];

@@ -216,6 +216,34 @@ describe('classify', () => {
     });
   });
 
+  it('reopens a stream refused as UNAUTHENTICATED after it worked: its token expired (contract section 5)', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const expired = Object.assign(new Error('UNAUTHENTICATED: token expired'), { code: 'UNAUTHENTICATED', retryable: false });
+      const source = cold('-a---b|', batches(['a1'], ['b1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 2);
+      testScheduler.schedule(() => calls[0].fail(expired), 3);
+      testScheduler.schedule(() => calls[1].respond(outputs(ok('b1'))), 8);
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('oxrR-o-y(s|)', { ...V, x: 'sent a1#1', r: 'resp a1', y: 'sent b1#1', s: 'resp b1' });
+      testScheduler.flush();
+      expect(calls).toHaveLength(2);
+    });
+  });
+
+  it('does not reopen a stream refused as UNAUTHENTICATED before any answer (a bad credential)', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const refused = Object.assign(new Error('UNAUTHENTICATED: bad token'), { code: 'UNAUTHENTICATED', retryable: false });
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].fail(refused), 2);
+      const result = source.pipe(classify<string>(transport, opts()), map(short));
+      expectObservable(result).toBe('ox(Ff|)', { ...V, x: 'sent a1#1', f: 'TRANSPORT_FAILED a1' });
+      testScheduler.flush();
+      expect(calls).toHaveLength(1);
+    });
+  });
+
   it('gives up after reconnect.maxAttempts failures in a row', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const { transport, calls } = fakeTransport(testScheduler);
