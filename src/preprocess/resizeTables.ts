@@ -24,7 +24,29 @@ export interface AxisTable {
   readonly w1: Int32Array;
 }
 
+/**
+ * Tables built so far, by size pair: a batch of photos from one camera has one or two source sizes,
+ * and building a table costs more than resizing a row. Bounded: cleared when full.
+ */
+const tables = new Map<string, AxisTable>();
+const MAX_TABLES = 64;
+
+/**
+ * The table for one axis, cached per (srcSize, dstSize, clampWeights). The arrays are shared
+ * between calls: callers only read them.
+ */
 export function axisTable(srcSize: number, dstSize: number, clampWeights: boolean): AxisTable {
+  const key = `${srcSize}:${dstSize}:${clampWeights ? 1 : 0}`;
+  let table = tables.get(key);
+  if (!table) {
+    if (tables.size >= MAX_TABLES) tables.clear();
+    table = buildAxisTable(srcSize, dstSize, clampWeights);
+    tables.set(key, table);
+  }
+  return table;
+}
+
+function buildAxisTable(srcSize: number, dstSize: number, clampWeights: boolean): AxisTable {
   const scale = 1 / (dstSize / srcSize);
   const index = new Int32Array(dstSize);
   const w0 = new Int32Array(dstSize);

@@ -36,6 +36,8 @@ interface Kernels {
 }
 
 let kernels: Kernels | undefined;
+/** What the horizontal table at offset 0 of memory was last written for: rewritten only on change. */
+let tableKey = '';
 let loadError: Error | undefined;
 
 function load(): Kernels | undefined {
@@ -125,7 +127,11 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   if (half) {
     // OpenCV's exact-2x INTER_AREA path: hrow sums each horizontal pair (weights 1, 1, no shift),
     // vbox adds the two rows and rounds: (a + b + c + d + 2) >> 2.
-    writeTable(tab, cn, (dx) => 2 * dx * cn, () => 0x10001, dstW);
+    const key = `half:${cn}:${dstW}`;
+    if (tableKey !== key) {
+      writeTable(tab, cn, (dx) => 2 * dx * cn, () => 0x10001, dstW);
+      tableKey = key;
+    }
     for (let dy = 0; dy < dstH; dy++) {
       const r0 = 2 * dy * srcStride;
       // Both source rows in one copy, into S0 and on (the two staging rows hold them with slack).
@@ -142,7 +148,11 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   // The right neighbour is always `cn` bytes on: where OpenCV clamps a column to the last one it
   // also sets fx = 0, so the weight of that neighbour is 0 (the byte read is slack or the next
   // pixel, and adds nothing).
-  writeTable(tab, cn, (dx) => cols.index[dx]! * cn, (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!, dstW);
+  const key = `${srcW}:${cn}:${dstW}`;
+  if (tableKey !== key) {
+    writeTable(tab, cn, (dx) => cols.index[dx]! * cn, (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!, dstW);
+    tableKey = key;
+  }
 
   // The two cached horizontal rows (OpenCV's ring of ksize = 2), by offset; swapped when moving
   // down by one source row.
