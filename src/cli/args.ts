@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './io';
+import { EXIT, UsageError, type Command } from './io';
 
 /** The option table `node:util` `parseArgs` takes. */
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -71,4 +71,13 @@ export function choiceFlag<T extends string>(flags: Flags, name: string, choices
 /** Whether `--help`/`-h` was asked for (checked before strict parsing, so it works next to typos). */
 export function wantsHelp(args: string[]): boolean {
   return args.includes('--help') || args.includes('-h');
+}
+
+/** A command that prints `help` on stdout for `--help` or `-h`, and otherwise runs. */
+export function withHelp(help: string, run: Command): Command {
+  return async (args, io) => {
+    if (!wantsHelp(args)) return run(args, io);
+    io.stdout.write(help);
+    return EXIT.ok;
+  };
 }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
-import { choiceFlag, intFlag, parseCommandArgs, stringFlag, wantsHelp } from '../args';
+import { choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError, messageOf } from '../errors';
 import { expandInputs, type InputFile } from '../files';
@@ -30,11 +30,7 @@ A progress line is drawn on stderr when it is a terminal; a summary follows at t
 Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration.
 `;
 
-export const classify: Command = async (args, io) => {
-  if (wantsHelp(args)) {
-    io.stdout.write(HELP);
-    return EXIT.ok;
-  }
+export const classify: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
     ...PIPELINE_OPTIONS,
@@ -115,7 +111,7 @@ export const classify: Command = async (args, io) => {
   }
   if (missing > 0) io.stderr.write(`${missing} of ${files.length} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
   return stats.failed > 0 || missing > 0 ? EXIT.failed : EXIT.ok;
-};
+});
 
 /**
  * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for

@@ -1,4 +1,4 @@
-import { choiceFlag, parseCommandArgs, wantsHelp } from '../args';
+import { choiceFlag, parseCommandArgs, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromFlags } from '../connect';
 import { describeCallError } from '../errors';
 import { EXIT, UsageError, type Command } from '../io';
@@ -15,11 +15,7 @@ options:
 ${CONNECTION_HELP}
 `;
 
-export const deployments: Command = async (args, io) => {
-  if (wantsHelp(args)) {
-    io.stdout.write(HELP);
-    return EXIT.ok;
-  }
+export const deployments: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
     format: { type: 'string' },
@@ -49,4 +45,4 @@ export const deployments: Command = async (args, io) => {
   } finally {
     await connection.close();
   }
-};
+});

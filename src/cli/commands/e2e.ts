@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { boolFlag, numberFlag, parseCommandArgs, stringFlag, wantsHelp } from '../args';
+import { boolFlag, numberFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError } from '../errors';
 import { expandInputs, type InputFile } from '../files';
@@ -38,11 +38,7 @@ ${CONNECTION_HELP}
 /** Slashes in the names a test case stores, whatever the platform. */
 const posix = (p: string): string => p.split(sep).join('/');
 
-export const e2e: Command = async (args, io) => {
-  if (wantsHelp(args)) {
-    io.stdout.write(HELP);
-    return EXIT.ok;
-  }
+export const e2e: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
     ...PIPELINE_OPTIONS,
@@ -65,7 +61,7 @@ export const e2e: Command = async (args, io) => {
   return record
     ? recordCase(io, dir, positionals[0] as string, from, boolFlag(flags, 'force'), settings, config)
     : checkCase(io, dir, tolerance ?? DEFAULT_TOLERANCE, settings, config);
-};
+});
 
 async function checkCase(io: CliIo, dir: string, tolerance: number, settings: PipelineSettings, config: ConnectionConfig): Promise<number> {
   const expected = readExpected(join(dir, EXPECTED_FILE));

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { prepareImage, type ClassificationOutput } from '../../index';
-import { choiceFlag, intFlag, parseCommandArgs, wantsHelp } from '../args';
+import { choiceFlag, intFlag, parseCommandArgs, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromFlags } from '../connect';
 import { describeCallError, messageOf } from '../errors';
 import { EXIT, UsageError, type Command } from '../io';
@@ -29,11 +29,7 @@ function outputError(output: ClassificationOutput): { code: string; message: str
   return { code: String(e.code), message: [e.message, e.details].filter(Boolean).join(': ') || String(e.code) };
 }
 
-export const single: Command = async (args, io) => {
-  if (wantsHelp(args)) {
-    io.stdout.write(HELP);
-    return EXIT.ok;
-  }
+export const single: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
     ...PREPARE_OPTIONS,
@@ -105,4 +101,4 @@ export const single: Command = async (args, io) => {
   } finally {
     await connection.close();
   }
-};
+});
