@@ -28,6 +28,8 @@ export const SERVER_DEFAULTS = {
   maxMessageBytes: 64 * MiB,
   /** Most audit records kept; the oldest are dropped beyond it so long benchmarks stay bounded. */
   auditLimit: 100_000,
+  /** Most responses waiting in one deployment's backlog; the oldest are purged beyond it. */
+  maxBacklog: 10_000,
   /** Requests of one stream classified at the same time; reading pauses beyond it (back-pressure). */
   maxInFlightPerStream: 8,
   /** Responses one stream may hold while its client does not read; further ones go to other streams or the backlog. */
@@ -64,6 +66,11 @@ export interface AthenaServerOptions {
   maxMessageBytes?: number;
   /** Most audit records kept (oldest dropped first). Default 100,000. */
   auditLimit?: number;
+  /**
+   * Most responses one deployment's backlog holds; beyond it the oldest are purged, as if they had
+   * expired (modelled: the contract bounds the backlog by time only). Default 10,000.
+   */
+  maxBacklog?: number;
 }
 
 /** Metadata the server keeps for each image it was sent; never the image bytes. */
@@ -88,6 +95,8 @@ export interface DeploymentInfo {
   backlog: number;
   /** `Classify` streams joined now. */
   streams: number;
+  /** Responses purged undelivered so far: expired (`responseTtlMs`) or beyond `maxBacklog`. */
+  purged: number;
 }
 
 /** A running in-process server, with handles for tests. */
@@ -124,11 +133,14 @@ class Deployment {
   backlog: Pending[] = [];
   /** Correlation ids being classified or waiting for delivery: a new image may not reuse them. */
   readonly outstanding = new Set<string>();
+  /** Responses purged undelivered (expired or beyond the backlog bound). */
+  purged = 0;
   removed = false;
 
   constructor(
     readonly id: string,
     public lastActivity: number,
+    private readonly maxBacklog: number,
   ) {}
 
   /** Competing consumers: the next joined stream in turn that has room, else the backlog. */
@@ -145,6 +157,11 @@ class Deployment {
       }
     }
     this.backlog.push(p);
+    // Bounded memory with no stream joined: the oldest waiting response goes first, as on expiry.
+    if (this.backlog.length > this.maxBacklog) {
+      this.release(this.backlog.shift()!.ids);
+      this.purged += 1;
+    }
   }
 
   /** Moves backlog to `stream` while it has room (on join and when it drains). */
@@ -218,6 +235,7 @@ function checkOptions(o: AthenaServerOptions): void {
   };
   positive('maxImageBytes', o.maxImageBytes);
   positive('responseTtlMs', o.responseTtlMs);
+  positive('maxBacklog', o.maxBacklog);
   positive('deploymentIdleMs', o.deploymentIdleMs);
   positive('maxMessageBytes', o.maxMessageBytes);
   positive('auditLimit', o.auditLimit);
@@ -250,6 +268,7 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
   const clock = options.clock ?? systemClock;
   const maxMessageBytes = options.maxMessageBytes ?? SERVER_DEFAULTS.maxMessageBytes;
   const responseTtlMs = options.responseTtlMs ?? SERVER_DEFAULTS.responseTtlMs;
+  const maxBacklog = options.maxBacklog ?? SERVER_DEFAULTS.maxBacklog;
   const deploymentIdleMs = options.deploymentIdleMs ?? SERVER_DEFAULTS.deploymentIdleMs;
   const auditLimit = options.auditLimit ?? SERVER_DEFAULTS.auditLimit;
   const tokens = options.tokens;
@@ -380,7 +399,7 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
     }
     let d = deployments.get(deploymentId);
     if (!d) {
-      d = new Deployment(deploymentId, clock.now());
+      d = new Deployment(deploymentId, clock.now(), maxBacklog);
       deployments.set(deploymentId, d);
     }
     d.lastActivity = clock.now();
@@ -490,6 +509,7 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
       const keep = d.backlog.filter((p) => now - p.at <= responseTtlMs);
       if (keep.length !== d.backlog.length) {
         for (const p of d.backlog) if (now - p.at > responseTtlMs) d.release(p.ids);
+        d.purged += d.backlog.length - keep.length;
         d.backlog = keep;
       }
       if (d.streams.length === 0 && now - d.lastActivity >= deploymentIdleMs) {
@@ -551,7 +571,7 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
     clock,
     faults,
     audit,
-    deployments: () => [...deployments.values()].map((d) => ({ deploymentId: d.id, backlog: d.backlog.length, streams: d.streams.length })),
+    deployments: () => [...deployments.values()].map((d) => ({ deploymentId: d.id, backlog: d.backlog.length, streams: d.streams.length, purged: d.purged })),
     sweep,
   };
 }

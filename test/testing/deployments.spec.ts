@@ -34,7 +34,7 @@ describe('in-process server: deployments (contract section 3)', () => {
     const s = openStream(client);
     s.send({ deploymentId: 'created', inputs: [] });
     await until(() => server.deployments().length === 1);
-    expect(server.deployments()).toEqual([{ deploymentId: 'created', backlog: 0, streams: 1 }]);
+    expect(server.deployments()).toEqual([{ deploymentId: 'created', backlog: 0, streams: 1, purged: 0 }]);
     s.call.end();
     await s.status;
   });
@@ -77,6 +77,35 @@ describe('in-process server: deployments (contract section 3)', () => {
     const r = await late.next();
     expect(r.outputs.map((o) => o.correlationId)).toEqual(['waiting']);
     expect((await listDeployments(client)).deployments).toEqual([{ deploymentId: 'held', backlog: 0 }]);
+    late.call.end();
+    await late.status;
+  });
+
+  it('a backlog holds at most maxBacklog responses: the oldest is purged first (bounded memory, modelled)', async () => {
+    await server.stop();
+    server = await startAthenaServer({ clock, maxBacklog: 2 });
+    client.close();
+    client = makeClient(server.address);
+    // Three requests, then the sender goes away before any answer is ready (the latency fault).
+    server.faults.latency(100);
+    const s = openStream(client);
+    for (const id of ['first', 'second', 'third']) s.send({ deploymentId: 'small', inputs: [hashOnly(id)] });
+    await until(() => server.audit.length === 3);
+    s.call.cancel();
+    await until(() => {
+      const d = server.deployments()[0];
+      return d !== undefined && d.backlog + d.purged === 3;
+    });
+    server.faults.latency(0);
+    expect(server.deployments()).toEqual([{ deploymentId: 'small', backlog: 2, streams: 0, purged: 1 }]);
+    const late = openStream(client);
+    late.send({ deploymentId: 'small', inputs: [] });
+    await until(() => late.responses.length === 2);
+    expect(late.responses.flatMap((r) => r.outputs.map((o) => o.correlationId)).sort()).toEqual(['second', 'third']);
+    // The purged id is free again.
+    late.send({ deploymentId: 'small', inputs: [hashOnly('first')] });
+    await until(() => late.responses.length === 3);
+    expect(late.responses[2].outputs[0]).toMatchObject({ correlationId: 'first', error: null });
     late.call.end();
     await late.status;
   });
