@@ -164,10 +164,12 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
             out(event.result);
             return;
           case 'failed':
+            // `classify` fails an image at most once per send and only while it awaits an answer,
+            // so each of these is ours and owed a result, even when it was never announced (never
+            // sent), its id was answered before (an id used again), or its earlier failure was
+            // held back for a retry that could not be sent (the stream failed for good).
             for (const sent of event.images) {
-              // Images that were never sent were never announced: they are ours all the same.
-              const e = claim(sent.image.correlationId) ?? (sent.attempt === 0 && !answered.has(sent.image.correlationId) ? { sent } : undefined);
-              if (!e) continue;
+              claim(sent.image.correlationId);
               answered.add(sent.image.correlationId);
               out(failure(sent, event.at, event.failure, 'transport'));
             }

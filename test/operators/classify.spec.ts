@@ -2,7 +2,9 @@ import { map, mergeMap, Observable, of } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messages';
 import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
+import { correlate } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
+import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
 import type { ClassifyTransport } from '../../src/transport/types';
 import { failure, modelError, ok, prepared } from './fixtures';
 
@@ -337,6 +339,56 @@ describe('classify', () => {
       expectObservable(result).toBe('ox-r-y-(s|)', { ...V, x: 'sent a1#1', r: 'resp a1', y: 'sent a1#2', s: 'resp a1' });
       testScheduler.flush();
       expect(calls[0].log).toEqual(['0:-', '1:a1', '5:a1', '7:end']);
+    });
+  });
+
+  it('an image whose retry is due after the stream failed for good still gets its one result (with correlate and retryByErrorCode)', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
+      testScheduler.schedule(() => calls[0].fail(fatal), 5); // before the retry at 3 + 4
+      const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 4, jitter: 'none' as const } };
+      const result = source.pipe(
+        classify<string>(transport, opts()),
+        correlate<string>(),
+        retryByErrorCode<string>({ rules, scheduler: testScheduler }),
+        map((r) => (r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`)),
+      );
+      expectObservable(result).toBe('-------(f|)', { f: 'a1 TRANSPORT_FAILED #1' });
+    });
+  });
+
+  it('an image re-sent through its retry capability while the stream reconnects, then failed for good, still gets its one result', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
+      testScheduler.schedule(() => calls[0].fail(retryable), 4); // reopens at 6 (delay 2)
+      testScheduler.schedule(() => calls[1].fail(fatal), 7); // the retry at 5 waits for the reopen, which fails
+      const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' as const } };
+      const result = source.pipe(
+        classify<string>(transport, opts()),
+        correlate<string>(),
+        retryByErrorCode<string>({ rules, scheduler: testScheduler }),
+        map((r) => (r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`)),
+      );
+      expectObservable(result).toBe('-------(f|)', { f: 'a1 TRANSPORT_FAILED #1' });
+    });
+  });
+
+  it('a correlation id used again after its first answer, failed before it could be sent, still gets its result', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a---b|', batches(['a1'], ['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 2);
+      testScheduler.schedule(() => calls[0].fail(fatal), 3);
+      const result = source.pipe(
+        classify<string>(transport, opts()),
+        correlate<string>(),
+        map((r) => (r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`)),
+      );
+      expectObservable(result).toBe('--s--f|', { s: 'a1 success', f: 'a1 TRANSPORT_FAILED #0' });
     });
   });
 
