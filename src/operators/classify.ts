@@ -240,7 +240,7 @@ export function classify<R = unknown>(
     new Observable<ClassifyEvent<R>>((subscriber) => {
       const deploymentId = givenId ?? `athena-rx-${randomUUID()}`;
       if (!validId(deploymentId)) {
-        subscriber.error(new RangeError(`classify: deployment id must be 1-${MAX_ID_LENGTH} characters, got '${deploymentId}'`));
+        subscriber.error(new InvalidOptionError(`classify: deployment id must be 1-${MAX_ID_LENGTH} characters, got '${deploymentId}'`));
         return undefined;
       }
       return session<R>(source, subscriber, {
@@ -632,7 +632,7 @@ function session<R>(
         continue;
       }
       if (item?.kind !== 'prepared') {
-        subscriber.error(new TypeError(`classify: a batch item must be a prepared image or a failure, got ${JSON.stringify((item as { kind?: unknown })?.kind)}`));
+        subscriber.error(new InvalidOptionError(`classify: a batch item must be a prepared image or a failure, got ${JSON.stringify((item as { kind?: unknown })?.kind)}`));
         return;
       }
       const id = item.correlationId;

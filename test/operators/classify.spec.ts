@@ -1,4 +1,4 @@
-import { map, mergeMap, Observable, of } from 'rxjs';
+import { map, mergeMap, Observable, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messages';
 import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
@@ -467,15 +467,36 @@ describe('classify', () => {
     });
   });
 
-  it('refuses an invalid deployment id as an error notification', () => {
+  it('refuses an invalid deployment id as an error notification with a code', () => {
+    let error: unknown;
     testScheduler.run(({ cold, expectObservable }) => {
       const { transport } = fakeTransport(testScheduler);
       const source = cold('-a|', batches(['a1']));
-      expectObservable(source.pipe(classify<string>(transport, opts({ deploymentId: 'x'.repeat(65) })))).toBe(
-        '#',
-        undefined,
-        new RangeError(`classify: deployment id must be 1-64 characters, got '${'x'.repeat(65)}'`),
+      const result = source.pipe(
+        classify<string>(transport, opts({ deploymentId: 'x'.repeat(65) })),
+        tap({ error: (e: unknown) => (error = e) }),
       );
+      expectObservable(result).toBe('#', undefined, new RangeError(`classify: deployment id must be 1-64 characters, got '${'x'.repeat(65)}'`));
     });
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error).toMatchObject({ name: 'InvalidOptionError', code: 'INVALID_OPTION' });
+  });
+
+  it('refuses a batch item that is neither a prepared image nor a failure as an error notification with a code', () => {
+    let error: unknown;
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold<ClassifyItem<string>[]>('-a|', { a: [{ kind: 'bogus' } as unknown as ClassifyItem<string>] });
+      const result = source.pipe(
+        classify<string>(transport, opts()),
+        tap({ error: (e: unknown) => (error = e) }),
+        map(short),
+      );
+      expectObservable(result).toBe('o#', V, new RangeError('classify: a batch item must be a prepared image or a failure, got "bogus"'));
+      expectSubscriptions(source.subscriptions).toBe('^!');
+      testScheduler.flush();
+      expect(calls[0].cancelledAt).toBe(1);
+    });
+    expect(error).toMatchObject({ name: 'InvalidOptionError', code: 'INVALID_OPTION' });
   });
 });
