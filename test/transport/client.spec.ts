@@ -196,21 +196,32 @@ describe('transport over loopback', () => {
     it('a producer that paces itself on onWriteState never queues more than one request', async () => {
       const total = 60;
       server.faults.pauseReading();
-      setTimeout(() => server.faults.resumeReading(), 500);
+      // Reading resumes once the producer has been held back (or, if it never is, once it has sent
+      // everything, so that the assertions below fail instead of the stream hanging): no timer
+      // races the client's writes on a loaded machine.
+      let resumed = false;
+      const resume = () => {
+        if (resumed) return;
+        resumed = true;
+        setImmediate(() => server.faults.resumeReading());
+      };
       const requests = new Subject<ClassifyRequest>();
       let sent = 0;
       let maxQueued = 0;
       let pausedOnce = false;
       const send = () => {
         if (sent < total) requests.next({ deploymentId: 'pace-dep', inputs: [rawImage(`pace-${sent++}`)] } as ClassifyRequest);
-        else if (sent === total) (sent++, requests.complete());
+        else if (sent === total) (sent++, resume(), requests.complete());
       };
       const done = lastValueFrom(
         client
           .classify(requests, {
             onWriteState: (s) => {
               maxQueued = Math.max(maxQueued, s.queued);
-              if (s.waitingForDrain) pausedOnce = true;
+              if (s.waitingForDrain) {
+                pausedOnce = true;
+                resume();
+              }
               // Pull the next request only when the last one was handed to grpc-js and it can take more.
               if (s.queued === 0 && !s.waitingForDrain && !s.halfClosed) queueMicrotask(send);
             },
