@@ -4,6 +4,7 @@ import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messa
 import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
 import { correlate } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
+import type { ClassificationEvent } from '../../src/operators/results';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
 import type { ClassifyTransport } from '../../src/transport/types';
 import { failure, modelError, ok, prepared } from './fixtures';
@@ -68,6 +69,11 @@ function short(e: ClassifyEvent<string>): string {
     case 'rejected':
       return `rejected ${e.result.correlationId}`;
   }
+}
+
+/** A result of `correlate` as a short string: `id code #attempts` for a failure, `id kind` otherwise. */
+function shortResult(r: ClassificationEvent<string>): string {
+  return r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`;
 }
 
 const retryable = Object.assign(new Error('stream reset'), { retryable: true });
@@ -342,19 +348,22 @@ describe('classify', () => {
     });
   });
 
+  /** classify, correlate and one MODEL_ERROR retry after `delay`, as short result strings. */
+  const resultsRetrying = (transport: ClassifyTransport, delay: number) => (source: Observable<ClassifyItem<string>[]>) =>
+    source.pipe(
+      classify<string>(transport, opts()),
+      correlate<string>(),
+      retryByErrorCode<string>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: delay, jitter: 'none' } }, scheduler: testScheduler }),
+      map(shortResult),
+    );
+
   it('an image whose retry is due after the stream failed for good still gets its one result (with correlate and retryByErrorCode)', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const { transport, calls } = fakeTransport(testScheduler);
       const source = cold('-a|', batches(['a1']));
       testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
       testScheduler.schedule(() => calls[0].fail(fatal), 5); // before the retry at 3 + 4
-      const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 4, jitter: 'none' as const } };
-      const result = source.pipe(
-        classify<string>(transport, opts()),
-        correlate<string>(),
-        retryByErrorCode<string>({ rules, scheduler: testScheduler }),
-        map((r) => (r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`)),
-      );
+      const result = source.pipe(resultsRetrying(transport, 4));
       expectObservable(result).toBe('-------(f|)', { f: 'a1 TRANSPORT_FAILED #1' });
     });
   });
@@ -366,13 +375,7 @@ describe('classify', () => {
       testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
       testScheduler.schedule(() => calls[0].fail(retryable), 4); // reopens at 6 (delay 2)
       testScheduler.schedule(() => calls[1].fail(fatal), 7); // the retry at 5 waits for the reopen, which fails
-      const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' as const } };
-      const result = source.pipe(
-        classify<string>(transport, opts()),
-        correlate<string>(),
-        retryByErrorCode<string>({ rules, scheduler: testScheduler }),
-        map((r) => (r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`)),
-      );
+      const result = source.pipe(resultsRetrying(transport, 2));
       expectObservable(result).toBe('-------(f|)', { f: 'a1 TRANSPORT_FAILED #1' });
     });
   });
@@ -383,11 +386,7 @@ describe('classify', () => {
       const source = cold('-a---b|', batches(['a1'], ['a1']));
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 2);
       testScheduler.schedule(() => calls[0].fail(fatal), 3);
-      const result = source.pipe(
-        classify<string>(transport, opts()),
-        correlate<string>(),
-        map((r) => (r.kind === 'failure' ? `${r.correlationId} ${r.code} #${r.attempts}` : `${r.correlationId} ${r.kind}`)),
-      );
+      const result = source.pipe(classify<string>(transport, opts()), correlate<string>(), map(shortResult));
       expectObservable(result).toBe('--s--f|', { s: 'a1 success', f: 'a1 TRANSPORT_FAILED #0' });
     });
   });
