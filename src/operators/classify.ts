@@ -190,8 +190,9 @@ function validId(id: string): boolean {
  *
  * Every image leaves exactly once as an answer (`response`) or a `failed`/`rejected` event; a dead
  * transport is reported per image (`TRANSPORT_FAILED`), never as an error notification. Only
- * programming errors (an invalid deployment id, an item that is not a prepared image or a
- * failure) and an error of the source are error notifications.
+ * programming errors (an invalid deployment id, a value that is not a batch, an item that is not
+ * a prepared image or a failure: `InvalidOptionError`) and an error of the source are error
+ * notifications.
  *
  * @example
  * ```ts
@@ -625,6 +626,11 @@ function session<R>(
   };
 
   const accept = (batch: readonly ClassifyItem<R>[]): void => {
+    if (!Array.isArray(batch)) {
+      const got = batch === null || typeof batch !== 'object' ? String(batch) : ((batch as object).constructor?.name ?? 'object');
+      subscriber.error(new InvalidOptionError(`classify: expects batches (arrays) of prepared images and failures, as bufferBatch() emits; got ${got}`));
+      return;
+    }
     const group: Rec<R>[] = [];
     for (const item of batch) {
       if (item?.kind === 'failure') {

@@ -481,6 +481,24 @@ describe('classify', () => {
     expect(error).toMatchObject({ name: 'InvalidOptionError', code: 'INVALID_OPTION' });
   });
 
+  it('refuses a value that is not a batch (bufferBatch forgotten) as an error notification with a code, instead of hanging', () => {
+    let error: unknown;
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', { a: prepared('a1') as unknown as ClassifyItem<string>[] });
+      const result = source.pipe(
+        classify<string>(transport, opts()),
+        tap({ error: (e: unknown) => (error = e) }),
+        map(short),
+      );
+      expectObservable(result).toBe('o#', V, new RangeError('classify: expects batches (arrays) of prepared images and failures, as bufferBatch() emits; got Object'));
+      expectSubscriptions(source.subscriptions).toBe('^!');
+      testScheduler.flush();
+      expect(calls[0].cancelledAt).toBe(1);
+    });
+    expect(error).toMatchObject({ name: 'InvalidOptionError', code: 'INVALID_OPTION' });
+  });
+
   it('refuses a batch item that is neither a prepared image nor a failure as an error notification with a code', () => {
     let error: unknown;
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
