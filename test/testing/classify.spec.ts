@@ -64,8 +64,12 @@ describe('in-process server: RPCs and validation (contract sections 1, 2, 4)', (
   it('an empty inputs list is legal: it joins (creates) the deployment and gets no response (section 2)', async () => {
     const s = openStream(client);
     s.send({ deploymentId: 'join-only', inputs: [] });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(s.responses).toEqual([]);
+    // A request after it: its answer is the first on the stream, so the empty one got none (no
+    // sleep racing the server), and the join has been handled by the time the list is asked for.
+    s.send({ deploymentId: 'join-only', inputs: [rawInput('after-join', 1)] });
+    const first = await s.next();
+    expect(first.outputs.map((o) => o.correlationId)).toEqual(['after-join']);
+    expect(s.responses).toHaveLength(1);
     const list = await listDeployments(client);
     expect(list.deployments).toContainEqual({ deploymentId: 'join-only', backlog: 0 });
     s.call.end();
