@@ -3,7 +3,7 @@ import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, 
 import { MAX_ID_LENGTH, type ClassifyRequest, type ClassifyResponse } from '../contract/messages';
 import type { PreparedImage } from '../preprocess/types';
 import type { ClassifyTransport, ClassifyWriteState } from '../transport/types';
-import type { InFlightWindow } from './inFlightWindow';
+import { takeCredit, type InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure, PipelineErrorCode, RetryCapability, RetryTicket } from './results';
 import { InvalidOptionError } from '../invalidOptionError';
 
@@ -368,9 +368,10 @@ function session<R>(
     finalize(recs);
   };
 
-  const reject = (result: ClassificationFailure<R>): void => {
+  /** Emits a failure that is final before sending; `heldCredit`: its item carried a window credit. */
+  const reject = (result: ClassificationFailure<R>, heldCredit: boolean): void => {
     emit({ kind: 'rejected', at: now(), result });
-    if (window) window.release();
+    if (window && heldCredit) window.release();
   };
 
   // --- the wire ---
@@ -634,7 +635,7 @@ function session<R>(
     const group: Rec<R>[] = [];
     for (const item of batch) {
       if (item?.kind === 'failure') {
-        reject(item);
+        reject(item, takeCredit(item));
         continue;
       }
       if (item?.kind !== 'prepared') {
@@ -647,10 +648,10 @@ function session<R>(
           kind: 'failure', correlationId: id, ref: item.ref, attempts: 0,
           timings: { prepareMs: 0 }, code: 'ERROR_CODE_CORRELATION_ID_INVALID',
           message: `correlation id '${id}' is already in use in this pipeline`, details: '', retryable: false, stage: 'preprocess',
-        });
+        }, takeCredit(item));
         continue;
       }
-      const rec: Rec<R> = { id, image: item, state: 'pending', attempt: 0, resent: false, credit: window !== undefined, retry: makeCapability(id) };
+      const rec: Rec<R> = { id, image: item, state: 'pending', attempt: 0, resent: false, credit: window !== undefined && takeCredit(item), retry: makeCapability(id) };
       records.set(id, rec);
       group.push(rec);
     }

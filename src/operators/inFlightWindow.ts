@@ -27,6 +27,24 @@ export interface InFlightWindow {
   release(n?: number): void;
 }
 
+/** Items (prepared images or failures) that carry one credit of a window to `classify()`. */
+const creditHolders = new WeakSet<object>();
+
+/**
+ * Marks `item` as carrying one credit of the pipeline's window: `classify(client, { window })`
+ * gives a credit back for it when its answer has left. `preprocess({ window })` marks what it
+ * emits; a custom preparation stage that takes credits with `acquire()` marks its items too.
+ * Items that are not marked give nothing back, so a stray item cannot unbalance the window.
+ */
+export function holdCredit(item: object): void {
+  creditHolders.add(item);
+}
+
+/** Whether `item` carried a credit; it no longer does. The caller gives the credit back. */
+export function takeCredit(item: object): boolean {
+  return creditHolders.delete(item);
+}
+
 /**
  * Creates a credit gate of `size` credits: the shared back-pressure window of a pipeline.
  *

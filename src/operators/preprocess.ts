@@ -13,7 +13,7 @@ import { PreprocessError } from '../preprocess/errors';
 import { checkPrepareOptions, prepareImage, type PrepareOptions } from '../preprocess/prepare';
 import { isImageInput } from '../preprocess/sources';
 import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types';
-import type { InFlightWindow } from './inFlightWindow';
+import { holdCredit, type InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
 import { InvalidOptionError } from '../invalidOptionError';
 
@@ -124,7 +124,8 @@ export function preprocess<R = unknown>(
       const emit = (job: Job, result: Result): void => {
         jobs.delete(job.index);
         job.work.unsubscribe();
-        subscriber.next(result); // the credit, if any, now travels with the result
+        if (job.credit) holdCredit(result); // the credit now travels with the result
+        subscriber.next(result);
       };
 
       const finish = (job: Job, result: Result): void => {

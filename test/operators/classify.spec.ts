@@ -3,7 +3,7 @@ import { TestScheduler } from 'rxjs/testing';
 import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messages';
 import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
 import { correlate } from '../../src/operators/correlate';
-import { inFlightWindow } from '../../src/operators/inFlightWindow';
+import { holdCredit, inFlightWindow } from '../../src/operators/inFlightWindow';
 import type { ClassificationEvent } from '../../src/operators/results';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
 import type { ClassifyTransport } from '../../src/transport/types';
@@ -293,7 +293,10 @@ describe('classify', () => {
       for (let i = 0; i < 3; i++) window.acquire().subscribe();
       const { transport, calls } = fakeTransport(testScheduler);
       const pre = failure('p', 'DECODE_FAILED', 0, { attempts: 0, stage: 'preprocess' });
-      const source = cold<ClassifyItem<string>[]>('-a|', { a: [prepared('a1'), pre, prepared('a2')] });
+      const items = [prepared('a1'), pre, prepared('a2')];
+      // As preprocess({ window }) does: each item carries the credit taken for it.
+      items.forEach(holdCredit);
+      const source = cold<ClassifyItem<string>[]>('-a|', { a: items });
       testScheduler.schedule(() => inUse.push(window.inUse), 3);
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 6);
       testScheduler.schedule(() => inUse.push(window.inUse), 7);
@@ -302,6 +305,23 @@ describe('classify', () => {
       expectObservable(result).toBe('o(px)-r-(s|)', { ...V, p: 'rejected p', x: 'sent a1#1,a2#1', r: 'resp a1', s: 'resp a2' });
     });
     expect(inUse).toEqual([2, 1]);
+    expect(window.inUse).toBe(0);
+  });
+
+  it('gives back only the credits its items carry: items made without the window leave it untouched', () => {
+    const window = inFlightWindow(2);
+    testScheduler.run(({ cold, expectObservable }) => {
+      window.acquire().subscribe();
+      const { transport, calls } = fakeTransport(testScheduler);
+      const mine = prepared('a1');
+      holdCredit(mine);
+      // A failure and an image that did not come through preprocess({ window }): no credit each.
+      const stray = [failure('p', 'DECODE_FAILED', 0, { attempts: 0, stage: 'preprocess' }), prepared('a2')];
+      const source = cold<ClassifyItem<string>[]>('-a|', { a: [mine, ...stray] });
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'), ok('a2'))), 7);
+      const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+      expectObservable(result).toBe('o(px)--(r|)', { ...V, p: 'rejected p', x: 'sent a1#1,a2#1', r: 'resp a1,a2' });
+    });
     expect(window.inUse).toBe(0);
   });
 
@@ -433,7 +453,9 @@ describe('classify', () => {
       const { transport, calls } = fakeTransport(testScheduler);
       window.acquire().subscribe();
       window.acquire().subscribe();
-      const source = hot('-a---', batches(['a1', 'a2']));
+      const items = batches(['a1', 'a2']);
+      items.a.forEach(holdCredit);
+      const source = hot('-a---', items);
       const result = source.pipe(
         mergeMap((x) => of(x)),
         classify<string>(transport, opts({ window })),
