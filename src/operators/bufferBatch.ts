@@ -93,7 +93,17 @@ export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFun
         // The state is settled before anything is emitted, so a value the source pushes while a
         // batch is being handled downstream (re-entrancy) lands after this one, in a new batch.
         next: (item) => {
-          const size = sizeOf(item);
+          let size: number;
+          try {
+            size = sizeOf(item);
+          } catch (err) {
+            // As RxJS's own operators do with a throwing callback: an error notification, not
+            // an exception thrown out of band that would leave the pipeline hanging.
+            timer?.unsubscribe();
+            batch = [];
+            subscriber.error(err);
+            return;
+          }
           const full = batch.length > 0 && bytes + size > maxBytes ? take() : undefined;
           batch.push(item);
           bytes += size;

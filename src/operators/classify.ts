@@ -479,7 +479,7 @@ function session<R>(
     phaseTimer?.unsubscribe();
     if (phase === 'closing') return complete();
     // A stream the server ends without our half-close is as good as broken: reopen it.
-    const error = err ?? Object.assign(new Error('the server ended the Classify stream'), { retryable: true });
+    const error = err ?? Object.assign(new Error('the server ended the Classify stream'), { code: 'STREAM_ENDED', retryable: true });
     lastError = error;
     if ((isRetryableError(error) || isExpiredToken(error, streamAnswered)) && reconnects < c.maxAttempts) {
       reconnects += 1;

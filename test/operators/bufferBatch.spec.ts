@@ -101,6 +101,21 @@ describe('bufferBatch', () => {
     });
   });
 
+  it('turns a throwing sizeOf into an error notification and releases the source (no hang)', () => {
+    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('-a-b-c-');
+      const subs = '      ^--!';
+      const expected = '  ---#';
+      const sizeOf = (item: string): number => {
+        if (item === 'b') throw new Error('cannot size b');
+        return 1;
+      };
+      const result = source.pipe(bufferBatch({ maxCount: 5, maxWait: 10, sizeOf, scheduler: testScheduler }));
+      expectObservable(result).toBe(expected, undefined, new Error('cannot size b'));
+      expectSubscriptions(source.subscriptions).toBe(subs);
+    });
+  });
+
   it('releases the source and the timer when unsubscribed early', () => {
     testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
       const source = hot('-a-b-c-d-');
