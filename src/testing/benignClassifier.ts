@@ -18,9 +18,11 @@ export const ENTROPY_LABEL = 'UnknownCSAM-Entropy';
 /** Overall probability label: the sum of the category weights (about 1.0). */
 export const PCSAM_LABEL = 'UnknownCSAM-PCSAM';
 
-// Every 4th pixel in both directions: 112x112 samples keep the statistics cheap while the
-// full-buffer digest below still separates images that differ anywhere.
-const STRIDE = 4;
+// Every 8th pixel in both directions: 56x56 samples keep the statistics cheap (every 4th, 112x112,
+// cost the bench server about 0.34 ms of CPU per image, mostly waiting for memory, which was as much
+// as the CRC-32 of every byte) while the full-buffer digest below still separates images that
+// differ anywhere.
+const STRIDE = 8;
 
 /**
  * The benign classifier of the in-process server: a deterministic function of 448x448 BGR pixels

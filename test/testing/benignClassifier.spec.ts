@@ -24,7 +24,7 @@ describe('benignClassify (contract section 4)', () => {
   it('different images get different weights, even when one byte outside the sampled grid differs (section 4)', () => {
     const a = rawImage(4);
     const b = Buffer.from(a);
-    b[1344 + 3 + 1] ^= 1; // row 1, column 1: not on the 4-pixel sampling grid
+    b[1344 + 3 + 1] ^= 1; // row 1, column 1: not on the 8-pixel sampling grid
     const wa = weightsOf(a);
     const wb = weightsOf(b);
     expect(wb).not.toEqual(wa);
