@@ -1,4 +1,4 @@
-import { from, lastValueFrom, tap, toArray } from 'rxjs';
+import { concatMap, from, lastValueFrom, tap, toArray } from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import { classify, type ClassifyItem } from '../../src/operators/classify';
 import { classifyAll } from '../../src/operators/classifyAll';
@@ -123,9 +123,17 @@ describe('pipeline over loopback: reliability rules', () => {
   });
 
   it('two pipelines sharing a deployment each get their own results, and the other’s as foreign events', async () => {
+    // Images flow only once both pipelines have joined (each joins with an empty request when it
+    // subscribes), so the deployment really is shared however the machine schedules them.
+    const bothJoined = (async () => {
+      while ((server.deployments().find((d) => d.deploymentId === 'shared-pipelines')?.streams ?? 0) < 2) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
     const run = (prefix: string) =>
       lastValueFrom(
-        from(withIds(prefix, 40)).pipe(
+        from(bothJoined).pipe(
+          concatMap(() => withIds(prefix, 40)),
           classifyImages<number>(client('open'), {
             ...fast,
             // Images answered to the other member end as timeouts; the timeout is long enough that an
