@@ -43,6 +43,18 @@ function checkPixels(width: number, height: number, maxPixels: number, format: s
  * stored (inverted, as Photoshop writes them); libvips inverts them back on load, so we undo that.
  */
 function hasAdobeMarker(bytes: Buffer): boolean {
+  for (const { marker, at, length } of jpegSegments(bytes)) {
+    if (marker === 0xee && length >= 14 && bytes.toString('latin1', at + 4, at + 9) === 'Adobe') return true;
+  }
+  return false;
+}
+
+/**
+ * The header segments of a JPEG up to its first scan: the marker, where it starts and its length
+ * field. Standalone markers (SOI, RSTn, TEM) and fill bytes are skipped; a malformed length ends
+ * the walk.
+ */
+function* jpegSegments(bytes: Buffer): Generator<{ marker: number; at: number; length: number }> {
   let p = 2;
   while (p + 4 <= bytes.length && bytes[p] === 0xff) {
     const marker = bytes[p + 1]!;
@@ -50,12 +62,12 @@ function hasAdobeMarker(bytes: Buffer): boolean {
       p += marker === 0xff ? 1 : 2;
       continue;
     }
-    if (marker === 0xda || marker === 0xd9) return false; // start of scan: no more headers
-    const len = bytes.readUInt16BE(p + 2);
-    if (marker === 0xee && len >= 14 && bytes.toString('latin1', p + 4, p + 9) === 'Adobe') return true;
-    p += 2 + len;
+    if (marker === 0xda || marker === 0xd9) return; // start of scan or end of image: no more headers
+    const length = bytes.readUInt16BE(p + 2);
+    if (length < 2) return;
+    yield { marker, at: p, length };
+    p += 2 + length;
   }
-  return false;
 }
 
 /** Expand or reorder decoded samples (R,G,B[,A] / grey[,A], 8 or 16 bits) into B,G,R. */
@@ -145,15 +157,7 @@ export function readHeader(bytes: Buffer): ImageHeader | undefined {
 }
 
 function jpegHeader(bytes: Buffer): ImageHeader | undefined {
-  let p = 2;
-  while (p + 4 <= bytes.length && bytes[p] === 0xff) {
-    const marker = bytes[p + 1]!;
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01 || marker === 0xff) {
-      p += marker === 0xff ? 1 : 2;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) return undefined; // a scan before any frame header
-    const len = bytes.readUInt16BE(p + 2);
+  for (const { marker, at: p, length: len } of jpegSegments(bytes)) {
     // SOF0-SOF15, except DHT (C4), JPG (C8) and DAC (CC), which share the range.
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
       if (len < 8 || p + 10 > bytes.length) return undefined;
@@ -167,10 +171,8 @@ function jpegHeader(bytes: Buffer): ImageHeader | undefined {
       const space = components === 1 ? 'b-w' : components === 3 ? 'srgb' : components === 4 ? 'cmyk' : undefined;
       return space === undefined ? undefined : { format: 'jpeg', width, height, space, sixteenBit: false };
     }
-    if (len < 2) return undefined;
-    p += 2 + len;
   }
-  return undefined;
+  return undefined; // no frame header before the scan
 }
 
 function pngHeader(bytes: Buffer): ImageHeader | undefined {
