@@ -4,6 +4,7 @@ export type * from './operators/results';
 export * from './operators/inFlightWindow';
 export * from './operators/bufferBatch';
 export { prepareImage, type PrepareOptions } from './preprocess/prepare';
+export { DEFAULT_BROTLI_QUALITY } from './preprocess/encode';
 export { detectFormat } from './preprocess/formats';
 export { CorrelationIdGenerator, validateCorrelationId, type CorrelationIdFactory } from './preprocess/correlationId';
 export type { PixelHash, PixelHashAlgorithm, WireHashAlgorithm } from './preprocess/hashes';

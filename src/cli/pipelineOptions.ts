@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { intFlag, stringFlag, type Flags, type OptionSpec } from './args';
+import { DEFAULT_BROTLI_QUALITY, DEFAULT_MAX_BATCH_COUNT, DEFAULT_WINDOW } from '../index';
 import { UsageError } from './io';
 
 /** How images are prepared: shared by `classify`, `single` and `e2e`. */
@@ -16,11 +17,8 @@ export const PIPELINE_OPTIONS = {
   'in-flight': { type: 'string' },
 } as const satisfies OptionSpec;
 
-/** As the library's `prepareImage` (quality 1: most of the saving for little CPU; see docs/preprocessing.md). */
-export const DEFAULT_BROTLI_QUALITY = 1;
-export const DEFAULT_BATCH_SIZE = 32;
-/** As `classifyImages`' default window. */
-export const DEFAULT_IN_FLIGHT = 128;
+// The CLI's defaults are the library's: Brotli quality (the CLI compresses by default, the library
+// only when asked), batch size, and classifyImages' window.
 
 export const PREPARE_HELP = `preparation:
   --brotli-quality Q      Brotli quality 0-11 for the pixels, 0 sends them uncompressed (default ${DEFAULT_BROTLI_QUALITY})
@@ -29,8 +27,8 @@ export const PREPARE_HELP = `preparation:
 export const PIPELINE_HELP = `${PREPARE_HELP}
   --concurrency N         images prepared at once (default: the number of CPUs)
 pipeline:
-  --batch-size N          images per request, 1-50 (default ${DEFAULT_BATCH_SIZE})
-  --in-flight N           most images sent and unanswered at once (default ${DEFAULT_IN_FLIGHT})`;
+  --batch-size N          images per request, 1-50 (default ${DEFAULT_MAX_BATCH_COUNT})
+  --in-flight N           images alive between preparing and their result, the window (default ${DEFAULT_WINDOW})`;
 
 export type WireHash = 'md5' | 'sha1';
 
@@ -64,9 +62,9 @@ export function resolvePrepare(flags: Flags): PrepareSettings {
 
 /** Reads every pipeline flag, checking ranges so that mistakes stop before any work. */
 export function resolvePipeline(flags: Flags): PipelineSettings {
-  const batchSize = intFlag(flags, 'batch-size', { min: 1, max: 50 }) ?? DEFAULT_BATCH_SIZE;
+  const batchSize = intFlag(flags, 'batch-size', { min: 1, max: 50 }) ?? DEFAULT_MAX_BATCH_COUNT;
   const concurrency = intFlag(flags, 'concurrency', { min: 1, max: 256 }) ?? availableParallelism();
-  const inFlight = intFlag(flags, 'in-flight', { min: 1, max: 100_000 }) ?? DEFAULT_IN_FLIGHT;
+  const inFlight = intFlag(flags, 'in-flight', { min: 1, max: 100_000 }) ?? DEFAULT_WINDOW;
   if (inFlight < batchSize) {
     throw new UsageError(`--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`);
   }

@@ -19,6 +19,10 @@ export interface BufferBatchOptions<T> {
   readonly scheduler?: SchedulerLike;
 }
 
+/** Default of {@link BufferBatchOptions.maxCount}: inside the service's recommended 10-50. */
+export const DEFAULT_MAX_BATCH_COUNT = 32;
+/** Default of {@link BufferBatchOptions.maxWait}, in milliseconds. */
+export const DEFAULT_MAX_BATCH_WAIT = 50;
 /** Default of {@link BufferBatchOptions.maxBytes}: 4 MiB minus 64 KiB of headroom. */
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024 - 64 * 1024;
 
@@ -62,9 +66,9 @@ export function defaultSizeOf(item: unknown): number {
  * @see classify
  */
 export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFunction<T, T[]> {
-  const maxCount = options.maxCount ?? 32;
+  const maxCount = options.maxCount ?? DEFAULT_MAX_BATCH_COUNT;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BATCH_BYTES;
-  const maxWait = options.maxWait ?? 50;
+  const maxWait = options.maxWait ?? DEFAULT_MAX_BATCH_WAIT;
   const sizeOf = options.sizeOf ?? defaultSizeOf;
   const scheduler = options.scheduler ?? asyncScheduler;
   if (!Number.isInteger(maxCount) || maxCount < 1) throw new InvalidOptionError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);

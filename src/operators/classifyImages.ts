@@ -26,7 +26,7 @@ export interface ClassifyImagesOptions<R = unknown> {
   readonly window?: number | InFlightWindow;
   /** Options of `preprocess()` (its `window` is set by `classifyImages`). */
   readonly preprocess?: Omit<PreprocessOptions<R>, 'window'>;
-  /** Options of `bufferBatch()`. Default `{ maxCount: 32, maxWait: 50 }` and the 4 MiB byte budget. */
+  /** Options of `bufferBatch()`; its defaults (32 images, 50 ms, the 4 MiB byte budget). */
   readonly batch?: Omit<BufferBatchOptions<ClassifyItem<R>>, 'scheduler'>;
   /** Options of `classify()` (deployment, affiliate, keep-alive, timeouts, reconnects). */
   readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler'>;
@@ -98,7 +98,7 @@ export function classifyImages<R = unknown>(
       const retry = options.retry === false ? undefined : retryByErrorCode<R>({ rules: options.retry, scheduler, random: options.random });
       const results = source.pipe(
         preprocess<R>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
-        bufferBatch<ClassifyItem<R>>({ maxCount: 32, maxWait: 50, ...options.batch, scheduler }),
+        bufferBatch<ClassifyItem<R>>({ ...options.batch, scheduler }),
         classify<R>(client, { ...options.classify, window, scheduler }),
         correlate<R>({ stats: options.stats }),
       );
