@@ -8,8 +8,7 @@
 // --quick       fewer images and repetitions (a few minutes instead of about 10-15)
 // names         run only these benchmarks (default: all), e.g. `npm run bench -- e2e trickle`
 // --out FILE    where to write the JSON (default bench/results.json)
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,31 +31,11 @@ const rows = [];
 const results = {};
 const row = (figure, value, baseline, ratio, target, met) => rows.push({ figure, value, baseline, ratio, target, met });
 
-/**
- * Item 1 belongs to bench/preprocess.mjs (the preprocess issue): its `benchPreprocess(options)`
- * when it exports one, else the script run as it is, its throughput lines read from its output.
- */
+/** Item 1 belongs to bench/preprocess.mjs (the preprocess issue): its `benchPreprocess(options)`. */
 async function preprocessBench() {
-  const file = join(here, 'preprocess.mjs');
-  const text = readFileSync(file, 'utf8');
-  if (/export\s+(async\s+)?function\s+benchPreprocess\b|export\s*\{[^}]*\bbenchPreprocess\b/.test(text)) {
-    const { benchPreprocess } = await import(file);
-    const r = await benchPreprocess({ quick, reps: quick ? 2 : 5 });
-    const operator = r.operator ?? r.preprocess ?? r.perS;
-    const decodeOnly = r.decodeOnly ?? r.decode ?? r.baseline;
-    return { operator, decodeOnly, ratio: r.ratio, backend: r.backend, raw: r };
-  }
-  const out = await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, '--no-table', '--reps', quick ? '2' : '5'], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
-    let text = '';
-    child.stdout.on('data', (d) => {
-      text += d;
-      process.stdout.write(d);
-    });
-    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`bench/preprocess.mjs exited with ${code}`))));
-  });
-  const perS = (label) => Number(new RegExp(`^${label}.*?([\\d.]+) images/s`, 'm').exec(out)?.[1]);
-  return { operator: perS('preprocess\\('), decodeOnly: perS('decode only'), raw: out };
+  const { benchPreprocess } = await import('./preprocess.mjs');
+  const r = await benchPreprocess({ quick, reps: quick ? 2 : 5 });
+  return { operator: r.operator, decodeOnly: r.decodeOnly, ratio: r.ratio, backend: r.backend, raw: r };
 }
 
 const started = new Date();
