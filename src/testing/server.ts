@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import type { EventEmitter } from 'node:events';
+import type { Http2Session } from 'node:http2';
 import { classifierServiceDefinition } from '../contract/load';
 import type {
   ClassificationInput,
@@ -30,6 +32,13 @@ export const SERVER_DEFAULTS = {
   auditLimit: 100_000,
   /** Most responses waiting in one deployment's backlog; the oldest are purged beyond it. */
   maxBacklog: 10_000,
+  /**
+   * HTTP/2 receive window, per stream and for the connection. Real gRPC servers grow theirs to
+   * megabytes (Go and C-core by BDP probing up to 16 MiB, Java starts at 1 MiB); grpc-js servers
+   * stay at HTTP/2's 64 KiB, which makes a client wait for a WINDOW_UPDATE every 32 KiB of a
+   * 19 MB request and roughly doubles the CPU both sides spend per image (docs/performance.md).
+   */
+  flowControlWindow: 16 * MiB,
   /** Requests of one stream classified at the same time; reading pauses beyond it (back-pressure). */
   maxInFlightPerStream: 8,
   /** Responses one stream may hold while its client does not read; further ones go to other streams or the backlog. */
@@ -71,6 +80,12 @@ export interface AthenaServerOptions {
    * expired (modelled: the contract bounds the backlog by time only). Default 10,000.
    */
   maxBacklog?: number;
+  /**
+   * HTTP/2 flow-control window the server grants, per stream and for the connection, in bytes
+   * (65,535 to 2^31 - 1). Default 16 MiB, like a real gRPC server after BDP probing; 65,535 is
+   * HTTP/2's and grpc-js's default.
+   */
+  flowControlWindow?: number;
 }
 
 /** Metadata the server keeps for each image it was sent; never the image bytes. */
@@ -229,6 +244,24 @@ function bearer(metadata: grpc.Metadata): string | undefined {
   return match?.[1];
 }
 
+/**
+ * Grants every HTTP/2 session of `server` a `window`-byte receive window, per stream (SETTINGS)
+ * and for the connection (WINDOW_UPDATE). grpc-js servers expose neither their HTTP/2 servers
+ * nor their sessions, so this reaches for the private `http2Servers` map; should a grpc-js
+ * release rename it, sessions keep HTTP/2's 64 KiB window: slower, never wrong.
+ */
+function grantWindow(server: grpc.Server, window: number): void {
+  if (window <= 65_535) return;
+  const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(http2Servers instanceof Map)) return;
+  for (const http2Server of http2Servers.keys() as Iterable<EventEmitter>) {
+    http2Server.on('session', (session: Http2Session) => {
+      session.settings({ initialWindowSize: window });
+      session.setLocalWindowSize(window);
+    });
+  }
+}
+
 function checkOptions(o: AthenaServerOptions): void {
   const positive = (name: keyof AthenaServerOptions, v: number | undefined) => {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
@@ -239,6 +272,10 @@ function checkOptions(o: AthenaServerOptions): void {
   positive('deploymentIdleMs', o.deploymentIdleMs);
   positive('maxMessageBytes', o.maxMessageBytes);
   positive('auditLimit', o.auditLimit);
+  const w = o.flowControlWindow;
+  if (w !== undefined && !(Number.isInteger(w) && w >= 65_535 && w <= 2 ** 31 - 1)) {
+    throw new AthenaTestingError('INVALID_OPTION', `flowControlWindow must be an integer 65535..2147483647, got ${w}`);
+  }
   if (o.port !== undefined && !(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65535)) {
     throw new AthenaTestingError('INVALID_OPTION', `port must be an integer 0..65535, got ${o.port}`);
   }
@@ -269,6 +306,7 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
   const maxMessageBytes = options.maxMessageBytes ?? SERVER_DEFAULTS.maxMessageBytes;
   const responseTtlMs = options.responseTtlMs ?? SERVER_DEFAULTS.responseTtlMs;
   const maxBacklog = options.maxBacklog ?? SERVER_DEFAULTS.maxBacklog;
+  const flowControlWindow = options.flowControlWindow ?? SERVER_DEFAULTS.flowControlWindow;
   const deploymentIdleMs = options.deploymentIdleMs ?? SERVER_DEFAULTS.deploymentIdleMs;
   const auditLimit = options.auditLimit ?? SERVER_DEFAULTS.auditLimit;
   const tokens = options.tokens;
@@ -527,6 +565,8 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 1000,
     'grpc.http2.max_ping_strikes': 0,
+    // Read by grpc-js servers once grpc/grpc-node#3058 lands; until then grantWindow() does it.
+    'grpc-node.flow_control_window': flowControlWindow,
   });
   server.addService(classifierServiceDefinition(), {
     Classify: classify,
@@ -543,6 +583,8 @@ export async function startAthenaServer(options: AthenaServerOptions = {}): Prom
       err ? reject(new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${options.port ?? 0}: ${err.message}`, { cause: err })) : resolve(bound),
     ),
   );
+
+  grantWindow(server, flowControlWindow);
 
   const unsubscribeClock = clock.onAdvance?.(sweep);
   const sweepTimer = unsubscribeClock ? undefined : setInterval(sweep, Math.min(60_000, responseTtlMs, deploymentIdleMs));

@@ -159,7 +159,7 @@ describe('transport over loopback', () => {
     // Section 5: raw images are 602,112 bytes; a server that stops reading must stop the client
     // from handing more to grpc-js, instead of buffering every request in memory.
     it('against a server that stops reading, write() returns false, the adapter stops writing, and all arrive after resume', async () => {
-      const total = 80;
+      const total = 160;
       server.faults.pauseReading();
       const states: ClassifyWriteState[] = [];
       const requests = new Subject<ClassifyRequest>();
@@ -178,8 +178,8 @@ describe('transport over loopback', () => {
       const stalled = states.at(-1) as ClassifyWriteState;
       expect(stalled.waitingForDrain).toBe(true);
       // What was handed to grpc-js is bounded by its writable high-water mark (16 messages) plus what
-      // HTTP/2 flow control and the server's read-ahead let through before pausing (16 more here,
-      // 32 seen); the rest wait in the adapter, unwritten.
+      // HTTP/2 flow control (the server grants 16 MiB, 27 raw images) and the server's read-ahead
+      // let through before pausing (48 seen); the rest wait in the adapter, unwritten.
       expect(stalled.written).toBeLessThan(total / 2);
       expect(stalled.flushed).toBeLessThan(stalled.written);
       expect(stalled.queued).toBe(total - stalled.written);
