@@ -1,6 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { intFlag, stringFlag, type Flags, type OptionSpec } from './args';
-import { DEFAULT_BROTLI_QUALITY, DEFAULT_MAX_BATCH_COUNT, DEFAULT_WINDOW } from '../index';
+import { DEFAULT_BROTLI_QUALITY, DEFAULT_MAX_BATCH_COUNT, DEFAULT_WINDOW, defaultConcurrency } from '../index';
 import { UsageError } from './io';
 
 /** How images are prepared: shared by `classify`, `single` and `e2e`. */
@@ -25,7 +24,7 @@ export const PREPARE_HELP = `preparation:
   --hashes LIST           hashes of the file to send: md5,sha1 (default), md5, sha1 or none`;
 
 export const PIPELINE_HELP = `${PREPARE_HELP}
-  --concurrency N         images prepared at once (default: the number of CPUs)
+  --concurrency N         images prepared at once (default: the number of CPUs + 2)
 pipeline:
   --batch-size N          images per request, 1-50 (default ${DEFAULT_MAX_BATCH_COUNT})
   --in-flight N           images alive between preparing and their result, the window (default ${DEFAULT_WINDOW})`;
@@ -63,7 +62,7 @@ export function resolvePrepare(flags: Flags): PrepareSettings {
 /** Reads every pipeline flag, checking ranges so that mistakes stop before any work. */
 export function resolvePipeline(flags: Flags): PipelineSettings {
   const batchSize = intFlag(flags, 'batch-size', { min: 1, max: 50 }) ?? DEFAULT_MAX_BATCH_COUNT;
-  const concurrency = intFlag(flags, 'concurrency', { min: 1, max: 256 }) ?? availableParallelism();
+  const concurrency = intFlag(flags, 'concurrency', { min: 1, max: 256 }) ?? defaultConcurrency();
   const inFlight = intFlag(flags, 'in-flight', { min: 1, max: 100_000 }) ?? DEFAULT_WINDOW;
   if (inFlight < batchSize) {
     throw new UsageError(`--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`);

@@ -4,7 +4,8 @@ import { from, lastValueFrom, map, mergeMap, NEVER, of, Subject, throwError, tim
 import { TestScheduler } from 'rxjs/testing';
 import { RAW_IMAGE_BYTES } from '../../src/contract/messages';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
-import { preprocess, type PreprocessOptions } from '../../src/operators/preprocess';
+import { defaultConcurrency, preprocess, type PreprocessOptions } from '../../src/operators/preprocess';
+import { availableParallelism } from 'node:os';
 import type { ClassificationFailure } from '../../src/operators/results';
 import { CorrelationIdGenerator } from '../../src/preprocess/correlationId';
 import { PreprocessError } from '../../src/preprocess/errors';
@@ -249,6 +250,17 @@ describe('preprocess', () => {
     subject.next({ source: Buffer.from('c'), ref: 'c' });
     sub.unsubscribe();
     expect(seen).toEqual(['a', 'b', 'c']);
+  });
+
+  it('prepares CPUs + 2 images at once by default, so decoders keep busy while the main thread finishes others', () => {
+    expect(defaultConcurrency()).toBe(availableParallelism() + 2);
+    const started: string[] = [];
+    const images = Array.from({ length: defaultConcurrency() + 3 }, (_, i) => ({ source: Buffer.from([i]), ref: `i${i}` }));
+    const sub = from(images)
+      .pipe(preprocess<string>({ prepare: (i) => (started.push((i as ImageInput<string>).ref!), NEVER) }))
+      .subscribe();
+    expect(started).toEqual(images.slice(0, defaultConcurrency()).map((i) => i.ref));
+    sub.unsubscribe();
   });
 
   it('refuses bad options at once', () => {

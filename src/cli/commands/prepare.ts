@@ -17,7 +17,7 @@ all the others; each failure is one line on stderr with the file and the error c
   --out-dir DIR     directory for the outputs (created if missing)
   --png             also write DIR/<file name>.png, a viewable PNG of the same pixels
   --max-pixels N    refuse images declaring more than N pixels (default 100000000)
-  --concurrency N   images prepared at once (default: the number of CPUs)
+  --concurrency N   images prepared at once (default: the number of CPUs + 2)
 `;
 
 interface PrepareArgs {
