@@ -13,6 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { cpuMs, f1, f2, load, median, percentile, samplePhotos, startServerProcess } from './lib.mjs';
 
 const RAW = 448 * 448 * 3;
+const NO_PIXELS = '32, 1 byte of pixels';
 
 export async function benchEndToEnd({ quick = false, images, reps, batches = [1, 10, 32, 50], log = console.log } = {}) {
   const { athena, rxjs } = load();
@@ -23,25 +24,33 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
   const sources = Array.from({ length: n }, (_, i) => ({ source: photos[i % photos.length].bytes, ref: i }));
 
   const server = await startServerProcess();
-  const timed = () => {
+  const timed = ({ stripPixels = false } = {}) => {
     const starts = new Float64Array(n);
-    const prepare = (input) => {
+    const prepare = async (input) => {
       starts[input.ref] = performance.now();
-      return athena.prepareImage(input);
+      const image = await athena.prepareImage(input);
+      // The diagnostic row: everything prepared as usual, but one byte of pixels on the wire.
+      return stripPixels ? { ...image, data: image.data.subarray(0, 1) } : image;
     };
     return { starts, prepare };
   };
 
   const preprocessOnly = async () => {
     const { prepare } = timed();
+    const cpu0 = cpuMs();
     const t = performance.now();
     const c = await lastValueFrom(from(sources).pipe(athena.preprocess({ prepare }), count()));
-    return (1000 * c) / (performance.now() - t);
+    return { perS: (1000 * c) / (performance.now() - t), cpuPerImage: (cpuMs() - cpu0) / c };
   };
 
-  const endToEnd = async (batch) => {
+  // `NO_PIXELS` is batch 32 with each image's data cut to one byte after preparing it: the server
+  // answers every image with an error, and the difference from batch 32 is what carrying 602,112
+  // bytes per image through protobufjs, grpc-js, HTTP/2 and both heaps costs.
+  const endToEnd = async (key) => {
+    const stripPixels = key === NO_PIXELS;
+    const batch = stripPixels ? 32 : key;
     const client = athena.createAthenaClient({ address: server.address, credentials: athena.insecure() });
-    const { starts, prepare } = timed();
+    const { starts, prepare } = timed({ stripPixels });
     const latencies = [];
     const prepareMs = [];
     const roundTripMs = [];
@@ -56,7 +65,7 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
         athena.classifyImages(client, options),
         tap((r) => {
           if (r.kind === 'foreign') return;
-          if (r.kind !== 'success') failures++;
+          if (r.kind !== (stripPixels ? 'failure' : 'success')) failures++;
           latencies.push(performance.now() - starts[r.ref]);
           prepareMs.push(r.timings.prepareMs);
           if (r.timings.roundTripMs !== undefined) roundTripMs.push(r.timings.roundTripMs);
@@ -68,7 +77,7 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
     const clientCpu = cpuMs() - cpu0;
     const serverCpu = (await server.cpuMs()) - scpu0;
     client.close();
-    if (latencies.length !== n || failures) throw new Error(`e2e batch ${batch}: ${latencies.length} results of ${n}, ${failures} failures`);
+    if (latencies.length !== n || failures) throw new Error(`e2e ${key}: ${latencies.length} results of ${n}, ${failures} unexpected`);
     return {
       perS: (1000 * n) / ms,
       p50: percentile(latencies, 50),
@@ -83,7 +92,7 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
   // Warm-up: codecs, JIT, the channel.
   await endToEnd(10);
 
-  const rows = new Map([...batches, 'defaults'].map((b) => [b, []]));
+  const rows = new Map([...batches, 'defaults', ...(batches.includes(32) ? [NO_PIXELS] : [])].map((b) => [b, []]));
   const base = [];
   for (let r = 0; r < repeat; r++) {
     // Interleaved, so that every figure and its baseline see the same machine load.
@@ -94,19 +103,25 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
   }
   await server.stop();
 
-  const baseline = median(base);
-  const result = { images: n, reps: repeat, preprocessOnly: baseline, batches: {} };
-  log(`\nend to end: ${n} images (samples/ repeated), median of ${repeat}; preprocess-only ${f1(baseline)} images/s`);
-  log('| batch | images/s | / preprocess-only | latency p50 ms | p99 ms | prepare p50 ms | round trip p50 ms | client CPU ms/image | server CPU ms/image |');
-  log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  const baseline = median(base.map((x) => x.perS));
+  const baseCpu = median(base.map((x) => x.cpuPerImage));
+  const result = { images: n, reps: repeat, preprocessOnly: baseline, preprocessOnlyCpuPerImage: baseCpu, batches: {} };
+  log(`\nend to end: ${n} images (samples/ repeated), median of ${repeat}; preprocess-only ${f1(baseline)} images/s, ${f2(baseCpu)} CPU ms/image`);
+  // CPU ratios, beside the throughput ratio: preprocess-only CPU per image over what end to end
+  // costs the client alone, and the client and the server together. The server shares this
+  // machine's cores, so the second bounds the throughput ratio when every core is busy.
+  log('| batch | images/s | / preprocess-only | latency p50 ms | p99 ms | prepare p50 ms | round trip p50 ms | client CPU ms/image | server CPU ms/image | CPU ratio, client | CPU ratio, client + server |');
+  log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const [b, runs] of rows) {
     const m = (k) => median(runs.map((x) => x[k]));
     const row = {
       perS: m('perS'), ratio: m('perS') / baseline, p50: m('p50'), p99: m('p99'), prepareP50: m('prepareP50'), roundTripP50: m('roundTripP50'),
       clientCpuPerImage: m('clientCpuPerImage'), serverCpuPerImage: m('serverCpuPerImage'),
     };
+    row.cpuRatioClient = baseCpu / row.clientCpuPerImage;
+    row.cpuRatioBoth = baseCpu / (row.clientCpuPerImage + row.serverCpuPerImage);
     result.batches[b] = row;
-    log(`| ${b} | ${f1(row.perS)} | ${f2(row.ratio)} | ${f1(row.p50)} | ${f1(row.p99)} | ${f1(row.prepareP50)} | ${f1(row.roundTripP50)} | ${f2(row.clientCpuPerImage)} | ${f2(row.serverCpuPerImage)} |`);
+    log(`| ${b} | ${f1(row.perS)} | ${f2(row.ratio)} | ${f1(row.p50)} | ${f1(row.p99)} | ${f1(row.prepareP50)} | ${f1(row.roundTripP50)} | ${f2(row.clientCpuPerImage)} | ${f2(row.serverCpuPerImage)} | ${f2(row.cpuRatioClient)} | ${f2(row.cpuRatioBoth)} |`);
   }
   return result;
 }
