@@ -36,7 +36,7 @@ export const SERVER_DEFAULTS = {
    * HTTP/2 receive window, per stream and for the connection. Real gRPC servers grow theirs to
    * megabytes (Go and C-core by BDP probing up to 16 MiB, Java starts at 1 MiB); grpc-js servers
    * stay at HTTP/2's 64 KiB, which makes a client wait for a WINDOW_UPDATE every 32 KiB of a
-   * 19 MB request and roughly doubles the CPU both sides spend per image (docs/performance.md).
+   * 19 MB request and costs each side 0.7 to 1 ms more CPU per image (docs/performance.md).
    */
   flowControlWindow: 16 * MiB,
   /** Requests of one stream classified at the same time; reading pauses beyond it (back-pressure). */
