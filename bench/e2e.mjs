@@ -9,8 +9,8 @@
 // pixels (the default 4 MiB budget holds 6 raw images: the "defaults" row shows that case).
 // Latency of an image: from the moment preprocess starts preparing it to its result.
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
-import { cpuMs, f1, f2, load, median, percentile, samplePhotos, startServerProcess } from './lib.mjs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { cpuMs, f1, f2, load, median, percentile, runChild, samplePhotos, separateCpus, startServerProcess } from './lib.mjs';
 
 const RAW = 448 * 448 * 3;
 const NO_PIXELS = '32, 1 byte of pixels';
@@ -126,14 +126,39 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
   return result;
 }
 
+/**
+ * The same benchmark with the client and the server on CPUs of their own (`separateCpus()`): the
+ * client in a child process under `taskset` (its preprocess-only baseline too), the server on the
+ * remaining CPU, as a remote service would be. Undefined where CPUs cannot be separated.
+ */
+export async function benchEndToEndSeparateCpus({ quick = false, batches = [32] } = {}) {
+  const cpus = separateCpus();
+  if (!cpus) return undefined;
+  const args = ['--json', '--batches', batches.join(','), ...(quick ? ['--quick'] : [])];
+  const result = await runChild(fileURLToPath(import.meta.url), args, {
+    prefix: ['taskset', '-c', cpus.client],
+    env: { BENCH_SERVER_CPUS: cpus.server },
+  });
+  return { ...result, cpus };
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, images: { type: 'string' }, reps: { type: 'string' }, batches: { type: 'string' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      images: { type: 'string' },
+      reps: { type: 'string' },
+      batches: { type: 'string' },
+      // The tables to stderr and the result as JSON on the last stdout line (for runChild).
+      json: { type: 'boolean', default: false },
+    },
   });
-  await benchEndToEnd({
+  const result = await benchEndToEnd({
     quick: values.quick,
     images: values.images ? Number(values.images) : undefined,
     reps: values.reps ? Number(values.reps) : undefined,
     batches: values.batches ? values.batches.split(',').map(Number) : undefined,
+    log: values.json ? console.error : console.log,
   });
+  if (values.json) console.log(JSON.stringify(result));
 }

@@ -2,7 +2,8 @@
 // against a baseline measured in the same run; they never assert times.
 //
 // Every benchmark runs against the built package: dist/cjs of this checkout, or ATHENA_DIST.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -52,7 +53,13 @@ export const percentile = (xs, p) => {
 export async function startServerProcess({ latency = 0 } = {}) {
   // BENCH_SERVER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=tmp/prof') goes to the server's node.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, join(here, 'server.mjs'), '--latency', String(latency)], {
+  // BENCH_SERVER_CPUS (e.g. '2-3', Linux `taskset` syntax) runs the server on those CPUs only, so
+  // that on a host with 4 or more it does not take the client's: start the client with
+  // `taskset -c 0-1` and the end-to-end ratio measures the client alone.
+  const cpus = process.env.BENCH_SERVER_CPUS;
+  const command = [process.execPath, ...nodeArgs, join(here, 'server.mjs'), '--latency', String(latency)];
+  const [file, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
+  const child = spawn(file, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: process.env,
   });
@@ -102,10 +109,22 @@ export function peakRss() {
   return process.memoryUsage.rss();
 }
 
-/** Runs `node file args` and parses the last stdout line as JSON. */
-export function runChild(file, args = [], { execArgv = [] } = {}) {
+/**
+ * CPUs for a client and a server that must not share any (Linux `taskset` lists): the last CPU
+ * for the server, the others for the client. Undefined where `taskset` is missing, off Linux, or
+ * with a single CPU.
+ */
+export function separateCpus() {
+  const n = availableParallelism();
+  if (process.platform !== 'linux' || n < 2 || spawnSync('taskset', ['-V']).status !== 0) return undefined;
+  return { client: n === 2 ? '0' : `0-${n - 2}`, server: String(n - 1) };
+}
+
+/** Runs `node file args` (after `prefix`, e.g. `taskset -c 0`) and parses the last stdout line as JSON. */
+export function runChild(file, args = [], { execArgv = [], prefix = [], env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...execArgv, file, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const [command, ...rest] = [...prefix, process.execPath, ...execArgv, file, ...args];
+    const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('error', reject);
