@@ -15,14 +15,17 @@ export const ErrorCode = {
   ERROR_CODE_DEPLOYMENT_ID_INVALID: 5,
   ERROR_CODE_CORRELATION_ID_INVALID: 6,
 } as const;
+/** An `ErrorCode` by name, as decoded messages carry it. */
 export type ErrorCode = keyof typeof ErrorCode;
 
+/** Every `RequestEncoding` of the contract: how `ClassificationInput.data` is compressed. */
 export const RequestEncoding = {
   /** Treated as uncompressed. */
   REQUEST_ENCODING_UNSPECIFIED: 0,
   REQUEST_ENCODING_UNCOMPRESSED: 1,
   REQUEST_ENCODING_BROTLI: 2,
 } as const;
+/** A `RequestEncoding` by name. */
 export type RequestEncoding = keyof typeof RequestEncoding;
 
 /** Every `ImageFormat` of the contract. 18 is reserved (a retired channel order). */
@@ -47,13 +50,16 @@ export const ImageFormat = {
   IMAGE_FORMAT_PIC: 17,
   IMAGE_FORMAT_RAW_UINT8_BGR: 19,
 } as const;
+/** An `ImageFormat` by name: what `ClassificationInput.data` holds. */
 export type ImageFormat = keyof typeof ImageFormat;
 
+/** Every `HashType` of the contract: the algorithm of an `ImageHash`. */
 export const HashType = {
   HASH_TYPE_UNKNOWN: 0,
   HASH_TYPE_MD5: 1,
   HASH_TYPE_SHA1: 2,
 } as const;
+/** A `HashType` by name. */
 export type HashType = keyof typeof HashType;
 
 /** Side length of the pixels the service classifies. */
@@ -63,12 +69,14 @@ export const RAW_IMAGE_BYTES = IMAGE_SIDE * IMAGE_SIDE * 3;
 /** Longest deployment or correlation id the service accepts. */
 export const MAX_ID_LENGTH = 64;
 
+/** A hash of the original file, which the service matches against known images. */
 export interface ImageHash {
   /** Lower-case hex. */
   value: string;
   type: HashType;
 }
 
+/** One image of a request: who sends it, its id for the answer, and its bytes. */
 export interface ClassificationInput {
   affiliate: string;
   correlationId: string;
@@ -78,22 +86,26 @@ export interface ClassificationInput {
   hashes: ImageHash[];
 }
 
+/** One message of the `Classify` stream: a batch of images for one deployment. */
 export interface ClassifyRequest {
   deploymentId: string;
   inputs: ClassificationInput[];
 }
 
+/** One label and its weight in an image's answer. */
 export interface Classification {
   label: string;
   weight: number;
 }
 
+/** Why an image (or, as `globalError`, a whole request) was not classified. */
 export interface ClassificationError {
   code: ErrorCode;
   message: string;
   details: string;
 }
 
+/** The answer for one image, matched to it by `correlationId`. */
 export interface ClassificationOutput {
   correlationId: string;
   classifications: Classification[];
@@ -101,18 +113,21 @@ export interface ClassificationOutput {
   error: ClassificationError | null;
 }
 
+/** One message of the `Classify` response stream: answers, possibly for several requests. */
 export interface ClassifyResponse {
   /** Set when the whole request failed; `outputs` is then empty. */
   globalError: ClassificationError | null;
   outputs: ClassificationOutput[];
 }
 
+/** A deployment as `ListDeployments` reports it. */
 export interface Deployment {
   deploymentId: string;
   /** Responses waiting in the deployment. */
   backlog: number;
 }
 
+/** The answer of `ListDeployments`. */
 export interface ListDeploymentsResponse {
   deployments: Deployment[];
 }

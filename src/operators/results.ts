@@ -25,6 +25,7 @@ export type FailureCode = ErrorCode | PreprocessErrorCode | PipelineErrorCode;
 /** Where in the pipeline a failure arose. */
 export type FailureStage = 'preprocess' | 'server' | 'transport';
 
+/** How long an image spent in the pipeline's stages. */
 export interface ResultTimings {
   /** Time spent preparing the image (ms). */
   readonly prepareMs: number;

@@ -7,6 +7,7 @@ import { PreprocessError } from './errors';
 /** Default cap on the declared pixel count (width x height) of an input: 100 megapixels. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 
+/** Options of the decoders; every field is optional. */
 export interface DecodeOptions {
   /**
    * Refuse images whose header declares more pixels than this (a decompression bomb), before

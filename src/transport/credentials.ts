@@ -61,7 +61,9 @@ interface CachedToken {
   readonly refreshAt: number;
 }
 
+/** Where `oauthClientCredentials` asks for tokens unless told otherwise. */
 export const DEFAULT_TOKEN_URL = 'https://crispthinking.auth0.com/oauth/token';
+/** The audience `oauthClientCredentials` asks tokens for unless told otherwise. */
 export const DEFAULT_AUDIENCE = 'crisp-athena-live';
 
 /**

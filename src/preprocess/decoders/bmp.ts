@@ -38,6 +38,7 @@ const BI_RLE8 = 1;
 const BI_RLE4 = 2;
 const BI_BITFIELDS = 3;
 
+/** Whether the bytes start with the `BM` signature. */
 export function isBmp(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d;
 }
@@ -46,6 +47,7 @@ function fail(message: string, code: 'DECODE_FAILED' | 'UNSUPPORTED_FORMAT' = 'D
   return new PreprocessError(code, `cannot decode the BMP image: ${message}`, message);
 }
 
+/** Reads and checks a BMP's headers; throws `PreprocessError` (`DECODE_FAILED`, `UNSUPPORTED_FORMAT`). */
 export function readBmpHeader(bytes: Uint8Array): BmpHeader {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (end: number): void => {
@@ -119,6 +121,7 @@ export function readBmpHeader(bytes: Uint8Array): BmpHeader {
   };
 }
 
+/** Decodes a BMP to B,G,R pixels as OpenCV's `imdecode(IMREAD_COLOR)` does; RLE is refused (`UNSUPPORTED_FORMAT`). */
 export function decodeBmp(bytes: Uint8Array, header: BmpHeader = readBmpHeader(bytes)): BgrImage {
   const { width, height, topDown, bpp, compression, dataOffset, palette } = header;
   if (compression === BI_RLE4 || compression === BI_RLE8) {

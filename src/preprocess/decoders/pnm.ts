@@ -94,6 +94,7 @@ class Reader {
   }
 }
 
+/** Reads and checks a PBM/PGM/PPM header (`P1`..`P6`); throws `PreprocessError` (`DECODE_FAILED`). */
 export function readPnmHeader(bytes: Uint8Array): PnmHeader {
   if (!isPnm(bytes)) throw fail('no P1-P6 signature');
   const kind = bytes[1]! - 0x30;
@@ -107,6 +108,7 @@ export function readPnmHeader(bytes: Uint8Array): PnmHeader {
   return { kind, width, height, maxval, offset: r.pos };
 }
 
+/** Decodes a PBM/PGM/PPM to B,G,R pixels as OpenCV does, by the rules at the top of this file. */
 export function decodePnm(bytes: Uint8Array, header: PnmHeader = readPnmHeader(bytes)): BgrImage {
   const { kind, width, height, maxval, offset } = header;
   const binary = kind >= 4;
