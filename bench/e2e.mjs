@@ -134,7 +134,8 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
 export async function benchEndToEndSeparateCpus({ quick = false, batches = [32] } = {}) {
   const cpus = separateCpus();
   if (!cpus) return undefined;
-  const args = ['--json', '--batches', batches.join(','), ...(quick ? ['--quick'] : [])];
+  // Five repetitions, not three: with one CPU the client's figures move more from run to run.
+  const args = ['--json', '--batches', batches.join(','), ...(quick ? ['--quick'] : ['--reps', '5'])];
   const result = await runChild(fileURLToPath(import.meta.url), args, {
     prefix: ['taskset', '-c', cpus.client],
     env: { BENCH_SERVER_CPUS: cpus.server },
