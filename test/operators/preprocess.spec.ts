@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { from, lastValueFrom, map, mergeMap, NEVER, of, Subject, throwError, timer, toArray, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { RAW_IMAGE_BYTES } from '../../src/contract/messages';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { defaultConcurrency, preprocess, type PreprocessOptions } from '../../src/operators/preprocess';
-import { availableParallelism } from 'node:os';
 import type { ClassificationFailure } from '../../src/operators/results';
 import { CorrelationIdGenerator } from '../../src/preprocess/correlationId';
 import { PreprocessError } from '../../src/preprocess/errors';
