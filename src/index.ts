@@ -18,4 +18,4 @@ export * from './operators/retryByErrorCode';
 export * from './operators/classifyImages';
 export * from './operators/classifyIterable';
 export * from './operators/classifyAll';
-export { InvalidOptionError } from './invalidOptionError';
+export { InvalidOptionError } from './core/invalidOptionError';

@@ -1,5 +1,5 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /** Options of {@link bufferBatch}. */
 export interface BufferBatchOptions<T> {

@@ -5,7 +5,8 @@ import type { PreparedImage } from '../preprocess/types';
 import type { ClassifyTransport, ClassifyWriteState } from '../transport/types';
 import { takeCredit, type InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure, PipelineErrorCode, RetryCapability, RetryTicket } from './results';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
+import { isValidId } from '../core/ids';
 
 /** One image as `classify` sent it (or tried to). */
 export interface SentImage<R = unknown> {
@@ -168,9 +169,6 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function validId(id: string): boolean {
-  return typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH;
-}
 
 /**
  * Sends batches of prepared images as `ClassifyRequest`s on one duplex stream per subscription and
@@ -240,7 +238,7 @@ export function classify<R = unknown>(
   return (source) =>
     new Observable<ClassifyEvent<R>>((subscriber) => {
       const deploymentId = givenId ?? `athena-rx-${randomUUID()}`;
-      if (!validId(deploymentId)) {
+      if (!isValidId(deploymentId)) {
         subscriber.error(new InvalidOptionError(`classify: deployment id must be 1-${MAX_ID_LENGTH} characters, got '${deploymentId}'`));
         return undefined;
       }

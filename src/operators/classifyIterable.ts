@@ -3,7 +3,7 @@ import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions } from './classifyImages';
 import type { ClassificationEvent } from './results';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 type Source<R> = ImageSource | ImageInput<R>;
 

@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
  * A credit gate shared by the stages of one pipeline: at most `size` credits are out at once.

@@ -15,7 +15,7 @@ import { isImageInput } from '../preprocess/sources';
 import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types';
 import { holdCredit, type InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
  * The default `concurrency` of {@link preprocess}: `os.availableParallelism() + 2`.

@@ -1,29 +1,8 @@
-import type { Classification, ClassificationOutput, ErrorCode } from '../contract/messages';
+import type { Classification, ClassificationOutput } from '../contract/messages';
+import type { FailureCode, FailureStage } from '../core/codes';
 
-/** Why preparing an image failed, before anything was sent. */
-export type PreprocessErrorCode =
-  | 'EMPTY_INPUT'
-  | 'SOURCE_UNREADABLE'
-  /** The source is larger than `maxSourceBytes`; refused before it was read whole. */
-  | 'SOURCE_TOO_LARGE'
-  | 'UNSUPPORTED_FORMAT'
-  | 'DECODE_FAILED'
-  | 'TOO_MANY_PIXELS'
-  | 'INVALID_CORRELATION_ID'
-  | 'INVALID_INPUT';
-
-/** Why the pipeline could not get an answer for an image. */
-export type PipelineErrorCode =
-  /** No response within `responseTimeout` (or lost to another member of a shared deployment). */
-  | 'RESPONSE_TIMEOUT'
-  /** The stream failed for good (retries exhausted or not retryable, e.g. `UNAUTHENTICATED`). */
-  | 'TRANSPORT_FAILED';
-
-/** Every code a failure can carry: the server's `ErrorCode`s, then the client's own. */
-export type FailureCode = ErrorCode | PreprocessErrorCode | PipelineErrorCode;
-
-/** Where in the pipeline a failure arose. */
-export type FailureStage = 'preprocess' | 'server' | 'transport';
+export type { PreprocessErrorCode, PipelineErrorCode, FailureCode, FailureStage } from '../core/codes';
+export { isRetryableCode } from '../core/codes';
 
 /** How long an image spent in the pipeline's stages. */
 export interface ResultTimings {
@@ -105,9 +84,4 @@ export function withRetryCapability<F extends ClassificationFailure<unknown>>(fa
 /** The retry capability of a failure, if the session that produced it can send the image again. */
 export function retryCapabilityOf(result: ClassificationResult<unknown>): RetryCapability | undefined {
   return (result as { [RETRY_CAPABILITY]?: RetryCapability })[RETRY_CAPABILITY];
-}
-
-/** Whether the contract advises that trying again can help, for a server `ErrorCode`. */
-export function isRetryableCode(code: FailureCode): boolean {
-  return code === 'ERROR_CODE_UNSPECIFIED' || code === 'ERROR_CODE_MODEL_ERROR' || code === 'RESPONSE_TIMEOUT';
 }

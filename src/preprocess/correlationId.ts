@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { XXHashAPI } from 'xxhash-wasm' with { 'resolution-mode': 'import' };
-import { MAX_ID_LENGTH } from '../contract/messages';
+import { idProblem } from '../core/ids';
 import { PreprocessError } from './errors';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 // xxhash-wasm's types are ES-module-only, but the package ships a CommonJS build too, which is
 // what this CommonJS library loads (a dynamic import() would be rewritten to require() anyway).
@@ -96,18 +96,10 @@ export function defaultCorrelationIds(): CorrelationIdGenerator {
  * ```
  */
 export function validateCorrelationId(id: unknown): string {
-  if (typeof id !== 'string') {
-    throw new PreprocessError('INVALID_CORRELATION_ID', `correlation id must be a string, got ${typeof id}`);
+  const problem = idProblem('correlation id', id);
+  if (problem !== undefined) {
+    const details = typeof id === 'string' && id.length > 0 ? `id starts ${JSON.stringify(id.slice(0, 16))}` : '';
+    throw new PreprocessError('INVALID_CORRELATION_ID', problem, details);
   }
-  if (id.length === 0) {
-    throw new PreprocessError('INVALID_CORRELATION_ID', 'correlation id must not be empty');
-  }
-  if (id.length > MAX_ID_LENGTH) {
-    throw new PreprocessError(
-      'INVALID_CORRELATION_ID',
-      `correlation id is ${id.length} characters long; the service accepts at most ${MAX_ID_LENGTH}`,
-      `id starts ${JSON.stringify(id.slice(0, 16))}`,
-    );
-  }
-  return id;
+  return id as string;
 }

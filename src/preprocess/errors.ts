@@ -1,4 +1,4 @@
-import type { PreprocessErrorCode } from '../operators/results';
+import type { PreprocessErrorCode } from '../core/codes';
 
 /** An image that cannot be prepared. Never carries the image bytes. */
 export class PreprocessError extends Error {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { HashType, ImageHash } from '../contract/messages';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /** Hash algorithms the wire can carry as `ImageHash` (the contract's `HashType`). */
 export type WireHashAlgorithm = 'md5' | 'sha1';

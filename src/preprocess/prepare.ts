@@ -8,7 +8,7 @@ import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorith
 import { toModelPixels } from './pixels';
 import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource } from './sources';
 import type { ImageInput, ImageSource, PreparedImage } from './types';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /** How `prepareImage` prepares an image; every field is optional. */
 export interface PrepareOptions {

@@ -1,7 +1,7 @@
 import { type BgrImage, channelOffsets, MODEL_SIDE, type RawImage } from './bgrImage';
 import { axisTable, isExactHalf } from './resizeTables';
 import { resizeRawWasm } from './resizeWasm';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 // A module constant, not `Math.imul` in the loops: under jest (a vm context) every lookup of the
 // global `Math` goes through the context's interceptor, which made the resizer 60x slower there.

@@ -1,8 +1,8 @@
+import { idProblem as coreIdProblem } from '../core/ids';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import {
   IMAGE_SIDE,
-  MAX_ID_LENGTH,
   RAW_IMAGE_BYTES,
   type Classification,
   type ClassificationInput,
@@ -41,9 +41,7 @@ export class InputRejected extends Error {
 
 /** Section 2: non-empty, at most 64 characters. */
 export function idProblem(kind: 'deployment' | 'correlation', id: string): string | undefined {
-  if (id.length === 0) return `${kind} id is empty`;
-  if (id.length > MAX_ID_LENGTH) return `${kind} id is ${id.length} characters; at most ${MAX_ID_LENGTH} are allowed`;
-  return undefined;
+  return coreIdProblem(`${kind} id`, id);
 }
 
 const HEX = { HASH_TYPE_MD5: /^[0-9a-f]{32}$/, HASH_TYPE_SHA1: /^[0-9a-f]{40}$/ } as const;

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
  * Where the in-process server reads the time. Expiry (responses after 1 h, deployments after 24 h

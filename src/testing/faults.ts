@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
  * Failures a test can aim at the in-process server. Every fault stays until `clear()` (or until

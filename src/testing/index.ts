@@ -10,4 +10,4 @@ export type { Faults } from './faults';
 export { benignClassify, BENIGN_LABELS, ENTROPY_LABEL, PCSAM_LABEL } from './benignClassifier';
 export { AthenaTestingError } from './errors';
 export type { AthenaTestingErrorCode } from './errors';
-export { InvalidOptionError } from '../invalidOptionError';
+export { InvalidOptionError } from '../core/invalidOptionError';

@@ -13,7 +13,7 @@ import type { AthenaCredentials } from './credentials';
 import { AthenaTransportError } from './errors';
 import { CLIENT_LANGUAGE, clientVersion } from './version';
 import type { AthenaClient, ClassifyCallOptions, UnaryCallOptions } from './types';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /** 64 MiB: a batch of 50 raw 448x448 images (about 30 MB) with room to spare, both ways. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

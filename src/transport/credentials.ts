@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { AthenaAuthError } from './errors';
-import { InvalidOptionError } from '../invalidOptionError';
+import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
  * Supplies the bearer token each call carries. The client asks for a token every time it opens
