@@ -91,6 +91,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
     throw new InvalidOptionError(`createAthenaClient: channels must be a positive integer, not ${String(options.channels)}`);
   }
   const { credentials, deploymentId, affiliate } = options;
+  credentials.checkAddress?.(options.address);
   const version = options.clientVersion ?? clientVersion();
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 60_000;
   const channelOptions: grpc.ChannelOptions = {
