@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +108,35 @@ describe('bad input: one typed failure per bad image, the good ones around it un
     const f = await between({ source: dir, ref: 'directory' });
     expect([f.code, f.details]).toEqual(['SOURCE_UNREADABLE', 'EISDIR']);
     expect(f.message).toMatch(/is a directory/);
+  });
+
+  // A FIFO with no writer used to block open() for ever (and a thread of libuv's pool with it).
+  it('a named pipe (FIFO): SOURCE_UNREADABLE at once, never waiting for a writer', async () => {
+    const fifo = join(dir, 'swapped.jpg');
+    execFileSync('mkfifo', [fifo]);
+    try {
+      const f = await between({ source: fifo, ref: 'fifo' });
+      expect([f.code, f.details, f.message]).toEqual(['SOURCE_UNREADABLE', 'EFIFO', `${fifo} is a named pipe (FIFO), not an image file`]);
+    } finally {
+      rmSync(fifo);
+    }
+  });
+
+  it('a device: SOURCE_UNREADABLE (not 64 MiB of /dev/zero read into memory)', async () => {
+    const f = await between({ source: '/dev/zero', ref: 'device' });
+    expect([f.code, f.message]).toEqual(['SOURCE_UNREADABLE', '/dev/zero is a device, not an image file']);
+  });
+
+  it('a Unix socket: SOURCE_UNREADABLE naming it a socket', async () => {
+    const path = join(dir, 'sock.png');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      const f = await between({ source: path, ref: 'socket' });
+      expect([f.code, f.message]).toEqual(['SOURCE_UNREADABLE', `${path} is a socket, not an image file`]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it.each([['drawing.svg'], ['notes.txt']])('an unsupported format (%s): UNSUPPORTED_FORMAT', async (name) => {
