@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { from, lastValueFrom, toArray } from 'rxjs';
+import sharp from 'sharp';
 import { preprocess, type PreprocessOptions } from '../../src/operators/preprocess';
+import { SUPPORTED_FORMATS_TEXT } from '../../src/preprocess/formats';
 import type { ClassificationFailure } from '../../src/operators/results';
 import type { ImageInput, PreparedImage } from '../../src/preprocess/types';
 import { fixtureCases, fixturePath, image } from './fixtures';
@@ -139,9 +141,20 @@ describe('bad input: one typed failure per bad image, the good ones around it un
     }
   });
 
-  it.each([['drawing.svg'], ['notes.txt']])('an unsupported format (%s): UNSUPPORTED_FORMAT', async (name) => {
+  it.each([
+    ['drawing.svg', 'detected SVG'],
+    ['notes.txt', 'unknown signature'],
+  ])('an unsupported format (%s): UNSUPPORTED_FORMAT saying what was found and what is supported', async (name, found) => {
     const f = await between({ source: join(dir, name), ref: name });
     expect(f.code).toBe('UNSUPPORTED_FORMAT');
+    expect(f.message).toBe(`not an image format the reference pipeline decodes (${found}; supported: ${SUPPORTED_FORMATS_TEXT})`);
+  });
+
+  it('HEIC and AVIF (what phones write) are named as such, not as an unknown signature', async () => {
+    const avif = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).avif().toBuffer();
+    const heic = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), randomBytes(200)]);
+    expect((await between({ source: avif, ref: 'avif' })).message).toMatch(/\(detected AVIF; supported: JPEG, PNG, /);
+    expect((await between({ source: heic, ref: 'heic' })).message).toMatch(/\(detected HEIC\/HEIF; supported: JPEG, PNG, /);
   });
 
   it('a decompression bomb (huge declared size): TOO_MANY_PIXELS, refused before decoding', async () => {
