@@ -37,7 +37,11 @@ module.exports = {
     layer('transport', ['contract', 'core'], 'transport knows gRPC, not Rx pipelines.'),
     layer('metrics', ['contract', 'core'], 'Metrics instruments are used by every layer above, so they sit just above the bottom.'),
     layer('testing', ['contract', 'core'], 'The in-process server shares only the contract and the bottom layer with the client.'),
-    layer('operators', ['contract', 'core', 'preprocess', 'transport', 'metrics'], 'Operators build on the layers below, never on cli, testing or redis.'),
+    layer(
+      'operators',
+      ['contract', 'core', 'preprocess', 'transport', 'metrics'],
+      'Operators build on the layers below, never on cli, testing or redis.',
+    ),
     {
       name: 'only-cli-imports-cli',
       comment: 'The command line is built on the public API; nothing in the library depends on it.',
