@@ -3,7 +3,7 @@ import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, 
 import { MAX_ID_LENGTH, type ClassifyRequest, type ClassifyResponse } from '../contract/messages';
 import type { PreparedImage } from '../preprocess/types';
 import type { ClassifyTransport, ClassifyWriteState } from '../transport/types';
-import { takeCredit, type InFlightWindow } from './inFlightWindow';
+import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure, PipelineErrorCode, RetryCapability, RetryTicket } from './results';
 import { InvalidOptionError } from '../core/invalidOptionError';
 import { isValidId } from '../core/ids';
@@ -305,7 +305,7 @@ function session<R>(
   const releaseCredit = (rec: Rec<R>): void => {
     if (!rec.credit) return;
     rec.credit = false;
-    window?.release();
+    window?.giveBack(rec.id);
   };
 
   /** After an event about settled images was delivered: images nobody reserved for a retry are done. */
@@ -366,10 +366,10 @@ function session<R>(
     finalize(recs);
   };
 
-  /** Emits a failure that is final before sending; `heldCredit`: its item carried a window credit. */
-  const reject = (result: ClassificationFailure<R>, heldCredit: boolean): void => {
+  /** Emits a failure that is final before sending, and gives back the credit its id holds. */
+  const reject = (result: ClassificationFailure<R>): void => {
     emit({ kind: 'rejected', at: now(), result });
-    if (window && heldCredit) window.release();
+    window?.giveBack(result.correlationId);
   };
 
   // --- the wire ---
@@ -633,7 +633,7 @@ function session<R>(
     const group: Rec<R>[] = [];
     for (const item of batch) {
       if (item?.kind === 'failure') {
-        reject(item, takeCredit(item));
+        reject(item);
         continue;
       }
       if (item?.kind !== 'prepared') {
@@ -646,10 +646,10 @@ function session<R>(
           kind: 'failure', correlationId: id, ref: item.ref, attempts: 0,
           timings: { prepareMs: 0 }, code: 'ERROR_CODE_CORRELATION_ID_INVALID',
           message: `correlation id '${id}' is already in use in this pipeline`, details: '', retryable: false, stage: 'preprocess',
-        }, takeCredit(item));
+        });
         continue;
       }
-      const rec: Rec<R> = { id, image: item, state: 'pending', attempt: 0, resent: false, credit: window !== undefined && takeCredit(item), retry: makeCapability(id) };
+      const rec: Rec<R> = { id, image: item, state: 'pending', attempt: 0, resent: false, credit: (window?.heldBy(id) ?? 0) > 0, retry: makeCapability(id) };
       records.set(id, rec);
       group.push(rec);
     }
