@@ -8,7 +8,7 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
-import { CorrelationIdGenerator, defaultCorrelationIds } from '../preprocess/correlationId';
+import { defaultCorrelationIds, type CorrelationIdGenerator } from '../preprocess/correlationId';
 import { PreprocessError } from '../preprocess/errors';
 import { checkPrepareOptions, prepareImage, type PrepareOptions } from '../preprocess/prepare';
 import { isImageInput } from '../preprocess/sources';

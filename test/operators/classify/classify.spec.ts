@@ -1,13 +1,13 @@
 import { map, mergeMap, Observable, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messages';
-import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
-import { correlate } from '../../src/operators/correlate';
-import { inFlightWindow } from '../../src/operators/inFlightWindow';
-import type { ClassificationEvent } from '../../src/operators/results';
-import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
-import type { ClassifyTransport } from '../../src/transport/types';
-import { failure, modelError, ok, prepared } from './fixtures';
+import type { ClassifyRequest, ClassifyResponse } from '../../../src/contract/messages';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../../src/operators/classify';
+import { correlate } from '../../../src/operators/correlate';
+import { inFlightWindow } from '../../../src/operators/inFlightWindow';
+import type { ClassificationEvent } from '../../../src/operators/results';
+import { retryByErrorCode } from '../../../src/operators/retryByErrorCode';
+import type { ClassifyTransport } from '../../../src/transport/types';
+import { failure, modelError, ok, prepared } from '../fixtures';
 
 /** One call opened on the fake transport: what was written when, and handles to answer it. */
 interface FakeCall {
@@ -346,7 +346,7 @@ describe('classify', () => {
       testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 7);
       const events = source.pipe(classify<string>(transport, opts()));
-      let capability: import('../../src/operators/results').RetryCapability | undefined;
+      let capability: import('../../../src/operators/results').RetryCapability | undefined;
       const result = new Observable<ClassifyEvent<string>>((subscriber) =>
         events.subscribe({
           next: (e) => {
