@@ -119,7 +119,11 @@ export class ClassifyStreams {
     }
     if (s.deploymentId === undefined) s.deploymentId = deploymentId;
     else if (deploymentId !== s.deploymentId) {
-      this.abort(s, grpc.status.INVALID_ARGUMENT, `deployment id changed on the stream from '${s.deploymentId}' to '${deploymentId}'; open a new stream for another deployment`);
+      this.abort(
+        s,
+        grpc.status.INVALID_ARGUMENT,
+        `deployment id changed on the stream from '${s.deploymentId}' to '${deploymentId}'; open a new stream for another deployment`,
+      );
       return true;
     }
     return false;
@@ -141,7 +145,9 @@ export class ClassifyStreams {
     const refused = inputs.find((input) => !permitted(s.affiliates, input.affiliate));
     if (refused) {
       const error = { code: 'ERROR_CODE_AFFILIATE_NOT_PERMITTED' as const, message: notPermittedMessage(refused.affiliate), details: '' };
-      inputs.forEach((input) => this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }));
+      inputs.forEach((input) =>
+        this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }),
+      );
       this.sendDirect(s, { globalError: error, outputs: [] });
       return;
     }
@@ -160,7 +166,9 @@ export class ClassifyStreams {
       message: `request has ${inputs.length} inputs; this server accepts at most ${max} per request (send 10-50 per request)`,
       details: '',
     };
-    inputs.forEach((input) => this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }));
+    inputs.forEach((input) =>
+      this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }),
+    );
     this.sendDirect(s, { globalError: error, outputs: [] });
   }
 
@@ -185,7 +193,11 @@ export class ClassifyStreams {
       const problem = idProblem('correlation id', id);
       if (problem) return rejected(id, 'ERROR_CODE_CORRELATION_ID_INVALID', problem);
       if (d.outstanding.has(id)) {
-        return rejected(id, 'ERROR_CODE_CORRELATION_ID_INVALID', `correlation id '${id}' is already in use in deployment '${d.id}' (not yet answered)`);
+        return rejected(
+          id,
+          'ERROR_CODE_CORRELATION_ID_INVALID',
+          `correlation id '${id}' is already in use in deployment '${d.id}' (not yet answered)`,
+        );
       }
       d.outstanding.add(id);
       reserved.push(id);
@@ -202,7 +214,7 @@ export class ClassifyStreams {
     this.updateFlow(s);
     void (async () => {
       try {
-        const outputs = await Promise.all(inputs.map((input, k) => early[k] ?? classifyInput(input, this.ctx.input)));
+        const outputs = await Promise.all(inputs.map((input, k) => Promise.resolve(early[k] ?? classifyInput(input, this.ctx.input))));
         this.ctx.audit.recordAll(d.id, inputs, outputs);
         await this.ctx.delays.wait(this.ctx.faults.latencyMs);
         if (d.removed || this.ctx.lifecycle.stopping) return;

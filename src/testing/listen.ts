@@ -33,7 +33,13 @@ function portProblem(host: string, port: number): Promise<Error | undefined> {
   return new Promise((resolve) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) =>
-      resolve(err.code === 'EADDRINUSE' ? new Error(`address already in use (EADDRINUSE)`, { cause: err }) : err.code === 'EACCES' ? new Error('permission denied (EACCES)', { cause: err }) : undefined),
+      resolve(
+        err.code === 'EADDRINUSE'
+          ? new Error(`address already in use (EADDRINUSE)`, { cause: err })
+          : err.code === 'EACCES'
+            ? new Error('permission denied (EACCES)', { cause: err })
+            : undefined,
+      ),
     );
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
   });
@@ -67,7 +73,9 @@ export async function listen(server: grpc.Server, o: ResolvedOptions): Promise<{
   if (taken) throw new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${o.port}: ${taken.message}`, { cause: taken });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${hostPart}:${o.port}`, credentials, (err, bound) =>
-      err ? reject(new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${o.port}: ${err.message}`, { cause: err })) : resolve(bound),
+      err
+        ? reject(new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${o.port}: ${err.message}`, { cause: err }))
+        : resolve(bound),
     ),
   );
   grantWindow(server, o.flowControlWindow);

@@ -131,7 +131,8 @@ export interface ResolvedOptions {
 
 function checkOptions(o: AthenaServerOptions): void {
   const positive = (name: keyof AthenaServerOptions, v: number | undefined) => {
-    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
   };
   positive('maxImageBytes', o.maxImageBytes);
   positive('responseTtlMs', o.responseTtlMs);
@@ -141,7 +142,8 @@ function checkOptions(o: AthenaServerOptions): void {
   positive('auditLimit', o.auditLimit);
   positive('maxDecodedBytes', o.maxDecodedBytes);
   const count = (name: keyof AthenaServerOptions, v: number | undefined) => {
-    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive integer, got ${v}`);
+    if (v !== undefined && !(Number.isInteger(v) && v > 0))
+      throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive integer, got ${v}`);
   };
   count('maxInputsPerRequest', o.maxInputsPerRequest);
   count('decodeConcurrency', o.decodeConcurrency);

@@ -48,7 +48,7 @@ describe('in-process server: memory stays bounded under abuse (issue 12)', () =>
   /** Waits until the server has answered what it had taken in (its audit log stops growing). */
   async function settled(s: ServerProcess): Promise<void> {
     let last = -1;
-    for (let same = 0; same < 3; ) {
+    for (let same = 0; same < 3;) {
       await Promise.race([sleep(200), s.exceeded]);
       const { audit } = await s.stats();
       same = audit === last ? same + 1 : 0;
@@ -68,7 +68,10 @@ describe('in-process server: memory stays bounded under abuse (issue 12)', () =>
     }));
     const response = await ask(s, { deploymentId: 'bombs', inputs });
     expect(response.outputs).toEqual([]);
-    expect(response.globalError).toMatchObject({ code: 'ERROR_CODE_UNSPECIFIED', message: expect.stringMatching(/10000 inputs.*at most 1000/) });
+    expect(response.globalError).toMatchObject({
+      code: 'ERROR_CODE_UNSPECIFIED',
+      message: expect.stringMatching(/10000 inputs.*at most 1000/),
+    });
     expect((await s.memory()).peak).toBeLessThan(RSS_BOUND);
   });
 

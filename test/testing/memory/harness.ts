@@ -52,7 +52,10 @@ export async function startServerProcess(server: AthenaServerOptions, killAboveB
     if (m.type === 'ready') ready(m.address!);
     else if (m.type === 'rss') waiters.shift()?.(m);
     else if (m.type === 'stats') statsWaiters.shift()?.(m as unknown as ServerStats);
-    else if (m.type === 'exceeded') exceededReject(new Error(`server RSS passed ${Math.round(killAboveBytes / MB)} MB (${Math.round(m.rss / MB)} MB); the child was stopped`));
+    else if (m.type === 'exceeded')
+      exceededReject(
+        new Error(`server RSS passed ${Math.round(killAboveBytes / MB)} MB (${Math.round(m.rss / MB)} MB); the child was stopped`),
+      );
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('exit', (code) => {

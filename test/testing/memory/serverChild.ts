@@ -33,7 +33,14 @@ void startAthenaServer(options.server).then((server) => {
       gc?.();
       gc?.();
       const usage = process.memoryUsage();
-      process.send?.({ type: 'rss', rss: usage.rss, peak, heapUsed: usage.heapUsed, external: usage.external, arrayBuffers: usage.arrayBuffers });
+      process.send?.({
+        type: 'rss',
+        rss: usage.rss,
+        peak,
+        heapUsed: usage.heapUsed,
+        external: usage.external,
+        arrayBuffers: usage.arrayBuffers,
+      });
     } else if (message.type === 'stats') {
       process.send?.({ type: 'stats', audit: server.audit.length, deployments: server.deployments() });
     } else if (message.type === 'stop') {
