@@ -18,15 +18,19 @@ describe('in-process server: deployments (contract section 3)', () => {
     await server.stop();
   });
 
-  /** Leaves a response in the deployment's backlog: its sender cancels before the answer is ready. */
+  /**
+   * Leaves a response in the deployment's backlog: the latency fault holds the answer back until
+   * its sender has gone, then releases it (no timer to race, however loaded the machine).
+   */
   async function backlogOne(deploymentId: string, correlationId: string): Promise<void> {
-    server.faults.latency(100);
+    server.faults.latency(60_000);
     const s = openStream(client);
     s.send({ deploymentId, inputs: [hashOnly(correlationId)] });
-    await until(() => server.deployments().some((d) => d.deploymentId === deploymentId && d.streams === 1));
+    await until(() => server.audit.some((a) => a.correlationId === correlationId));
     s.call.cancel();
-    await until(() => server.deployments().find((d) => d.deploymentId === deploymentId)?.backlog === 1);
+    await until(() => server.deployments().find((d) => d.deploymentId === deploymentId)?.streams === 0);
     server.faults.latency(0);
+    await until(() => server.deployments().find((d) => d.deploymentId === deploymentId)?.backlog === 1);
   }
 
   it('a deployment is created by the first Classify request naming it (section 3)', async () => {
@@ -86,17 +90,18 @@ describe('in-process server: deployments (contract section 3)', () => {
     server = await startAthenaServer({ clock, maxBacklog: 2 });
     client.close();
     client = makeClient(server.address);
-    // Three requests, then the sender goes away before any answer is ready (the latency fault).
-    server.faults.latency(100);
+    // Three requests, then the sender goes away before any answer is released (the latency fault).
+    server.faults.latency(60_000);
     const s = openStream(client);
     for (const id of ['first', 'second', 'third']) s.send({ deploymentId: 'small', inputs: [hashOnly(id)] });
     await until(() => server.audit.length === 3);
     s.call.cancel();
+    await until(() => server.deployments()[0]?.streams === 0);
+    server.faults.latency(0);
     await until(() => {
       const d = server.deployments()[0];
       return d !== undefined && d.backlog + d.purged === 3;
     });
-    server.faults.latency(0);
     expect(server.deployments()).toEqual([{ deploymentId: 'small', backlog: 2, streams: 0, purged: 1 }]);
     const late = openStream(client);
     late.send({ deploymentId: 'small', inputs: [] });
