@@ -86,6 +86,9 @@ export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOp
     let closed = false;
     // Blocking reads get a connection of their own, so that results and claims never wait behind them.
     const reader = redis.duplicate();
+    // Its connection errors are the application's client's too, which reports them; without a
+    // listener ioredis would print each one.
+    reader.on?.('error', () => undefined);
     let cursor = '0-0';
     let lastClaim = -Infinity;
 
