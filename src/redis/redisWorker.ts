@@ -260,7 +260,9 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
           steps.pipe(
             filter(isImage),
             map((s): ImageInput<JobRef> => ({ source: s.parsed.source, ref: s.ref, correlationId: `${s.ref.id}/${s.ref.deliveries}` })),
-            classifyImages<JobRef>(client, { ...options.pipeline, window }),
+            // A deployment of this worker's own, also when the client names one: answers to a
+            // shared one would reach the wrong worker (see docs/scaling-out.md for the measurement).
+            classifyImages<JobRef>(client, { ...options.pipeline, classify: { shared: false, ...options.pipeline?.classify }, window }),
             filter((e: ClassificationEvent<JobRef>): e is ClassificationResult<JobRef> => e.kind !== 'foreign'),
             map(toOutcome),
           ),

@@ -68,8 +68,8 @@ async function resultEntries(stream: string): Promise<Array<{ entryId: string; r
   return entries.map(([entryId, fields]) => ({ entryId, result: parseResult(fields) }));
 }
 
-async function enqueue(stream: string): Promise<string[]> {
-  const run = spawn(process.execPath, [path.join(pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', redisServer.url, '--stream', stream, images], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function enqueue(stream: string, operand = images): Promise<string[]> {
+  const run = spawn(process.execPath, [path.join(pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', redisServer.url, '--stream', stream, operand], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   run.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -158,17 +158,49 @@ describe('athena-rx worker fleet', () => {
 
   it('rides out a Redis restart mid-run: the workers reconnect and no job is lost or answered twice', async () => {
     const stream = 'restart';
-    const ids = await enqueue(stream);
+    // 200 of the images (a glob, as a user would quote it).
+    const ids = await enqueue(stream, path.join(images, 'img0[01]*.png'));
+    expect(ids).toHaveLength(200);
     const fleet = [new Worker('r1', stream), new Worker('r2', stream)];
-    await until('100 results', async () => (await redis.xlen(`${stream}:results`)) >= 100);
+    await until('50 results', async () => (await redis.xlen(`${stream}:results`)) >= 50);
     await redisServer.restart(300);
-    await until('500 results and nothing pending', async () => {
+    await until('200 results and nothing pending', async () => {
       const [pending] = (await redis.xpending(stream, 'fleet')) as [number];
-      return (await redis.xlen(`${stream}:results`)) >= 500 && Number(pending) === 0;
+      return (await redis.xlen(`${stream}:results`)) >= 200 && Number(pending) === 0;
     });
     await expectExactlyOnce(stream, ids);
     for (const w of fleet) expect(w.stderr).toContain('connected again');
     for (const w of fleet) w.child.kill('SIGTERM');
     expect(await Promise.all(fleet.map((w) => w.exited))).toEqual([0, 0]);
   }, 90_000);
+
+  it('examples/redis-worker.mjs: classifies what is enqueued, one JSON line per job, and exits 0 on SIGTERM', async () => {
+    const stream = 'example';
+    const ids = await enqueue(stream, path.join(images, 'img000*.png'));
+    // Without ATHENA_* it starts the embedded server, as every example does.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ATHENA_')));
+    const child = spawn(process.execPath, [path.join('examples', 'redis-worker.mjs')], {
+      cwd: pkg.dir,
+      env: { ...env, REDIS_URL: redisServer.url, STREAM: stream, GROUP: 'fleet', CONSUMER: 'example-1', IMAGE_ROOT: images },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await until('the example to write every result', async () => out.split('\n').filter((l) => l.startsWith('{"job"')).length >= ids.length);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.slice(0, -1).map((l) => l.job).sort()).toEqual([...ids].sort());
+    expect(lines.slice(0, -1).every((l) => l.kind === 'success' && l.consumer === 'example-1')).toBe(true);
+    expect(lines[lines.length - 1]).toEqual({ summary: { consumer: 'example-1', written: 10, released: 0, 'dead-lettered': 0, superseded: 0 } });
+    expect(err).toContain('embedded test server');
+    await expectExactlyOnce(stream, ids);
+  }, 60_000);
 });
