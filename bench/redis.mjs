@@ -37,7 +37,9 @@ async function freePort() {
 async function startRedis() {
   const dir = mkdtempSync(join(tmpdir(), 'athena-rx-bench-redis-'));
   const port = await freePort();
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (c) => {
@@ -65,7 +67,9 @@ function timeCli(args) {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c) => (err += c));
-    child.once('exit', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`athena-rx ${args[0]} exited ${code}: ${err}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(performance.now() - started) : reject(new Error(`athena-rx ${args[0]} exited ${code}: ${err}`)),
+    );
   });
 }
 
@@ -95,15 +99,37 @@ export async function benchRedis({ quick = false, images, reps, log = console.lo
       rates.classify.push((n * 1000) / ms);
       for (const k of [1, 2]) {
         const stream = `bench${round++}`;
-        await enqueueJobs(redis, stream, files.map((path) => ({ path })));
+        await enqueueJobs(
+          redis,
+          stream,
+          files.map((path) => ({ path })),
+        );
         const started = performance.now();
-        await Promise.all(Array.from({ length: k }, (_, i) => timeCli(['worker', '--redis', redisServer.url, '--stream', stream, '--group', 'bench', '--consumer', `w${i}`, '--drain', ...connection])));
+        await Promise.all(
+          Array.from({ length: k }, (_, i) =>
+            timeCli([
+              'worker',
+              '--redis',
+              redisServer.url,
+              '--stream',
+              stream,
+              '--group',
+              'bench',
+              '--consumer',
+              `w${i}`,
+              '--drain',
+              ...connection,
+            ]),
+          ),
+        );
         const ms = performance.now() - started;
         const written = await redis.xlen(`${stream}:results`);
         if (written !== n) throw new Error(`${k} worker(s) wrote ${written} results for ${n} jobs`);
         rates[`worker${k}`].push((n * 1000) / ms);
       }
-      log(`  rep ${rep + 1}: classify ${f1(rates.classify[rep])}, 1 worker ${f1(rates.worker1[rep])}, 2 workers ${f1(rates.worker2[rep])} images/s`);
+      log(
+        `  rep ${rep + 1}: classify ${f1(rates.classify[rep])}, 1 worker ${f1(rates.worker1[rep])}, 2 workers ${f1(rates.worker2[rep])} images/s`,
+      );
     }
 
     const shared = await sharedDeployment(server.address, quick ? 100 : 200);
@@ -117,7 +143,9 @@ export async function benchRedis({ quick = false, images, reps, log = console.lo
     };
     result.ratio1 = result.worker1 / result.classify;
     result.ratio2 = result.worker2 / result.classify;
-    log(`redis fleet (${n} images, median of ${repeat}): classify ${f1(result.classify)}, 1 worker ${f1(result.worker1)} (${f2(result.ratio1)}), 2 workers ${f1(result.worker2)} (${f2(result.ratio2)}) images/s`);
+    log(
+      `redis fleet (${n} images, median of ${repeat}): classify ${f1(result.classify)}, 1 worker ${f1(result.worker1)} (${f2(result.ratio1)}), 2 workers ${f1(result.worker2)} (${f2(result.ratio2)}) images/s`,
+    );
     log(
       `shared deployment, 2 consumers x ${shared.perConsumer} images: ${shared.foreign} of ${shared.answers} answers (${f1(shared.foreignShare * 100)}%) reached the other consumer; ` +
         `${shared.timedOut} results RESPONSE_TIMEOUT after ${shared.responseTimeout} ms; own deployments: ${shared.ownForeign} foreign, ${shared.ownTimedOut} timed out`,
@@ -148,7 +176,10 @@ async function sharedDeployment(address, perConsumer) {
         clients.map((client, c) =>
           lastValueFrom(
             from(Array.from({ length: perConsumer }, (_, i) => ({ source: { bgr: pixels }, ref: `${c}-${i}` }))).pipe(
-              athena.classifyImages(client, { retry: false, classify: deploymentId ? { deploymentId, responseTimeout } : { responseTimeout } }),
+              athena.classifyImages(client, {
+                retry: false,
+                classify: deploymentId ? { deploymentId, responseTimeout } : { responseTimeout },
+              }),
               toArray(),
             ),
           ),
@@ -166,10 +197,25 @@ async function sharedDeployment(address, perConsumer) {
   const shared = await run(`bench-shared-${process.pid}-${Date.now()}`);
   const own = await run(undefined);
   const answers = 2 * perConsumer;
-  return { perConsumer, answers, foreign: shared.foreign, foreignShare: shared.foreign / answers, timedOut: shared.timedOut, responseTimeout, ownForeign: own.foreign, ownTimedOut: own.timedOut };
+  return {
+    perConsumer,
+    answers,
+    foreign: shared.foreign,
+    foreignShare: shared.foreign / answers,
+    timedOut: shared.timedOut,
+    responseTimeout,
+    ownForeign: own.foreign,
+    ownTimedOut: own.timedOut,
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, images: { type: 'string' }, reps: { type: 'string' } } });
-  await benchRedis({ quick: values.quick, images: values.images ? Number(values.images) : undefined, reps: values.reps ? Number(values.reps) : undefined });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, images: { type: 'string' }, reps: { type: 'string' } },
+  });
+  await benchRedis({
+    quick: values.quick,
+    images: values.images ? Number(values.images) : undefined,
+    reps: values.reps ? Number(values.reps) : undefined,
+  });
 }

@@ -57,7 +57,10 @@ type StreamEntry = [id: string, fields: string[]];
  * Redis errors (other than the connection dropping, which the client rides out) error the
  * Observable: the jobs in flight stay pending and another worker claims them.
  */
-export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOptions): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
+export function redisJobSource(
+  redis: RedisConnection,
+  options: RedisJobSourceOptions,
+): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
   const { stream, group, consumer, limit, claimIdle, blockMs } = options;
   const inFlight = new Set<string>();
   let stopped = false;
@@ -93,7 +96,11 @@ export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOp
     let lastClaim = -Infinity;
 
     const claim = async (room: number): Promise<JobDelivery[]> => {
-      const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [string, StreamEntry[], string[]?];
+      const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [
+        string,
+        StreamEntry[],
+        string[]?,
+      ];
       cursor = reply[0];
       const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && !inFlight.has(e[0]));
       if (entries.length === 0) return [];
@@ -137,7 +144,19 @@ export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOp
             if (claimed.length > 0) continue;
           }
           const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2)));
-          const reply = (await reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', room, 'BLOCK', wait, 'STREAMS', stream, '>')) as Array<[string, StreamEntry[]]> | null;
+          const reply = (await reader.call(
+            'XREADGROUP',
+            'GROUP',
+            group,
+            consumer,
+            'COUNT',
+            room,
+            'BLOCK',
+            wait,
+            'STREAMS',
+            stream,
+            '>',
+          )) as Array<[string, StreamEntry[]]> | null;
           // Read after an unsubscription: they stay pending under this consumer and are claimed later.
           if (closed) return;
           const entries = reply?.[0]?.[1] ?? [];

@@ -26,7 +26,9 @@ const workers: Worker[] = [];
 async function makeImages(dir: string, n: number): Promise<void> {
   const distinct = await Promise.all(
     Array.from({ length: 8 }, (_, i) =>
-      sharp({ create: { width: 448, height: 448, channels: 3, background: { r: i * 30, g: 255 - i * 30, b: 90 } } }).png().toBuffer(),
+      sharp({ create: { width: 448, height: 448, channels: 3, background: { r: i * 30, g: 255 - i * 30, b: 90 } } })
+        .png()
+        .toBuffer(),
     ),
   );
   for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `img${String(i).padStart(4, '0')}.png`), distinct[i % distinct.length]);
@@ -42,11 +44,31 @@ class Worker {
     stream: string,
   ) {
     const args = [
-      path.join(pkg.dir, 'bin/athena-rx.js'), 'worker',
-      '--redis', redisServer.url, '--stream', stream, '--group', 'fleet', '--consumer', name,
-      '--address', athena.address, '--insecure',
-      '--claim-idle', '2000', '--in-flight', '24', '--batch-size', '8', '--concurrency', '2',
-      '--brotli-quality', '0', '--hashes', 'none',
+      path.join(pkg.dir, 'bin/athena-rx.js'),
+      'worker',
+      '--redis',
+      redisServer.url,
+      '--stream',
+      stream,
+      '--group',
+      'fleet',
+      '--consumer',
+      name,
+      '--address',
+      athena.address,
+      '--insecure',
+      '--claim-idle',
+      '2000',
+      '--in-flight',
+      '24',
+      '--batch-size',
+      '8',
+      '--concurrency',
+      '2',
+      '--brotli-quality',
+      '0',
+      '--hashes',
+      'none',
     ];
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
@@ -58,7 +80,8 @@ class Worker {
 async function until(what: string, test: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await test())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; workers' stderr:\n${workers.map((w) => `${w.name}: ${w.stderr}`).join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; workers' stderr:\n${workers.map((w) => `${w.name}: ${w.stderr}`).join('\n')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -69,14 +92,21 @@ async function resultEntries(stream: string): Promise<Array<{ entryId: string; r
 }
 
 async function enqueue(stream: string, operand = images): Promise<string[]> {
-  const run = spawn(process.execPath, [path.join(pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', redisServer.url, '--stream', stream, operand], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawn(
+    process.execPath,
+    [path.join(pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', redisServer.url, '--stream', stream, operand],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   run.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   run.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const code = await new Promise((resolve) => run.once('exit', resolve));
   expect({ code, err }).toMatchObject({ code: 0, err: expect.stringContaining(`on ${stream}`) });
-  return out.trim().split('\n').map((line) => line.split('\t')[0]);
+  return out
+    .trim()
+    .split('\n')
+    .map((line) => line.split('\t')[0]);
 }
 
 /** Every job exactly once among the results, and nothing left pending. */
@@ -190,16 +220,29 @@ describe('athena-rx worker fleet', () => {
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await until('the example to write every result', async () => out.split('\n').filter((l) => l.startsWith('{"job"')).length >= ids.length);
+      await until(
+        'the example to write every result',
+        async () => out.split('\n').filter((l) => l.startsWith('{"job"')).length >= ids.length,
+      );
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
       child.kill('SIGKILL');
     }
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.slice(0, -1).map((l) => l.job).sort()).toEqual([...ids].sort());
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      lines
+        .slice(0, -1)
+        .map((l) => l.job)
+        .sort(),
+    ).toEqual([...ids].sort());
     expect(lines.slice(0, -1).every((l) => l.kind === 'success' && l.consumer === 'example-1')).toBe(true);
-    expect(lines[lines.length - 1]).toEqual({ summary: { consumer: 'example-1', written: 10, released: 0, 'dead-lettered': 0, superseded: 0 } });
+    expect(lines[lines.length - 1]).toEqual({
+      summary: { consumer: 'example-1', written: 10, released: 0, 'dead-lettered': 0, superseded: 0 },
+    });
     expect(err).toContain('embedded test server');
     await expectExactlyOnce(stream, ids);
   }, 60_000);

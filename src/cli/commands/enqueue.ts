@@ -31,7 +31,8 @@ export const enqueue: Command = withHelp(HELP, async (args, io) => {
     } catch (err) {
       throw new UsageError(`--fields must be a JSON object (${messageOf(err)})`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--fields must be a JSON object, e.g. \'{"batch": 7}\'');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new UsageError('--fields must be a JSON object, e.g. \'{"batch": 7}\'');
     extra = parsed as Record<string, unknown>;
   }
   const files = await expandInputs(positionals, io.cwd);

@@ -56,7 +56,10 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
     'max-inline-bytes': { type: 'string' },
     drain: { type: 'boolean' },
   });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}': the worker takes its images from the stream (athena-rx enqueue adds them)`);
+  if (positionals.length > 0)
+    throw new UsageError(
+      `unexpected argument '${positionals[0]}': the worker takes its images from the stream (athena-rx enqueue adds them)`,
+    );
   const { url, stream } = resolveRedis(flags, io.env);
   const settings = resolvePipeline(flags);
   const config = resolveConnection(flags, io.env);
@@ -164,7 +167,9 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   ].filter((s) => s !== '');
   if (extra.length > 0) io.stderr.write(`jobs: ${extra.join(', ')}\n`);
   if (failure !== undefined) {
-    io.stderr.write(`athena-rx worker: stopped: ${describeCallError(failure, connection.address)}; its jobs stay pending for the other workers\n`);
+    io.stderr.write(
+      `athena-rx worker: stopped: ${describeCallError(failure, connection.address)}; its jobs stay pending for the other workers\n`,
+    );
     return EXIT.failed;
   }
   if (abandoned) {
