@@ -102,7 +102,11 @@ export function redisJobSource(
         string[]?,
       ];
       cursor = reply[0];
-      const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && !inFlight.has(e[0]));
+      // Redis 6.2 returns entries deleted from the stream (XDEL, trimming) with no fields (7.0
+      // drops them from the pending list itself): nothing to classify, so acknowledge them.
+      const gone = reply[1].filter((e) => Array.isArray(e) && !Array.isArray(e[1])).map((e) => e[0]);
+      if (gone.length > 0) await redis.call('XACK', stream, group, ...gone);
+      const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]) && !inFlight.has(e[0]));
       if (entries.length === 0) return [];
       // XAUTOCLAIM does not say how often a job was delivered: ask the pending list, one id each.
       const counts = await Promise.all(
