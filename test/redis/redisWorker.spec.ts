@@ -91,6 +91,28 @@ describe('redisWorker', () => {
     expect(await pendingCount(stream, 'g')).toBe(0);
   });
 
+  it('reads no more jobs than its window holds: the rest wait in Redis, where other workers can take them', async () => {
+    const stream = newStream();
+    await enqueueJobs(
+      redis,
+      stream,
+      Array.from({ length: 24 }, () => ({ path: sample })),
+    );
+    athena.faults.latency(150);
+    let most = 0;
+    const watching = setInterval(() => {
+      void redis.xpending(stream, 'g').then((reply) => (most = Math.max(most, Number((reply as [number])[0]))));
+    }, 20);
+    try {
+      const events = await drain(stream, { window: 4 });
+      expect(events.filter((e) => e.kind === 'written')).toHaveLength(24);
+    } finally {
+      clearInterval(watching);
+    }
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(4);
+  });
+
   it('answers malformed jobs with a failure result and a clear code, acknowledges them, and goes on with the next', async () => {
     const stream = newStream();
     const add = (...fields: string[]): Promise<string> => redis.xadd(stream, '*', ...fields) as Promise<string>;
