@@ -9,7 +9,7 @@
 // Needs redis-server on PATH (or REDIS_SERVER); the Athena server runs in a process of its own
 // (bench/server.mjs). Prints ratios, never asserts.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,12 +79,12 @@ export async function benchRedis({ quick = false, images, reps, log = console.lo
   const n = images ?? (quick ? 200 : 600);
   const repeat = reps ?? (quick ? 1 : 3);
   const photos = samplePhotos();
-  // N distinct files (links to the sample photos): classify takes each path once.
+  // N distinct files (copies of the sample photos, not links: classify takes each real path once).
   const dir = mkdtempSync(join(tmpdir(), 'athena-rx-bench-images-'));
   const files = Array.from({ length: n }, (_, i) => {
     const p = photos[i % photos.length];
     const file = join(dir, `${String(i).padStart(5, '0')}-${p.name}`);
-    symlinkSync(p.path, file);
+    copyFileSync(p.path, file);
     return file;
   });
 
@@ -95,7 +95,11 @@ export async function benchRedis({ quick = false, images, reps, log = console.lo
   try {
     let round = 0;
     for (let rep = 0; rep < repeat; rep++) {
-      const ms = await timeCli(['classify', dir, ...connection, '--format', 'jsonl', '--output', '/dev/null']);
+      const output = join(dir, 'classify.jsonl');
+      const ms = await timeCli(['classify', dir, ...connection, '--format', 'jsonl', '--output', output]);
+      const lines = readFileSync(output, 'utf8').trim().split('\n').length;
+      if (lines !== n) throw new Error(`classify wrote ${lines} results for ${n} images`);
+      rmSync(output);
       rates.classify.push((n * 1000) / ms);
       for (const k of [1, 2]) {
         const stream = `bench${round++}`;

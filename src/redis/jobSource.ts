@@ -147,7 +147,8 @@ export function redisJobSource(
             }
             if (claimed.length > 0) continue;
           }
-          const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2)));
+          // Draining ends after one empty read with nothing in flight: keep that read short.
+          const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2), options.drain ? 250 : Infinity));
           const reply = (await reader.call(
             'XREADGROUP',
             'GROUP',
