@@ -15,7 +15,8 @@
 // BENCH_PYTHON names the interpreter (default: the first of /usr/bin/python3, python3 that can
 // `import cv2, numpy`; Debian's python3-opencv is in /usr/bin).
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -99,7 +100,12 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
           const d = await decodeRaw(source);
           size = d.data.length;
         } else {
-          const options = mode === 'prepare' ? { encoding: 'uncompressed' } : { encoding: 'brotli', brotliQuality: Number(mode.slice('brotli'.length)) };
+          const options =
+            mode === 'prepare'
+              ? { encoding: 'uncompressed' }
+              : mode === 'prepareNoHashes'
+                ? { encoding: 'uncompressed', hashes: [] }
+                : { encoding: 'brotli', brotliQuality: Number(mode.slice('brotli'.length)) };
           size = (await athena.prepareImage(source, options)).data.length;
         }
       }
@@ -108,9 +114,11 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
     }
     return { cpu_ms: cpu, bytes };
   };
-  const theirs = (mode) => peer.ask({ run: mode, reps: k });
+  // The reference recipe hashes nothing: 'prepareNoHashes' is the like-for-like comparison,
+  // 'prepare' our default (MD5 and SHA-1 of the file, for known-image matching).
+  const theirs = (mode) => peer.ask({ run: mode === 'prepareNoHashes' ? 'prepare' : mode, reps: k });
 
-  const modes = ['prepare', 'brotli1', 'decode'];
+  const modes = ['prepareNoHashes', 'prepare', 'brotli1', 'decode'];
   for (const m of modes) {
     await ours(m); // warm-up: codecs, JIT
     await theirs(m);
@@ -136,10 +144,25 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
     const mine = await athena.prepareImage(files[i].bytes, { pixelHashes: ['md5'], hashes: [] });
     if (mine.pixelHashes.find((h) => h.algorithm === 'md5')?.value === theirMd5[i]) identical++;
   }
+  // The compact wire (encoding 'png') through the reference decoder: OpenCV must read back
+  // exactly the pixels we prepared.
+  const dir = mkdtempSync(join(tmpdir(), 'athena-peers-png-'));
+  const pngPaths = [];
+  const rawMd5 = [];
+  for (let i = 0; i < files.length; i++) {
+    const png = await athena.prepareImage(files[i].bytes, { pixelHashes: ['md5'], hashes: [], encoding: 'png' });
+    if (png.format !== 'IMAGE_FORMAT_PNG') continue;
+    pngPaths.push(join(dir, `${i}.png`));
+    writeFileSync(pngPaths.at(-1), png.data);
+    rawMd5.push(png.pixelHashes.find((h) => h.algorithm === 'md5')?.value);
+  }
+  const pngMd5 = (await peer.ask({ decode_md5: pngPaths })).md5;
+  const pngIdentical = pngMd5.filter((m, i) => m === rawMd5[i]).length;
+  rmSync(dir, { recursive: true, force: true });
   await peer.stop();
 
   const n = files.length;
-  const result = { measured: true, python: found.python, cv2: peer.cv2, brotli: peer.brotli, images: n, rounds: r, reps: k, identical, compared, modes: {} };
+  const result = { measured: true, python: found.python, cv2: peer.cv2, brotli: peer.brotli, images: n, rounds: r, reps: k, identical, compared, pngIdentical, pngCompared: pngPaths.length, modes: {} };
   for (const m of modes) {
     const x = runs[m];
     const perFile = (side) => files.map((_, i) => median(x[side].map((run) => run.cpu_ms[i])));
@@ -156,17 +179,22 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
     };
   }
   log(`\npeers: ${n} images (fixture corpus), ${found.python} with OpenCV ${peer.cv2}; one image at a time, CPU ms per image (mean over the corpus), median of ${r} rounds`);
-  log(`pixels: ${identical}/${compared} prepared images identical to OpenCV's (MD5 of the B,G,R bytes)`);
+  log(`pixels: ${identical}/${compared} prepared images identical to OpenCV's (MD5 of the B,G,R bytes); compact wire: cv2.imdecode of our PNG gives back exactly our pixels for ${pngIdentical}/${pngPaths.length}`);
   log('| recipe | athena-rx CPU ms/image | Python reference CPU ms/image | athena-rx / Python (median of rounds) | per round |');
   log('|---|--:|--:|--:|---|');
-  const label = { prepare: 'prepare, uncompressed', brotli1: 'prepare + Brotli q1', decode: 'decode only (our decodeRaw / imdecode)' };
+  const label = {
+    prepareNoHashes: 'prepare, uncompressed, no hashes (like for like)',
+    prepare: 'prepare, uncompressed, MD5+SHA1 (our default)',
+    brotli1: 'prepare + Brotli q1 (ours with MD5+SHA1)',
+    decode: 'decode only (our decodeRaw / imdecode)',
+  };
   for (const [m, x] of Object.entries(result.modes)) {
     log(`| ${label[m]} | ${f2(x.ours)} | ${f2(x.theirs)} | ${f2(x.ratio)} | ${x.ratios.map(f2).join(' ')} |`);
   }
   // Where the difference is, per format: totals over the files of each kind.
   const groups = new Map();
   for (const m of ['prepare', 'decode']) {
-    for (const f of result.modes[m]?.perFile ?? []) {
+    for (const f of result.modes[m === 'prepare' ? 'prepareNoHashes' : m].perFile) {
       const g = groups.get(f.format) ?? { files: new Set(), prepare: [0, 0], decode: [0, 0] };
       g.files.add(f.name);
       g[m][0] += f.ours;
@@ -175,7 +203,7 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
     }
   }
   result.formats = {};
-  log('\n| format | files | prepare: ours / Python CPU ms (sum) | ratio | decode: ours / imdecode CPU ms (sum) | ratio |');
+  log('\n| format | files | prepare (no hashes): ours / Python CPU ms (sum) | ratio | decode: ours / imdecode CPU ms (sum) | ratio |');
   log('|---|--:|--:|--:|--:|--:|');
   for (const [format, g] of [...groups].sort()) {
     result.formats[format] = { files: g.files.size, prepare: g.prepare, decode: g.decode };
@@ -184,7 +212,7 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
   if (table) {
     log('\n| image | ours prepare ms | Python prepare ms | ratio |');
     log('|---|--:|--:|--:|');
-    for (const f of result.modes.prepare.perFile) log(`| ${f.name} | ${f2(f.ours)} | ${f2(f.theirs)} | ${f2(f.ours / f.theirs)} |`);
+    for (const f of result.modes.prepareNoHashes.perFile) log(`| ${f.name} | ${f2(f.ours)} | ${f2(f.theirs)} | ${f2(f.ours / f.theirs)} |`);
   }
   return result;
 }

@@ -10,7 +10,8 @@ Protocol (one JSON object per line): the first stdin line is {"files": [paths]};
 every file n times and answers {"cpu_ms": [per file, mean over reps], "bytes": [...]}, where mode
 is "decode" (imdecode only), "prepare" (decode + resize) or "brotli<q>" (prepare + Brotli at q).
 {"md5": true} answers the MD5 of each file's prepared B,G,R pixels (or null when OpenCV cannot
-decode it). Exits at the end of stdin.
+decode it); {"decode_md5": [paths]} the MD5 of imdecode's output for other files (the compact
+PNG wire, checked against the reference decoder). Exits at the end of stdin.
 """
 import ctypes
 import ctypes.util
@@ -96,7 +97,15 @@ def main():
     print(json.dumps({"ready": True, "cv2": cv2.__version__, "brotli": BROTLI is not None}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
-        if cmd.get("md5"):
+        if cmd.get("decode_md5"):
+            # The MD5 of what imdecode(IMREAD_COLOR) makes of each file, as is (no resize).
+            out = []
+            for path in cmd["decode_md5"]:
+                with open(path, "rb") as f:
+                    img = cv2.imdecode(np.frombuffer(f.read(), dtype=np.uint8), cv2.IMREAD_COLOR)
+                out.append(None if img is None else hashlib.md5(img.tobytes()).hexdigest())
+            print(json.dumps({"md5": out}), flush=True)
+        elif cmd.get("md5"):
             out = []
             for data in files:
                 pixels = prepare(data)
