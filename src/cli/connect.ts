@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MAX_ID_LENGTH } from '../contract/messages';
 import { startAthenaServer, type AthenaTestServer } from '../testing/index';
-import { createAthenaClient, insecure, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
+import { createAthenaClient, insecure, isLoopbackAddress, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
+import { isLoopbackHost } from '../transport/credentials';
 import { boolFlag, stringFlag, type Flags, type OptionSpec } from './args';
 import { UsageError, type CliIo } from './io';
 import { messageOf } from './errors';
@@ -29,6 +30,7 @@ export const CONNECTION_OPTIONS = {
   'token-url': { type: 'string' },
   affiliate: { type: 'string' },
   'deployment-id': { type: 'string' },
+  'allow-plaintext-credentials': { type: 'boolean' },
 } as const satisfies OptionSpec;
 
 /** Help text for {@link CONNECTION_OPTIONS}, shared by the commands' `--help`. */
@@ -42,7 +44,10 @@ export const CONNECTION_HELP = `server (default: an embedded test server with th
   --audience AUDIENCE     [ATHENA_AUDIENCE] default crisp-athena-live
   --token-url URL         [ATHENA_TOKEN_URL] default https://crispthinking.auth0.com/oauth/token
   --affiliate NAME        [ATHENA_AFFILIATE]
-  --deployment-id ID      [ATHENA_DEPLOYMENT_ID] default: a new one per run`;
+  --deployment-id ID      [ATHENA_DEPLOYMENT_ID] default: a new one per run
+  --allow-plaintext-credentials
+                          let a token travel over --insecure, or the client secret over an
+                          http:// token URL, to a host that is not loopback (refused by default)`;
 
 /** How a client authenticates to a remote server. */
 export type AuthConfig =
@@ -59,6 +64,8 @@ export type ConnectionConfig =
       readonly secure: boolean;
       readonly caFile?: string;
       readonly auth: AuthConfig;
+      /** `--allow-plaintext-credentials`: credentials may cross the network unencrypted. */
+      readonly allowPlaintextCredentials?: boolean;
       readonly affiliate?: string;
       readonly deploymentId?: string;
     };
@@ -164,7 +171,38 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
       throw new UsageError(`${stray.map((s) => s.source).join(' and ')} only apply to client credentials (ATHENA_CLIENT_ID/ATHENA_CLIENT_SECRET); set those or drop ${stray.length === 1 ? 'it' : 'them'}`);
     }
   }
-  return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId };
+  const allowPlaintextCredentials = boolFlag(flags, 'allow-plaintext-credentials');
+  checkPlaintextCredentials(address, plaintext, auth, tokenUrl, allowPlaintextCredentials);
+  return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId, allowPlaintextCredentials };
+}
+
+/**
+ * Credentials never cross the network in plaintext unless the user says so: a token (static or
+ * from OAuth) over --insecure to a host that is not loopback, and the client secret to an
+ * http:// token URL that is not loopback, need --allow-plaintext-credentials.
+ */
+function checkPlaintextCredentials(address: Setting, plaintext: boolean, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
+  if (allowed) return;
+  if (plaintext && auth.kind !== 'none' && !isLoopbackAddress(address.value)) {
+    throw new UsageError(
+      `--insecure would send the ${auth.kind === 'token' ? 'token' : 'OAuth access token'} in plaintext to ${address.value}, which is not loopback: ` +
+        'drop --insecure to use TLS, or add --allow-plaintext-credentials if the network is trusted',
+    );
+  }
+  if (auth.kind === 'oauth' && tokenUrl && /^http:/i.test(tokenUrl.value)) {
+    let host = '';
+    try {
+      host = new URL(tokenUrl.value).hostname;
+    } catch {
+      throw new UsageError(`${tokenUrl.source} must be an https:// URL, got '${tokenUrl.value}'`);
+    }
+    if (!isLoopbackHost(host)) {
+      throw new UsageError(
+        `${tokenUrl.source} is plaintext http and would send the client secret unencrypted to ${host}: ` +
+          'use an https:// URL, or add --allow-plaintext-credentials if the network is trusted',
+      );
+    }
+  }
 }
 
 /** A client ready for calls, and how to release it. */
@@ -206,7 +244,13 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
     auth.kind === 'token'
       ? auth.token
       : auth.kind === 'oauth'
-        ? oauthClientCredentials({ clientId: auth.clientId, clientSecret: auth.clientSecret, audience: auth.audience, tokenUrl: auth.tokenUrl })
+        ? oauthClientCredentials({
+            clientId: auth.clientId,
+            clientSecret: auth.clientSecret,
+            audience: auth.audience,
+            tokenUrl: auth.tokenUrl,
+            allowPlaintextTokenUrl: config.allowPlaintextCredentials,
+          })
         : undefined;
   let rootCerts: Buffer | undefined;
   if (config.caFile) {
@@ -216,7 +260,18 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
       throw new UsageError(`--ca-file: cannot read '${config.caFile}' (${messageOf(err)})`);
     }
   }
-  const credentials = config.secure ? tls({ rootCerts, token: tokenProvider }) : insecure(tokenProvider);
+  let credentials;
+  try {
+    credentials = config.secure
+      ? tls({ rootCerts, token: tokenProvider })
+      : insecure(tokenProvider, { allowPlaintextToken: config.allowPlaintextCredentials });
+  } catch (err) {
+    // tls() refuses roots that are not PEM; grpc-js would ignore them and trust the system's.
+    if (rootCerts && /rootCerts/.test(messageOf(err))) {
+      throw new UsageError(`--ca-file '${config.caFile}' ${messageOf(err).replace(/^tls: rootCerts /, '')}`);
+    }
+    throw err;
+  }
   const client = createAthenaClient({ address: config.address, credentials, affiliate: config.affiliate, deploymentId: config.deploymentId });
   let closed = false;
   return {

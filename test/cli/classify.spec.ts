@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
+import { resolveConnection } from '../../src/cli/connect';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { fakeIo } from './fakeIo';
 
@@ -135,6 +136,10 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     [['samples', '--address', 'localhost:50051', '--client-id', 'c'], /no client secret: set ATHENA_CLIENT_SECRET/],
     [['samples', '--address', 'localhost:50051', '--insecure', '--ca-file', 'x.pem'], /--insecure and --ca-file contradict/],
     [['samples', '--deployment-id', 'x'.repeat(65)], /a deployment id has at most 64 characters/],
+    // Credentials in plaintext to another machine (issue 12).
+    [['samples', '--address', '10.0.0.5:50051', '--insecure', '--token', 't'], /--insecure would send the token in plaintext to 10\.0\.0\.5:50051, which is not loopback: .*--allow-plaintext-credentials/],
+    [['samples', '--address', 'athena.example:443', '--client-id', 'c', '--client-secret', 's', '--token-url', 'http://auth.example/token'], /--token-url is plaintext http and would send the client secret unencrypted to auth\.example: .*--allow-plaintext-credentials/],
+    [['samples', '--address', 'athena.example:443', '--token', 't', '--ca-file', 'samples/LICENSE.md'], /--ca-file 'samples\/LICENSE\.md' is not PEM: expected PEM text with a -----BEGIN CERTIFICATE----- line/],
   ];
   it.each(cases)('classify %j', async (args, message) => {
     const io = fakeIo({ cwd: root });
@@ -142,6 +147,15 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     expect(io.err()).toMatch(message);
     expect(io.err()).toMatch(/^athena-rx classify: /);
     expect(io.out()).toBe('');
+  });
+
+  it('--allow-plaintext-credentials lets credentials travel in plaintext; loopback needs no flag', () => {
+    const remote = { address: '10.0.0.5:50051', insecure: true, token: 't' };
+    expect(() => resolveConnection(remote, {})).toThrow(/not loopback/);
+    expect(resolveConnection({ ...remote, 'allow-plaintext-credentials': true }, {})).toMatchObject({ kind: 'remote', secure: false, allowPlaintextCredentials: true });
+    expect(resolveConnection({ ...remote, address: '127.0.0.1:50051' }, {})).toMatchObject({ kind: 'remote', secure: false });
+    const oauth = { address: 'athena.example:443', 'client-id': 'c', 'client-secret': 's', 'token-url': 'http://localhost:8080/token' };
+    expect(resolveConnection(oauth, {})).toMatchObject({ auth: { kind: 'oauth', tokenUrl: 'http://localhost:8080/token' } });
   });
 
   it('outside a clone `classify samples/` finds no folder: the message points at --samples', async () => {

@@ -64,9 +64,16 @@ describe('the built package', () => {
     expect(out).toBe('wasm');
   });
 
-  it('ships type declarations for both entries', () => {
+  it('serves the redis entry to both module systems', async () => {
+    fs.writeFileSync(path.join(consumer, 'redis.mjs'), "import { redisWorker, encodeJob } from 'athena-rx/redis';\nconsole.log(typeof redisWorker, encodeJob({ path: 'a.jpg' })[0]);\n");
+    expect(await node(['redis.mjs'])).toBe('function job');
+    expect(await node(['-e', "console.log(typeof require('athena-rx/redis').enqueueJobs)"])).toBe('function');
+  });
+
+  it('ships type declarations for every entry', () => {
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/testing/index.d.ts'))).toBe(true);
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/redis/index.d.ts'))).toBe(true);
     expect(fs.readFileSync(path.join(pkg, 'dist/esm/index.d.ts'), 'utf8')).toContain('../cjs/index.js');
   });
 
