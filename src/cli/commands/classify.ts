@@ -3,7 +3,7 @@ import type { Subscription } from 'rxjs';
 import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError, messageOf } from '../errors';
-import { findInputs, type FoundInputs } from '../files';
+import { findInputs, type FoundInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
 import { runPipeline } from '../pipeline';
