@@ -9,7 +9,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['dist/', 'coverage/', 'etc/', 'docs/', 'test/fixtures/']),
+  globalIgnores(['dist/', 'coverage/', 'tmp/', 'etc/', 'docs/', 'test/fixtures/']),
   {
     files: ['**/*.{ts,js,mjs}'],
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
