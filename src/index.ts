@@ -9,6 +9,7 @@ export { detectFormat } from './preprocess/formats';
 export { CorrelationIdGenerator, validateCorrelationId, type CorrelationIdFactory } from './preprocess/correlationId';
 export type { PixelHash, PixelHashAlgorithm, WireHashAlgorithm } from './preprocess/hashes';
 export { PreprocessError } from './preprocess/errors';
+export { readFileSource, DEFAULT_MAX_SOURCE_BYTES } from './preprocess/sources';
 export * from './operators/preprocess';
 export * from './operators/correlate';
 export * from './operators/classify';

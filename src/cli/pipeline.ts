@@ -2,6 +2,7 @@ import { filter, from, map, type Observable } from 'rxjs';
 import {
   classifyImages,
   prepareImage,
+  readFileSource,
   type AthenaGrpcClient,
   type ClassificationEvent,
   type ClassificationResult,
@@ -49,7 +50,7 @@ export function runPipeline(
         concurrency: settings.concurrency,
         // Results do not carry the prepared sizes: tap them here for the summary; the image goes on unchanged.
         prepare: (input) =>
-          from(prepareImage<InputFile>(input as ImageInput<InputFile>, prepareOptions)).pipe(
+          from(prepareFile(input as ImageInput<InputFile>, prepareOptions)).pipe(
             map((prepared) => {
               hooks.onPrepared?.(prepared.sizes);
               return prepared;
@@ -60,6 +61,17 @@ export function runPipeline(
     // Answers for another member of a shared deployment are not ours to report.
     filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
   );
+}
+
+/**
+ * `prepareImage`, except that a file whose name is not valid UTF-8 is read here by its bytes (a
+ * string path cannot name it) and handed over as a buffer.
+ */
+async function prepareFile(input: ImageInput<InputFile>, options: Parameters<typeof prepareImage>[1]) {
+  const raw = input.ref?.rawPath;
+  if (!raw) return prepareImage<InputFile>(input, options);
+  const bytes = await readFileSource(raw, undefined, input.ref?.display);
+  return prepareImage<InputFile>({ ...input, source: bytes }, options);
 }
 
 /** What {@link collectResults} gathered. */

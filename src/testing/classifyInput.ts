@@ -1,4 +1,3 @@
-import { idProblem as coreIdProblem } from '../core/ids';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import {
@@ -37,11 +36,6 @@ export class InputRejected extends Error {
     super(message);
     this.name = 'InputRejected';
   }
-}
-
-/** Section 2: non-empty, at most 64 characters. */
-export function idProblem(kind: 'deployment' | 'correlation', id: string): string | undefined {
-  return coreIdProblem(`${kind} id`, id);
 }
 
 const HEX = { HASH_TYPE_MD5: /^[0-9a-f]{32}$/, HASH_TYPE_SHA1: /^[0-9a-f]{40}$/ } as const;

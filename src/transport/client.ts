@@ -9,6 +9,7 @@ import type {
   ListDeploymentsResponse,
 } from '../contract/messages';
 import { duplexClassify, type ClassifyDuplex } from './classify';
+import { encodeClassificationInput, encodeClassifyRequest, withFastEncoder } from './encodeRequest';
 import type { AthenaCredentials } from './credentials';
 import { AthenaTransportError } from './errors';
 import { CLIENT_LANGUAGE, clientVersion } from './version';
@@ -91,6 +92,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
     throw new InvalidOptionError(`createAthenaClient: channels must be a positive integer, not ${String(options.channels)}`);
   }
   const { credentials, deploymentId, affiliate } = options;
+  credentials.checkAddress?.(options.address);
   const version = options.clientVersion ?? clientVersion();
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 60_000;
   const channelOptions: grpc.ChannelOptions = {
@@ -143,6 +145,11 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
   };
 
   const classifyMethod = definition.Classify as grpc.MethodDefinition<ClassifyRequestInit, ClassifyResponse>;
+  // The requests that carry pixels are written by hand (one allocation, pixels copied once);
+  // protobufjs stays the fallback for shapes the encoder leaves alone.
+  const serializeClassify = withFastEncoder(encodeClassifyRequest, classifyMethod.requestSerialize);
+  const singleMethod = definition.ClassifySingle as grpc.MethodDefinition<Partial<ClassificationInput>, ClassificationOutput>;
+  const serializeSingle = withFastEncoder(encodeClassificationInput, singleMethod.requestSerialize);
 
   function classify(requests: Observable<ClassifyRequestInit>, callOptions?: ClassifyCallOptions): Observable<ClassifyResponse> {
     return duplexClassify(
@@ -152,7 +159,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
           if (closed) throw closedError();
           const call = pick().makeBidiStreamRequest(
             classifyMethod.path,
-            classifyMethod.requestSerialize,
+            serializeClassify,
             classifyMethod.responseDeserialize,
             md,
           );
@@ -235,7 +242,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
     classify,
     classifySingle(input: Partial<ClassificationInput>, callOptions?: UnaryCallOptions): Promise<ClassificationOutput> {
       return unary(
-        definition.ClassifySingle as grpc.MethodDefinition<Partial<ClassificationInput>, ClassificationOutput>,
+        { ...singleMethod, requestSerialize: serializeSingle },
         withAffiliate(input),
         callOptions,
       );

@@ -13,10 +13,12 @@ export {
   tls,
   DEFAULT_AUDIENCE,
   DEFAULT_TOKEN_URL,
+  isLoopbackAddress,
   type AccessTokenProvider,
   type AthenaCredentials,
   type OAuthClientCredentialsOptions,
   type OAuthTokenProvider,
+  type InsecureOptions,
   type TlsOptions,
 } from './credentials';
 export {

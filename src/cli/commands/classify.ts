@@ -1,26 +1,33 @@
 import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
-import { choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
+import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError, messageOf } from '../errors';
-import { expandInputs, type InputFile } from '../files';
+import { findInputs, type FoundInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
 import { runPipeline } from '../pipeline';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
-import { renderSummary, RunStats } from '../summary';
+import { samplesDir, withSampleNames } from '../samples';
+import { renderSkipped, renderSummary, RunStats } from '../summary';
 
 const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
+       athena-rx classify --samples [files...] [options]
 
 Classifies images and prints one result per image as it arrives. Folders are walked
 recursively for image files (jpg jpeg png gif bmp dib webp tif tiff pbm pgm ppm pxm pnm pfm
 sr ras hdr pic, any case); quote a glob ('photos/**/*.jpg') to have it expanded here.
 
+input:
+  --samples               also classify the sample images shipped with the package (the demo;
+                          works from any folder)
+
 output:
   --format FORMAT         table (default, for people), jsonl, csv or json
   --output FILE           write results to FILE instead of stdout
   --top N                 labels per image in the table (default 3)
+  --verbose               list the files skipped in folders (not images by name)
 
 ${PIPELINE_HELP}
 
@@ -37,13 +44,18 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     format: { type: 'string' },
     output: { type: 'string' },
     top: { type: 'string' },
+    verbose: { type: 'boolean' },
+    samples: { type: 'boolean' },
   });
   // Everything that can be wrong with the command line is checked before any work starts.
   const format = choiceFlag(flags, 'format', FORMATS) ?? 'table';
   const top = intFlag(flags, 'top', { min: 1, max: 100 }) ?? 3;
   const settings = resolvePipeline(flags);
   const config = resolveConnection(flags, io.env);
-  const files = await expandInputs(positionals, io.cwd);
+  const found = await inputFiles(positionals, boolFlag(flags, 'samples'), io.cwd);
+  const files = found.files;
+  // Unreadable folders are failure lines of their own; every other input still classifies.
+  const total = files.length + found.problems.length;
   const outputPath = stringFlag(flags, 'output');
 
   let sink: Sink;
@@ -59,14 +71,18 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
 
   const connection = await connect(config, io);
   const stats = new RunStats();
-  const progress = new ProgressBar(io.stderr, files.length);
-  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...files.map((f) => f.display.length)) });
+  const progress = new ProgressBar(io.stderr, total);
+  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => f.display.length)) });
   const startedAt = performance.now();
   let pipelineError: unknown;
   let interrupted = false;
   try {
     progress.clear(); // the header must not land on the progress line
     writer.begin();
+    for (const problem of found.problems) {
+      writer.write({ file: problem.display, correlationId: '', outcome: 'failure', labels: {}, errorCode: problem.code, errorMessage: problem.message, attempts: 0 });
+      stats.addFailure(problem.code, `${problem.display}: ${problem.message}`);
+    }
     await new Promise<void>((done) => {
       let subscription: Subscription | undefined = undefined;
       // Ctrl-C stops sending and keeps what was written; the summary still says how far it got.
@@ -104,14 +120,31 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     await connection.close();
   }
 
-  const missing = files.length - stats.done;
+  const missing = total - stats.done;
   io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
+  if (found.skipped.length > 0) io.stderr.write(renderSkipped(found.skipped, boolFlag(flags, 'verbose')) + '\n');
   if (pipelineError !== undefined) {
     io.stderr.write(`athena-rx classify: the pipeline failed: ${describeCallError(pipelineError, connection.address)}\n`);
   }
-  if (missing > 0) io.stderr.write(`${missing} of ${files.length} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
+  if (missing > 0) io.stderr.write(`${missing} of ${total} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
   return stats.failed > 0 || missing > 0 ? EXIT.failed : EXIT.ok;
 });
+
+/** The operands' files, and the bundled samples with `--samples`. */
+async function inputFiles(positionals: string[], useSamples: boolean, cwd: string): Promise<FoundInputs> {
+  if (!useSamples && positionals.length === 0) throw new UsageError('give at least one image file, folder or glob (or --samples for the bundled sample images)');
+  if (!useSamples) {
+    return findInputs(positionals, cwd).catch((err: unknown) => {
+      // `classify samples/` outside a clone: the demo's folder is inside the installed package.
+      if (err instanceof UsageError && positionals.some((p) => /^\.?\/?samples\/?$/.test(p)) && /^no such file or folder: '\.?\/?samples\/?'/.test(err.message)) {
+        throw new UsageError(`${err.message}; for the sample images shipped with the package use --samples`);
+      }
+      throw err;
+    });
+  }
+  const found = await findInputs([...positionals, samplesDir()], cwd);
+  return { ...found, files: withSampleNames(found.files) };
+}
 
 /**
  * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for
