@@ -110,7 +110,9 @@ try {
       messageCallback: (message) => {
         // (API Extractor's own advice on copying the report out of its temp folder is replaced
         // by the diff and the line about api:update below.)
-        const ours = message.messageId === 'console-api-report-not-copied' || message.messageId === 'console-api-report-created';
+        const ours = ['console-api-report-not-copied', 'console-api-report-created', 'console-api-report-copied'].includes(
+          message.messageId,
+        );
         if (!ours && (message.logLevel === ExtractorLogLevel.Error || message.logLevel === ExtractorLogLevel.Warning))
           messages.push(message);
         message.handled = true;
