@@ -22,6 +22,10 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const reportFolder = join(root, 'etc');
 
 // '.' -> athena-rx.api.md, './testing' -> athena-rx-testing.api.md, from each entry's `types`.
+// API Extractor's own notices about copying the report out of its temp folder: this script says
+// updated/unchanged, or shows the diff and the line about api:update, instead.
+const REPLACED = new Set(['console-api-report-not-copied', 'console-api-report-created', 'console-api-report-copied']);
+
 const entries = Object.entries(pkg.exports)
   .filter(([, target]) => typeof target === 'object' && target.types)
   .map(([subpath, target]) => ({
@@ -108,13 +112,8 @@ try {
       localBuild: update,
       showVerboseMessages: false,
       messageCallback: (message) => {
-        // (API Extractor's own advice on copying the report out of its temp folder is replaced
-        // by the diff and the line about api:update below.)
-        const ours = ['console-api-report-not-copied', 'console-api-report-created', 'console-api-report-copied'].includes(
-          message.messageId,
-        );
-        if (!ours && (message.logLevel === ExtractorLogLevel.Error || message.logLevel === ExtractorLogLevel.Warning))
-          messages.push(message);
+        const shown = message.logLevel === ExtractorLogLevel.Error || message.logLevel === ExtractorLogLevel.Warning;
+        if (shown && !REPLACED.has(message.messageId)) messages.push(message);
         message.handled = true;
       },
     });
