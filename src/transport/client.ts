@@ -37,6 +37,11 @@ export function defaultChannelOptions(): grpc.ChannelOptions {
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.primary_user_agent': `athena-rx/${clientVersion()}`,
+    // grpc-js backs off reconnecting up to 120 s by default, so a server back after 30 s would be
+    // found only at the next attempt, 10 to 20 s later. Capped at 1 s, a restarted server is found
+    // within about a second; the outage budget of classify() bounds how long that goes on.
+    'grpc.initial_reconnect_backoff_ms': 250,
+    'grpc.max_reconnect_backoff_ms': 1_000,
   };
 }
 
@@ -241,6 +246,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
     affiliate,
     channelCount,
     classify,
+    credentialExpiresAt: () => credentials.token?.expiresAt?.(),
     classifySingle(input: Partial<ClassificationInput>, callOptions?: UnaryCallOptions): Promise<ClassificationOutput> {
       return unary(
         { ...singleMethod, requestSerialize: serializeSingle },
