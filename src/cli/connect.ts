@@ -12,6 +12,13 @@ import { messageOf } from './errors';
 /** The public service, named in messages that tell the user what to set. */
 export const SERVICE_ADDRESS = 'api.athena-risk-intelligence.com:443';
 
+/**
+ * Said on stderr once per run that uses the embedded server: its labels look like a classifier's
+ * and a reader took `UnknownCSAM-PCSAM` for a verdict.
+ */
+export const SYNTHETIC_WEIGHTS_NOTE =
+  "note: the embedded server's weights are synthetic (a deterministic function of the pixels) and mean nothing about the images; give --address for real results";
+
 /** Server and credential options shared by every command that talks to a server. */
 export const CONNECTION_OPTIONS = {
   address: { type: 'string' },
@@ -31,7 +38,7 @@ export const CONNECTION_OPTIONS = {
 /** Help text for {@link CONNECTION_OPTIONS}, shared by the commands' `--help`. */
 export const CONNECTION_HELP = `server (default: an embedded test server with the benign classifier):
   --address HOST:PORT     the Athena server [ATHENA_ADDRESS], e.g. ${SERVICE_ADDRESS}
-  --insecure              plaintext instead of TLS (a local server, e.g. athena-rx serve)
+  --insecure              plaintext instead of TLS (a local server, e.g. athena-rx serve) [ATHENA_INSECURE=1]
   --ca-file FILE          PEM root certificates to trust instead of the system's
   --token TOKEN           a static bearer token [ATHENA_TOKEN]
   --client-id ID          OAuth client credentials [ATHENA_CLIENT_ID]
@@ -90,6 +97,20 @@ function setting(flags: Flags, env: NodeJS.ProcessEnv, flag: string, variable?: 
   return undefined;
 }
 
+/**
+ * `--insecure`, or `ATHENA_INSECURE=1` as the examples read it (`true` and `yes` too; `0`,
+ * `false`, `no` or empty: off). Anything else is a usage error rather than a guess.
+ */
+function plaintextSetting(flags: Flags, env: NodeJS.ProcessEnv): Setting | undefined {
+  if (boolFlag(flags, 'insecure')) return { value: '1', source: '--insecure' };
+  const raw = env.ATHENA_INSECURE;
+  if (raw === undefined) return undefined;
+  const word = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes'].includes(word)) return { value: raw, source: 'ATHENA_INSECURE' };
+  if (['', '0', 'false', 'no'].includes(word)) return undefined;
+  throw new UsageError(`ATHENA_INSECURE must be 1 (plaintext, for a local server) or 0, got '${raw}'`);
+}
+
 const ADDRESS = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 function checkId(s: Setting | undefined, what: string): string | undefined {
@@ -111,14 +132,15 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   const audience = setting(flags, env, 'audience', 'ATHENA_AUDIENCE');
   const tokenUrl = setting(flags, env, 'token-url', 'ATHENA_TOKEN_URL');
   const caFile = setting(flags, env, 'ca-file');
-  const plaintext = boolFlag(flags, 'insecure');
+  const insecureSetting = plaintextSetting(flags, env);
+  const plaintext = insecureSetting !== undefined;
   const affiliateSetting = setting(flags, env, 'affiliate', 'ATHENA_AFFILIATE');
   const affiliate = affiliateSetting?.value;
   const deploymentId = checkId(setting(flags, env, 'deployment-id', 'ATHENA_DEPLOYMENT_ID'), 'deployment id');
 
   if (!address) {
     const remoteOnly = [token, clientId, clientSecret, audience, tokenUrl, caFile].filter((s): s is Setting => s !== undefined);
-    if (plaintext) remoteOnly.unshift({ value: '', source: '--insecure' });
+    if (insecureSetting) remoteOnly.unshift(insecureSetting);
     if (remoteOnly.length > 0) {
       const names = remoteOnly.map((s) => s.source).join(', ');
       throw new UsageError(
@@ -132,7 +154,7 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   if (!ADDRESS.test(address.value) || Number(ADDRESS.exec(address.value)?.[1]) > 65535 || Number(ADDRESS.exec(address.value)?.[1]) === 0) {
     throw new UsageError(`${address.source} must be HOST:PORT (for example ${SERVICE_ADDRESS} or 127.0.0.1:50051), got '${address.value}'`);
   }
-  if (plaintext && caFile) throw new UsageError('--insecure and --ca-file contradict each other: a plaintext channel uses no certificates; drop one');
+  if (insecureSetting && caFile) throw new UsageError(`${insecureSetting.source} and --ca-file contradict each other: a plaintext channel uses no certificates; drop one`);
 
   let auth: AuthConfig;
   if (token && (clientId || clientSecret)) {
@@ -218,7 +240,7 @@ export interface Connection {
 export async function connect(config: ConnectionConfig, io: CliIo): Promise<Connection> {
   if (config.kind === 'embedded') {
     const server = await startAthenaServer({});
-    io.stderr.write(`no --address given: using the embedded test server at ${server.address} (benign classifier)\n`);
+    io.stderr.write(`no --address given: using the embedded test server at ${server.address} (benign classifier)\n${SYNTHETIC_WEIGHTS_NOTE}\n`);
     const client = createAthenaClient({ address: server.address, credentials: insecure(), affiliate: config.affiliate, deploymentId: config.deploymentId });
     let closed: Promise<void> | undefined;
     return {

@@ -23,7 +23,7 @@ describe('the built package', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-package-'));
     pkg = path.join(tmp, 'athena-rx');
     fs.mkdirSync(pkg);
-    for (const entry of ['package.json', 'proto', 'bin']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
+    for (const entry of ['package.json', 'proto', 'bin', 'samples']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
     await run(process.execPath, [path.join(root, 'scripts/build.mjs'), path.join(pkg, 'dist')], { cwd: root });
     consumer = path.join(tmp, 'consumer');
@@ -141,6 +141,16 @@ describe('the built package', () => {
     const program = ts.createProgram(names, options);
     const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
     expect(problems).toEqual([]);
+  });
+
+  it('`athena-rx classify --samples` runs the demo from a project that installed the package', async () => {
+    const { stdout, stderr } = await run(process.execPath, [path.join(pkg, 'bin/athena-rx.js'), 'classify', '--samples', '--format', 'jsonl'], { cwd: consumer });
+    const records = stdout.trim().split('\n').map((line) => JSON.parse(line) as { file: string; outcome: string });
+    expect(records.map((r) => r.file).sort()).toEqual(
+      fs.readdirSync(path.join(root, 'samples')).filter((f) => !f.endsWith('.md')).map((f) => `samples/${f}`).sort(),
+    );
+    expect(records.every((r) => r.outcome === 'success')).toBe(true);
+    expect(stderr).toMatch(/weights are synthetic/);
   });
 
   it('`athena-rx serve` prints its address first and answers ListDeployments from another process', async () => {

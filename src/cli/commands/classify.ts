@@ -3,12 +3,13 @@ import type { Subscription } from 'rxjs';
 import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError, messageOf } from '../errors';
-import { findInputs, type InputFile } from '../files';
+import { findInputs, type FoundInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
 import { runPipeline } from '../pipeline';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
+import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { pipelineMetrics } from '../../metrics/index';
 import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
@@ -16,10 +17,15 @@ import { preflight } from '../preflight';
 import { checkSummaryFile, writeSummaryFile, type RunStatus } from '../summaryFile';
 
 const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
+       athena-rx classify --samples [files...] [options]
 
 Classifies images and prints one result per image as it arrives. Folders are walked
 recursively for image files (jpg jpeg png gif bmp dib webp tif tiff pbm pgm ppm pxm pnm pfm
 sr ras hdr pic, any case); quote a glob ('photos/**/*.jpg') to have it expanded here.
+
+input:
+  --samples               also classify the sample images shipped with the package (the demo;
+                          works from any folder)
 
 output:
   --format FORMAT         table (default, for people), jsonl, csv or json
@@ -51,13 +57,14 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     output: { type: 'string' },
     top: { type: 'string' },
     verbose: { type: 'boolean' },
+    samples: { type: 'boolean' },
   });
   // Everything that can be wrong with the command line is checked before any work starts.
   const format = choiceFlag(flags, 'format', FORMATS) ?? 'table';
   const top = intFlag(flags, 'top', { min: 1, max: 100 }) ?? 3;
   const settings = resolvePipeline(flags);
   const config = resolveConnection(flags, io.env);
-  const found = await findInputs(positionals, io.cwd);
+  const found = await inputFiles(positionals, boolFlag(flags, 'samples'), io.cwd);
   const files = found.files;
   // Unreadable folders are failure lines of their own; every other input still classifies.
   const total = files.length + found.problems.length;
@@ -173,6 +180,22 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   const failed = stats.failed > 0 || missing > 0;
   return finish(interrupted ? 'interrupted' : failed ? 'failed' : 'ok', failed ? EXIT.failed : EXIT.ok, notAttempted);
 });
+
+/** The operands' files, and the bundled samples with `--samples`. */
+async function inputFiles(positionals: string[], useSamples: boolean, cwd: string): Promise<FoundInputs> {
+  if (!useSamples && positionals.length === 0) throw new UsageError('give at least one image file, folder or glob (or --samples for the bundled sample images)');
+  if (!useSamples) {
+    return findInputs(positionals, cwd).catch((err: unknown) => {
+      // `classify samples/` outside a clone: the demo's folder is inside the installed package.
+      if (err instanceof UsageError && positionals.some((p) => /^\.?\/?samples\/?$/.test(p)) && /^no such file or folder: '\.?\/?samples\/?'/.test(err.message)) {
+        throw new UsageError(`${err.message}; for the sample images shipped with the package use --samples`);
+      }
+      throw err;
+    });
+  }
+  const found = await findInputs([...positionals, samplesDir()], cwd);
+  return { ...found, files: withSampleNames(found.files) };
+}
 
 /**
  * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for
