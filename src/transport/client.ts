@@ -15,6 +15,7 @@ import { AthenaTransportError } from './errors';
 import { CLIENT_LANGUAGE, clientVersion } from './version';
 import type { AthenaClient, ClassifyCallOptions, UnaryCallOptions } from './types';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { withoutIpServerName } from './tlsServerName';
 
 /** 64 MiB: a batch of 50 raw 448x448 images (about 30 MB) with room to spare, both ways. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -112,7 +113,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
   const Client = grpc.makeGenericClientConstructor(definition, 'ClassifierService');
   const pool: grpc.Client[] = Array.from(
     { length: channelCount },
-    () => new Client(options.address, credentials.channelCredentials(), channelOptions),
+    () => new Client(options.address, withoutIpServerName(credentials.channelCredentials()), channelOptions),
   );
   let next = 0;
   const pick = (): grpc.Client => pool[next++ % pool.length] as grpc.Client;
