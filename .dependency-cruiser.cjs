@@ -5,6 +5,7 @@
 //   preprocess decode, resize, hashes, encode                  contract, core
 //   transport  channel, credentials, calls (knows gRPC)        contract, core
 //   metrics    OpenTelemetry API instruments                   contract, core
+//   reliability the circuit breaker                            contract, core
 //   testing    the in-process Athena server                    contract, core
 //   operators  the Rx operators                                contract, core, preprocess, transport
 //   redis      the Redis fleet                                 anything but cli
@@ -36,10 +37,11 @@ module.exports = {
     layer('preprocess', ['contract', 'core'], 'Preprocessing is pure image code shared by the client and the testing server.'),
     layer('transport', ['contract', 'core'], 'transport knows gRPC, not Rx pipelines.'),
     layer('metrics', ['contract', 'core'], 'Metrics instruments are used by every layer above, so they sit just above the bottom.'),
+    layer('reliability', ['contract', 'core'], 'The circuit breaker is a state machine on a scheduler; classify and the metrics use it.'),
     layer('testing', ['contract', 'core'], 'The in-process server shares only the contract and the bottom layer with the client.'),
     layer(
       'operators',
-      ['contract', 'core', 'preprocess', 'transport', 'metrics'],
+      ['contract', 'core', 'preprocess', 'transport', 'metrics', 'reliability'],
       'Operators build on the layers below, never on cli, testing or redis.',
     ),
     {
