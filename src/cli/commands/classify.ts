@@ -1,11 +1,11 @@
-import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
-import { describeCallError, messageOf } from '../errors';
+import { describeCallError } from '../errors';
 import { findInputs, type InputFile } from '../files';
-import { EXIT, UsageError, type CliIo, type Command } from '../io';
-import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
+import { EXIT, type CliIo, type Command } from '../io';
+import { createWriter, FORMATS, OutputError, terminalSafe, toRecord } from '../output';
+import { openOutput, planOutput, reportMissing } from '../outputFile';
 import { runPipeline } from '../pipeline';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
@@ -19,7 +19,11 @@ sr ras hdr pic, any case); quote a glob ('photos/**/*.jpg') to have it expanded 
 
 output:
   --format FORMAT         table (default, for people), jsonl, csv or json
-  --output FILE           write results to FILE instead of stdout
+  --output FILE           write results to FILE instead of stdout (a FILE that already
+                          holds results is refused unless --resume or --force is given)
+  --resume                go on from FILE: inputs with a final result in it are skipped,
+                          the others (no result, or a service failure) classified and added
+  --force                 replace a FILE that already holds results
   --top N                 labels per image in the table (default 3)
   --verbose               list the files skipped in folders (not images by name)
 
@@ -37,41 +41,48 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     ...PIPELINE_OPTIONS,
     format: { type: 'string' },
     output: { type: 'string' },
+    resume: { type: 'boolean' },
+    force: { type: 'boolean' },
     top: { type: 'string' },
     verbose: { type: 'boolean' },
   });
   // Everything that can be wrong with the command line is checked before any work starts.
-  const format = choiceFlag(flags, 'format', FORMATS) ?? 'table';
   const top = intFlag(flags, 'top', { min: 1, max: 100 }) ?? 3;
   const settings = resolvePipeline(flags);
   const config = resolveConnection(flags, io.env);
+  const outputName = stringFlag(flags, 'output');
+  const plan = planOutput({
+    output: outputName,
+    format: choiceFlag(flags, 'format', FORMATS),
+    resume: boolFlag(flags, 'resume'),
+    force: boolFlag(flags, 'force'),
+    cwd: io.cwd,
+  });
+  const format = plan.format;
   const found = await findInputs(positionals, io.cwd);
-  const files = found.files;
+  // --resume: inputs that already have a final result are not classified again.
+  const files = found.files.filter((f) => !plan.done.has(f.display));
+  const resumed = found.files.length - files.length;
+  const keptFailures = plan.kept.filter((r) => r.outcome === 'failure' && found.files.some((f) => f.display === r.file)).length;
   // Unreadable folders are failure lines of their own; every other input still classifies.
   const total = files.length + found.problems.length;
-  const outputPath = stringFlag(flags, 'output');
-
-  let sink: Sink;
-  if (outputPath !== undefined) {
-    try {
-      sink = fileSink(resolve(io.cwd, outputPath));
-    } catch (err) {
-      throw new UsageError(`--output: cannot write '${outputPath}' (${messageOf(err)})`);
-    }
-  } else {
-    sink = streamSink(io.stdout);
-  }
+  const output = openOutput(plan, io.stdout, outputName);
+  const sink = output.sink;
 
   const connection = await connect(config, io);
   const stats = new RunStats();
   const progress = new ProgressBar(io.stderr, total);
-  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => f.display.length)) });
+  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => terminalSafe(f.display).length)) });
   const startedAt = performance.now();
   let pipelineError: unknown;
+  let outputError: OutputError | undefined;
   let interrupted = false;
+  const answered = new Set<InputFile>();
   try {
     progress.clear(); // the header must not land on the progress line
     writer.begin();
+    for (const record of plan.kept) writer.write(record);
+    output.commit();
     for (const problem of found.problems) {
       writer.write({ file: problem.display, correlationId: '', outcome: 'failure', labels: {}, errorCode: problem.code, errorMessage: problem.message, attempts: 0 });
       stats.addFailure(problem.code, `${problem.display}: ${problem.message}`);
@@ -89,7 +100,18 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
         next: (result) => {
           const file = result.ref as InputFile;
           progress.clear();
-          writer.write(toRecord(result, file.display));
+          try {
+            writer.write(toRecord(result, file.display));
+          } catch (err) {
+            // A full disk or a broken output: stop, and count only what was written.
+            if (!(err instanceof OutputError)) throw err;
+            outputError = err;
+            subscription?.unsubscribe();
+            stop();
+            done();
+            return;
+          }
+          answered.add(file);
           if (result.kind === 'success') stats.addSuccess();
           else stats.addFailure(result.code, `${file.display}: ${result.message}`);
           progress.update(stats.done, stats.failed);
@@ -106,27 +128,50 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
       });
       if (interrupted) subscription.unsubscribe();
     });
+  } catch (err) {
+    if (!(err instanceof OutputError)) throw err;
+    outputError ??= err;
   } finally {
     progress.stop();
-    writer.end();
+    try {
+      if (!outputError) writer.end();
+    } catch (err) {
+      if (!(err instanceof OutputError)) throw err;
+      outputError = err;
+    }
     sink.close();
     await connection.close();
   }
 
-  const missing = total - stats.done;
   io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
+  if (resumed > 0 || plan.unreadable > 0) {
+    io.stderr.write(
+      `resumed: ${resumed} ${resumed === 1 ? 'input' : 'inputs'} already had a final result in ${outputName}` +
+        `${keptFailures > 0 ? ` (${keptFailures} of them failed)` : ''}` +
+        `${plan.unreadable > 0 ? ` (${plan.unreadable} unreadable ${plan.unreadable === 1 ? 'line' : 'lines'} of it dropped)` : ''}\n`,
+    );
+  }
   if (found.skipped.length > 0) io.stderr.write(renderSkipped(found.skipped, boolFlag(flags, 'verbose')) + '\n');
   if (pipelineError !== undefined) {
-    io.stderr.write(`athena-rx classify: the pipeline failed: ${describeCallError(pipelineError, connection.address)}\n`);
+    io.stderr.write(`athena-rx classify: the pipeline failed: ${terminalSafe(describeCallError(pipelineError, connection.address))}\n`);
   }
-  if (missing > 0) io.stderr.write(`${missing} of ${total} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
-  return stats.failed > 0 || missing > 0 ? EXIT.failed : EXIT.ok;
+  const lost = output.lostFile();
+  if (outputError) io.stderr.write(`athena-rx classify: ${terminalSafe(outputError.message)}; ${stats.done} results were written before it, the rest not\n`);
+  if (lost) io.stderr.write(`athena-rx classify: ${terminalSafe(lost)}\n`);
+  const missing = files.filter((f) => !answered.has(f)).map((f) => f.display);
+  io.stderr.write(reportMissing(missing, total, interrupted, plan.path));
+  // The exit status speaks for the whole output: failures kept from the run resumed count too.
+  return stats.failed > 0 || keptFailures > 0 || missing.length > 0 || outputError || lost ? EXIT.failed : EXIT.ok;
 });
 
 /**
  * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for
  * the real process only: in-process callers (tests) pass their own streams and get no
  * process-wide listeners. Returns the function that removes the listeners.
+ *
+ * A signal always ends the run: the first lets it write its summary; a second one, or the run
+ * still alive 5 s after the first (a read stuck in the kernel holds the event loop), ends the
+ * process at once.
  */
 function watchInterrupts(io: CliIo, onInterrupt: () => void): () => void {
   const onError = (err: NodeJS.ErrnoException): void => {
@@ -134,15 +179,27 @@ function watchInterrupts(io: CliIo, onInterrupt: () => void): () => void {
   };
   io.stdout.on('error', onError);
   const real = io.stdout === process.stdout;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const status = 128 + (signal === 'SIGINT' ? 2 : 15);
+    const force = (): never => process.exit(process.exitCode ?? status);
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    // unref: the timer never keeps the process alive; it fires only if something else does.
+    setTimeout(force, FORCED_EXIT_MS).unref();
+    onInterrupt();
+  };
   if (real) {
-    process.once('SIGINT', onInterrupt);
-    process.once('SIGTERM', onInterrupt);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   }
   return () => {
     io.stdout.off('error', onError);
     if (real) {
-      process.off('SIGINT', onInterrupt);
-      process.off('SIGTERM', onInterrupt);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   };
 }
+
+/** How long an interrupted run may take to wind down before the process is ended regardless. */
+const FORCED_EXIT_MS = 5_000;
