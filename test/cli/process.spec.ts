@@ -3,7 +3,7 @@
  * completes, each input exactly once across both runs; an unreadable subfolder is one failure
  * line while the rest classify. Runs `bin/athena-rx.js` from a transpiled copy of the package.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,7 +24,13 @@ beforeEach(() => {
   tmp = mkdtempSync(join(tmpdir(), 'athena-process-'));
   chmodSync(tmp, 0o777); // the CLI may run as nobody (below) and writes its output here
 });
-afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+/** Processes still running when a test ends (it failed) are killed, never left behind. */
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 interface Run {
   readonly exited: () => boolean;
@@ -39,7 +45,11 @@ function cli(args: string[]): Run {
   let stderr = '';
   let exited = false;
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  child.on('exit', () => (exited = true));
+  running.add(child);
+  child.on('exit', () => {
+    exited = true;
+    running.delete(child);
+  });
   return {
     exited: () => exited,
     done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr }))),
@@ -54,10 +64,10 @@ async function until(run: Run, condition: () => boolean): Promise<void> {
   while (!condition() && !run.exited()) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** A folder of COUNT images that take a while to prepare (resized from a large JPEG). */
-function images(): string[] {
+/** A folder of `count` images that take a while to prepare (resized from a large JPEG). */
+function images(count = COUNT): string[] {
   mkdirSync(join(tmp, 'in'));
-  const names = Array.from({ length: COUNT }, (_, i) => `in/${String(i).padStart(3, '0')}.${i % 2 ? 'png' : 'jpg'}`);
+  const names = Array.from({ length: count }, (_, i) => `in/${String(i).padStart(3, '0')}.${i % 2 ? 'png' : 'jpg'}`);
   names.forEach((n, i) => copyFileSync(i % 2 ? DUCK : ROCKET, join(tmp, n)));
   return names;
 }
@@ -92,6 +102,25 @@ describe('athena-rx classify as a process', () => {
     expect(all.every((r) => r.outcome === 'success')).toBe(true);
     expect(existsSync(`${out}.missing`)).toBe(false);
   }, 120_000);
+
+  it('a file replaced by a FIFO after the folder walk: a SOURCE_UNREADABLE line, and the run ends', async () => {
+    const names = images(8);
+    const out = join(tmp, 'out.jsonl');
+    const last = names[names.length - 1]!;
+    const run = cli(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl', '--batch-size', '1', '--in-flight', '1', '--concurrency', '1']);
+    // The first result means the walk is over; the last file has not been opened yet.
+    await until(run, () => lines(out).length >= 1);
+    rmSync(join(tmp, last));
+    execFileSync('mkfifo', ['-m', '0666', join(tmp, last)]);
+    const ended = await run.done;
+    const records = lines(out).map((l) => JSON.parse(l) as { file: string; errorCode: string | null; errorMessage: string | null });
+    expect(records.map((r) => r.file).sort()).toEqual(names);
+    expect(records.find((r) => r.file === last)).toMatchObject({
+      errorCode: 'SOURCE_UNREADABLE',
+      errorMessage: expect.stringMatching(/is a named pipe \(FIFO\), not an image file$/),
+    });
+    expect(ended.code).toBe(1);
+  }, 60_000);
 
   it('an unreadable subfolder is one failure line; the rest classify', async () => {
     mkdirSync(join(tmp, 'in/locked'), { recursive: true });
