@@ -3,8 +3,8 @@
 //
 // Every benchmark runs against the built package: dist/cjs of this checkout, or ATHENA_DIST.
 import { spawn, spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
-import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -50,14 +50,14 @@ export const percentile = (xs, p) => {
  * process, so that it never shares an event loop or a heap with the client being measured.
  * Returns its address and a few controls over a line protocol on its stdin.
  */
-export async function startServerProcess({ latency = 0 } = {}) {
+export async function startServerProcess({ latency = 0, tls } = {}) {
   // BENCH_SERVER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=tmp/prof') goes to the server's node.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   // BENCH_SERVER_CPUS (e.g. '2-3', Linux `taskset` syntax) runs the server on those CPUs only, so
   // that on a host with 4 or more it does not take the client's: start the client with
   // `taskset -c 0-1` and the end-to-end ratio measures the client alone.
   const cpus = process.env.BENCH_SERVER_CPUS;
-  const command = [process.execPath, ...nodeArgs, join(here, 'server.mjs'), '--latency', String(latency)];
+  const command = [process.execPath, ...nodeArgs, join(here, 'server.mjs'), '--latency', String(latency), ...(tls ? ['--tls', tls.dir] : [])];
   const [file, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
   const child = spawn(file, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -90,6 +90,22 @@ export async function startServerProcess({ latency = 0 } = {}) {
       await exited;
     },
   };
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost, made with `openssl` in a new temporary
+ * directory: `{ dir, cert }` (cert.pem and key.pem in `dir`), or undefined where openssl is missing.
+ */
+export function selfSignedCert() {
+  const dir = mkdtempSync(join(tmpdir(), 'athena-bench-tls-'));
+  const made = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    { stdio: 'ignore' },
+  );
+  if (made.status !== 0) return undefined;
+  return { dir, cert: readFileSync(join(dir, 'cert.pem')) };
 }
 
 /** CPU ms (user + system) this process has used. */

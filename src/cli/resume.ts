@@ -14,6 +14,8 @@ const TRY_AGAIN: ReadonlySet<string> = new Set([
   'SOURCE_UNREADABLE',
   'ERROR_CODE_UNSPECIFIED',
   'ERROR_CODE_MODEL_ERROR',
+  // Left unread after the service went away (fail-fast).
+  'NOT_ATTEMPTED',
 ]);
 
 /** Whether a result needs no second try. */

@@ -2,20 +2,30 @@ import type { Subscription } from 'rxjs';
 import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError } from '../errors';
-import { findInputs, type InputFile } from '../files';
-import { EXIT, type CliIo, type Command } from '../io';
+import { findInputs, type FoundInputs, type InputFile } from '../files';
+import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, FORMATS, OutputError, terminalSafe, toRecord } from '../output';
 import { openOutput, planOutput, reportMissing } from '../outputFile';
 import { runPipeline } from '../pipeline';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
+import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
+import { pipelineMetrics } from '../../metrics/index';
+import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import { preflight } from '../preflight';
+import { checkSummaryFile, writeSummaryFile, type RunStatus } from '../summaryFile';
 
 const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
+       athena-rx classify --samples [files...] [options]
 
 Classifies images and prints one result per image as it arrives. Folders are walked
 recursively for image files (jpg jpeg png gif bmp dib webp tif tiff pbm pgm ppm pxm pnm pfm
 sr ras hdr pic, any case); quote a glob ('photos/**/*.jpg') to have it expanded here.
+
+input:
+  --samples               also classify the sample images shipped with the package (the demo;
+                          works from any folder)
 
 output:
   --format FORMAT         table (default, for people), jsonl, csv or json
@@ -26,25 +36,34 @@ output:
   --force                 replace a FILE that already holds results
   --top N                 labels per image in the table (default 3)
   --verbose               list the files skipped in folders (not images by name)
+  --summary-file FILE     write the run's figures as JSON to FILE at the end (batch jobs)
 
 ${PIPELINE_HELP}
 
 ${CONNECTION_HELP}
 
+${METRICS_HELP}
+
+Before reading any image the service is checked (a token, then ListDeployments): when it cannot
+be used, one message says why and what to do, and nothing is read or sent.
 A progress line is drawn on stderr when it is a terminal; a summary follows at the end.
-Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration.
+Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration,
+3 the service could not be used (unreachable, TLS mismatch, untrusted certificate, refused credential).
 `;
 
 export const classify: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
     ...PIPELINE_OPTIONS,
+    ...METRICS_OPTIONS,
+    'summary-file': { type: 'string' },
     format: { type: 'string' },
     output: { type: 'string' },
     resume: { type: 'boolean' },
     force: { type: 'boolean' },
     top: { type: 'string' },
     verbose: { type: 'boolean' },
+    samples: { type: 'boolean' },
   });
   // Everything that can be wrong with the command line is checked before any work starts.
   const top = intFlag(flags, 'top', { min: 1, max: 100 }) ?? 3;
@@ -59,25 +78,61 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     cwd: io.cwd,
   });
   const format = plan.format;
-  const found = await findInputs(positionals, io.cwd);
+  const found = await inputFiles(positionals, boolFlag(flags, 'samples'), io.cwd);
   // --resume: inputs that already have a final result are not classified again.
   const files = found.files.filter((f) => !plan.done.has(f.display));
   const resumed = found.files.length - files.length;
   const keptFailures = plan.kept.filter((r) => r.outcome === 'failure' && found.files.some((f) => f.display === r.file)).length;
   // Unreadable folders are failure lines of their own; every other input still classifies.
   const total = files.length + found.problems.length;
+  const metricsAt = resolveMetrics(flags);
+  const summaryPath = checkSummaryFile(stringFlag(flags, 'summary-file'), io.cwd);
   const output = openOutput(plan, io.stdout, outputName);
   const sink = output.sink;
 
+  const startedAtIso = new Date().toISOString();
+  const startedAt = performance.now();
+  const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
+  if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
   const connection = await connect(config, io);
   const stats = new RunStats();
+  const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: connection.client.affiliate, deploymentId: connection.client.deploymentId });
+  const finish = async (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> => {
+    const snap = metrics.snapshot();
+    if (summaryPath !== undefined) {
+      writeSummaryFile(summaryPath, {
+        status, exitStatus, ...(message !== undefined ? { message } : {}),
+        startedAt: startedAtIso, finishedAt: new Date().toISOString(),
+        elapsedSeconds: Math.round(performance.now() - startedAt) / 1000,
+        address: connection.address,
+        images: { total, succeeded: stats.succeeded, failed: stats.failed, notAttempted, byCode: Object.fromEntries(stats.byCode) },
+        bytes: snap.bytes,
+        metrics: snap,
+      });
+    }
+    metrics.dispose();
+    await endpoint?.stop();
+    return exitStatus;
+  };
+
+  // Fail fast and say it once: no image is read while the service cannot be used at all.
+  const problem = await preflight(connection, config, io, { token: connection.token });
+  if (problem !== undefined) {
+    await connection.close();
+    sink.close();
+    output.lostFile(); // a resume's new file, not yet in place, is removed
+    io.stderr.write(`athena-rx classify: ${problem}\n`);
+    io.stderr.write(`nothing was read or sent: ${total} ${total === 1 ? 'image' : 'images'} not attempted\n`);
+    return finish('unavailable', EXIT.unavailable, total, problem);
+  }
+
   const progress = new ProgressBar(io.stderr, total);
   const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => terminalSafe(f.display).length)) });
-  const startedAt = performance.now();
   let pipelineError: unknown;
   let outputError: OutputError | undefined;
   let interrupted = false;
   const answered = new Set<InputFile>();
+  const notAttemptedFiles: string[] = [];
   try {
     progress.clear(); // the header must not land on the progress line
     writer.begin();
@@ -96,12 +151,14 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
         done();
       };
       const stop = watchInterrupts(io, onSignal);
-      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes) }).subscribe({
+      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes), metrics }).subscribe({
         next: (result) => {
           const file = result.ref as InputFile;
           progress.clear();
+          // Inputs left unread after an outage are counted; the table does not list them one by one.
+          const shown = result.kind === 'success' || (result.code as string) !== 'NOT_ATTEMPTED' || format !== 'table';
           try {
-            writer.write(toRecord(result, file.display));
+            if (shown) writer.write(toRecord(result, file.display));
           } catch (err) {
             // A full disk or a broken output: stop, and count only what was written.
             if (!(err instanceof OutputError)) throw err;
@@ -112,6 +169,7 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
             return;
           }
           answered.add(file);
+          if (result.kind === 'failure' && (result.code as string) === 'NOT_ATTEMPTED') notAttemptedFiles.push(file.display);
           if (result.kind === 'success') stats.addSuccess();
           else stats.addFailure(result.code, `${file.display}: ${result.message}`);
           progress.update(stats.done, stats.failed);
@@ -143,6 +201,8 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     await connection.close();
   }
 
+  // What was written to the stream, not what was prepared: images prepared and never sent cost nothing.
+  stats.bytes.wire = metrics.snapshot().bytes.sent;
   io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
   if (resumed > 0 || plan.unreadable > 0) {
     io.stderr.write(
@@ -159,10 +219,29 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   if (outputError) io.stderr.write(`athena-rx classify: ${terminalSafe(outputError.message)}; ${stats.done} results were written before it, the rest not\n`);
   if (lost) io.stderr.write(`athena-rx classify: ${terminalSafe(lost)}\n`);
   const missing = files.filter((f) => !answered.has(f)).map((f) => f.display);
-  io.stderr.write(reportMissing(missing, total, interrupted, plan.path));
+  // Which inputs got no result, not only how many (listed in <output>.missing with --output).
+  io.stderr.write(reportMissing([...missing, ...notAttemptedFiles], total, interrupted, plan.path));
+  const notAttempted = notAttemptedFiles.length + missing.length;
   // The exit status speaks for the whole output: failures kept from the run resumed count too.
-  return stats.failed > 0 || keptFailures > 0 || missing.length > 0 || outputError || lost ? EXIT.failed : EXIT.ok;
+  const failed = stats.failed > 0 || keptFailures > 0 || missing.length > 0 || outputError !== undefined || lost !== undefined;
+  return finish(interrupted ? 'interrupted' : failed ? 'failed' : 'ok', failed ? EXIT.failed : EXIT.ok, notAttempted);
 });
+
+/** The operands' files, and the bundled samples with `--samples`. */
+async function inputFiles(positionals: string[], useSamples: boolean, cwd: string): Promise<FoundInputs> {
+  if (!useSamples && positionals.length === 0) throw new UsageError('give at least one image file, folder or glob (or --samples for the bundled sample images)');
+  if (!useSamples) {
+    return findInputs(positionals, cwd).catch((err: unknown) => {
+      // `classify samples/` outside a clone: the demo's folder is inside the installed package.
+      if (err instanceof UsageError && positionals.some((p) => /^\.?\/?samples\/?$/.test(p)) && /^no such file or folder: '\.?\/?samples\/?'/.test(err.message)) {
+        throw new UsageError(`${err.message}; for the sample images shipped with the package use --samples`);
+      }
+      throw err;
+    });
+  }
+  const found = await findInputs([...positionals, samplesDir()], cwd);
+  return { ...found, files: withSampleNames(found.files) };
+}
 
 /**
  * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for
