@@ -43,33 +43,14 @@ class Worker {
     readonly name: string,
     stream: string,
   ) {
-    const args = [
-      path.join(pkg.dir, 'bin/athena-rx.js'),
-      'worker',
-      '--redis',
-      redisServer.url,
-      '--stream',
-      stream,
-      '--group',
-      'fleet',
-      '--consumer',
-      name,
-      '--address',
-      athena.address,
-      '--insecure',
-      '--claim-idle',
-      '2000',
-      '--in-flight',
-      '24',
-      '--batch-size',
-      '8',
-      '--concurrency',
-      '2',
-      '--brotli-quality',
-      '0',
-      '--hashes',
-      'none',
-    ];
+    const args = [path.join(pkg.dir, 'bin/athena-rx.js'), 'worker'];
+    args.push('--redis', redisServer.url, '--stream', stream, '--group', 'fleet', '--consumer', name);
+    args.push('--address', athena.address, '--insecure');
+    // 3 s: short enough to pick up a killed worker's jobs soon, long enough that a live worker
+    // starved of CPU on a loaded machine still touches its own jobs in time.
+    args.push('--claim-idle', '3000');
+    // Small batches and no compression or hashes: 500 tiny jobs stay cheap.
+    args.push('--in-flight', '24', '--batch-size', '8', '--concurrency', '2', '--brotli-quality', '0', '--hashes', 'none');
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
