@@ -257,24 +257,26 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
 
     interface Step {
       readonly ref: JobRef;
-      readonly parsed: ParsedJob | undefined; // undefined: delivered too often, not even parsed
+      readonly parsed: ParsedJob;
+      /** Delivered more than `maxDeliveries` times (by claims): dead-lettered without classifying. */
+      readonly dead: boolean;
     }
-    const isImage = (s: Step): s is Step & { parsed: Extract<ParsedJob, { ok: true }> } => s.parsed?.ok === true;
+    const isImage = (s: Step): s is Step & { parsed: Extract<ParsedJob, { ok: true }> } => !s.dead && s.parsed.ok;
 
     const outcomes = jobs.pipe(
       map((d: JobDelivery): Step => {
         const entry = entryFields(d.fields)[JOB_FIELD] ?? '';
-        const parsed = d.deliveries > maxDeliveries ? undefined : parseJob(d.fields, parseOptions);
-        return { ref: { id: d.id, deliveries: d.deliveries, fields: parsed?.fields, entry }, parsed };
+        const parsed = parseJob(d.fields, parseOptions);
+        return { ref: { id: d.id, deliveries: d.deliveries, fields: parsed.fields, entry }, parsed, dead: d.deliveries > maxDeliveries };
       }),
       connect((steps) =>
         merge(
           steps.pipe(
-            filter((s) => s.parsed === undefined),
+            filter((s) => s.dead),
             map((s) => deadOutcome(s.ref, 'claimed from consumers that never finished it')),
           ),
           steps.pipe(
-            filter((s) => s.parsed !== undefined && !s.parsed.ok),
+            filter((s) => !s.dead && !s.parsed.ok),
             map((s): Outcome => {
               const p = s.parsed as Extract<ParsedJob, { ok: false }>;
               return {
