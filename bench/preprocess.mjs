@@ -89,7 +89,9 @@ export async function benchPreprocess(options = {}) {
   let resizeBackend = () => ({ backend: 'js' });
   try {
     ({ resizeBackend } = require(join(dist, 'preprocess/resizeWasm.js')));
-  } catch {}
+  } catch {
+    // keep the JavaScript resizer
+  }
   const { brotliEncode, DEFAULT_BROTLI_QUALITY } = require(join(dist, 'preprocess/encode.js'));
   const { wireHashes } = require(join(dist, 'preprocess/hashes.js'));
   const { prepareImage } = require(join(dist, 'preprocess/prepare.js'));

@@ -30,7 +30,9 @@ const { resizeToModel } = require(join(dist, 'preprocess/resize.js'));
 let backend = 'js'; // builds from before the WebAssembly resizer have no resizeWasm.js
 try {
   backend = require(join(dist, 'preprocess/resizeWasm.js')).resizeBackend().backend;
-} catch {}
+} catch {
+  // keep 'js'
+}
 console.log(`resize on ${backend}; median of ${reps} runs per image`);
 
 const median = (xs) => {

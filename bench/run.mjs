@@ -3,7 +3,7 @@
 // each benchmark's own table, and writes it all to bench/results.json. Every ratio is taken
 // against a baseline measured in the same run; nothing here asserts a time.
 //
-//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers memory wire trickle]
+//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers memory wire trickle redis]
 //
 // --quick       fewer images and repetitions (a few minutes instead of about 10-15)
 // names         run only these benchmarks (default: all), e.g. `npm run bench -- e2e trickle`
@@ -17,10 +17,11 @@ import { distDir, f1, f2, here, mb } from './lib.mjs';
 import { benchClientCpu } from './client-cpu.mjs';
 import { benchMemory } from './memory.mjs';
 import { benchPeers } from './peers.mjs';
+import { benchRedis } from './redis.mjs';
 import { benchTrickle } from './trickle.mjs';
 import { benchWire } from './wire.mjs';
 
-const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'memory', 'wire', 'trickle'];
+const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'memory', 'wire', 'trickle', 'redis'];
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join(here, 'results.json') } },
@@ -138,6 +139,15 @@ if (selected.includes('trickle')) {
   const r = await benchTrickle({ quick });
   results.trickle = r;
   row(`trickle, source to result p99 (ms)`, f1(r.endToEnd.p99), `preprocess only ${f1(r.prepareOnly.p99)}`, f2(r.endToEnd.p99 / r.prepareOnly.p99), `<= ${r.target} ms`, r.endToEnd.p99 <= r.target);
+}
+
+if (selected.includes('redis')) {
+  console.log('\nredis worker fleet (bench/redis.mjs):');
+  const r = await benchRedis({ quick });
+  results.redis = r;
+  row('redis fleet, 1 worker process (images/s)', f1(r.worker1), `classify process ${f1(r.classify)}`, f2(r.ratio1), '', '');
+  row('redis fleet, 2 worker processes (images/s)', f1(r.worker2), `classify process ${f1(r.classify)}`, f2(r.ratio2), '', '');
+  row('shared deployment, 2 consumers: answers at the other consumer', `${r.shared.foreign} of ${r.shared.answers}`, 'own deployments: 0', f2(r.shared.foreignShare), '', '');
 }
 
 const mark = (met) => (met === '' ? '' : met ? 'yes' : '**no**');

@@ -145,7 +145,13 @@ if (isMain(import.meta.url)) {
       process.stderr.write(`POST an image: curl --data-binary @samples/seashore.jpg ${url}/classify\n`);
       const stop = () => {
         process.stderr.write('stopping: answering the uploads in progress\n');
-        close().then(() => process.exit(0));
+        close().then(
+          () => process.exit(0),
+          (err) => {
+            process.stderr.write(`http-upload: ${err instanceof Error ? err.message : String(err)}\n`);
+            process.exit(1);
+          },
+        );
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -17,11 +17,12 @@ const wasmPath = join(root, 'src/preprocess/resize.wasm');
 
 const wabt = await createRequire(import.meta.url)('wabt')();
 const module = wabt.parseWat('resize.wat', readFileSync(watPath, 'utf8'), { simd: true });
+let buffer;
 try {
   module.resolveNames();
   module.validate();
   // No names section: the binary depends on the code alone, and stays small.
-  var { buffer } = module.toBinary({ log: false, write_debug_names: false });
+  ({ buffer } = module.toBinary({ log: false, write_debug_names: false }));
 } finally {
   module.destroy();
 }

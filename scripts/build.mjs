@@ -20,8 +20,9 @@ writeFileSync(join(dist, 'cjs/package.json'), '{ "type": "commonjs" }\n');
 copyFileSync(join(root, 'src/preprocess/resize.wasm'), join(dist, 'cjs/preprocess/resize.wasm'));
 
 const require = createRequire(import.meta.url);
-const entries = { 'index': 'index', 'testing/index': 'testing/index' };
+const entries = { 'index': 'index', 'testing/index': 'testing/index', 'redis/index': 'redis/index' };
 mkdirSync(join(dist, 'esm/testing'), { recursive: true });
+mkdirSync(join(dist, 'esm/redis'), { recursive: true });
 writeFileSync(join(dist, 'esm/package.json'), '{ "type": "module" }\n');
 for (const [esm, cjs] of Object.entries(entries)) {
   const mod = require(join(dist, 'cjs', cjs + '.js'));

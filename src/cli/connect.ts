@@ -2,13 +2,22 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { MAX_ID_LENGTH } from '../contract/messages';
 import { startAthenaServer, type AthenaTestServer } from '../testing/index';
-import { createAthenaClient, insecure, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
-import { boolFlag, stringFlag, type Flags, type OptionSpec } from './args';
+import { createAthenaClient, insecure, isLoopbackAddress, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
+import { isLoopbackHost } from '../transport/credentials';
+import type { AccessTokenProvider } from '../transport/credentials';
+import { boolFlag, intFlag, stringFlag, type Flags, type OptionSpec } from './args';
 import { UsageError, type CliIo } from './io';
 import { messageOf } from './errors';
 
 /** The public service, named in messages that tell the user what to set. */
 export const SERVICE_ADDRESS = 'api.athena-risk-intelligence.com:443';
+
+/**
+ * Said on stderr once per run that uses the embedded server: its labels look like a classifier's
+ * and a reader took `UnknownCSAM-PCSAM` for a verdict.
+ */
+export const SYNTHETIC_WEIGHTS_NOTE =
+  "note: the embedded server's weights are synthetic (a deterministic function of the pixels) and mean nothing about the images; give --address for real results";
 
 /** Server and credential options shared by every command that talks to a server. */
 export const CONNECTION_OPTIONS = {
@@ -22,12 +31,14 @@ export const CONNECTION_OPTIONS = {
   'token-url': { type: 'string' },
   affiliate: { type: 'string' },
   'deployment-id': { type: 'string' },
+  'allow-plaintext-credentials': { type: 'boolean' },
+  'token-timeout': { type: 'string' },
 } as const satisfies OptionSpec;
 
 /** Help text for {@link CONNECTION_OPTIONS}, shared by the commands' `--help`. */
 export const CONNECTION_HELP = `server (default: an embedded test server with the benign classifier):
   --address HOST:PORT     the Athena server [ATHENA_ADDRESS], e.g. ${SERVICE_ADDRESS}
-  --insecure              plaintext instead of TLS (a local server, e.g. athena-rx serve)
+  --insecure              plaintext instead of TLS (a local server, e.g. athena-rx serve) [ATHENA_INSECURE=1]
   --ca-file FILE          PEM root certificates to trust instead of the system's
   --token TOKEN           a static bearer token [ATHENA_TOKEN]
   --client-id ID          OAuth client credentials [ATHENA_CLIENT_ID]
@@ -35,13 +46,25 @@ export const CONNECTION_HELP = `server (default: an embedded test server with th
   --audience AUDIENCE     [ATHENA_AUDIENCE] default crisp-athena-live
   --token-url URL         [ATHENA_TOKEN_URL] default https://crispthinking.auth0.com/oauth/token
   --affiliate NAME        [ATHENA_AFFILIATE]
-  --deployment-id ID      [ATHENA_DEPLOYMENT_ID] default: a new one per run`;
+  --deployment-id ID      [ATHENA_DEPLOYMENT_ID] default: a new one per run
+  --token-timeout S       seconds to wait for the token endpoint (default 10)
+  --allow-plaintext-credentials
+                          let a token travel over --insecure, or the client secret over an
+                          http:// token URL, to a host that is not loopback (refused by default)`;
 
 /** How a client authenticates to a remote server. */
 export type AuthConfig =
   | { readonly kind: 'none' }
   | { readonly kind: 'token'; readonly token: string }
-  | { readonly kind: 'oauth'; readonly clientId: string; readonly clientSecret: string; readonly audience?: string; readonly tokenUrl?: string };
+  | {
+      readonly kind: 'oauth';
+      readonly clientId: string;
+      readonly clientSecret: string;
+      readonly audience?: string;
+      readonly tokenUrl?: string;
+      /** `--token-timeout` in ms; default the library's (10 s). */
+      readonly tokenTimeoutMs?: number;
+    };
 
 /** Where to connect, resolved from flags and environment (flags win). */
 export type ConnectionConfig =
@@ -52,6 +75,8 @@ export type ConnectionConfig =
       readonly secure: boolean;
       readonly caFile?: string;
       readonly auth: AuthConfig;
+      /** `--allow-plaintext-credentials`: credentials may cross the network unencrypted. */
+      readonly allowPlaintextCredentials?: boolean;
       readonly affiliate?: string;
       readonly deploymentId?: string;
     };
@@ -70,6 +95,20 @@ function setting(flags: Flags, env: NodeJS.ProcessEnv, flag: string, variable?: 
   // An empty variable (`ATHENA_TOKEN=`) is how people unset things in scripts: treat it as absent.
   if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: variable };
   return undefined;
+}
+
+/**
+ * `--insecure`, or `ATHENA_INSECURE=1` as the examples read it (`true` and `yes` too; `0`,
+ * `false`, `no` or empty: off). Anything else is a usage error rather than a guess.
+ */
+function plaintextSetting(flags: Flags, env: NodeJS.ProcessEnv): Setting | undefined {
+  if (boolFlag(flags, 'insecure')) return { value: '1', source: '--insecure' };
+  const raw = env.ATHENA_INSECURE;
+  if (raw === undefined) return undefined;
+  const word = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes'].includes(word)) return { value: raw, source: 'ATHENA_INSECURE' };
+  if (['', '0', 'false', 'no'].includes(word)) return undefined;
+  throw new UsageError(`ATHENA_INSECURE must be 1 (plaintext, for a local server) or 0, got '${raw}'`);
 }
 
 const ADDRESS = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -93,14 +132,15 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   const audience = setting(flags, env, 'audience', 'ATHENA_AUDIENCE');
   const tokenUrl = setting(flags, env, 'token-url', 'ATHENA_TOKEN_URL');
   const caFile = setting(flags, env, 'ca-file');
-  const plaintext = boolFlag(flags, 'insecure');
+  const insecureSetting = plaintextSetting(flags, env);
+  const plaintext = insecureSetting !== undefined;
   const affiliateSetting = setting(flags, env, 'affiliate', 'ATHENA_AFFILIATE');
   const affiliate = affiliateSetting?.value;
   const deploymentId = checkId(setting(flags, env, 'deployment-id', 'ATHENA_DEPLOYMENT_ID'), 'deployment id');
 
   if (!address) {
     const remoteOnly = [token, clientId, clientSecret, audience, tokenUrl, caFile].filter((s): s is Setting => s !== undefined);
-    if (plaintext) remoteOnly.unshift({ value: '', source: '--insecure' });
+    if (insecureSetting) remoteOnly.unshift(insecureSetting);
     if (remoteOnly.length > 0) {
       const names = remoteOnly.map((s) => s.source).join(', ');
       throw new UsageError(
@@ -114,7 +154,7 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   if (!ADDRESS.test(address.value) || Number(ADDRESS.exec(address.value)?.[1]) > 65535 || Number(ADDRESS.exec(address.value)?.[1]) === 0) {
     throw new UsageError(`${address.source} must be HOST:PORT (for example ${SERVICE_ADDRESS} or 127.0.0.1:50051), got '${address.value}'`);
   }
-  if (plaintext && caFile) throw new UsageError('--insecure and --ca-file contradict each other: a plaintext channel uses no certificates; drop one');
+  if (insecureSetting && caFile) throw new UsageError(`${insecureSetting.source} and --ca-file contradict each other: a plaintext channel uses no certificates; drop one`);
 
   let auth: AuthConfig;
   if (token && (clientId || clientSecret)) {
@@ -126,7 +166,11 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   } else if (clientId || clientSecret) {
     if (!clientId) throw new UsageError(`${(clientSecret as Setting).source} is set but no client id: set ATHENA_CLIENT_ID (or --client-id) too`);
     if (!clientSecret) throw new UsageError(`${clientId.source} is set but no client secret: set ATHENA_CLIENT_SECRET (or --client-secret) too`);
-    auth = { kind: 'oauth', clientId: clientId.value, clientSecret: clientSecret.value, audience: audience?.value, tokenUrl: tokenUrl?.value };
+    const tokenTimeout = intFlag(flags, 'token-timeout', { min: 1, max: 600 });
+    auth = {
+      kind: 'oauth', clientId: clientId.value, clientSecret: clientSecret.value, audience: audience?.value, tokenUrl: tokenUrl?.value,
+      ...(tokenTimeout !== undefined ? { tokenTimeoutMs: tokenTimeout * 1000 } : {}),
+    };
   } else {
     if (!plaintext) {
       throw new UsageError(
@@ -142,7 +186,38 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
       throw new UsageError(`${stray.map((s) => s.source).join(' and ')} only apply to client credentials (ATHENA_CLIENT_ID/ATHENA_CLIENT_SECRET); set those or drop ${stray.length === 1 ? 'it' : 'them'}`);
     }
   }
-  return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId };
+  const allowPlaintextCredentials = boolFlag(flags, 'allow-plaintext-credentials');
+  checkPlaintextCredentials(address, plaintext, auth, tokenUrl, allowPlaintextCredentials);
+  return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId, allowPlaintextCredentials };
+}
+
+/**
+ * Credentials never cross the network in plaintext unless the user says so: a token (static or
+ * from OAuth) over --insecure to a host that is not loopback, and the client secret to an
+ * http:// token URL that is not loopback, need --allow-plaintext-credentials.
+ */
+function checkPlaintextCredentials(address: Setting, plaintext: boolean, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
+  if (allowed) return;
+  if (plaintext && auth.kind !== 'none' && !isLoopbackAddress(address.value)) {
+    throw new UsageError(
+      `--insecure would send the ${auth.kind === 'token' ? 'token' : 'OAuth access token'} in plaintext to ${address.value}, which is not loopback: ` +
+        'drop --insecure to use TLS, or add --allow-plaintext-credentials if the network is trusted',
+    );
+  }
+  if (auth.kind === 'oauth' && tokenUrl && /^http:/i.test(tokenUrl.value)) {
+    let host = '';
+    try {
+      host = new URL(tokenUrl.value).hostname;
+    } catch {
+      throw new UsageError(`${tokenUrl.source} must be an https:// URL, got '${tokenUrl.value}'`);
+    }
+    if (!isLoopbackHost(host)) {
+      throw new UsageError(
+        `${tokenUrl.source} is plaintext http and would send the client secret unencrypted to ${host}: ` +
+          'use an https:// URL, or add --allow-plaintext-credentials if the network is trusted',
+      );
+    }
+  }
 }
 
 /** A client ready for calls, and how to release it. */
@@ -152,6 +227,8 @@ export interface Connection {
   readonly address: string;
   /** The embedded server, when one was started. */
   readonly server?: AthenaTestServer;
+  /** The token every call carries, when there is one (for the check before work starts). */
+  readonly token?: AccessTokenProvider;
   /** Closes the client and stops the embedded server, if any. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -163,7 +240,7 @@ export interface Connection {
 export async function connect(config: ConnectionConfig, io: CliIo): Promise<Connection> {
   if (config.kind === 'embedded') {
     const server = await startAthenaServer({});
-    io.stderr.write(`no --address given: using the embedded test server at ${server.address} (benign classifier)\n`);
+    io.stderr.write(`no --address given: using the embedded test server at ${server.address} (benign classifier)\n${SYNTHETIC_WEIGHTS_NOTE}\n`);
     const client = createAthenaClient({ address: server.address, credentials: insecure(), affiliate: config.affiliate, deploymentId: config.deploymentId });
     let closed: Promise<void> | undefined;
     return {
@@ -184,7 +261,14 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
     auth.kind === 'token'
       ? auth.token
       : auth.kind === 'oauth'
-        ? oauthClientCredentials({ clientId: auth.clientId, clientSecret: auth.clientSecret, audience: auth.audience, tokenUrl: auth.tokenUrl })
+        ? oauthClientCredentials({
+            clientId: auth.clientId,
+            clientSecret: auth.clientSecret,
+            audience: auth.audience,
+            tokenUrl: auth.tokenUrl,
+            allowPlaintextTokenUrl: config.allowPlaintextCredentials,
+            requestTimeoutMs: auth.tokenTimeoutMs,
+          })
         : undefined;
   let rootCerts: Buffer | undefined;
   if (config.caFile) {
@@ -194,12 +278,24 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
       throw new UsageError(`--ca-file: cannot read '${config.caFile}' (${messageOf(err)})`);
     }
   }
-  const credentials = config.secure ? tls({ rootCerts, token: tokenProvider }) : insecure(tokenProvider);
+  let credentials;
+  try {
+    credentials = config.secure
+      ? tls({ rootCerts, token: tokenProvider })
+      : insecure(tokenProvider, { allowPlaintextToken: config.allowPlaintextCredentials });
+  } catch (err) {
+    // tls() refuses roots that are not PEM; grpc-js would ignore them and trust the system's.
+    if (rootCerts && /rootCerts/.test(messageOf(err))) {
+      throw new UsageError(`--ca-file '${config.caFile}' ${messageOf(err).replace(/^tls: rootCerts /, '')}`);
+    }
+    throw err;
+  }
   const client = createAthenaClient({ address: config.address, credentials, affiliate: config.affiliate, deploymentId: config.deploymentId });
   let closed = false;
   return {
     client,
     address: config.address,
+    token: credentials.token,
     close: async () => {
       if (!closed) client.close();
       closed = true;

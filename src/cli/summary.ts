@@ -91,3 +91,21 @@ export function renderSummary(stats: RunStats, elapsedMs: number): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * The files a folder walk left out because their names are not images' (`.heic`, `.avif`,
+ * `.txt`...), counted by extension; `verbose` lists each one. For example:
+ *
+ * ```
+ * skipped 3 files that are not images by name: .heic 2, .txt 1 (--verbose lists them)
+ * ```
+ */
+export function renderSkipped(skipped: ReadonlyArray<{ readonly display: string; readonly kind: string }>, verbose: boolean): string {
+  const byKind = new Map<string, number>();
+  for (const s of skipped) byKind.set(s.kind || '(no extension)', (byKind.get(s.kind || '(no extension)') ?? 0) + 1);
+  const kinds = [...byKind.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, n]) => `${k} ${n}`);
+  const head =
+    `skipped ${skipped.length} ${skipped.length === 1 ? 'file that is' : 'files that are'} not ${skipped.length === 1 ? 'an image' : 'images'} by name: ` +
+    `${kinds.join(', ')}${verbose ? '' : ' (--verbose lists them)'}`;
+  return verbose ? [head, ...skipped.map((s) => `  ${s.display}`)].join('\n') : head;
+}

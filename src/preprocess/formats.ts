@@ -112,3 +112,42 @@ export function isLosslessWebp(bytes: Uint8Array): boolean {
   }
   return sawLossless;
 }
+
+/** The file formats {@link detectFormat} recognises, for messages that list what is supported. */
+export const SUPPORTED_FORMATS_TEXT =
+  'JPEG, PNG, GIF, BMP, WebP, TIFF, Netpbm (PBM, PGM, PPM, PAM, PFM), Sun raster and Radiance HDR';
+
+/**
+ * Names a format that {@link detectFormat} does not support, from its signature, so that a
+ * refusal can say what the file is (`'HEIC/HEIF'`, `'AVIF'`, `'SVG'`, ...). `undefined` when the
+ * bytes match no signature known here. Never returns any of the bytes.
+ */
+export function describeUnsupportedFormat(bytes: Uint8Array): string | undefined {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 512));
+  const ascii = (i: number, s: string): boolean => b.length >= i + s.length && b.toString('latin1', i, i + s.length) === s;
+  if (ascii(4, 'ftyp') && b.length >= 12) {
+    // ISO base media: the major brand, then compatible brands, say what the file holds.
+    const size = Math.min(b.readUInt32BE(0), b.length);
+    const brands = [b.toString('latin1', 8, 12)];
+    for (let off = 16; off + 4 <= size; off += 4) brands.push(b.toString('latin1', off, off + 4));
+    if (brands.some((x) => x === 'avif' || x === 'avis')) return 'AVIF';
+    if (brands.some((x) => ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1'].includes(x))) return 'HEIC/HEIF';
+    if (brands.some((x) => x === 'crx ')) return 'Canon CR3 raw';
+    if (brands.some((x) => x === 'jp2 ' || x === 'jpx ')) return 'JPEG 2000';
+    return 'an ISO media file (MP4/MOV video?)';
+  }
+  if (b.length >= 2 && b[0] === 0xff && b[1] === 0x0a) return 'JPEG XL';
+  if (ascii(4, 'JXL ')) return 'JPEG XL';
+  if (ascii(4, 'jP  ')) return 'JPEG 2000';
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0x4f && b[2] === 0xff && b[3] === 0x51) return 'JPEG 2000 codestream';
+  if (ascii(0, '%PDF')) return 'PDF';
+  if (ascii(0, '8BPS')) return 'Photoshop PSD';
+  if (ascii(0, 'qoif')) return 'QOI';
+  if (b.length >= 4 && b[0] === 0 && b[1] === 0 && (b[2] === 1 || b[2] === 2) && b[3] === 0) return 'ICO/CUR';
+  if (ascii(0, 'II') && (ascii(2, 'RO') || ascii(2, 'U\0'))) return 'a camera raw file';
+  const head = b.toString('latin1', 0, Math.min(b.length, 256)).replace(/^\uFEFF|^\xEF\xBB\xBF/, '').trimStart().toLowerCase();
+  if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return 'SVG';
+  if (head.startsWith('<!doctype html') || head.startsWith('<html')) return 'HTML';
+  if (ascii(0, 'RIFF')) return `RIFF ${JSON.stringify(b.toString('latin1', 8, 12).replace(/[^\x20-\x7e]/g, '?'))} (not WebP)`;
+  return undefined;
+}

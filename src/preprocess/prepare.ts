@@ -4,7 +4,7 @@ import { defaultCorrelationIds, validateCorrelationId, type CorrelationIdFactory
 import { brotliEncode, DEFAULT_BROTLI_QUALITY } from './encode';
 import { encodePngBgr } from './pngEncode';
 import { PreprocessError } from './errors';
-import { detectFormat, isExactlyDecodable } from './formats';
+import { describeUnsupportedFormat, detectFormat, isExactlyDecodable, SUPPORTED_FORMATS_TEXT } from './formats';
 import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorithm } from './hashes';
 import { toModelPixels } from './pixels';
 import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource } from './sources';
@@ -97,7 +97,12 @@ export async function prepareImage<R = unknown>(
   if (sourceFormat === 'IMAGE_FORMAT_UNSPECIFIED') {
     // Refused here rather than left to the decoder: sharp reads formats (SVG, AVIF, HEIF, ...)
     // the reference cannot, and an image the reference cannot decode has no defined pixels.
-    throw new PreprocessError('UNSUPPORTED_FORMAT', 'not an image format the reference pipeline decodes (unknown signature)', signatureDetails(original));
+    const detected = describeUnsupportedFormat(original);
+    throw new PreprocessError(
+      'UNSUPPORTED_FORMAT',
+      `not an image format the reference pipeline decodes (${detected ? `detected ${detected}` : 'unknown signature'}; supported: ${SUPPORTED_FORMATS_TEXT})`,
+      signatureDetails(original),
+    );
   }
 
   // Decoding runs on sharp's threads for most formats, so hashing and the id are computed while

@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { constants, type PathLike, type Stats } from 'node:fs';
+import { open, stat as statPath } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { RAW_IMAGE_BYTES } from '../contract/messages';
 import { PreprocessError } from './errors';
@@ -29,8 +30,13 @@ export function isImageInput<R>(value: ImageSource | ImageInput<R>): value is Im
  * before reading it, and a stream is destroyed as soon as it passes the cap, so an oversized
  * input never gets buffered whole.
  *
- * @throws PreprocessError `EMPTY_INPUT`, `SOURCE_UNREADABLE` (missing file, a directory, a stream
- *   that errors), `SOURCE_TOO_LARGE`, `INVALID_INPUT` (not a source, or `{ bgr }` of the wrong length)
+ * A path must name a regular file: a FIFO, a device or a socket is refused without waiting on it
+ * (the file is opened non-blocking and the opened descriptor checked, so a file swapped for a FIFO
+ * after a folder walk cannot hang the read).
+ *
+ * @throws PreprocessError `EMPTY_INPUT`, `SOURCE_UNREADABLE` (missing file, a directory, a FIFO, a
+ *   device, a socket, a stream that errors), `SOURCE_TOO_LARGE`, `INVALID_INPUT` (not a source, or
+ *   `{ bgr }` of the wrong length)
  */
 export async function readSource(source: ImageSource, maxBytes = DEFAULT_MAX_SOURCE_BYTES): Promise<ReadSource> {
   let bytes: Buffer;
@@ -81,27 +87,63 @@ function checkSize(size: number, maxBytes: number, what: string): void {
   }
 }
 
-async function readFileCapped(path: string, maxBytes: number): Promise<Buffer> {
+/**
+ * Opens without blocking: `open()` of a FIFO with no writer would otherwise wait for ever, holding
+ * one of libuv's few threads. `O_NONBLOCK` changes nothing for regular files, the only kind read.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+
+/** What a file that is not a regular file is, for messages. */
+function kindOf(s: Stats): string | undefined {
+  if (s.isFile()) return undefined;
+  if (s.isDirectory()) return 'a directory';
+  if (s.isFIFO()) return 'a named pipe (FIFO)';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Reads the regular file at `path` (a string or, for names that are not valid UTF-8, the name's
+ * bytes as a `Buffer`), refusing more than `maxBytes` and anything that is not a regular file.
+ * `label` names it in messages (default: the path).
+ *
+ * @throws PreprocessError `SOURCE_UNREADABLE`, `SOURCE_TOO_LARGE`, `EMPTY_INPUT`
+ */
+export async function readFileSource(path: PathLike, maxBytes = DEFAULT_MAX_SOURCE_BYTES, label = String(path)): Promise<Buffer> {
+  const bytes = await readFileCapped(path, maxBytes, label);
+  if (bytes.length === 0) throw new PreprocessError('EMPTY_INPUT', `${label} is empty`);
+  return bytes;
+}
+
+async function readFileCapped(path: PathLike, maxBytes: number, label = String(path)): Promise<Buffer> {
   let handle;
   try {
-    handle = await open(path, 'r');
+    handle = await open(path, OPEN_FLAGS);
   } catch (err) {
-    throw unreadable(path, err);
+    // Linux refuses to open a Unix socket (ENXIO); say what it is.
+    if ((err as NodeJS.ErrnoException)?.code === 'ENXIO') {
+      const s = await statPath(path).catch(() => undefined);
+      if (s && !s.isFile()) throw notRegular(label, s);
+    }
+    throw unreadable(label, err);
   }
   try {
     const stat = await handle.stat();
-    if (stat.isDirectory()) {
-      throw new PreprocessError('SOURCE_UNREADABLE', `${path} is a directory, not an image file`, 'EISDIR');
-    }
-    // Regular files are checked before reading; other kinds (FIFOs, devices) report size 0 and
-    // are read through the capped loop below instead.
-    if (stat.isFile()) checkSize(stat.size, maxBytes, path);
-    return await readStreamCapped(handle.createReadStream({ autoClose: false }), maxBytes, path);
+    if (!stat.isFile()) throw notRegular(label, stat);
+    checkSize(stat.size, maxBytes, label);
+    return await readStreamCapped(handle.createReadStream({ autoClose: false }), maxBytes, label);
   } catch (err) {
-    throw err instanceof PreprocessError ? err : unreadable(path, err);
+    throw err instanceof PreprocessError ? err : unreadable(label, err);
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+function notRegular(label: string, s: Stats): PreprocessError {
+  const kind = kindOf(s) ?? 'not a regular file';
+  const code = s.isDirectory() ? 'EISDIR' : s.isFIFO() ? 'EFIFO' : s.isSocket() ? 'ESOCKET' : 'ENOTREG';
+  return new PreprocessError('SOURCE_UNREADABLE', `${label} is ${kind}, not an image file`, code);
 }
 
 async function readStreamCapped(stream: Readable, maxBytes: number, what = 'stream'): Promise<Buffer> {

@@ -15,7 +15,11 @@ export const BENIGN_LABELS = [
 
 /** Uncertainty label: entropy (nats) of the category weights; may exceed 1.0 as the contract allows. */
 export const ENTROPY_LABEL = 'UnknownCSAM-Entropy';
-/** Overall probability label: the sum of the category weights (about 1.0). */
+/**
+ * Overall probability label. As in the real model it is a separate output, not the sum of the
+ * category weights: here a deterministic value in [0, 1] that varies from image to image (see
+ * {@link benignClassify}). Synthetic, like every benign weight: it says nothing about an image.
+ */
 export const PCSAM_LABEL = 'UnknownCSAM-PCSAM';
 
 // Every 8th pixel in both directions: 56x56 samples keep the statistics cheap (every 4th, 112x112,
@@ -28,6 +32,17 @@ const STRIDE = 8;
  * The benign classifier of the in-process server: a deterministic function of 448x448 BGR pixels
  * whose weights mean nothing but behave like the real ones (six category weights that sum to
  * about 1.0, plus `UnknownCSAM-Entropy` and `UnknownCSAM-PCSAM`).
+ *
+ * - The six category weights are a softmax of logits computed from colour, contrast and edge
+ *   statistics of the pixels (nudged by a digest of every byte).
+ * - `UnknownCSAM-Entropy` is the entropy (nats) of those six weights, between 0 and ln 6 (1.79).
+ * - `UnknownCSAM-PCSAM` is, as the contract says of the real model, derived from the raw logits
+ *   before normalisation and **not** their normalised sum: a logistic function of two logits and
+ *   the digest, so it spreads over [0, 1] from image to image (0.03 for one image, 0.9 for
+ *   another) instead of sitting at 1.0, which readers took for "certainly CSAM".
+ *
+ * None of these numbers mean anything about the picture: they exist so that clients see
+ * realistic, deterministic, pixel-sensitive values.
  *
  * Use it in tests to compute the weights the server will return for an image, or to check that a
  * client passed the pixels through unchanged: any change to any byte changes the weights.
@@ -101,7 +116,10 @@ export function benignClassify(bgr448: Uint8Array): Classification[] {
   const total = exps.reduce((a, v) => a + v, 0);
   const weights = exps.map((v) => v / total);
   const entropy = -weights.reduce((a, w) => a + (w > 0 ? w * Math.log(w) : 0), 0);
-  const pcsam = weights.reduce((a, w) => a + w, 0);
+  // From the raw logits, before the softmax, as the real model's PCSAM is; the digest of every
+  // byte spreads it over [0, 1], so that images (even near-identical ones) differ visibly.
+  const spread = ((digest[4] * 256 + digest[5]) / 65535 - 0.5) * 6;
+  const pcsam = 1 / (1 + Math.exp(-(1.5 * (logits[1] - logits[3]) + spread)));
 
   const out: Classification[] = BENIGN_LABELS.map((label, k) => ({ label, weight: Math.fround(weights[k]) }));
   out.push({ label: ENTROPY_LABEL, weight: Math.fround(entropy) }, { label: PCSAM_LABEL, weight: Math.fround(pcsam) });

@@ -21,11 +21,36 @@ export interface AccessTokenProvider {
   expiresAt?(): number | undefined;
 }
 
-/** A fixed bearer token (for tokens issued out of band, and for tests). */
+/**
+ * A fixed bearer token (for tokens issued out of band, and for tests). When the token is a JWT
+ * with an `exp` claim (as OAuth access tokens usually are), `expiresAt()` says when it expires,
+ * so a caller can refuse an expired token before any work, or warn that a long run will outlive it.
+ */
 export function staticToken(token: string): AccessTokenProvider {
   if (!token) throw new InvalidOptionError('staticToken: the token is empty');
-  return { getToken: () => Promise.resolve(token) };
+  const expiresAt = jwtExpiry(token);
+  return { getToken: () => Promise.resolve(token), expiresAt: () => expiresAt };
 }
+
+/**
+ * The `exp` claim of a JWT in epoch ms, or undefined when `token` is not a JWT with one. The
+ * signature is not checked: the value only decides when to stop using the token, never whether
+ * to trust it.
+ */
+export function jwtExpiry(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8'));
+    const exp = (claims as { exp?: unknown } | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Default of {@link OAuthClientCredentialsOptions.requestTimeoutMs}: a token endpoint that has not answered in 10 s is not going to. */
+export const DEFAULT_TOKEN_TIMEOUT_MS = 10_000;
 
 /** Options of {@link oauthClientCredentials}. */
 export interface OAuthClientCredentialsOptions {
@@ -40,9 +65,18 @@ export interface OAuthClientCredentialsOptions {
    * token's lifetime, so that a short-lived token is still reused.
    */
   readonly refreshMarginMs?: number;
-  /** Timeout of one token request, in ms. Default 30 000. */
+  /** Timeout of one token request, in ms. Default 10 000 ({@link DEFAULT_TOKEN_TIMEOUT_MS}). */
   readonly requestTimeoutMs?: number;
-  /** Default: Node's global `fetch`. */
+  /**
+   * Allow an `http://` token URL to a host other than loopback. Default false: the client secret
+   * would cross the network in plaintext, so such a URL is refused unless this says otherwise.
+   * `http://localhost`, `http://127.0.0.1` and `http://[::1]` are always allowed (local development).
+   */
+  readonly allowPlaintextTokenUrl?: boolean;
+  /**
+   * Default: Node's global `fetch`. It is called with `redirect: 'manual'`: a redirect is refused
+   * (the POST body holds the client secret), so an injected fetch should honour that too.
+   */
   readonly fetch?: typeof fetch;
   /** Clock in epoch ms (tests). Default `Date.now`. */
   readonly now?: () => number;
@@ -89,11 +123,12 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
     audience = DEFAULT_AUDIENCE,
     tokenUrl = DEFAULT_TOKEN_URL,
     refreshMarginMs = 60_000,
-    requestTimeoutMs = 30_000,
+    requestTimeoutMs = DEFAULT_TOKEN_TIMEOUT_MS,
     now = Date.now,
   } = options;
   const fetchFn = options.fetch ?? globalThis.fetch;
   if (!clientId || !clientSecret) throw new InvalidOptionError('oauthClientCredentials: clientId and clientSecret are required');
+  const endpoint = checkTokenUrl(tokenUrl, options.allowPlaintextTokenUrl === true);
 
   let current: CachedToken | undefined;
   let inflight: Promise<string> | undefined;
@@ -120,21 +155,54 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
           grant_type: 'client_credentials',
         }),
         signal: AbortSignal.timeout(requestTimeoutMs),
+        // Never follow: a redirect would resend the POST body, client secret included, to wherever
+        // the Location header points (and a 307/308 keeps the method and body).
+        redirect: 'manual',
       });
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
+      // AbortSignal.timeout() rejects with a DOMException named TimeoutError: say what that means.
+      const timedOut = (cause as { name?: unknown } | null)?.name === 'TimeoutError';
       throw new AthenaAuthError({
         code: 'TOKEN_ENDPOINT_UNREACHABLE',
-        message: `Token endpoint ${tokenUrl} unreachable: ${redact(reason)}`,
+        message: timedOut
+          ? `Token endpoint ${tokenUrl} did not answer within ${requestTimeoutMs} ms`
+          : `Token endpoint ${tokenUrl} unreachable: ${redact(reason)}`,
         retryable: true,
         cause,
       });
     }
+    const location = response.headers.get('location');
+    if ((response.status >= 300 && response.status < 400) || response.type === 'opaqueredirect') {
+      await response.body?.cancel().catch(() => undefined);
+      const target = location ? describeTarget(location, endpoint) : '(no Location header)';
+      throw new AthenaAuthError({
+        code: 'TOKEN_REDIRECT_REFUSED',
+        message:
+          `Token endpoint ${tokenUrl} answered HTTP ${response.status} redirecting to ${target}; ` +
+          'redirects are not followed (the request carries the client secret): set the token URL to the final address',
+        httpStatus: response.status,
+        retryable: false,
+      });
+    }
+    // An injected fetch that followed a redirect anyway: refuse a token that came from elsewhere.
+    if (response.redirected && response.url && originOf(response.url) !== endpoint.origin) {
+      throw new AthenaAuthError({
+        code: 'TOKEN_REDIRECT_REFUSED',
+        message: `Token endpoint ${tokenUrl} was redirected to ${describeTarget(response.url, endpoint)}; the token it answered is not used`,
+        httpStatus: response.status,
+        retryable: false,
+      });
+    }
     const text = await response.text().catch(() => '');
     let body: Record<string, unknown> = {};
+    let isJsonObject = false;
     try {
       const parsed: unknown = JSON.parse(text);
-      if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+        body = parsed as Record<string, unknown>;
+        isJsonObject = true;
+      }
     } catch {
       // Not JSON: the status (and a snippet of the text, below) still says what happened.
     }
@@ -159,9 +227,17 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
 
     const token = body.access_token;
     if (typeof token !== 'string' || token === '') {
+      // Say what came back: a login page or a proxy's HTML reads very differently from JSON that
+      // lacks one field. The snippet is redacted and stripped of control characters.
+      const contentType = response.headers.get('content-type') ?? '(none)';
+      const what = isJsonObject
+        ? `a JSON object without an access_token (fields: ${Object.keys(body).slice(0, 10).join(', ') || 'none'})`
+        : text.trim() === ''
+          ? `an empty body (content-type ${contentType})`
+          : `a body that is not a JSON object (content-type ${contentType}), starting '${snippet(redact(text))}'`;
       throw new AthenaAuthError({
         code: 'TOKEN_RESPONSE_INVALID',
-        message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} without an access_token`,
+        message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} with ${what}`,
         httpStatus: response.status,
         retryable: false,
       });
@@ -214,6 +290,61 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
   };
 }
 
+/** Hosts whose traffic never leaves the machine: plaintext to them exposes nothing. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(h);
+}
+
+/** The host of a gRPC `host:port` address (`[v6]:port` too); `unix:` sockets count as loopback. */
+export function isLoopbackAddress(address: string): boolean {
+  if (/^unix(-abstract)?:/.test(address)) return true;
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(address.replace(/^dns:(\/\/[^/]*\/)?/, ''));
+  return m !== null && isLoopbackHost(m[1] ?? '');
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkTokenUrl(tokenUrl: string, allowPlaintext: boolean): URL {
+  let url: URL;
+  try {
+    url = new URL(tokenUrl);
+  } catch {
+    throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an absolute https:// URL, got '${tokenUrl}'`);
+  }
+  if (url.protocol === 'https:') return url;
+  if (url.protocol !== 'http:') throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an https:// URL, got ${url.protocol}`);
+  if (!allowPlaintext && !isLoopbackHost(url.hostname)) {
+    throw new InvalidOptionError(
+      `oauthClientCredentials: the token URL ${url.origin} is plaintext http and would send the client secret unencrypted; ` +
+        'use https://, or set allowPlaintextTokenUrl: true (CLI: --allow-plaintext-credentials) if the network is trusted',
+    );
+  }
+  return url;
+}
+
+/** A redirect target for a message: its origin and path, never its query (which may hold codes). */
+function describeTarget(location: string, base: URL): string {
+  try {
+    const u = new URL(location, base);
+    return `${u.origin}${u.pathname}${u.origin === base.origin ? ' (same origin)' : ' (another origin)'}`;
+  } catch {
+    return `'${snippet(location)}'`;
+  }
+}
+
+/** At most 80 characters, control characters shown as escapes: safe to print. */
+function snippet(text: string): string {
+  const cut = text.length > 80 ? text.slice(0, 80) + '...' : text;
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /**
  * How a client reaches the server: the channel's security and the token every call carries.
  * Build one with {@link tls} or {@link insecure}.
@@ -227,6 +358,12 @@ export interface AthenaCredentials {
   readonly channelOptions: Readonly<grpc.ChannelOptions>;
   /** The token sent as `authorization: Bearer <token>`; none sends no `authorization`. */
   readonly token?: AccessTokenProvider;
+  /**
+   * Called by `createAthenaClient` with the server address before any channel opens; throws an
+   * `InvalidOptionError` when these credentials must not be used there (a token in plaintext to
+   * another machine).
+   */
+  checkAddress?(address: string): void;
 }
 
 /** Options of {@link tls}. */
@@ -246,6 +383,14 @@ export interface TlsOptions {
 const toBuffer = (v: Buffer | string | undefined): Buffer | undefined =>
   v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v);
 
+function checkPem(value: Buffer | undefined, name: string, begin: RegExp, line: string): void {
+  if (value === undefined || begin.test(value.toString('latin1'))) return;
+  const kind = value.length === 0 ? 'empty' : value[0] === 0x30 ? 'DER (binary), not PEM' : 'not PEM';
+  throw new InvalidOptionError(
+    `tls: ${name} is ${kind}: expected PEM text with a ${line} line (DER converts with \`openssl x509 -inform der -in FILE -out FILE.pem\`)`,
+  );
+}
+
 const toProvider = (token: AccessTokenProvider | string | undefined): AccessTokenProvider | undefined =>
   typeof token === 'string' ? staticToken(token) : token;
 
@@ -261,6 +406,11 @@ export function tls(options: TlsOptions = {}): AthenaCredentials {
   const privateKey = toBuffer(options.privateKey);
   const certChain = toBuffer(options.certChain);
   if (!privateKey !== !certChain) throw new InvalidOptionError('tls: privateKey and certChain go together');
+  // grpc-js takes anything here and fails later, or not at all (non-PEM roots are ignored and
+  // the system's trusted instead): refuse what is not PEM now.
+  checkPem(rootCerts, 'rootCerts', /-----BEGIN CERTIFICATE-----/, '-----BEGIN CERTIFICATE-----');
+  checkPem(certChain, 'certChain', /-----BEGIN CERTIFICATE-----/, '-----BEGIN CERTIFICATE-----');
+  checkPem(privateKey, 'privateKey', /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/, '-----BEGIN PRIVATE KEY-----');
   const channelOptions: grpc.ChannelOptions = options.serverName
     ? { 'grpc.ssl_target_name_override': options.serverName, 'grpc.default_authority': options.serverName }
     : {};
@@ -272,20 +422,41 @@ export function tls(options: TlsOptions = {}): AthenaCredentials {
   };
 }
 
+/** Options of {@link insecure}. */
+export interface InsecureOptions {
+  /**
+   * Send the token in plaintext to an address that is not loopback. Default false: anyone on the
+   * path could read and reuse it, so `createAthenaClient` refuses that combination unless this is
+   * set (CLI: `--allow-plaintext-credentials`). Loopback addresses are always allowed.
+   */
+  readonly allowPlaintextToken?: boolean;
+}
+
 /**
  * A plaintext channel, for loopback and tests (the in-process server). A token, if given, is
  * still sent, as per-call metadata: grpc-js refuses call credentials on insecure channels, so the
- * client attaches `authorization` itself.
+ * client attaches `authorization` itself. With a token, the address must be loopback
+ * (`127.0.0.1`, `localhost`, `[::1]`) unless `allowPlaintextToken` is set.
  *
  * @example
  * insecure()                       // no authorization header
  * insecure('token-accepted-by-the-test-server')
+ * insecure(token, { allowPlaintextToken: true })   // a trusted network, not loopback
  */
-export function insecure(token?: AccessTokenProvider | string): AthenaCredentials {
+export function insecure(token?: AccessTokenProvider | string, options: InsecureOptions = {}): AthenaCredentials {
+  const provider = toProvider(token);
   return {
     secure: false,
     channelCredentials: () => grpc.credentials.createInsecure(),
     channelOptions: {},
-    token: toProvider(token),
+    token: provider,
+    checkAddress(address: string): void {
+      if (provider && !options.allowPlaintextToken && !isLoopbackAddress(address)) {
+        throw new InvalidOptionError(
+          `insecure: a bearer token would go in plaintext to ${address}, which is not loopback; use tls(), ` +
+            'or pass { allowPlaintextToken: true } (CLI: --allow-plaintext-credentials) if the network is trusted',
+        );
+      }
+    },
   };
 }

@@ -139,7 +139,9 @@ export type AthenaAuthErrorCode =
   /** The token endpoint could not be reached (network error or timeout). */
   | 'TOKEN_ENDPOINT_UNREACHABLE'
   /** The token endpoint answered 2xx without a usable `access_token`. */
-  | 'TOKEN_RESPONSE_INVALID';
+  | 'TOKEN_RESPONSE_INVALID'
+  /** The token endpoint answered with a redirect, which is not followed (the request holds the secret). */
+  | 'TOKEN_REDIRECT_REFUSED';
 
 /** Fields of an {@link AthenaAuthError}. */
 export interface AthenaAuthErrorInit {

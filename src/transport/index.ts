@@ -13,10 +13,14 @@ export {
   tls,
   DEFAULT_AUDIENCE,
   DEFAULT_TOKEN_URL,
+  DEFAULT_TOKEN_TIMEOUT_MS,
+  jwtExpiry,
+  isLoopbackAddress,
   type AccessTokenProvider,
   type AthenaCredentials,
   type OAuthClientCredentialsOptions,
   type OAuthTokenProvider,
+  type InsecureOptions,
   type TlsOptions,
 } from './credentials';
 export {

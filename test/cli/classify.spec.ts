@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
+import { resolveConnection } from '../../src/cli/connect';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { fakeIo } from './fakeIo';
 
@@ -32,15 +33,19 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('athena-rx classify on samples/ with the embedded server', () => {
-  it('--format jsonl: one parseable line per image; the undecodable one fails with a code; exit 1', async () => {
-    const io = fakeIo({ cwd: root });
-    const code = await main(['classify', 'samples', BAD, '--format', 'jsonl'], io);
-    expect(io.err()).toMatch(/no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)/);
+describe('athena-rx classify --samples (the demo) with the embedded server', () => {
+  it('--format jsonl from another folder: one parseable line per image; the undecodable one fails with a code; exit 1', async () => {
+    // From a folder without samples/, as in a project that installed the package.
+    const io = fakeIo({ cwd: tmp });
+    const code = await main(['classify', '--samples', join(root, BAD), '--format', 'jsonl'], io);
+    expect(io.err()).toMatch(/no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)\nnote: the embedded server's weights are synthetic/);
+    expect(io.err().match(/synthetic/g)).toHaveLength(1);
     const records = io.out().trim().split('\n').map((line) => JSON.parse(line));
     expect(records).toHaveLength(SAMPLE_COUNT);
     expect(new Set(records.map((r) => r.file)).size).toBe(SAMPLE_COUNT);
-    const bad = records.find((r) => r.file === BAD);
+    // The bundled samples are named as in the docs, not by their path inside the package.
+    expect(records.map((r) => r.file).filter((f) => f.startsWith('samples/'))).toHaveLength(SAMPLE_COUNT - 1);
+    const bad = records.find((r) => r.file === join(root, BAD));
     expect(bad).toMatchObject({ outcome: 'failure', labels: {}, attempts: 0 });
     expect(bad.errorCode).toMatch(/^[A-Z_]+$/);
     for (const r of records.filter((x) => x !== bad)) {
@@ -51,7 +56,7 @@ describe('athena-rx classify on samples/ with the embedded server', () => {
     expect(code).toBe(1);
     // The summary: counts by outcome and code, bytes before and after compression.
     expect(io.err()).toMatch(/9 images in .*: 8 succeeded, 1 failed/);
-    expect(io.err()).toMatch(new RegExp(`failed by code:\\n  ${bad.errorCode} +1  e\\.g\\. test/fixtures/not-an-image\\.jpg: `));
+    expect(io.err()).toMatch(new RegExp(`failed by code:\\n  ${bad.errorCode} +1  e\\.g\\. .*test/fixtures/not-an-image\\.jpg: `));
     expect(io.err()).toMatch(/bytes: .* read, .* of pixels prepared, .* sent/);
     // No progress line when stderr is not a terminal.
     expect(io.err()).not.toContain('\r');
@@ -131,6 +136,10 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     [['samples', '--address', 'localhost:50051', '--client-id', 'c'], /no client secret: set ATHENA_CLIENT_SECRET/],
     [['samples', '--address', 'localhost:50051', '--insecure', '--ca-file', 'x.pem'], /--insecure and --ca-file contradict/],
     [['samples', '--deployment-id', 'x'.repeat(65)], /a deployment id has at most 64 characters/],
+    // Credentials in plaintext to another machine (issue 12).
+    [['samples', '--address', '10.0.0.5:50051', '--insecure', '--token', 't'], /--insecure would send the token in plaintext to 10\.0\.0\.5:50051, which is not loopback: .*--allow-plaintext-credentials/],
+    [['samples', '--address', 'athena.example:443', '--client-id', 'c', '--client-secret', 's', '--token-url', 'http://auth.example/token'], /--token-url is plaintext http and would send the client secret unencrypted to auth\.example: .*--allow-plaintext-credentials/],
+    [['samples', '--address', 'athena.example:443', '--token', 't', '--ca-file', 'samples/LICENSE.md'], /--ca-file 'samples\/LICENSE\.md' is not PEM: expected PEM text with a -----BEGIN CERTIFICATE----- line/],
   ];
   it.each(cases)('classify %j', async (args, message) => {
     const io = fakeIo({ cwd: root });
@@ -138,6 +147,31 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     expect(io.err()).toMatch(message);
     expect(io.err()).toMatch(/^athena-rx classify: /);
     expect(io.out()).toBe('');
+  });
+
+  it('--allow-plaintext-credentials lets credentials travel in plaintext; loopback needs no flag', () => {
+    const remote = { address: '10.0.0.5:50051', insecure: true, token: 't' };
+    expect(() => resolveConnection(remote, {})).toThrow(/not loopback/);
+    expect(resolveConnection({ ...remote, 'allow-plaintext-credentials': true }, {})).toMatchObject({ kind: 'remote', secure: false, allowPlaintextCredentials: true });
+    expect(resolveConnection({ ...remote, address: '127.0.0.1:50051' }, {})).toMatchObject({ kind: 'remote', secure: false });
+    const oauth = { address: 'athena.example:443', 'client-id': 'c', 'client-secret': 's', 'token-url': 'http://localhost:8080/token' };
+    expect(resolveConnection(oauth, {})).toMatchObject({ auth: { kind: 'oauth', tokenUrl: 'http://localhost:8080/token' } });
+  });
+
+  it('outside a clone `classify samples/` finds no folder: the message points at --samples', async () => {
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'samples/'], io)).toBe(2);
+    expect(io.err()).toBe("athena-rx classify: no such file or folder: 'samples/'; for the sample images shipped with the package use --samples\n");
+  });
+
+  it.each<[NodeJS.ProcessEnv, string[], RegExp]>([
+    [{ ATHENA_INSECURE: '1' }, [], /ATHENA_INSECURE given but no server address/],
+    [{ ATHENA_ADDRESS: 'localhost:50051', ATHENA_INSECURE: 'maybe' }, [], /ATHENA_INSECURE must be 1 \(plaintext, for a local server\) or 0, got 'maybe'/],
+    [{ ATHENA_ADDRESS: 'localhost:50051', ATHENA_INSECURE: '1' }, ['--ca-file', 'x.pem'], /ATHENA_INSECURE and --ca-file contradict/],
+  ])('reads ATHENA_INSECURE as the examples do: %j %j', async (env, extra, message) => {
+    const io = fakeIo({ cwd: root, env });
+    expect(await main(['classify', 'samples', ...extra], io)).toBe(2);
+    expect(io.err()).toMatch(message);
   });
 
   it('reads the environment: ATHENA_CLIENT_ID without an address is a contradiction', async () => {
@@ -161,19 +195,20 @@ describe('against a server given by --address', () => {
     expect(io.err()).not.toMatch(/embedded/);
     expect(io.out().trim().split('\n')).toHaveLength(2);
 
-    const list = fakeIo({ cwd: root, env });
-    expect(await main(['deployments', '--insecure'], list)).toBe(0);
+    // ATHENA_INSECURE=1 is --insecure, as in the examples: one set of variables for both.
+    const list = fakeIo({ cwd: root, env: { ...env, ATHENA_INSECURE: '1' } });
+    expect(await main(['deployments'], list)).toBe(0);
     expect(list.out()).toMatch(/^DEPLOYMENT ID\s+BACKLOG\ncli-test-deployment\s+0\n$/);
     const json = fakeIo({ cwd: root, env });
     expect(await main(['deployments', '--insecure', '--format', 'json'], json)).toBe(0);
     expect(JSON.parse(json.out())).toEqual([{ deploymentId: 'cli-test-deployment', backlog: 0 }]);
   });
 
-  it('a refused token: every image fails, exit 1, and the message points at the credentials', async () => {
+  it('a refused token: exit 3 before any image is read, one message that points at the credentials', async () => {
     const io = fakeIo({ cwd: root, env: { ATHENA_TOKEN: 'wrong' } });
-    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(1);
-    const lines = io.out().trim().split('\n').filter(Boolean);
-    for (const l of lines) expect(JSON.parse(l).outcome).toBe('failure');
-    expect(io.err()).toMatch(/TRANSPORT_FAILED +1  e\.g\. samples\/duck-pond\.png: .*UNAUTHENTICATED/);
+    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(3);
+    expect(io.out()).toBe('');
+    expect(io.err()).toMatch(/athena-rx classify: 127\.0\.0\.1:\d+ refused the credentials \(UNAUTHENTICATED.*\)\. Check the token/);
+    expect(io.err()).not.toMatch(/TRANSPORT_FAILED/);
   });
 });

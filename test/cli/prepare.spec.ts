@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -49,14 +49,37 @@ describe('athena-rx prepare', () => {
 
   it('writes every good input, then exits 1 with one stderr line per failure naming the file and code', async () => {
     const io = fakeIo(dir);
-    const missing = join(dir, 'missing.jpg');
+    const bad = join(__dirname, '../fixtures/not-an-image.jpg');
     const good = fixturePath(cases[0]!.file);
-    const code = await prepare([missing, good, '--out-dir', join(dir, 'out')], io);
+    const code = await prepare([bad, good, '--out-dir', join(dir, 'out')], io);
     expect(code).toBe(EXIT.failed);
-    expect(io.err()).toBe(`athena-rx prepare: ${missing}: SOURCE_UNREADABLE: cannot read ${missing}: no such file (ENOENT)\n`);
+    expect(io.err()).toMatch(new RegExp(`^athena-rx prepare: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: UNSUPPORTED_FORMAT: [^\n]+\n$`));
     expect(existsSync(join(dir, 'out', 'coffee-448x448.jpg.bgr'))).toBe(true);
-    expect(existsSync(join(dir, 'out', 'missing.jpg.bgr'))).toBe(false);
+    expect(existsSync(join(dir, 'out', 'not-an-image.jpg.bgr'))).toBe(false);
     expect(existsSync(join(dir, 'out', 'coffee-448x448.jpg.png'))).toBe(false);
+  });
+
+  it('walks a folder as classify does, keeping its subfolders under --out-dir', async () => {
+    const io = fakeIo(dir);
+    const tree = join(dir, 'in');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    copyFileSync(fixturePath(cases[0]!.file), join(tree, 'a.jpg'));
+    copyFileSync(fixturePath(cases[0]!.file), join(tree, 'sub', 'a.jpg'));
+    writeFileSync(join(tree, 'notes.txt'), 'not an image extension: not walked');
+    expect(await main(['prepare', 'in', '--out-dir', 'out'], io)).toBe(EXIT.ok);
+    expect(readdirSync(join(dir, 'out'), { recursive: true, encoding: 'utf8' }).sort()).toEqual(['a.jpg.bgr', 'sub', join('sub', 'a.jpg.bgr')]);
+    expect(io.out()).toContain('in/sub/a.jpg -> ');
+  });
+
+  it.each([
+    [['missing.jpg', '--out-dir', 'out'], /no such file or folder: 'missing.jpg'/],
+    [['empty', '--out-dir', 'out'], /no image files in folder 'empty'/],
+  ])('exits 2 before any work for %j', async (args, message) => {
+    mkdirSync(join(dir, 'empty'));
+    const io = fakeIo(dir);
+    expect(await main(['prepare', ...args], io)).toBe(EXIT.usage);
+    expect(io.err()).toMatch(message);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
   });
 
   it('resolves relative inputs against the working directory and names outputs after them', async () => {
@@ -64,13 +87,12 @@ describe('athena-rx prepare', () => {
     const rel = relative(dir, fixturePath(cases[0]!.file));
     expect(await prepare([rel, '--out-dir', 'o'], io)).toBe(EXIT.ok);
     expect(readFileSync(join(dir, 'o', 'coffee-448x448.jpg.bgr')).length).toBe(602112);
-    expect(io.out()).toContain(`${rel} -> `);
+    expect(io.out()).toContain('coffee-448x448.jpg -> ');
   });
 
   it.each([
     [['a.jpg'], /--out-dir DIR is required/],
     [['--out-dir', 'x'], /at least one image/],
-    [['a/x.jpg', 'b/x.jpg', '--out-dir', 'x'], /would both be written as x.jpg.bgr/],
     [['a.jpg', '--out-dir', 'x', '--max-pixels', 'lots'], /--max-pixels must be a whole number/],
     [['a.jpg', '--out-dir', 'x', '--frobnicate'], /frobnicate/],
   ])('refuses %j with a usage error', async (args, message) => {
@@ -78,10 +100,19 @@ describe('athena-rx prepare', () => {
     await expect(prepare(args, fakeIo(dir))).rejects.toThrow(message);
   });
 
+  it('refuses two inputs that would be written to one name, before writing anything', async () => {
+    for (const sub of ['a', 'b']) {
+      mkdirSync(join(dir, sub));
+      copyFileSync(fixturePath(cases[0]!.file), join(dir, sub, 'x.jpg'));
+    }
+    await expect(prepare(['a/x.jpg', 'b/x.jpg', '--out-dir', 'x'], fakeIo(dir))).rejects.toThrow(/a\/x.jpg and b\/x.jpg would both be written as x.jpg.bgr/);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
   it('is registered with the dispatcher, with --help', async () => {
     const io = fakeIo(dir);
     expect(await main(['prepare', '--help'], io)).toBe(EXIT.ok);
-    expect(io.out()).toMatch(/usage: athena-rx prepare <images...> --out-dir DIR/);
+    expect(io.out()).toMatch(/usage: athena-rx prepare <files, folders or globs...> --out-dir DIR/);
     const usage = fakeIo(dir);
     expect(await main(['prepare'], usage)).toBe(EXIT.usage);
     expect(usage.err()).toMatch(/athena-rx prepare: name at least one image/);

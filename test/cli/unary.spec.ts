@@ -33,10 +33,15 @@ describe('athena-rx single', () => {
     expect(io.err()).toMatch(/not-an-image\.jpg: [A-Z_]+: /);
   });
 
-  it('exits 2 without exactly one image', async () => {
+  it.each([
+    [[], /takes exactly one image file, got 0/],
+    [[samples], /is a folder; single classifies one image file \(classify takes folders\)/],
+    [[join(samples, 'no-such.jpg')], /no such file: '.*no-such\.jpg'/],
+  ])('exits 2 before connecting for %j', async (args, message) => {
     const io = fakeIo();
-    expect(await main(['single'], io)).toBe(2);
-    expect(io.err()).toMatch(/exactly one image/);
+    expect(await main(['single', ...args], io)).toBe(2);
+    expect(io.err()).toMatch(message);
+    expect(io.err()).not.toMatch(/embedded test server/);
   });
 });
 

@@ -73,8 +73,9 @@ export async function transpiledPackage(): Promise<PackageCopy> {
     const path = require('node:path');
     const dist = process.argv[1];
     fs.mkdirSync(path.join(dist, 'esm/testing'), { recursive: true });
+    fs.mkdirSync(path.join(dist, 'esm/redis'), { recursive: true });
     fs.writeFileSync(path.join(dist, 'esm/package.json'), '{ "type": "module" }\\n');
-    for (const entry of ['index', 'testing/index']) {
+    for (const entry of ['index', 'testing/index', 'redis/index']) {
       const mod = createRequire(path.join(dist, 'cjs/'))('./' + entry + '.js');
       const rel = '../'.repeat(entry.split('/').length) + 'cjs/' + entry + '.js';
       const names = Object.keys(mod).filter((n) => n !== 'default' && n !== '__esModule');

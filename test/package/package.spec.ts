@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import * as ts from 'typescript';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '../..');
@@ -22,7 +23,7 @@ describe('the built package', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-package-'));
     pkg = path.join(tmp, 'athena-rx');
     fs.mkdirSync(pkg);
-    for (const entry of ['package.json', 'proto', 'bin']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
+    for (const entry of ['package.json', 'proto', 'bin', 'samples']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
     await run(process.execPath, [path.join(root, 'scripts/build.mjs'), path.join(pkg, 'dist')], { cwd: root });
     consumer = path.join(tmp, 'consumer');
@@ -63,10 +64,108 @@ describe('the built package', () => {
     expect(out).toBe('wasm');
   });
 
-  it('ships type declarations for both entries', () => {
+  it('serves the redis entry to both module systems', async () => {
+    fs.writeFileSync(path.join(consumer, 'redis.mjs'), "import { redisWorker, encodeJob } from 'athena-rx/redis';\nconsole.log(typeof redisWorker, encodeJob({ path: 'a.jpg' })[0]);\n");
+    expect(await node(['redis.mjs'])).toBe('function job');
+    expect(await node(['-e', "console.log(typeof require('athena-rx/redis').enqueueJobs)"])).toBe('function');
+  });
+
+  it('ships type declarations for every entry', () => {
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/index.d.ts'))).toBe(true);
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/testing/index.d.ts'))).toBe(true);
+    expect(fs.existsSync(path.join(pkg, 'dist/cjs/redis/index.d.ts'))).toBe(true);
     expect(fs.readFileSync(path.join(pkg, 'dist/esm/index.d.ts'), 'utf8')).toContain('../cjs/index.js');
+  });
+
+  it('ships no source maps (they pointed at src/*.ts, which is not shipped)', () => {
+    const files = fs.readdirSync(path.join(pkg, 'dist'), { recursive: true, encoding: 'utf8' });
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    const js = files.filter((f) => f.endsWith('.js')).map((f) => fs.readFileSync(path.join(pkg, 'dist', f), 'utf8'));
+    expect(js.length).toBeGreaterThan(10);
+    expect(js.filter((text) => text.includes('sourceMappingURL'))).toEqual([]);
+  });
+
+  // Every subpath in `exports` (`athena-rx/testing`, and any added later) must also resolve for
+  // consumers whose TypeScript ignores `exports` (moduleResolution node10): `typesVersions`.
+  const subpaths = (): { specifier: string; types: string }[] => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { types?: string }> };
+    return Object.entries(manifest.exports)
+      .filter(([key, target]) => key !== './package.json' && typeof target === 'object' && target.types)
+      .map(([key, target]) => ({ specifier: key === '.' ? 'athena-rx' : `athena-rx/${key.slice(2)}`, types: (target as { types: string }).types }));
+  };
+
+  it('typesVersions maps every subpath export to the declarations its `exports` entry names', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { typesVersions: Record<string, Record<string, string[]>> };
+    const mapped = manifest.typesVersions['*'] ?? {};
+    const expected = Object.fromEntries(subpaths().filter((s) => s.specifier !== 'athena-rx').map((s) => [s.specifier.slice('athena-rx/'.length), [s.types]]));
+    expect(mapped).toEqual(expected);
+  });
+
+  // The three resolutions share parsed declaration files (lib, @types/node, rxjs, grpc-js): parsing
+  // them once instead of three times is most of the cost of these tests.
+  const parsed = new Map<string, ts.SourceFile | undefined>();
+  const cachingHost = (options: ts.CompilerOptions): ts.CompilerHost => {
+    const host = ts.createCompilerHost(options);
+    const getSourceFile = host.getSourceFile.bind(host);
+    host.getSourceFile = (fileName, languageVersionOrOptions, onError, shouldCreate) => {
+      if (!fileName.endsWith('.d.ts')) return getSourceFile(fileName, languageVersionOrOptions, onError, shouldCreate);
+      const key = `${fileName}\0${JSON.stringify(languageVersionOrOptions)}`;
+      if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, onError, shouldCreate));
+      return parsed.get(key);
+    };
+    return host;
+  };
+
+  it.each([
+    // node10 is deprecated in TypeScript 6 (and gone in 7) but still what many projects use.
+    ['node10', { module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10, ignoreDeprecations: '6.0' }, ['consumer.ts']],
+    ['node16', { module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16 }, ['consumer.mts', 'consumer.cts']],
+    ['bundler', { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler }, ['consumer.ts']],
+  ] as const)('a TypeScript consumer under moduleResolution %s compiles against every entry point', (_name, resolution, files) => {
+    const entries = subpaths();
+    expect(entries.map((e) => e.specifier)).toEqual(expect.arrayContaining(['athena-rx', 'athena-rx/testing']));
+    // Each entry's every export is used by name, so a missing declaration file (TS2307) or an
+    // entry resolving to `any` fails, not just a missing module.
+    const body = [
+      ...entries.map((e, i) => `import * as entry${i} from '${e.specifier}';`),
+      "import { classifyImages, type ClassificationResult } from 'athena-rx';",
+      "import { startAthenaServer, type AthenaTestServer } from 'athena-rx/testing';",
+      'export const server: () => Promise<AthenaTestServer> = () => startAthenaServer();',
+      'export const pipeline = classifyImages;',
+      'export type Result = ClassificationResult<string>;',
+      ...entries.map((_e, i) => `export const keys${i}: string[] = Object.keys(entry${i});`),
+      // Unused (an error) when the entries' types are `any`, i.e. unresolved. Split so that this
+      // file's own compiler does not take it as a directive.
+      '// @ts-' + 'expect-error a function is not a number',
+      'export const notANumber: number = classifyImages;',
+      '',
+    ].join('\n');
+    const dir = fs.mkdtempSync(path.join(consumer, `types-${_name}-`));
+    const names = files.map((f) => path.join(dir, f));
+    for (const name of names) fs.writeFileSync(name, body);
+    const options: ts.CompilerOptions = {
+      ...resolution,
+      target: ts.ScriptTarget.ES2022,
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      esModuleInterop: true,
+      types: ['node'],
+      typeRoots: [path.join(root, 'node_modules/@types')],
+    };
+    const program = ts.createProgram(names, options, cachingHost(options));
+    const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+    expect(problems).toEqual([]);
+  });
+
+  it('`athena-rx classify --samples` runs the demo from a project that installed the package', async () => {
+    const { stdout, stderr } = await run(process.execPath, [path.join(pkg, 'bin/athena-rx.js'), 'classify', '--samples', '--format', 'jsonl'], { cwd: consumer });
+    const records = stdout.trim().split('\n').map((line) => JSON.parse(line) as { file: string; outcome: string });
+    expect(records.map((r) => r.file).sort()).toEqual(
+      fs.readdirSync(path.join(root, 'samples')).filter((f) => !f.endsWith('.md')).map((f) => `samples/${f}`).sort(),
+    );
+    expect(records.every((r) => r.outcome === 'success')).toBe(true);
+    expect(stderr).toMatch(/weights are synthetic/);
   });
 
   it('`athena-rx serve` prints its address first and answers ListDeployments from another process', async () => {

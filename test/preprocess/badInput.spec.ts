@@ -1,10 +1,14 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { from, lastValueFrom, toArray } from 'rxjs';
+import sharp from 'sharp';
 import { preprocess, type PreprocessOptions } from '../../src/operators/preprocess';
+import { SUPPORTED_FORMATS_TEXT } from '../../src/preprocess/formats';
 import type { ClassificationFailure } from '../../src/operators/results';
 import type { ImageInput, PreparedImage } from '../../src/preprocess/types';
 import { fixtureCases, fixturePath, image } from './fixtures';
@@ -108,9 +112,49 @@ describe('bad input: one typed failure per bad image, the good ones around it un
     expect(f.message).toMatch(/is a directory/);
   });
 
-  it.each([['drawing.svg'], ['notes.txt']])('an unsupported format (%s): UNSUPPORTED_FORMAT', async (name) => {
+  // A FIFO with no writer used to block open() for ever (and a thread of libuv's pool with it).
+  it('a named pipe (FIFO): SOURCE_UNREADABLE at once, never waiting for a writer', async () => {
+    const fifo = join(dir, 'swapped.jpg');
+    execFileSync('mkfifo', [fifo]);
+    try {
+      const f = await between({ source: fifo, ref: 'fifo' });
+      expect([f.code, f.details, f.message]).toEqual(['SOURCE_UNREADABLE', 'EFIFO', `${fifo} is a named pipe (FIFO), not an image file`]);
+    } finally {
+      rmSync(fifo);
+    }
+  });
+
+  it('a device: SOURCE_UNREADABLE (not 64 MiB of /dev/zero read into memory)', async () => {
+    const f = await between({ source: '/dev/zero', ref: 'device' });
+    expect([f.code, f.message]).toEqual(['SOURCE_UNREADABLE', '/dev/zero is a device, not an image file']);
+  });
+
+  it('a Unix socket: SOURCE_UNREADABLE naming it a socket', async () => {
+    const path = join(dir, 'sock.png');
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      const f = await between({ source: path, ref: 'socket' });
+      expect([f.code, f.message]).toEqual(['SOURCE_UNREADABLE', `${path} is a socket, not an image file`]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it.each([
+    ['drawing.svg', 'detected SVG'],
+    ['notes.txt', 'unknown signature'],
+  ])('an unsupported format (%s): UNSUPPORTED_FORMAT saying what was found and what is supported', async (name, found) => {
     const f = await between({ source: join(dir, name), ref: name });
     expect(f.code).toBe('UNSUPPORTED_FORMAT');
+    expect(f.message).toBe(`not an image format the reference pipeline decodes (${found}; supported: ${SUPPORTED_FORMATS_TEXT})`);
+  });
+
+  it('HEIC and AVIF (what phones write) are named as such, not as an unknown signature', async () => {
+    const avif = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).avif().toBuffer();
+    const heic = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), randomBytes(200)]);
+    expect((await between({ source: avif, ref: 'avif' })).message).toMatch(/\(detected AVIF; supported: JPEG, PNG, /);
+    expect((await between({ source: heic, ref: 'heic' })).message).toMatch(/\(detected HEIC\/HEIF; supported: JPEG, PNG, /);
   });
 
   it('a decompression bomb (huge declared size): TOO_MANY_PIXELS, refused before decoding', async () => {

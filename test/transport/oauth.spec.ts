@@ -6,13 +6,14 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AthenaAuthError, oauthClientCredentials } from '../../src/transport';
+import { InvalidOptionError } from '../../src/core/invalidOptionError';
 
 interface TokenEndpoint {
   readonly url: string;
   /** Bodies of the POSTs received so far. */
   readonly requests: Array<{ method: string; contentType: string; body: Record<string, unknown> }>;
   /** What the next answers are: status and JSON (or raw text) body; delay in ms. */
-  answer: (n: number) => { status: number; body: unknown; delayMs?: number };
+  answer: (n: number) => { status: number; body: unknown; delayMs?: number; headers?: Record<string, string> };
   close(): Promise<void>;
 }
 
@@ -32,9 +33,9 @@ async function startTokenEndpoint(): Promise<TokenEndpoint> {
         contentType: req.headers['content-type'] ?? '',
         body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
       });
-      const { status, body, delayMs = 0 } = endpoint.answer(endpoint.requests.length);
+      const { status, body, delayMs = 0, headers = {} } = endpoint.answer(endpoint.requests.length);
       setTimeout(() => {
-        res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json' });
+        res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', ...headers });
         res.end(typeof body === 'string' ? body : JSON.stringify(body));
       }, delayMs);
     });
@@ -210,5 +211,79 @@ describe('oauthClientCredentials (contract section 5)', () => {
     });
     await expect(provider.getToken()).resolves.toBe('injected');
     expect(seen).toEqual(['https://example.invalid/token']);
+  });
+});
+
+describe('oauthClientCredentials: the secret stays with the token endpoint (issue 12)', () => {
+  let endpoint: TokenEndpoint;
+  let elsewhere: TokenEndpoint;
+  beforeEach(async () => {
+    endpoint = await startTokenEndpoint();
+    elsewhere = await startTokenEndpoint();
+  });
+  afterEach(async () => {
+    await endpoint.close();
+    await elsewhere.close();
+  });
+
+  it.each([301, 302, 303, 307, 308])('a %i redirect to another origin is refused, naming the target; nothing reaches it', async (status) => {
+    endpoint.answer = () => ({ status, body: '', headers: { location: `${elsewhere.url}?steal=1` } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    const error = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
+    expect(error).toBeInstanceOf(AthenaAuthError);
+    expect(error).toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', httpStatus: status, retryable: false });
+    expect(error.message).toContain(`redirecting to ${new URL(elsewhere.url).origin}/oauth/token (another origin)`);
+    expect(error.message).not.toContain('steal');
+    expect(error.message).not.toContain(SECRET);
+    expect(elsewhere.requests).toHaveLength(0);
+  });
+
+  it('a redirect within the same origin is refused too (a 303 would drop the body, a 307 resend the secret)', async () => {
+    endpoint.answer = () => ({ status: 307, body: '', headers: { location: '/v2/token' } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', message: expect.stringContaining('/v2/token (same origin)') });
+    expect(endpoint.requests).toHaveLength(1);
+  });
+
+  it('an injected fetch that follows redirects anyway: a token from another origin is not used', async () => {
+    const provider = oauthClientCredentials({
+      clientId: 'i',
+      clientSecret: SECRET,
+      tokenUrl: 'https://auth.example/token',
+      fetch: async () => {
+        const r = new Response(JSON.stringify({ access_token: 'stolen' }), { status: 200 });
+        Object.defineProperties(r, { redirected: { value: true }, url: { value: 'https://evil.example/token' } });
+        return r;
+      },
+    });
+    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', message: expect.stringContaining('https://evil.example/token') });
+  });
+
+  it('an http:// token URL to another machine is refused at once; loopback and allowPlaintextTokenUrl are allowed', () => {
+    const make = (tokenUrl: string, allowPlaintextTokenUrl?: boolean) => () =>
+      oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl, allowPlaintextTokenUrl, fetch: async () => new Response('{}') });
+    expect(make('http://auth.example.com/oauth/token')).toThrow(InvalidOptionError);
+    expect(make('http://10.0.0.7:8080/token')).toThrow(/plaintext http.*allowPlaintextTokenUrl: true.*--allow-plaintext-credentials/);
+    expect(make('ftp://auth.example.com/token')).toThrow(InvalidOptionError);
+    expect(make('not a url')).toThrow(InvalidOptionError);
+    expect(make('http://auth.example.com/oauth/token', true)).not.toThrow();
+    for (const url of ['http://127.0.0.1:9/t', 'http://localhost:9/t', 'http://[::1]:9/t', 'https://auth.example.com/t']) expect(make(url)).not.toThrow();
+  });
+
+  it('HTML or invalid JSON with HTTP 200 says what came back (content type, first bytes), never the secret', async () => {
+    endpoint.answer = () => ({ status: 200, body: `<!DOCTYPE html><html><body>Sign in\n${SECRET}</body></html>`, headers: { 'content-type': 'text/html; charset=utf-8' } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    const html = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
+    expect(html).toMatchObject({ code: 'TOKEN_RESPONSE_INVALID', httpStatus: 200 });
+    expect(html.message).toContain('not a JSON object (content-type text/html; charset=utf-8)');
+    expect(html.message).toContain("starting '<!DOCTYPE html><html><body>Sign in\\x0a[redacted]");
+    expect(html.message).not.toContain(SECRET);
+    expect(html.message).not.toContain('without an access_token');
+
+    endpoint.answer = () => ({ status: 200, body: '{"access_token": "trunc', headers: { 'content-type': 'application/json' } });
+    await expect(provider.getToken()).rejects.toMatchObject({ message: expect.stringContaining(`(content-type application/json), starting '{"access_token": "trunc'`) });
+
+    endpoint.answer = () => ({ status: 200, body: { token_type: 'Bearer', expires_in: 60 } });
+    await expect(provider.getToken()).rejects.toMatchObject({ message: expect.stringContaining('a JSON object without an access_token (fields: token_type, expires_in)') });
   });
 });

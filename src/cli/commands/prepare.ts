@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { from, lastValueFrom, mergeMap, toArray } from 'rxjs';
@@ -6,13 +6,17 @@ import sharp from 'sharp';
 import { IMAGE_SIDE } from '../../contract/messages';
 // Straight from the modules rather than the package root, which would load gRPC as well.
 import { preprocess } from '../../operators/preprocess';
+import { expandInputs } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 
-const HELP = `usage: athena-rx prepare <images...> --out-dir DIR [--png] [--max-pixels N] [--concurrency N]
+const HELP = `usage: athena-rx prepare <files, folders or globs...> --out-dir DIR [--png] [--max-pixels N] [--concurrency N]
 
 Prepares each image exactly as it would be sent (decoded and resized to 448x448, B,G,R) and
-writes DIR/<file name>.bgr, the 602112 raw bytes. Exits 1 if any input fails, after writing
-all the others; each failure is one line on stderr with the file and the error code.
+writes DIR/<file name>.bgr, the 602112 raw bytes. Inputs are taken as classify takes them:
+folders are walked recursively for image files (their subfolders are kept under DIR), quoted
+globs expanded here. Exits 1 if any input fails, after writing all the others; each failure is
+one line on stderr with the file and the error code. Exits 2, before any work, when an input
+names nothing or two inputs would be written to one name.
 
   --out-dir DIR     directory for the outputs (created if missing)
   --png             also write DIR/<file name>.png, a viewable PNG of the same pixels
@@ -21,6 +25,7 @@ all the others; each failure is one line on stderr with the file and the error c
 `;
 
 interface PrepareArgs {
+  /** The operands as given: files, folders or globs. */
   readonly inputs: string[];
   readonly outDir: string;
   readonly png: boolean;
@@ -49,7 +54,7 @@ export function parsePrepareArgs(args: string[], cwd: string): PrepareArgs | 'he
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (positionals.length === 0) throw new UsageError('name at least one image to prepare');
+  if (positionals.length === 0) throw new UsageError('name at least one image, folder or glob to prepare');
   const outDir = values['out-dir'];
   if (!outDir) throw new UsageError('--out-dir DIR is required');
   const positiveInt = (flag: string, raw: string | undefined): number | undefined => {
@@ -57,15 +62,6 @@ export function parsePrepareArgs(args: string[], cwd: string): PrepareArgs | 'he
     if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new UsageError(`--${flag} must be a whole number >= 1, got '${raw}'`);
     return Number(raw);
   };
-  // Outputs are named after the input's file name, so two inputs with one name would overwrite
-  // each other: refused up front rather than silently losing one.
-  const seen = new Map<string, string>();
-  for (const input of positionals) {
-    const name = path.basename(input);
-    const other = seen.get(name);
-    if (other !== undefined) throw new UsageError(`${other} and ${input} would both be written as ${name}.bgr; prepare them into different --out-dir`);
-    seen.set(name, input);
-  }
   const maxPixels = positiveInt('max-pixels', values['max-pixels']);
   const concurrency = positiveInt('concurrency', values.concurrency);
   return {
@@ -75,6 +71,38 @@ export function parsePrepareArgs(args: string[], cwd: string): PrepareArgs | 'he
     ...(maxPixels === undefined ? {} : { maxPixels }),
     ...(concurrency === undefined ? {} : { concurrency }),
   };
+}
+
+/** One input: what to read, how to name it on screen, and its output name under DIR (no extension). */
+interface Output {
+  readonly display: string;
+  readonly name: string;
+}
+
+/**
+ * The files to prepare, found as `classify` finds them, each with its output name: a file named
+ * outright or matched by a glob is written under its file name; a folder's files keep their path
+ * below the folder. Two inputs with one output name would overwrite each other: refused up front
+ * rather than silently losing one.
+ */
+async function outputNames(operands: readonly string[], cwd: string): Promise<{ source: string; ref: Output }[]> {
+  const out: { source: string; ref: Output }[] = [];
+  const seenPaths = new Set<string>();
+  const seenNames = new Map<string, string>();
+  for (const operand of operands) {
+    const folder = path.resolve(cwd, operand);
+    const isFolder = (await stat(folder).catch(() => undefined))?.isDirectory() === true;
+    for (const file of await expandInputs([operand], cwd)) {
+      if (seenPaths.has(file.path)) continue;
+      seenPaths.add(file.path);
+      const name = isFolder ? path.relative(folder, file.path) : path.basename(file.path);
+      const other = seenNames.get(name);
+      if (other !== undefined) throw new UsageError(`${other} and ${file.display} would both be written as ${name}.bgr; prepare them into different --out-dir`);
+      seenNames.set(name, file.display);
+      out.push({ source: file.path, ref: { display: file.display, name } });
+    }
+  }
+  return out;
 }
 
 /** B,G,R to R,G,B (a copy): PNG stores red first, and the file should look like the photo. */
@@ -99,26 +127,27 @@ export const prepare: Command = async (args: string[], io: CliIo) => {
     io.stdout.write(HELP);
     return EXIT.ok;
   }
+  const inputs = await outputNames(parsed.inputs, io.cwd);
   await mkdir(parsed.outDir, { recursive: true });
 
-  const inputs = parsed.inputs.map((file) => ({ source: path.resolve(io.cwd, file), ref: file }));
   let failures = 0;
   const results$ = from(inputs).pipe(
-    preprocess<string>({
+    preprocess<Output>({
       hashes: [], // nobody reads them here
       order: 'source',
       ...(parsed.concurrency === undefined ? {} : { concurrency: parsed.concurrency }),
       ...(parsed.maxPixels === undefined ? {} : { maxPixels: parsed.maxPixels }),
     }),
     mergeMap(async (result) => {
-      const file = result.ref!;
+      const { display: file, name } = result.ref!;
       if (result.kind === 'failure') {
         failures++;
         io.stderr.write(`athena-rx prepare: ${file}: ${result.code}: ${result.message}${result.details ? ` (${result.details})` : ''}\n`);
         return;
       }
-      const base = path.join(parsed.outDir, path.basename(file));
+      const base = path.join(parsed.outDir, name);
       try {
+        await mkdir(path.dirname(base), { recursive: true });
         await writeFile(`${base}.bgr`, result.data);
         if (parsed.png) {
           await sharp(bgrToRgb(result.data), { raw: { width: IMAGE_SIDE, height: IMAGE_SIDE, channels: 3 } }).png().toFile(`${base}.png`);

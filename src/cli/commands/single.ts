@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { prepareImage, type ClassificationOutput } from '../../index';
 import { choiceFlag, intFlag, parseCommandArgs, withHelp } from '../args';
@@ -29,6 +30,13 @@ function outputError(output: ClassificationOutput): { code: string; message: str
   return { code: String(e.code), message: [e.message, e.details].filter(Boolean).join(': ') || String(e.code) };
 }
 
+/** A folder or a name that is nothing is a usage error (exit 2), found before connecting. */
+async function checkOneFile(file: string, cwd: string): Promise<void> {
+  const s = await stat(resolve(cwd, file)).catch(() => undefined);
+  if (s === undefined) throw new UsageError(`no such file: '${file}'`);
+  if (s.isDirectory()) throw new UsageError(`'${file}' is a folder; single classifies one image file (classify takes folders)`);
+}
+
 export const single: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
@@ -41,6 +49,7 @@ export const single: Command = withHelp(HELP, async (args, io) => {
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
   const timeoutS = intFlag(flags, 'timeout', { min: 1, max: 3600 }) ?? 30;
   const prep = resolvePrepare(flags);
+  await checkOneFile(file, io.cwd);
 
   const connection = await connectFromFlags(flags, io);
   try {

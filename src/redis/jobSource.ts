@@ -1,0 +1,185 @@
+import { Observable } from 'rxjs';
+import type { RedisConnection } from './connection';
+
+/** One job as the group delivered it to this consumer. */
+export interface JobDelivery {
+  /** The entry id in the jobs stream. */
+  readonly id: string;
+  /** The entry's field-value pairs, flat. */
+  readonly fields: readonly string[];
+  /** How many times the group has delivered it (1 the first time; more after claims). */
+  readonly deliveries: number;
+}
+
+/** Options of {@link redisJobSource}. */
+export interface RedisJobSourceOptions {
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+  /** Most jobs read and not yet settled. */
+  readonly limit: number;
+  /** A pending job idle this long (ms) belongs to a consumer presumed dead and is claimed. */
+  readonly claimIdle: number;
+  /** How long one `XREADGROUP` blocks (ms) waiting for new jobs. */
+  readonly blockMs: number;
+  /** Complete once the stream has nothing new and nothing of ours is in flight. */
+  readonly drain: boolean;
+  /** Called for every claimed job that another consumer had: `deliveries` counts this one. */
+  readonly onClaim?: (delivery: JobDelivery) => Promise<void>;
+}
+
+/** The reading side of a worker: what is in flight, and how to settle and stop. */
+export interface JobSourceControl {
+  /** Ids read and not yet settled. */
+  readonly inFlight: ReadonlySet<string>;
+  /** The job is done here (written, released or dead-lettered): make room for another. */
+  settle(id: string): void;
+  /** Stop reading: the source completes after the read in progress (at most `blockMs`). */
+  stop(): void;
+  /**
+   * Touches the jobs in flight (`XCLAIM ... JUSTID` to ourselves resets their idle time), so that
+   * no one claims the jobs of a consumer that is alive. Call it every `claimIdle / 3` ms until the
+   * last job is settled (the worker does).
+   */
+  touch(): Promise<void>;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/**
+ * Jobs of a stream through a consumer group, paced by a limit: `XREADGROUP ... COUNT n` asks only
+ * for as many jobs as there is room for (`limit` minus the jobs read and not yet settled), so no
+ * job waits in this process that the pipeline's window could not take; the rest stays in Redis
+ * for other workers. Every `claimIdle / 2` ms, `XAUTOCLAIM` takes over jobs that another
+ * consumer left pending for `claimIdle` ms (it died); `control.touch()` keeps the jobs of this
+ * consumer from looking idle while they are worked on.
+ *
+ * Redis errors (other than the connection dropping, which the client rides out) error the
+ * Observable: the jobs in flight stay pending and another worker claims them.
+ */
+export function redisJobSource(
+  redis: RedisConnection,
+  options: RedisJobSourceOptions,
+): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
+  const { stream, group, consumer, limit, claimIdle, blockMs } = options;
+  const inFlight = new Set<string>();
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  const control: JobSourceControl = {
+    inFlight,
+    settle(id) {
+      if (inFlight.delete(id)) poke();
+    },
+    stop() {
+      stopped = true;
+      poke();
+    },
+    async touch() {
+      if (inFlight.size > 0) await redis.call('XCLAIM', stream, group, consumer, 0, ...inFlight, 'JUSTID');
+    },
+  };
+
+  const jobs = new Observable<JobDelivery>((subscriber) => {
+    let closed = false;
+    // Blocking reads get a connection of their own, so that results and claims never wait behind them.
+    const reader = redis.duplicate();
+    // Its connection errors are the application's client's too, which reports them; without a
+    // listener ioredis would print each one.
+    reader.on?.('error', () => undefined);
+    let cursor = '0-0';
+    let lastClaim = -Infinity;
+
+    const claim = async (room: number): Promise<JobDelivery[]> => {
+      const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [
+        string,
+        StreamEntry[],
+        string[]?,
+      ];
+      cursor = reply[0];
+      // Redis 6.2 returns entries deleted from the stream (XDEL, trimming) with no fields (7.0
+      // drops them from the pending list itself): nothing to classify, so acknowledge them.
+      const gone = reply[1].filter((e) => Array.isArray(e) && !Array.isArray(e[1])).map((e) => e[0]);
+      if (gone.length > 0) await redis.call('XACK', stream, group, ...gone);
+      const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]) && !inFlight.has(e[0]));
+      if (entries.length === 0) return [];
+      // XAUTOCLAIM does not say how often a job was delivered: ask the pending list, one id each.
+      const counts = await Promise.all(
+        entries.map(async ([id]) => {
+          const rows = (await redis.call('XPENDING', stream, group, id, id, 1)) as Array<[string, string, number, number]>;
+          return rows[0]?.[3] ?? 1;
+        }),
+      );
+      return entries.map(([id, fields], i) => ({ id, fields, deliveries: Number(counts[i]) }));
+    };
+
+    const emit = (delivery: JobDelivery): void => {
+      inFlight.add(delivery.id);
+      subscriber.next(delivery);
+    };
+
+    void (async () => {
+      try {
+        try {
+          await redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM');
+        } catch (err) {
+          if (!(err instanceof Error) || !err.message.startsWith('BUSYGROUP')) throw err;
+        }
+        while (!closed && !stopped) {
+          const room = limit - inFlight.size;
+          if (room <= 0) {
+            await new Promise<void>((resolve) => (wake = resolve));
+            continue;
+          }
+          if (performance.now() - lastClaim >= claimIdle / 2) {
+            lastClaim = performance.now();
+            const claimed = await claim(room);
+            if (closed) return;
+            for (const delivery of claimed) {
+              await options.onClaim?.(delivery);
+              if (closed) return;
+              emit(delivery);
+            }
+            if (claimed.length > 0) continue;
+          }
+          // Draining ends after one empty read with nothing in flight: keep that read short.
+          const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2), options.drain ? 250 : Infinity));
+          const reply = (await reader.call(
+            'XREADGROUP',
+            'GROUP',
+            group,
+            consumer,
+            'COUNT',
+            room,
+            'BLOCK',
+            wait,
+            'STREAMS',
+            stream,
+            '>',
+          )) as Array<[string, StreamEntry[]]> | null;
+          // Read after an unsubscription: they stay pending under this consumer and are claimed later.
+          if (closed) return;
+          const entries = reply?.[0]?.[1] ?? [];
+          for (const [id, fields] of entries) emit({ id, fields, deliveries: 1 });
+          if (options.drain && entries.length === 0 && inFlight.size === 0) break;
+        }
+        if (!closed) subscriber.complete();
+      } catch (err) {
+        if (!closed) subscriber.error(err);
+      }
+    })();
+
+    return () => {
+      closed = true;
+      poke();
+      reader.disconnect();
+    };
+  });
+
+  return { jobs, control };
+}

@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import type { RedisConnection } from './connection';
+
+/**
+ * Writes a job's result and acknowledges the job in one atomic step, and only if the job was
+ * still pending: `XACK` first, then `XADD` to the results stream only when the `XACK` removed the
+ * job from the group's pending list. A script rather than `MULTI XADD XACK`: both run without
+ * anything in between, but `MULTI` cannot make the `XADD` depend on the `XACK`, so a worker that
+ * was paused past the claim time (a long GC, a stopped VM) while another worker claimed and
+ * finished its job would append a second result. With the condition, the first writer wins and
+ * the other's result is dropped (`0`).
+ *
+ * With a dead-letter entry (ARGV after the result fields), the job's history (KEYS[3]) is
+ * appended to it and the entry is added to KEYS[4] in the same step.
+ *
+ * KEYS: jobs stream, results stream, history key, dead-letter stream.
+ * ARGV: group, job id, number of result fields, result fields..., dead-letter fields...
+ */
+export const COMMIT_SCRIPT = `
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+local n = tonumber(ARGV[3])
+local result = {}
+for i = 1, n do result[i] = ARGV[3 + i] end
+if #ARGV > 3 + n then
+  local dead = {}
+  for i = 4 + n, #ARGV do dead[#dead + 1] = ARGV[i] end
+  dead[#dead + 1] = 'history'
+  dead[#dead + 1] = redis.call('GET', KEYS[3]) or ''
+  redis.call('XADD', KEYS[4], '*', unpack(dead))
+end
+redis.call('XADD', KEYS[2], '*', unpack(result))
+redis.call('DEL', KEYS[3])
+return 1
+`;
+
+const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex');
+const COMMIT_SHA = sha1(COMMIT_SCRIPT);
+
+/**
+ * Runs {@link COMMIT_SCRIPT} by its digest, loading it when the server does not know it (first
+ * use, or a restarted server). Resolves 1 when this call wrote the result, 0 when the job had
+ * already been acknowledged (another worker wrote its result first).
+ */
+export async function commit(
+  redis: RedisConnection,
+  keys: readonly [string, string, string, string],
+  args: readonly string[],
+): Promise<number> {
+  try {
+    return Number(await redis.call('EVALSHA', COMMIT_SHA, keys.length, ...keys, ...args));
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return Number(await redis.call('EVAL', COMMIT_SCRIPT, keys.length, ...keys, ...args));
+  }
+}
