@@ -93,10 +93,9 @@ function chunk(type: string, data: Uint8Array): Buffer {
  * anything to colour-manage.
  *
  * Filtering runs on the calling thread (WebAssembly SIMD, about 0.3 ms for 448x448; 2-6 ms in the
- * JavaScript fallback), deflate on libuv's pool
- * (zlib level 1 with the RLE strategy: after Paeth filtering a photograph is mostly small
- * residuals, which Huffman coding packs well and long matches rarely help; levels 3-6 save 1 to 2
- * points of size for twice the time).
+ * JavaScript fallback), deflate on libuv's pool (zlib level 1 with the RLE strategy: after Paeth
+ * filtering a photograph is mostly small residuals, which Huffman coding packs well and long
+ * matches rarely help; levels 3-6 save 1 to 2 points of size for twice the time).
  *
  * @example
  * ```ts
