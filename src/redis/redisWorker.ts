@@ -84,7 +84,8 @@ type Outcome =
   | { readonly kind: 'dead'; readonly result: JobFailure; readonly entry: string };
 
 function checkInt(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) throw new InvalidOptionError(`redisWorker: ${name} must be an integer >= ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new InvalidOptionError(`redisWorker: ${name} must be an integer >= ${min}, got ${value}`);
 }
 
 /**
@@ -195,7 +196,10 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
     const toOutcome = (result: ClassificationResult<JobRef>): Outcome => {
       const ref = result.ref as JobRef;
       if (result.kind === 'success') {
-        return { kind: 'result', result: { ...base(ref, result.correlationId, result.attempts), kind: 'success', classifications: result.classifications } };
+        return {
+          kind: 'result',
+          result: { ...base(ref, result.correlationId, result.attempts), kind: 'success', classifications: result.classifications },
+        };
       }
       const failure: JobFailure = {
         ...base(ref, result.correlationId, result.attempts),
@@ -214,15 +218,34 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
       try {
         if (outcome.kind === 'release') {
           const f = outcome.failure;
-          await appendHistory(id, { event: 'failed', consumer, deliveries: f.deliveries, attempts: f.attempts, code: f.code, message: f.message, at: at() });
+          await appendHistory(id, {
+            event: 'failed',
+            consumer,
+            deliveries: f.deliveries,
+            attempts: f.attempts,
+            code: f.code,
+            message: f.message,
+            at: at(),
+          });
           if (f.deliveries < maxDeliveries) return { kind: 'released', job: id, deliveries: f.deliveries, failure: f };
-          return finish(deadOutcome(outcome.ref, `${f.code}: ${f.message}`));
+          return await finish(deadOutcome(outcome.ref, `${f.code}: ${f.message}`));
         }
         const keys = [stream, results, historyKey(id), deadLetter] as const;
         const resultFields = encodeResult(result);
         const dead =
           outcome.kind === 'dead'
-            ? ['id', id, 'entry', outcome.entry, 'deliveries', String(result.deliveries), 'reason', result.kind === 'failure' ? result.message : '', 'consumer', consumer]
+            ? [
+                'id',
+                id,
+                'entry',
+                outcome.entry,
+                'deliveries',
+                String(result.deliveries),
+                'reason',
+                result.kind === 'failure' ? result.message : '',
+                'consumer',
+                consumer,
+              ]
             : [];
         const wrote = await commit(redis, keys, [group, id, String(resultFields.length), ...resultFields, ...dead]);
         if (wrote !== 1) return { kind: 'superseded', job: id };
@@ -254,13 +277,18 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
             filter((s) => s.parsed !== undefined && !s.parsed.ok),
             map((s): Outcome => {
               const p = s.parsed as Extract<ParsedJob, { ok: false }>;
-              return { kind: 'result', result: { ...base(s.ref), kind: 'failure', code: p.code, message: p.message, retryable: false, stage: 'job' } };
+              return {
+                kind: 'result',
+                result: { ...base(s.ref), kind: 'failure', code: p.code, message: p.message, retryable: false, stage: 'job' },
+              };
             }),
           ),
           steps.pipe(
             filter(isImage),
             map((s): ImageInput<JobRef> => ({ source: s.parsed.source, ref: s.ref, correlationId: `${s.ref.id}/${s.ref.deliveries}` })),
-            classifyImages<JobRef>(client, { ...options.pipeline, window }),
+            // A deployment of this worker's own, also when the client names one: answers to a
+            // shared one would reach the wrong worker (see docs/scaling-out.md for the measurement).
+            classifyImages<JobRef>(client, { ...options.pipeline, classify: { shared: false, ...options.pipeline?.classify }, window }),
             filter((e: ClassificationEvent<JobRef>): e is ClassificationResult<JobRef> => e.kind !== 'foreign'),
             map(toOutcome),
           ),
@@ -270,7 +298,12 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
     );
 
     const heartbeat = setInterval(() => void control.touch().catch(() => undefined), Math.max(10, Math.floor(claimIdle / 3)));
-    const stopper = options.until === undefined ? undefined : from(options.until).pipe(take(1)).subscribe(() => control.stop());
+    const stopper =
+      options.until === undefined
+        ? undefined
+        : from(options.until)
+            .pipe(take(1))
+            .subscribe(() => control.stop());
     const subscription = outcomes.subscribe(subscriber);
     return () => {
       clearInterval(heartbeat);

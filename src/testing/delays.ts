@@ -18,7 +18,10 @@ export class Delays {
   /** Resolves every pending wait now; later waits resolve at once. */
   stop(): void {
     this.stopped = true;
-    for (const entry of this.pending) (clearTimeout(entry.timer), entry.resolve());
+    for (const entry of this.pending) {
+      clearTimeout(entry.timer);
+      entry.resolve();
+    }
     this.pending.clear();
   }
 }

@@ -8,6 +8,7 @@ import type { ServerContext } from './context';
 import { Delays } from './delays';
 import { Deployments, type DeploymentInfo } from './deployment';
 import { FaultState, type Faults } from './faults';
+import { Limiter } from './limiter';
 import { createGrpcServer, listen } from './listen';
 import { resolveOptions, SERVER_DEFAULTS, type AthenaServerOptions } from './options';
 import { classifySingleHandler, listDeploymentsHandler } from './unary';
@@ -45,7 +46,14 @@ function createContext(options: AthenaServerOptions): ServerContext {
     auth: new Authorizer(o.tokens, faults),
     deployments: new Deployments(o.clock, o),
     delays: new Delays(),
-    input: { maxImageBytes: o.maxImageBytes, knownMd5: o.knownMd5, knownSha1: o.knownSha1, faults },
+    input: {
+      maxImageBytes: o.maxImageBytes,
+      maxDecodedBytes: o.maxDecodedBytes,
+      decodeSlots: new Limiter(o.decodeConcurrency),
+      knownMd5: o.knownMd5,
+      knownSha1: o.knownSha1,
+      faults,
+    },
     lifecycle: { stopping: false },
   };
 }

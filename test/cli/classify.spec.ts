@@ -204,11 +204,11 @@ describe('against a server given by --address', () => {
     expect(JSON.parse(json.out())).toEqual([{ deploymentId: 'cli-test-deployment', backlog: 0 }]);
   });
 
-  it('a refused token: every image fails, exit 1, and the message points at the credentials', async () => {
+  it('a refused token: exit 3 before any image is read, one message that points at the credentials', async () => {
     const io = fakeIo({ cwd: root, env: { ATHENA_TOKEN: 'wrong' } });
-    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(1);
-    const lines = io.out().trim().split('\n').filter(Boolean);
-    for (const l of lines) expect(JSON.parse(l).outcome).toBe('failure');
-    expect(io.err()).toMatch(/TRANSPORT_FAILED +1  e\.g\. samples\/duck-pond\.png: .*UNAUTHENTICATED/);
+    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(3);
+    expect(io.out()).toBe('');
+    expect(io.err()).toMatch(/athena-rx classify: 127\.0\.0\.1:\d+ refused the credentials \(UNAUTHENTICATED.*\)\. Check the token/);
+    expect(io.err()).not.toMatch(/TRANSPORT_FAILED/);
   });
 });

@@ -11,6 +11,10 @@ import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOpt
 import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
+import { pipelineMetrics } from '../../metrics/index';
+import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import { preflight } from '../preflight';
+import { checkSummaryFile, writeSummaryFile, type RunStatus } from '../summaryFile';
 
 const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
        athena-rx classify --samples [files...] [options]
@@ -28,19 +32,27 @@ output:
   --output FILE           write results to FILE instead of stdout
   --top N                 labels per image in the table (default 3)
   --verbose               list the files skipped in folders (not images by name)
+  --summary-file FILE     write the run's figures as JSON to FILE at the end (batch jobs)
 
 ${PIPELINE_HELP}
 
 ${CONNECTION_HELP}
 
+${METRICS_HELP}
+
+Before reading any image the service is checked (a token, then ListDeployments): when it cannot
+be used, one message says why and what to do, and nothing is read or sent.
 A progress line is drawn on stderr when it is a terminal; a summary follows at the end.
-Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration.
+Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration,
+3 the service could not be used (unreachable, TLS mismatch, untrusted certificate, refused credential).
 `;
 
 export const classify: Command = withHelp(HELP, async (args, io) => {
   const { flags, positionals } = parseCommandArgs(args, {
     ...CONNECTION_OPTIONS,
     ...PIPELINE_OPTIONS,
+    ...METRICS_OPTIONS,
+    'summary-file': { type: 'string' },
     format: { type: 'string' },
     output: { type: 'string' },
     top: { type: 'string' },
@@ -57,6 +69,8 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   // Unreadable folders are failure lines of their own; every other input still classifies.
   const total = files.length + found.problems.length;
   const outputPath = stringFlag(flags, 'output');
+  const metricsAt = resolveMetrics(flags);
+  const summaryPath = checkSummaryFile(stringFlag(flags, 'summary-file'), io.cwd);
 
   let sink: Sink;
   if (outputPath !== undefined) {
@@ -69,11 +83,43 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     sink = streamSink(io.stdout);
   }
 
+  const startedAtIso = new Date().toISOString();
+  const startedAt = performance.now();
+  const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
+  if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
   const connection = await connect(config, io);
   const stats = new RunStats();
+  const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: connection.client.affiliate, deploymentId: connection.client.deploymentId });
+  const finish = async (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> => {
+    const snap = metrics.snapshot();
+    if (summaryPath !== undefined) {
+      writeSummaryFile(summaryPath, {
+        status, exitStatus, ...(message !== undefined ? { message } : {}),
+        startedAt: startedAtIso, finishedAt: new Date().toISOString(),
+        elapsedSeconds: Math.round(performance.now() - startedAt) / 1000,
+        address: connection.address,
+        images: { total, succeeded: stats.succeeded, failed: stats.failed, notAttempted, byCode: Object.fromEntries(stats.byCode) },
+        bytes: snap.bytes,
+        metrics: snap,
+      });
+    }
+    metrics.dispose();
+    await endpoint?.stop();
+    return exitStatus;
+  };
+
+  // Fail fast and say it once: no image is read while the service cannot be used at all.
+  const problem = await preflight(connection, config, io, { token: connection.token });
+  if (problem !== undefined) {
+    await connection.close();
+    sink.close();
+    io.stderr.write(`athena-rx classify: ${problem}\n`);
+    io.stderr.write(`nothing was read or sent: ${total} ${total === 1 ? 'image' : 'images'} not attempted\n`);
+    return finish('unavailable', EXIT.unavailable, total, problem);
+  }
+
   const progress = new ProgressBar(io.stderr, total);
   const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => f.display.length)) });
-  const startedAt = performance.now();
   let pipelineError: unknown;
   let interrupted = false;
   try {
@@ -92,11 +138,12 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
         done();
       };
       const stop = watchInterrupts(io, onSignal);
-      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes) }).subscribe({
+      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes), metrics }).subscribe({
         next: (result) => {
           const file = result.ref as InputFile;
           progress.clear();
-          writer.write(toRecord(result, file.display));
+          // Inputs left unread after an outage are counted; the table does not list them one by one.
+          if (result.kind === 'success' || (result.code as string) !== 'NOT_ATTEMPTED' || format !== 'table') writer.write(toRecord(result, file.display));
           if (result.kind === 'success') stats.addSuccess();
           else stats.addFailure(result.code, `${file.display}: ${result.message}`);
           progress.update(stats.done, stats.failed);
@@ -121,13 +168,17 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   }
 
   const missing = total - stats.done;
+  // What was written to the stream, not what was prepared: images prepared and never sent cost nothing.
+  stats.bytes.wire = metrics.snapshot().bytes.sent;
   io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
   if (found.skipped.length > 0) io.stderr.write(renderSkipped(found.skipped, boolFlag(flags, 'verbose')) + '\n');
   if (pipelineError !== undefined) {
     io.stderr.write(`athena-rx classify: the pipeline failed: ${describeCallError(pipelineError, connection.address)}\n`);
   }
   if (missing > 0) io.stderr.write(`${missing} of ${total} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
-  return stats.failed > 0 || missing > 0 ? EXIT.failed : EXIT.ok;
+  const notAttempted = (stats.byCode.get('NOT_ATTEMPTED') ?? 0) + missing;
+  const failed = stats.failed > 0 || missing > 0;
+  return finish(interrupted ? 'interrupted' : failed ? 'failed' : 'ok', failed ? EXIT.failed : EXIT.ok, notAttempted);
 });
 
 /** The operands' files, and the bundled samples with `--samples`. */

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AthenaServerOptions } from '../../testing/server';
+import { messageOf } from '../errors';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 
 const HELP = `usage: athena-rx serve [--port N] [--host H] [--tls-cert FILE --tls-key FILE] [--token TOKEN:AFF1,AFF2 ...]
@@ -89,7 +90,14 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   }
   // Loaded here so that `--help` and usage errors do not load gRPC.
   const { startAthenaServer } = require('../../testing/server') as typeof import('../../testing/server');
-  const server = await startAthenaServer(parsed);
+  let server;
+  try {
+    server = await startAthenaServer(parsed);
+  } catch (err) {
+    // One line in the command's own voice (cannot listen: port in use, not permitted).
+    io.stderr.write(`athena-rx serve: ${messageOf(err)}\n`);
+    return EXIT.failed;
+  }
   io.stdout.write(`${server.address}\n`);
   io.stderr.write(`athena-rx serve: listening on ${server.address} (${parsed.tls ? 'TLS' : 'plaintext'}${parsed.tokens ? ', tokens required' : ''}); Ctrl-C stops\n`);
   await new Promise<void>((resolve) => {
