@@ -3,7 +3,7 @@
 // each benchmark's own table, and writes it all to bench/results.json. Every ratio is taken
 // against a baseline measured in the same run; nothing here asserts a time.
 //
-//   npm run build && npm run bench [-- --quick] [-- preprocess e2e memory wire trickle]
+//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers memory wire trickle redis]
 //
 // --quick       fewer images and repetitions (a few minutes instead of about 10-15)
 // names         run only these benchmarks (default: all), e.g. `npm run bench -- e2e trickle`
@@ -14,11 +14,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchEndToEnd, benchEndToEndSeparateCpus } from './e2e.mjs';
 import { distDir, f1, f2, here, mb } from './lib.mjs';
+import { benchClientCpu } from './client-cpu.mjs';
 import { benchMemory } from './memory.mjs';
+import { benchPeers } from './peers.mjs';
+import { benchRedis } from './redis.mjs';
 import { benchTrickle } from './trickle.mjs';
 import { benchWire } from './wire.mjs';
 
-const ALL = ['preprocess', 'e2e', 'memory', 'wire', 'trickle'];
+const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'memory', 'wire', 'trickle', 'redis'];
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join(here, 'results.json') } },
@@ -76,6 +79,38 @@ if (selected.includes('e2e')) {
   }
 }
 
+if (selected.includes('clientcpu')) {
+  // Issue 14: the client's CPU per image end to end (batch 32, server on its own CPU) against
+  // preprocess-only, plaintext and TLS; target at most 1.10x.
+  console.log('\nclient CPU end to end (bench/client-cpu.mjs):');
+  const r = await benchClientCpu({ quick });
+  results.clientCpu = r;
+  const where = r.cpus ? `server on CPU ${r.cpus.server}` : 'CPUs shared';
+  const base = r.rows['preprocess only'];
+  for (const k of ['plaintext', 'TLS']) {
+    const x = r.rows[k];
+    if (x) row(`client CPU per image, batch 32, ${k}, ${where} (ms)`, f2(x.cpuPerImage), `preprocess only ${f2(base.cpuPerImage)}`, f2(x.ratio), '<= 1.10', x.ratio <= 1.1);
+    else row(`client CPU per image, batch 32, ${k}`, 'not measured (no openssl)', '', '', '<= 1.10', '');
+  }
+}
+
+if (selected.includes('peers')) {
+  // Issue 14: the Python client's recipe on the same files in the same run.
+  const r = await benchPeers({ quick });
+  results.peers = r;
+  if (!r.measured) {
+    row('prepareImage CPU per image vs the Python client (OpenCV)', 'not measured (no python3-opencv)', '', '', '<= 1.0', '');
+  } else {
+    const m = r.modes;
+    row('prepareImage CPU/image, uncompressed, no hashes (ms)', f2(m.prepareNoHashes.ours), `Python cv2 decode + resize ${f2(m.prepareNoHashes.theirs)}`, f2(m.prepareNoHashes.ratio), '<= 1.0', m.prepareNoHashes.ratio <= 1);
+    row('prepareImage CPU/image, uncompressed, MD5+SHA1 (default) (ms)', f2(m.prepare.ours), `Python cv2 decode + resize ${f2(m.prepare.theirs)}`, f2(m.prepare.ratio), '', '');
+    row('prepareImage CPU/image, Brotli q1 (ms)', f2(m.brotli1.ours), `Python cv2 + Brotli q1 ${f2(m.brotli1.theirs)}`, f2(m.brotli1.ratio), '', '');
+    row('decode only CPU/image (ms)', f2(m.decode.ours), `cv2.imdecode ${f2(m.decode.theirs)}`, f2(m.decode.ratio), '', '');
+    row('prepared pixels identical to OpenCV', `${r.identical}/${r.compared}`, '', '', 'all', r.identical === r.compared);
+    row('compact wire (png) read back by cv2.imdecode identical', `${r.pngIdentical}/${r.pngCompared}`, '', '', 'all', r.pngIdentical === r.pngCompared);
+  }
+}
+
 if (selected.includes('memory')) {
   const r = await benchMemory({ quick });
   results.memory = r;
@@ -86,7 +121,7 @@ if (selected.includes('wire')) {
   const r = await benchWire({ quick });
   results.wire = r;
   const raw = r.rows[0];
-  for (const name of ['brotli q1', 'brotli q5', 'brotli q9', 'brotli q11', 'pass-through']) {
+  for (const name of ['brotli q1', 'brotli q2', 'brotli q3', 'brotli q4', 'brotli q5', 'brotli q9', 'brotli q11', 'pass-through', 'png']) {
     const x = r.rows.find((y) => y.name === name);
     row(`wire bytes/image, ${name} (+CPU ms)`, `${Math.round(x.bytes)} (+${f2(x.cpu)})`, `raw ${raw.bytes}`, f2(x.ratio), '', '');
   }
@@ -95,12 +130,24 @@ if (selected.includes('wire')) {
     const alt = r.rows.find((y) => y.name === w.withoutPassThrough);
     row(`best at ${link} (ms/image)`, `${w.best} ${f2(best.time[link])}; else ${w.withoutPassThrough} ${f2(alt.time[link])}`, `raw ${f2(raw.time[link])}`, f2(best.time[link] / raw.time[link]), '', '');
   }
+  const c = r.compact;
+  row('compact wire (png) bytes/image, prepared photos', `${Math.round(c.pngBytesRatio * 602112)}`, 'raw 602112', f2(c.pngBytesRatio), '<= 0.45', c.pngBytesRatio <= 0.45);
+  row('compact wire (png) added CPU/image vs decoding the photo (ms)', f2(c.pngCpu), `decode ${f2(c.decodeCpuMean)}`, f2(c.cpuOverDecode), '<= 1.0', c.cpuOverDecode <= 1);
 }
 
 if (selected.includes('trickle')) {
   const r = await benchTrickle({ quick });
   results.trickle = r;
   row(`trickle, source to result p99 (ms)`, f1(r.endToEnd.p99), `preprocess only ${f1(r.prepareOnly.p99)}`, f2(r.endToEnd.p99 / r.prepareOnly.p99), `<= ${r.target} ms`, r.endToEnd.p99 <= r.target);
+}
+
+if (selected.includes('redis')) {
+  console.log('\nredis worker fleet (bench/redis.mjs):');
+  const r = await benchRedis({ quick });
+  results.redis = r;
+  row('redis fleet, 1 worker process (images/s)', f1(r.worker1), `classify process ${f1(r.classify)}`, f2(r.ratio1), '', '');
+  row('redis fleet, 2 worker processes (images/s)', f1(r.worker2), `classify process ${f1(r.classify)}`, f2(r.ratio2), '', '');
+  row('shared deployment, 2 consumers: answers at the other consumer', `${r.shared.foreign} of ${r.shared.answers}`, 'own deployments: 0', f2(r.shared.foreignShare), '', '');
 }
 
 const mark = (met) => (met === '' ? '' : met ? 'yes' : '**no**');

@@ -13,7 +13,7 @@
  *   ATHENA_TOKEN          a static bearer token instead of client credentials
  *   ATHENA_AFFILIATE      sent with every image
  *   ATHENA_DEPLOYMENT_ID  join this deployment (default: a fresh one per pipeline)
- *   ATHENA_INSECURE=1     plaintext, for a local `athena-rx serve`
+ *   ATHENA_INSECURE=1     plaintext, for a local `athena-rx serve` (the CLI's --insecure)
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,7 +59,8 @@ export async function connect(env = process.env) {
     clientId && clientSecret
       ? oauthClientCredentials({ clientId, clientSecret, audience: value('ATHENA_AUDIENCE'), tokenUrl: value('ATHENA_TOKEN_URL') })
       : value('ATHENA_TOKEN');
-  const plaintext = value('ATHENA_INSECURE') === '1';
+  // As the command line reads it: 1, true or yes (any case) for plaintext.
+  const plaintext = ['1', 'true', 'yes'].includes((value('ATHENA_INSECURE') ?? '').trim().toLowerCase());
   if (!token && !plaintext) {
     throw new Error('ATHENA_ADDRESS is set but no credentials: set ATHENA_CLIENT_ID and ATHENA_CLIENT_SECRET (or ATHENA_TOKEN), or ATHENA_INSECURE=1 for a local server');
   }

@@ -1,5 +1,10 @@
 // @ts-check
 /**
+ * What this is for: a pattern for an in-process queue, showing how back-pressure reaches
+ * producers inside one process. It is not a queue to run: nothing in it survives a crash or
+ * spans machines. For a durable queue shared by workers on many machines, see
+ * redis-worker.mjs and docs/scaling-out.md.
+ *
  * A work queue feeding the pipeline: several asynchronous producers put jobs into a bounded
  * in-memory queue, and one consumer classifies them with `classifyIterable`, which pulls from
  * the queue only while fewer than `window` images are between the queue and the results. When

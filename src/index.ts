@@ -21,3 +21,5 @@ export * from './operators/classifyImages';
 export * from './operators/classifyIterable';
 export * from './operators/classifyAll';
 export { InvalidOptionError } from './core/invalidOptionError';
+export * from './metrics/index';
+export { circuitBreaker, type CircuitBreaker, type CircuitBreakerEvent, type CircuitBreakerOptions, type CircuitState } from './reliability/circuitBreaker';

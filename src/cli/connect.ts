@@ -4,7 +4,8 @@ import { MAX_ID_LENGTH } from '../contract/messages';
 import { startAthenaServer, type AthenaTestServer } from '../testing/index';
 import { createAthenaClient, insecure, isLoopbackAddress, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
 import { isLoopbackHost } from '../transport/credentials';
-import { boolFlag, stringFlag, type Flags, type OptionSpec } from './args';
+import type { AccessTokenProvider } from '../transport/credentials';
+import { boolFlag, intFlag, stringFlag, type Flags, type OptionSpec } from './args';
 import { UsageError, type CliIo } from './io';
 import { messageOf } from './errors';
 
@@ -31,6 +32,7 @@ export const CONNECTION_OPTIONS = {
   affiliate: { type: 'string' },
   'deployment-id': { type: 'string' },
   'allow-plaintext-credentials': { type: 'boolean' },
+  'token-timeout': { type: 'string' },
 } as const satisfies OptionSpec;
 
 /** Help text for {@link CONNECTION_OPTIONS}, shared by the commands' `--help`. */
@@ -45,6 +47,7 @@ export const CONNECTION_HELP = `server (default: an embedded test server with th
   --token-url URL         [ATHENA_TOKEN_URL] default https://crispthinking.auth0.com/oauth/token
   --affiliate NAME        [ATHENA_AFFILIATE]
   --deployment-id ID      [ATHENA_DEPLOYMENT_ID] default: a new one per run
+  --token-timeout S       seconds to wait for the token endpoint (default 10)
   --allow-plaintext-credentials
                           let a token travel over --insecure, or the client secret over an
                           http:// token URL, to a host that is not loopback (refused by default)`;
@@ -53,7 +56,15 @@ export const CONNECTION_HELP = `server (default: an embedded test server with th
 export type AuthConfig =
   | { readonly kind: 'none' }
   | { readonly kind: 'token'; readonly token: string }
-  | { readonly kind: 'oauth'; readonly clientId: string; readonly clientSecret: string; readonly audience?: string; readonly tokenUrl?: string };
+  | {
+      readonly kind: 'oauth';
+      readonly clientId: string;
+      readonly clientSecret: string;
+      readonly audience?: string;
+      readonly tokenUrl?: string;
+      /** `--token-timeout` in ms; default the library's (10 s). */
+      readonly tokenTimeoutMs?: number;
+    };
 
 /** Where to connect, resolved from flags and environment (flags win). */
 export type ConnectionConfig =
@@ -155,7 +166,11 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   } else if (clientId || clientSecret) {
     if (!clientId) throw new UsageError(`${(clientSecret as Setting).source} is set but no client id: set ATHENA_CLIENT_ID (or --client-id) too`);
     if (!clientSecret) throw new UsageError(`${clientId.source} is set but no client secret: set ATHENA_CLIENT_SECRET (or --client-secret) too`);
-    auth = { kind: 'oauth', clientId: clientId.value, clientSecret: clientSecret.value, audience: audience?.value, tokenUrl: tokenUrl?.value };
+    const tokenTimeout = intFlag(flags, 'token-timeout', { min: 1, max: 600 });
+    auth = {
+      kind: 'oauth', clientId: clientId.value, clientSecret: clientSecret.value, audience: audience?.value, tokenUrl: tokenUrl?.value,
+      ...(tokenTimeout !== undefined ? { tokenTimeoutMs: tokenTimeout * 1000 } : {}),
+    };
   } else {
     if (!plaintext) {
       throw new UsageError(
@@ -172,7 +187,7 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
     }
   }
   const allowPlaintextCredentials = boolFlag(flags, 'allow-plaintext-credentials');
-  checkPlaintextCredentials(address, plaintext, auth, tokenUrl, allowPlaintextCredentials);
+  checkPlaintextCredentials(address, insecureSetting, auth, tokenUrl, allowPlaintextCredentials);
   return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId, allowPlaintextCredentials };
 }
 
@@ -181,12 +196,12 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
  * from OAuth) over --insecure to a host that is not loopback, and the client secret to an
  * http:// token URL that is not loopback, need --allow-plaintext-credentials.
  */
-function checkPlaintextCredentials(address: Setting, plaintext: boolean, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
+function checkPlaintextCredentials(address: Setting, plaintext: Setting | undefined, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
   if (allowed) return;
   if (plaintext && auth.kind !== 'none' && !isLoopbackAddress(address.value)) {
     throw new UsageError(
-      `--insecure would send the ${auth.kind === 'token' ? 'token' : 'OAuth access token'} in plaintext to ${address.value}, which is not loopback: ` +
-        'drop --insecure to use TLS, or add --allow-plaintext-credentials if the network is trusted',
+      `${plaintext.source} would send the ${auth.kind === 'token' ? 'token' : 'OAuth access token'} in plaintext to ${address.value}, which is not loopback: ` +
+        `drop ${plaintext.source} to use TLS, or add --allow-plaintext-credentials if the network is trusted`,
     );
   }
   if (auth.kind === 'oauth' && tokenUrl && /^http:/i.test(tokenUrl.value)) {
@@ -212,6 +227,8 @@ export interface Connection {
   readonly address: string;
   /** The embedded server, when one was started. */
   readonly server?: AthenaTestServer;
+  /** The token every call carries, when there is one (for the check before work starts). */
+  readonly token?: AccessTokenProvider;
   /** Closes the client and stops the embedded server, if any. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -250,6 +267,7 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
             audience: auth.audience,
             tokenUrl: auth.tokenUrl,
             allowPlaintextTokenUrl: config.allowPlaintextCredentials,
+            requestTimeoutMs: auth.tokenTimeoutMs,
           })
         : undefined;
   let rootCerts: Buffer | undefined;
@@ -277,6 +295,7 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
   return {
     client,
     address: config.address,
+    token: credentials.token,
     close: async () => {
       if (!closed) client.close();
       closed = true;

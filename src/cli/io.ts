@@ -9,7 +9,7 @@ export interface CliIo {
 export const processIo = (): CliIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
 
 /** Exit codes of every command. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unavailable: 3 } as const;
 
 /** A mistake in the command line or configuration: printed with what to fix, exit code 2. */
 export class UsageError extends Error {

@@ -1,4 +1,5 @@
 import { EXIT, UsageError, processIo, type CliIo, type Command } from './io';
+import { terminalSafe } from './terminal';
 
 /**
  * Subcommands, loaded on demand so that `athena-rx serve` does not load sharp and
@@ -10,6 +11,8 @@ const commands: Record<string, { summary: string; load: () => Command }> = {
   deployments: { summary: 'list the deployments of a server and their backlogs', load: () => (require('./commands/deployments') as typeof import('./commands/deployments')).deployments },
   e2e: { summary: 'run a shared test-case folder (expected_outputs.json + images/)', load: () => (require('./commands/e2e') as typeof import('./commands/e2e')).e2e },
   prepare: { summary: 'write the exact 448x448 BGR pixels that would be sent, for inspection', load: () => (require('./commands/prepare') as typeof import('./commands/prepare')).prepare },
+  enqueue: { summary: 'add image files as jobs to a Redis stream for workers', load: () => (require('./commands/enqueue') as typeof import('./commands/enqueue')).enqueue },
+  worker: { summary: 'classify the jobs of a Redis stream as one worker of a group', load: () => (require('./commands/worker') as typeof import('./commands/worker')).worker },
   serve: { summary: 'run the in-process Athena-compatible server standalone', load: () => (require('./commands/serve') as typeof import('./commands/serve')).serve },
 };
 
@@ -33,7 +36,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return await command.load()(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`athena-rx ${name}: ${err.message}\n`);
+      // Messages quote operands (file names): escaped, so that none can act on the terminal.
+      io.stderr.write(`athena-rx ${name}: ${terminalSafe(err.message)}\n`);
       return EXIT.usage;
     }
     throw err;

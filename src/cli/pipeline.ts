@@ -1,7 +1,15 @@
-import { filter, from, map, type Observable } from 'rxjs';
+import { defer, filter, from, map, type Observable } from 'rxjs';
 import {
-  classifyImages,
+  bufferBatch,
+  classify,
+  correlate,
+  inFlightWindow,
+  pipelineMetrics,
+  preprocess,
   prepareImage,
+  retryByErrorCode,
+  type ClassifyItem,
+  type PipelineMetrics,
   readFileSource,
   type AthenaGrpcClient,
   type ClassificationEvent,
@@ -18,11 +26,14 @@ import { RunStats, type ImageBytes } from './summary';
 export interface PipelineHooks {
   /** Called once per image that was prepared, with its byte counts (for the summary). */
   onPrepared?(sizes: ImageBytes): void;
+  /** Where the run's metrics go (the `--metrics-port` meter, the `--summary-file` figures). Default: the global meter. */
+  readonly metrics?: PipelineMetrics;
 }
 
 /**
- * Classifies the files over one `Classify` stream with `classifyImages` (preprocess ->
- * bufferBatch -> classify -> correlate -> retryByErrorCode, one shared in-flight window): one
+ * Classifies the files over one `Classify` stream (preprocess -> bufferBatch -> classify ->
+ * correlate -> retryByErrorCode, one shared in-flight window, as `classifyImages` composes them,
+ * with the metrics taps between): one
  * result per file, in the order they finish, each carrying its {@link InputFile} as `ref`.
  * Per-image problems are failure results; the Observable errors only when the whole pipeline
  * fails.
@@ -40,13 +51,15 @@ export function runPipeline(
     affiliate: client.affiliate,
   };
   const inputs = files.map((file): ImageInput<InputFile> => ({ source: file.path, ref: file }));
-  return from(inputs).pipe(
-    classifyImages<InputFile>(client, {
-      // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
-      window: settings.inFlight,
-      batch: { maxCount: settings.batchSize },
-      preprocess: {
+  return defer(() => {
+    const metrics = hooks.metrics ?? pipelineMetrics({ affiliate: client.affiliate, deploymentId: client.deploymentId });
+    // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
+    const window = inFlightWindow(settings.inFlight);
+    metrics.observeWindow(window);
+    return from(inputs).pipe(
+      preprocess<InputFile>({
         ...prepareOptions,
+        window,
         concurrency: settings.concurrency,
         // Results do not carry the prepared sizes: tap them here for the summary; the image goes on unchanged.
         prepare: (input) =>
@@ -56,11 +69,17 @@ export function runPipeline(
               return prepared;
             }),
           ),
-      },
-    }),
-    // Answers for another member of a shared deployment are not ours to report.
-    filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
-  );
+      }),
+      bufferBatch<ClassifyItem<InputFile>>({ maxCount: settings.batchSize }),
+      classify<InputFile>(client, { window }),
+      metrics.tapClassifyEvents(),
+      correlate<InputFile>({ stats: metrics.correlateStats }),
+      retryByErrorCode<InputFile>(),
+      metrics.tapResults(),
+      // Answers for another member of a shared deployment are not ours to report.
+      filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
+    );
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { RAW_IMAGE_BYTES, type ImageFormat, type RequestEncoding } from '../contract/messages';
 import { defaultCorrelationIds, validateCorrelationId, type CorrelationIdFactory } from './correlationId';
 import { brotliEncode, DEFAULT_BROTLI_QUALITY } from './encode';
+import { encodePngBgr } from './pngEncode';
 import { PreprocessError } from './errors';
 import { describeUnsupportedFormat, detectFormat, isExactlyDecodable, SUPPORTED_FORMATS_TEXT } from './formats';
 import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorithm } from './hashes';
@@ -21,9 +22,12 @@ export interface PrepareOptions {
   readonly pixelHashes?: readonly PixelHashAlgorithm[];
   /**
    * `'brotli'` compresses the pixels with Node's zlib (asynchronous); when the result is not
-   * smaller, the pixels go uncompressed and `encoding` says so. Default `'uncompressed'`.
+   * smaller, the pixels go uncompressed and `encoding` says so. `'png'` sends the prepared
+   * pixels as a lossless PNG (`IMAGE_FORMAT_PNG`, about 0.45 of the raw bytes on photographs, for
+   * about the CPU of Brotli quality 2-3): a PNG decoder, OpenCV's included, gives back exactly
+   * these pixels; when the PNG is not smaller, the raw pixels go instead. Default `'uncompressed'`.
    */
-  readonly encoding?: 'uncompressed' | 'brotli';
+  readonly encoding?: 'uncompressed' | 'brotli' | 'png';
   /** Brotli quality, 0-11. Default 1, the cheapest: see the table in docs/preprocessing.md. */
   readonly brotliQuality?: number;
   /**
@@ -146,8 +150,18 @@ export async function prepareImage<R = unknown>(
     isExactlyDecodable(original, sourceFormat);
 
   let data: Buffer = passedThrough ? original : pixels;
+  let format: ImageFormat = passedThrough ? sourceFormat : 'IMAGE_FORMAT_RAW_UINT8_BGR';
   let encoding: RequestEncoding = 'REQUEST_ENCODING_UNCOMPRESSED';
   let compressMs = 0;
+  if (!passedThrough && options.encoding === 'png') {
+    const tc = performance.now();
+    const png = await encodePngBgr(pixels, 448, 448);
+    compressMs = performance.now() - tc;
+    if (png.length < pixels.length) {
+      data = png;
+      format = 'IMAGE_FORMAT_PNG';
+    }
+  }
   if (!passedThrough && options.encoding === 'brotli') {
     const tc = performance.now();
     const compressed = await brotliEncode(pixels, options.brotliQuality ?? DEFAULT_BROTLI_QUALITY);
@@ -162,7 +176,7 @@ export async function prepareImage<R = unknown>(
     kind: 'prepared',
     correlationId,
     ...(affiliate === undefined ? {} : { affiliate }),
-    format: passedThrough ? sourceFormat : 'IMAGE_FORMAT_RAW_UINT8_BGR',
+    format,
     encoding,
     data,
     hashes,
@@ -187,8 +201,8 @@ export async function prepareImage<R = unknown>(
 export function checkPrepareOptions(options: PrepareOptions): void {
   const q = options.brotliQuality;
   if (q !== undefined && (!Number.isInteger(q) || q < 0 || q > 11)) throw new InvalidOptionError(`brotliQuality must be an integer from 0 to 11, got ${q}`);
-  if (options.encoding !== undefined && options.encoding !== 'uncompressed' && options.encoding !== 'brotli') {
-    throw new InvalidOptionError(`encoding must be 'uncompressed' or 'brotli', got ${JSON.stringify(options.encoding)}`);
+  if (options.encoding !== undefined && options.encoding !== 'uncompressed' && options.encoding !== 'brotli' && options.encoding !== 'png') {
+    throw new InvalidOptionError(`encoding must be 'uncompressed', 'brotli' or 'png', got ${JSON.stringify(options.encoding)}`);
   }
   for (const [name, v] of [['maxPixels', options.maxPixels], ['maxSourceBytes', options.maxSourceBytes]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidOptionError(`${name} must be a positive integer, got ${v}`);

@@ -13,4 +13,6 @@ export interface RedisConnection {
   /** A second connection with the same options, for the blocking reads. */
   duplicate(): RedisConnection;
   disconnect(): void;
+  /** For the duplicate's `'error'` events (the application listens on its own client). */
+  on?(event: 'error', listener: (err: unknown) => void): unknown;
 }

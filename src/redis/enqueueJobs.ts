@@ -2,8 +2,8 @@ import type { RedisConnection } from './connection';
 import { encodeJob, type ImageJob } from './jobs';
 
 /**
- * Appends jobs to a stream (`XADD <stream> * job <JSON>`), `chunk` at a time in one pipeline-free
- * burst of concurrent commands, and resolves with their entry ids in order.
+ * Appends jobs to a stream (`XADD <stream> * job <JSON>`), with up to `chunk` commands in flight
+ * at once, and resolves with their entry ids in the order of `jobs`.
  *
  * @example
  * ```ts

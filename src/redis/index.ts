@@ -23,6 +23,13 @@ export {
   type ParsedJob,
 } from './jobs';
 export { redisJobSource, type JobDelivery, type JobSourceControl, type RedisJobSourceOptions } from './jobSource';
-export { redisWorker, DEFAULT_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, type JobRef, type RedisWorkerOptions, type WorkerEvent } from './redisWorker';
+export {
+  redisWorker,
+  DEFAULT_CLAIM_IDLE,
+  DEFAULT_MAX_DELIVERIES,
+  type JobRef,
+  type RedisWorkerOptions,
+  type WorkerEvent,
+} from './redisWorker';
 export { enqueueJobs } from './enqueueJobs';
 export { COMMIT_SCRIPT } from './scripts';

@@ -57,7 +57,10 @@ type StreamEntry = [id: string, fields: string[]];
  * Redis errors (other than the connection dropping, which the client rides out) error the
  * Observable: the jobs in flight stay pending and another worker claims them.
  */
-export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOptions): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
+export function redisJobSource(
+  redis: RedisConnection,
+  options: RedisJobSourceOptions,
+): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
   const { stream, group, consumer, limit, claimIdle, blockMs } = options;
   const inFlight = new Set<string>();
   let stopped = false;
@@ -86,22 +89,16 @@ export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOp
     let closed = false;
     // Blocking reads get a connection of their own, so that results and claims never wait behind them.
     const reader = redis.duplicate();
+    // Its connection errors are the application's client's too, which reports them; without a
+    // listener ioredis would print each one.
+    reader.on?.('error', () => undefined);
     let cursor = '0-0';
     let lastClaim = -Infinity;
 
     const claim = async (room: number): Promise<JobDelivery[]> => {
-      const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [string, StreamEntry[], string[]?];
-      cursor = reply[0];
-      const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && !inFlight.has(e[0]));
-      if (entries.length === 0) return [];
-      // XAUTOCLAIM does not say how often a job was delivered: ask the pending list, one id each.
-      const counts = await Promise.all(
-        entries.map(async ([id]) => {
-          const rows = (await redis.call('XPENDING', stream, group, id, id, 1)) as Array<[string, string, number, number]>;
-          return rows[0]?.[3] ?? 1;
-        }),
-      );
-      return entries.map(([id, fields], i) => ({ id, fields, deliveries: Number(counts[i]) }));
+      const claimed = await claimIdleJobs(redis, options, cursor, room, inFlight);
+      cursor = claimed.cursor;
+      return claimed.deliveries;
     };
 
     const emit = (delivery: JobDelivery): void => {
@@ -133,8 +130,21 @@ export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOp
             }
             if (claimed.length > 0) continue;
           }
-          const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2)));
-          const reply = (await reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', room, 'BLOCK', wait, 'STREAMS', stream, '>')) as Array<[string, StreamEntry[]]> | null;
+          // Draining ends after one empty read with nothing in flight: keep that read short.
+          const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2), options.drain ? 250 : Infinity));
+          const reply = (await reader.call(
+            'XREADGROUP',
+            'GROUP',
+            group,
+            consumer,
+            'COUNT',
+            room,
+            'BLOCK',
+            wait,
+            'STREAMS',
+            stream,
+            '>',
+          )) as Array<[string, StreamEntry[]]> | null;
           // Read after an unsubscription: they stay pending under this consumer and are claimed later.
           if (closed) return;
           const entries = reply?.[0]?.[1] ?? [];
@@ -155,4 +165,36 @@ export function redisJobSource(redis: RedisConnection, options: RedisJobSourceOp
   });
 
   return { jobs, control };
+}
+
+/**
+ * One `XAUTOCLAIM` step from `cursor`: jobs idle for `claimIdle` become this consumer's, with
+ * their delivery counts (which `XAUTOCLAIM` does not return: asked of the pending list, one id
+ * each). Jobs already in flight here (a read whose reply was lost, then claimed back) are left
+ * out.
+ */
+async function claimIdleJobs(
+  redis: RedisConnection,
+  { stream, group, consumer, claimIdle }: RedisJobSourceOptions,
+  cursor: string,
+  room: number,
+  inFlight: ReadonlySet<string>,
+): Promise<{ cursor: string; deliveries: JobDelivery[] }> {
+  const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [
+    string,
+    StreamEntry[],
+    string[]?,
+  ];
+  // Redis 6.2 returns entries deleted from the stream (XDEL, trimming) with no fields (7.0 drops
+  // them from the pending list itself): nothing to classify, so acknowledge them.
+  const gone = reply[1].filter((e) => Array.isArray(e) && !Array.isArray(e[1])).map((e) => e[0]);
+  if (gone.length > 0) await redis.call('XACK', stream, group, ...gone);
+  const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]) && !inFlight.has(e[0]));
+  const counts = await Promise.all(
+    entries.map(async ([id]) => {
+      const rows = (await redis.call('XPENDING', stream, group, id, id, 1)) as Array<[string, string, number, number]>;
+      return Number(rows[0]?.[3] ?? 1);
+    }),
+  );
+  return { cursor: reply[0], deliveries: entries.map(([id, fields], i) => ({ id, fields, deliveries: counts[i] })) };
 }

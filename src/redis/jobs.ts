@@ -42,7 +42,12 @@ export type JobErrorCode =
 /** A job taken apart: where its image is, and the caller's fields. */
 export type ParsedJob =
   | { readonly ok: true; readonly source: string | Buffer; readonly fields: Readonly<Record<string, unknown>> | undefined }
-  | { readonly ok: false; readonly code: JobErrorCode; readonly message: string; readonly fields: Readonly<Record<string, unknown>> | undefined };
+  | {
+      readonly ok: false;
+      readonly code: JobErrorCode;
+      readonly message: string;
+      readonly fields: Readonly<Record<string, unknown>> | undefined;
+    };
 
 /** How {@link parseJob} checks jobs. */
 export interface ParseJobOptions {
@@ -54,7 +59,12 @@ export interface ParseJobOptions {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-const malformed = (message: string, fields?: Readonly<Record<string, unknown>>): ParsedJob => ({ ok: false, code: 'JOB_MALFORMED', message, fields });
+const malformed = (message: string, fields?: Readonly<Record<string, unknown>>): ParsedJob => ({
+  ok: false,
+  code: 'JOB_MALFORMED',
+  message,
+  fields,
+});
 
 /** Field-value pairs of a stream entry (`[k1, v1, k2, v2, ...]`) as an object; later duplicates win. */
 export function entryFields(flat: readonly string[]): Record<string, string> {
@@ -70,14 +80,16 @@ export function entryFields(flat: readonly string[]): Record<string, string> {
  */
 export function parseJob(flat: readonly string[], options: ParseJobOptions = {}): ParsedJob {
   const raw = entryFields(flat)[JOB_FIELD];
-  if (raw === undefined) return malformed(`the entry has no '${JOB_FIELD}' field: add jobs with XADD <stream> * ${JOB_FIELD} '{"path": ...}'`);
+  if (raw === undefined)
+    return malformed(`the entry has no '${JOB_FIELD}' field: add jobs with XADD <stream> * ${JOB_FIELD} '{"path": ...}'`);
   let job: unknown;
   try {
     job = JSON.parse(raw);
   } catch (err) {
     return malformed(`the '${JOB_FIELD}' field is not JSON (${err instanceof Error ? err.message : String(err)})`);
   }
-  if (typeof job !== 'object' || job === null || Array.isArray(job)) return malformed(`the job must be a JSON object, got ${Array.isArray(job) ? 'an array' : typeof job}`);
+  if (typeof job !== 'object' || job === null || Array.isArray(job))
+    return malformed(`the job must be a JSON object, got ${Array.isArray(job) ? 'an array' : typeof job}`);
   const { path, data, fields } = job as Record<string, unknown>;
   let ownFields: Readonly<Record<string, unknown>> | undefined;
   if (fields !== undefined) {
@@ -92,7 +104,12 @@ export function parseJob(flat: readonly string[], options: ParseJobOptions = {})
     if (options.root !== undefined) {
       const rel = relative(resolve(options.root), full);
       if (rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel)) {
-        return { ok: false, code: 'JOB_PATH_OUTSIDE_ROOT', message: `'${path}' is outside the worker's root ${options.root}`, fields: ownFields };
+        return {
+          ok: false,
+          code: 'JOB_PATH_OUTSIDE_ROOT',
+          message: `'${path}' is outside the worker's root ${options.root}`,
+          fields: ownFields,
+        };
       }
     }
     return { ok: true, source: full, fields: ownFields };
@@ -101,7 +118,12 @@ export function parseJob(flat: readonly string[], options: ParseJobOptions = {})
   const limit = options.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES;
   // Checked on the encoded length first, so an oversized payload is never decoded.
   if (Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0) > limit) {
-    return { ok: false, code: 'JOB_TOO_LARGE', message: `the inline image is over ${limit} bytes: put it on shared storage and send its 'path'`, fields: ownFields };
+    return {
+      ok: false,
+      code: 'JOB_TOO_LARGE',
+      message: `the inline image is over ${limit} bytes: put it on shared storage and send its 'path'`,
+      fields: ownFields,
+    };
   }
   if (data.length % 4 !== 0 || !BASE64.test(data)) return malformed("'data' is not base64 (standard alphabet, padded)", ownFields);
   return { ok: true, source: Buffer.from(data, 'base64'), fields: ownFields };

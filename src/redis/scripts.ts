@@ -41,7 +41,11 @@ const COMMIT_SHA = sha1(COMMIT_SCRIPT);
  * use, or a restarted server). Resolves 1 when this call wrote the result, 0 when the job had
  * already been acknowledged (another worker wrote its result first).
  */
-export async function commit(redis: RedisConnection, keys: readonly [string, string, string, string], args: readonly string[]): Promise<number> {
+export async function commit(
+  redis: RedisConnection,
+  keys: readonly [string, string, string, string],
+  args: readonly string[],
+): Promise<number> {
   try {
     return Number(await redis.call('EVALSHA', COMMIT_SHA, keys.length, ...keys, ...args));
   } catch (err) {

@@ -33,7 +33,8 @@ export class Authorizer {
 
   /** The affiliates the call's token allows, or the status to fail the call with. */
   authorize(metadata: grpc.Metadata): { affiliates: Affiliates } | grpc.StatusObject {
-    if (this.faults.takeUnavailable()) return { code: grpc.status.UNAVAILABLE, details: 'unavailable (fault injection)', metadata: new grpc.Metadata() };
+    if (this.faults.takeUnavailable())
+      return { code: grpc.status.UNAVAILABLE, details: 'unavailable (fault injection)', metadata: new grpc.Metadata() };
     const tokens = this.tokens;
     if (!tokens) return { affiliates: '*' };
     const token = bearer(metadata);

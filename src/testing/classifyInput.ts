@@ -11,6 +11,7 @@ import {
 } from '../contract/messages';
 import { benignClassify } from './benignClassifier';
 import type { FaultState } from './faults';
+import type { Limiter } from './limiter';
 
 const brotliDecompress = promisify(zlib.brotliDecompress);
 
@@ -21,6 +22,10 @@ const sharp = (data: Buffer) => (sharpModule ??= require('sharp') as typeof impo
 /** What the server needs to classify one input. */
 export interface InputContext {
   maxImageBytes: number;
+  /** Most bytes Brotli data may decode to (for an encoded image; raw pixels are capped at 602,112). */
+  maxDecodedBytes: number;
+  /** Server-wide: images decoded (Brotli, then sharp) at the same time. */
+  decodeSlots: Limiter;
   knownMd5: ReadonlySet<string>;
   knownSha1: ReadonlySet<string>;
   faults: FaultState;
@@ -62,13 +67,17 @@ async function decodePixels(input: ClassificationInput, ctx: InputContext): Prom
     case 'REQUEST_ENCODING_UNCOMPRESSED':
       break;
     case 'REQUEST_ENCODING_BROTLI': {
-      // Bounded output: a small Brotli payload must not expand without limit in the server.
-      const limit = Math.max(ctx.maxImageBytes, RAW_IMAGE_BYTES);
+      // Bounded output: a small Brotli payload must not expand without limit in the server. Raw
+      // pixels are exactly RAW_IMAGE_BYTES, so a byte more is already wrong: stop there.
+      const raw = input.format === 'IMAGE_FORMAT_RAW_UINT8_BGR';
+      const limit = raw ? RAW_IMAGE_BYTES : ctx.maxDecodedBytes;
       try {
-        data = await brotliDecompress(data, { maxOutputLength: limit });
+        // Raw pixels in one output chunk: 0.8 ms per image instead of 1.4 ms in 16 KiB chunks.
+        data = await brotliDecompress(data, { maxOutputLength: limit, chunkSize: raw ? RAW_IMAGE_BYTES : 64 * 1024 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-          throw new InputRejected('ERROR_CODE_IMAGE_TOO_LARGE', `Brotli data decodes to more than ${limit} bytes`);
+          const rule = raw ? `raw BGR data must be exactly ${RAW_IMAGE_BYTES} (448x448x3)` : `this server decodes at most ${limit}`;
+          throw new InputRejected('ERROR_CODE_IMAGE_TOO_LARGE', `Brotli data decodes to more than ${limit} bytes; ${rule}`);
         }
         throw new InputRejected('ERROR_CODE_UNSPECIFIED', 'data is not valid Brotli', (err as Error).message);
       }
@@ -139,11 +148,13 @@ export async function classifyInput(input: ClassificationInput, ctx: InputContex
       throw new InputRejected('ERROR_CODE_UNSPECIFIED', 'format is required when data is sent');
     }
     checkHashes(hashes);
-    const pixels = hasData ? await decodePixels(input, ctx) : undefined;
+    // Pixels (and Brotli's buffers) exist only inside a decode slot, classified there and dropped:
+    // the memory decoding takes is bounded by the slots, not by how many images are waiting.
+    const benign = hasData ? await ctx.decodeSlots.run(async () => benignClassify(await decodePixels(input, ctx))) : [];
     if (ctx.faults.shouldFailModel(correlationId)) {
       throw new InputRejected('ERROR_CODE_MODEL_ERROR', 'model error (fault injection)');
     }
-    const classifications = [...(pixels ? benignClassify(pixels) : []), ...hashLabels(hashes, ctx)];
+    const classifications = [...benign, ...hashLabels(hashes, ctx)];
     return { correlationId, classifications, error: null };
   } catch (err) {
     if (err instanceof InputRejected) return rejected(correlationId, err.code, err.message, err.details);

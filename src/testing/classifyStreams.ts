@@ -14,6 +14,8 @@ import { Stream, type ClassifyCall } from './stream';
  */
 export class ClassifyStreams {
   private readonly open = new Set<Stream>();
+  /** Images received and not yet answered, across every stream (closed ones included). */
+  private pendingImages = 0;
 
   constructor(private readonly ctx: ServerContext) {
     ctx.faults.onReadingChange = () => this.open.forEach((s) => this.updateFlow(s));
@@ -79,9 +81,20 @@ export class ClassifyStreams {
 
   private updateFlow(s: Stream): void {
     if (s.closed) return;
-    const pause = this.ctx.faults.readingPaused || s.inFlight >= this.ctx.options.maxInFlightPerStream;
+    const pause = this.ctx.faults.readingPaused || s.inFlight >= this.ctx.options.maxInFlightPerStream || this.serverFull();
     if (pause && !s.call.isPaused()) s.call.pause();
     else if (!pause && s.call.isPaused()) s.call.resume();
+  }
+
+  private serverFull(): boolean {
+    return this.pendingImages >= this.ctx.options.maxPendingImages;
+  }
+
+  /** Counts images in or out of the server-wide bound; every stream follows when it is crossed. */
+  private addPending(n: number): void {
+    const wasFull = this.serverFull();
+    this.pendingImages += n;
+    if (wasFull !== this.serverFull()) this.open.forEach((s) => this.updateFlow(s));
   }
 
   /** A half-closed stream ends (status OK) once its own requests are answered and written. */
@@ -106,7 +119,11 @@ export class ClassifyStreams {
     }
     if (s.deploymentId === undefined) s.deploymentId = deploymentId;
     else if (deploymentId !== s.deploymentId) {
-      this.abort(s, grpc.status.INVALID_ARGUMENT, `deployment id changed on the stream from '${s.deploymentId}' to '${deploymentId}'; open a new stream for another deployment`);
+      this.abort(
+        s,
+        grpc.status.INVALID_ARGUMENT,
+        `deployment id changed on the stream from '${s.deploymentId}' to '${deploymentId}'; open a new stream for another deployment`,
+      );
       return true;
     }
     return false;
@@ -117,6 +134,7 @@ export class ClassifyStreams {
     const deploymentId = request.deploymentId;
     if (this.streamProblem(s, deploymentId)) return;
     const inputs = request.inputs ?? [];
+    if (inputs.length > this.ctx.options.maxInputsPerRequest) return this.refuseTooMany(s, deploymentId, inputs);
     const badId = idProblem('deployment id', deploymentId);
     if (badId) return this.refuseDeploymentId(s, deploymentId, inputs, badId);
     const d = this.ctx.deployments.use(deploymentId);
@@ -127,12 +145,31 @@ export class ClassifyStreams {
     const refused = inputs.find((input) => !permitted(s.affiliates, input.affiliate));
     if (refused) {
       const error = { code: 'ERROR_CODE_AFFILIATE_NOT_PERMITTED' as const, message: notPermittedMessage(refused.affiliate), details: '' };
-      inputs.forEach((input) => this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }));
+      inputs.forEach((input) =>
+        this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }),
+      );
       this.sendDirect(s, { globalError: error, outputs: [] });
       return;
     }
     if (inputs.length === 0) return; // keep-alive or join
     this.classify(s, d, inputs);
+  }
+
+  /**
+   * Too many inputs in one request: refused whole with a global error to the sender, before any
+   * work (no deployment joined or created, nothing decoded); its images are audited as refused.
+   */
+  private refuseTooMany(s: Stream, deploymentId: string, inputs: ClassificationInput[]): void {
+    const max = this.ctx.options.maxInputsPerRequest;
+    const error = {
+      code: 'ERROR_CODE_UNSPECIFIED' as const,
+      message: `request has ${inputs.length} inputs; this server accepts at most ${max} per request (send 10-50 per request)`,
+      details: '',
+    };
+    inputs.forEach((input) =>
+      this.ctx.audit.record(deploymentId, input, { correlationId: input.correlationId, classifications: [], error }),
+    );
+    this.sendDirect(s, { globalError: error, outputs: [] });
   }
 
   /** No deployment to share with: the answer goes to this stream, per image when there are images. */
@@ -156,7 +193,11 @@ export class ClassifyStreams {
       const problem = idProblem('correlation id', id);
       if (problem) return rejected(id, 'ERROR_CODE_CORRELATION_ID_INVALID', problem);
       if (d.outstanding.has(id)) {
-        return rejected(id, 'ERROR_CODE_CORRELATION_ID_INVALID', `correlation id '${id}' is already in use in deployment '${d.id}' (not yet answered)`);
+        return rejected(
+          id,
+          'ERROR_CODE_CORRELATION_ID_INVALID',
+          `correlation id '${id}' is already in use in deployment '${d.id}' (not yet answered)`,
+        );
       }
       d.outstanding.add(id);
       reserved.push(id);
@@ -169,16 +210,18 @@ export class ClassifyStreams {
     const reserved: string[] = [];
     const early = this.reserve(d, inputs, reserved);
     s.inFlight++;
+    this.addPending(inputs.length);
     this.updateFlow(s);
     void (async () => {
       try {
-        const outputs = await Promise.all(inputs.map((input, k) => early[k] ?? classifyInput(input, this.ctx.input)));
+        const outputs = await Promise.all(inputs.map((input, k) => Promise.resolve(early[k] ?? classifyInput(input, this.ctx.input))));
         this.ctx.audit.recordAll(d.id, inputs, outputs);
         await this.ctx.delays.wait(this.ctx.faults.latencyMs);
         if (d.removed || this.ctx.lifecycle.stopping) return;
         d.deliver({ response: { globalError: null, outputs }, at: this.ctx.clock.now(), ids: reserved });
       } finally {
         s.inFlight--;
+        this.addPending(-inputs.length);
         this.updateFlow(s);
         this.maybeFinish(s);
       }

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import type { Http2Session } from 'node:http2';
+import * as net from 'node:net';
 import { AthenaTestingError } from './errors';
 import type { ResolvedOptions } from './options';
 
@@ -20,6 +21,28 @@ function grantWindow(server: grpc.Server, window: number): void {
       session.setLocalWindowSize(window);
     });
   }
+}
+
+/**
+ * Why `host:port` cannot be listened on (in use, not permitted), found by listening once with
+ * node's net module. grpc-js would find it too, but it also logs "No address added out of total 1
+ * resolved" to the console of the whole process; the caller's error is enough. Port 0 always works.
+ */
+function portProblem(host: string, port: number): Promise<Error | undefined> {
+  if (port === 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(
+        err.code === 'EADDRINUSE'
+          ? new Error(`address already in use (EADDRINUSE)`, { cause: err })
+          : err.code === 'EACCES'
+            ? new Error('permission denied (EACCES)', { cause: err })
+            : undefined,
+      ),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
 }
 
 /** A gRPC server with the message limits, keep-alive tolerance and flow-control window of `o`. */
@@ -46,9 +69,13 @@ export async function listen(server: grpc.Server, o: ResolvedOptions): Promise<{
     ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.cert), private_key: Buffer.from(o.tls.key) }], false)
     : grpc.ServerCredentials.createInsecure();
   const hostPart = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
+  const taken = await portProblem(o.host, o.port);
+  if (taken) throw new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${o.port}: ${taken.message}`, { cause: taken });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${hostPart}:${o.port}`, credentials, (err, bound) =>
-      err ? reject(new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${o.port}: ${err.message}`, { cause: err })) : resolve(bound),
+      err
+        ? reject(new AthenaTestingError('BIND_FAILED', `cannot listen on ${hostPart}:${o.port}: ${err.message}`, { cause: err }))
+        : resolve(bound),
     ),
   );
   grantWindow(server, o.flowControlWindow);

@@ -18,6 +18,8 @@ export const SERVER_DEFAULTS = {
   auditLimit: 100_000,
   /** Most responses waiting in one deployment's backlog; the oldest are purged beyond it. */
   maxBacklog: 10_000,
+  /** Most images waiting in all backlogs together: about 670 bytes each with labels, so 67 MB. */
+  maxBacklogImages: 100_000,
   /**
    * HTTP/2 receive window, per stream and for the connection. Real gRPC servers grow theirs to
    * megabytes (Go and C-core by BDP probing up to 16 MiB, Java starts at 1 MiB); grpc-js servers
@@ -31,6 +33,22 @@ export const SERVER_DEFAULTS = {
   maxQueuedPerStream: 16,
   /** How long `stop()` lets calls finish before closing connections. */
   stopGraceMs: 1000,
+  /**
+   * Inputs one `ClassifyRequest` may carry; more is refused with a global error. The API
+   * recommends 10-50 per request and a 64 MiB message holds about 110 raw images, so 1,000 leaves
+   * room for hash-only work without letting one message queue unbounded work.
+   */
+  maxInputsPerRequest: 1000,
+  /**
+   * Images decoded (Brotli, then sharp) at the same time across the server: libuv's thread pool
+   * has 4 threads, so more would only interleave their memory without finishing sooner.
+   */
+  decodeConcurrency: 4,
+  /**
+   * Images received and not yet answered across the server; every stream stops reading (HTTP/2
+   * flow control pushes back on the clients) while this many wait. 512 raw images are 300 MB.
+   */
+  maxPendingImages: 512,
 } as const;
 
 /** Options of {@link startAthenaServer}. Every field is optional. */
@@ -49,8 +67,23 @@ export interface AthenaServerOptions {
    * Absent (default): no authentication and any affiliate.
    */
   tokens?: Record<string, string[] | '*'>;
-  /** Largest `data` (as sent, before Brotli decoding) accepted; larger gets `IMAGE_TOO_LARGE`. Default 10 MiB. Also caps Brotli output. */
+  /** Largest `data` (as sent, before Brotli decoding) accepted; larger gets `IMAGE_TOO_LARGE`. Default 10 MiB. */
   maxImageBytes?: number;
+  /**
+   * Most bytes the Brotli `data` of an encoded image (PNG, JPEG, ...) may decode to; beyond it the
+   * image gets `IMAGE_TOO_LARGE` and decoding stops there. Raw pixels stop at 602,112 bytes, the
+   * only size they may have. Default: `maxImageBytes`.
+   */
+  maxDecodedBytes?: number;
+  /** Inputs one `ClassifyRequest` may carry; more gets a `global_error` (`ERROR_CODE_UNSPECIFIED`). Default 1,000. */
+  maxInputsPerRequest?: number;
+  /** Images decoded at the same time across the server (Brotli and sharp). Default 4. */
+  decodeConcurrency?: number;
+  /**
+   * Images received and not yet answered across the server before every stream stops reading
+   * (back-pressure through HTTP/2 flow control). A request is admitted whole. Default 512.
+   */
+  maxPendingImages?: number;
   /** Hashes that match: `KnownCSAM-MD5` / `KnownCSAM-SHA1` weigh 1.0 for these (lower-case hex). */
   knownHashes?: { md5?: string[]; sha1?: string[] };
   /** Undelivered responses older than this are purged. Default 1 hour. */
@@ -67,6 +100,12 @@ export interface AthenaServerOptions {
    */
   maxBacklog?: number;
   /**
+   * Most images (outputs) waiting in all the deployments' backlogs together; beyond it the
+   * longest-waiting responses of the whole server are purged, as if they had expired, so many
+   * deployments of unread answers stay bounded too. Default 100,000 (about 67 MB).
+   */
+  maxBacklogImages?: number;
+  /**
    * HTTP/2 flow-control window the server grants, per stream and for the connection, in bytes
    * (65,535 to 2^31 - 1). Default 16 MiB, like a real gRPC server after BDP probing; 65,535 is
    * HTTP/2's and grpc-js's default.
@@ -82,6 +121,10 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly tokens: Record<string, string[] | '*'> | undefined;
   readonly maxImageBytes: number;
+  readonly maxDecodedBytes: number;
+  readonly maxInputsPerRequest: number;
+  readonly decodeConcurrency: number;
+  readonly maxPendingImages: number;
   readonly knownMd5: ReadonlySet<string>;
   readonly knownSha1: ReadonlySet<string>;
   readonly responseTtlMs: number;
@@ -89,6 +132,7 @@ export interface ResolvedOptions {
   readonly maxMessageBytes: number;
   readonly auditLimit: number;
   readonly maxBacklog: number;
+  readonly maxBacklogImages: number;
   readonly flowControlWindow: number;
   readonly maxInFlightPerStream: number;
   readonly maxQueuedPerStream: number;
@@ -96,7 +140,8 @@ export interface ResolvedOptions {
 
 function checkOptions(o: AthenaServerOptions): void {
   const positive = (name: keyof AthenaServerOptions, v: number | undefined) => {
-    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
+    if (v !== undefined && !(Number.isFinite(v) && v > 0))
+      throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
   };
   positive('maxImageBytes', o.maxImageBytes);
   positive('responseTtlMs', o.responseTtlMs);
@@ -104,6 +149,15 @@ function checkOptions(o: AthenaServerOptions): void {
   positive('deploymentIdleMs', o.deploymentIdleMs);
   positive('maxMessageBytes', o.maxMessageBytes);
   positive('auditLimit', o.auditLimit);
+  positive('maxDecodedBytes', o.maxDecodedBytes);
+  const count = (name: keyof AthenaServerOptions, v: number | undefined) => {
+    if (v !== undefined && !(Number.isInteger(v) && v > 0))
+      throw new AthenaTestingError('INVALID_OPTION', `${name} must be a positive integer, got ${v}`);
+  };
+  count('maxInputsPerRequest', o.maxInputsPerRequest);
+  count('decodeConcurrency', o.decodeConcurrency);
+  count('maxPendingImages', o.maxPendingImages);
+  count('maxBacklogImages', o.maxBacklogImages);
   const w = o.flowControlWindow;
   if (w !== undefined && !(Number.isInteger(w) && w >= 65_535 && w <= 2 ** 31 - 1)) {
     throw new AthenaTestingError('INVALID_OPTION', `flowControlWindow must be an integer 65535..2147483647, got ${w}`);
@@ -128,6 +182,10 @@ export function resolveOptions(options: AthenaServerOptions): ResolvedOptions {
     clock: options.clock ?? systemClock,
     tokens: options.tokens,
     maxImageBytes: options.maxImageBytes ?? d.maxImageBytes,
+    maxDecodedBytes: options.maxDecodedBytes ?? options.maxImageBytes ?? d.maxImageBytes,
+    maxInputsPerRequest: options.maxInputsPerRequest ?? d.maxInputsPerRequest,
+    decodeConcurrency: options.decodeConcurrency ?? d.decodeConcurrency,
+    maxPendingImages: options.maxPendingImages ?? d.maxPendingImages,
     knownMd5: new Set(options.knownHashes?.md5 ?? []),
     knownSha1: new Set(options.knownHashes?.sha1 ?? []),
     responseTtlMs: options.responseTtlMs ?? d.responseTtlMs,
@@ -135,6 +193,7 @@ export function resolveOptions(options: AthenaServerOptions): ResolvedOptions {
     maxMessageBytes: options.maxMessageBytes ?? d.maxMessageBytes,
     auditLimit: options.auditLimit ?? d.auditLimit,
     maxBacklog: options.maxBacklog ?? d.maxBacklog,
+    maxBacklogImages: options.maxBacklogImages ?? d.maxBacklogImages,
     flowControlWindow: options.flowControlWindow ?? d.flowControlWindow,
     maxInFlightPerStream: d.maxInFlightPerStream,
     maxQueuedPerStream: d.maxQueuedPerStream,

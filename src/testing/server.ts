@@ -8,6 +8,7 @@ import type { ServerContext } from './context';
 import { Delays } from './delays';
 import { Deployments, type DeploymentInfo } from './deployment';
 import { FaultState, type Faults } from './faults';
+import { Limiter } from './limiter';
 import { createGrpcServer, listen } from './listen';
 import { resolveOptions, SERVER_DEFAULTS, type AthenaServerOptions } from './options';
 import { classifySingleHandler, listDeploymentsHandler } from './unary';
@@ -37,6 +38,8 @@ export interface AthenaTestServer {
 function createContext(options: AthenaServerOptions): ServerContext {
   const o = resolveOptions(options);
   const faults = new FaultState();
+  const delays = new Delays();
+  faults.onLatencyChange = (ms) => delays.shortenTo(ms);
   return {
     options: o,
     clock: o.clock,
@@ -44,8 +47,15 @@ function createContext(options: AthenaServerOptions): ServerContext {
     audit: new AuditLog(o.clock, o.auditLimit),
     auth: new Authorizer(o.tokens, faults),
     deployments: new Deployments(o.clock, o),
-    delays: new Delays(),
-    input: { maxImageBytes: o.maxImageBytes, knownMd5: o.knownMd5, knownSha1: o.knownSha1, faults },
+    delays,
+    input: {
+      maxImageBytes: o.maxImageBytes,
+      maxDecodedBytes: o.maxDecodedBytes,
+      decodeSlots: new Limiter(o.decodeConcurrency),
+      knownMd5: o.knownMd5,
+      knownSha1: o.knownSha1,
+      faults,
+    },
     lifecycle: { stopping: false },
   };
 }

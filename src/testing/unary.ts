@@ -10,7 +10,10 @@ import type { ServerContext } from './context';
  * uniqueness check). A refused affiliate is a per-image error: a unary call has no `global_error`.
  */
 export function classifySingleHandler(ctx: ServerContext) {
-  return (call: grpc.ServerUnaryCall<ClassificationInput, ClassificationOutput>, callback: grpc.sendUnaryData<ClassificationOutput>): void => {
+  return (
+    call: grpc.ServerUnaryCall<ClassificationInput, ClassificationOutput>,
+    callback: grpc.sendUnaryData<ClassificationOutput>,
+  ): void => {
     const auth = ctx.auth.authorize(call.metadata);
     if ('code' in auth) return callback(auth);
     const input = call.request;
@@ -35,6 +38,6 @@ export function listDeploymentsHandler(ctx: ServerContext) {
   return (call: grpc.ServerUnaryCall<unknown, ListDeploymentsResponse>, callback: grpc.sendUnaryData<ListDeploymentsResponse>): void => {
     const auth = ctx.auth.authorize(call.metadata);
     if ('code' in auth) return callback(auth);
-    callback(null, { deployments: ctx.deployments.list().map((d) => ({ deploymentId: d.id, backlog: d.backlog.length })) });
+    callback(null, { deployments: ctx.deployments.list().map((d) => ({ deploymentId: d.id, backlog: d.backlogSize })) });
   };
 }

@@ -15,6 +15,7 @@ import { AthenaTransportError } from './errors';
 import { CLIENT_LANGUAGE, clientVersion } from './version';
 import type { AthenaClient, ClassifyCallOptions, UnaryCallOptions } from './types';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { withoutIpServerName } from './tlsServerName';
 
 /** 64 MiB: a batch of 50 raw 448x448 images (about 30 MB) with room to spare, both ways. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -36,6 +37,11 @@ export function defaultChannelOptions(): grpc.ChannelOptions {
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.primary_user_agent': `athena-rx/${clientVersion()}`,
+    // grpc-js backs off reconnecting up to 120 s by default, so a server back after 30 s would be
+    // found only at the next attempt, 10 to 20 s later. Capped at 1 s, a restarted server is found
+    // within about a second; the outage budget of classify() bounds how long that goes on.
+    'grpc.initial_reconnect_backoff_ms': 250,
+    'grpc.max_reconnect_backoff_ms': 1_000,
   };
 }
 
@@ -107,7 +113,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
   const Client = grpc.makeGenericClientConstructor(definition, 'ClassifierService');
   const pool: grpc.Client[] = Array.from(
     { length: channelCount },
-    () => new Client(options.address, credentials.channelCredentials(), channelOptions),
+    () => new Client(options.address, withoutIpServerName(credentials.channelCredentials()), channelOptions),
   );
   let next = 0;
   const pick = (): grpc.Client => pool[next++ % pool.length] as grpc.Client;
@@ -240,6 +246,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
     affiliate,
     channelCount,
     classify,
+    credentialExpiresAt: () => credentials.token?.expiresAt?.(),
     classifySingle(input: Partial<ClassificationInput>, callOptions?: UnaryCallOptions): Promise<ClassificationOutput> {
       return unary(
         { ...singleMethod, requestSerialize: serializeSingle },

@@ -1,6 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { AthenaAuthError } from './errors';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { jwtExpiry } from './jwt';
+
+export { jwtExpiry };
 
 /**
  * Supplies the bearer token each call carries. The client asks for a token every time it opens
@@ -21,11 +24,19 @@ export interface AccessTokenProvider {
   expiresAt?(): number | undefined;
 }
 
-/** A fixed bearer token (for tokens issued out of band, and for tests). */
+/**
+ * A fixed bearer token (for tokens issued out of band, and for tests). When the token is a JWT
+ * with an `exp` claim (as OAuth access tokens usually are), `expiresAt()` says when it expires,
+ * so a caller can refuse an expired token before any work, or warn that a long run will outlive it.
+ */
 export function staticToken(token: string): AccessTokenProvider {
   if (!token) throw new InvalidOptionError('staticToken: the token is empty');
-  return { getToken: () => Promise.resolve(token) };
+  const expiresAt = jwtExpiry(token);
+  return { getToken: () => Promise.resolve(token), expiresAt: () => expiresAt };
 }
+
+/** Default of {@link OAuthClientCredentialsOptions.requestTimeoutMs}: a token endpoint that has not answered in 10 s is not going to. */
+export const DEFAULT_TOKEN_TIMEOUT_MS = 10_000;
 
 /** Options of {@link oauthClientCredentials}. */
 export interface OAuthClientCredentialsOptions {
@@ -40,7 +51,7 @@ export interface OAuthClientCredentialsOptions {
    * token's lifetime, so that a short-lived token is still reused.
    */
   readonly refreshMarginMs?: number;
-  /** Timeout of one token request, in ms. Default 30 000. */
+  /** Timeout of one token request, in ms. Default 10 000 ({@link DEFAULT_TOKEN_TIMEOUT_MS}). */
   readonly requestTimeoutMs?: number;
   /**
    * Allow an `http://` token URL to a host other than loopback. Default false: the client secret
@@ -98,7 +109,7 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
     audience = DEFAULT_AUDIENCE,
     tokenUrl = DEFAULT_TOKEN_URL,
     refreshMarginMs = 60_000,
-    requestTimeoutMs = 30_000,
+    requestTimeoutMs = DEFAULT_TOKEN_TIMEOUT_MS,
     now = Date.now,
   } = options;
   const fetchFn = options.fetch ?? globalThis.fetch;
@@ -136,9 +147,13 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
       });
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
+      // AbortSignal.timeout() rejects with a DOMException named TimeoutError: say what that means.
+      const timedOut = (cause as { name?: unknown } | null)?.name === 'TimeoutError';
       throw new AthenaAuthError({
         code: 'TOKEN_ENDPOINT_UNREACHABLE',
-        message: `Token endpoint ${tokenUrl} unreachable: ${redact(reason)}`,
+        message: timedOut
+          ? `Token endpoint ${tokenUrl} did not answer within ${requestTimeoutMs} ms`
+          : `Token endpoint ${tokenUrl} unreachable: ${redact(reason)}`,
         retryable: true,
         cause,
       });

@@ -13,6 +13,8 @@ export {
   tls,
   DEFAULT_AUDIENCE,
   DEFAULT_TOKEN_URL,
+  DEFAULT_TOKEN_TIMEOUT_MS,
+  jwtExpiry,
   isLoopbackAddress,
   type AccessTokenProvider,
   type AthenaCredentials,

@@ -61,6 +61,11 @@ export interface ClassifyTransport {
   readonly deploymentId?: string;
   /** The affiliate the client was configured with, if any. */
   readonly affiliate?: string;
+  /**
+   * When the token the next call would carry expires (epoch ms), if known. A stream keeps the
+   * token it opened with, so `classify` opens a fresh stream ahead of this time.
+   */
+  credentialExpiresAt?(): number | undefined;
 }
 
 /** The full client returned by `createAthenaClient`. */

@@ -154,6 +154,8 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     expect(() => resolveConnection(remote, {})).toThrow(/not loopback/);
     expect(resolveConnection({ ...remote, 'allow-plaintext-credentials': true }, {})).toMatchObject({ kind: 'remote', secure: false, allowPlaintextCredentials: true });
     expect(resolveConnection({ ...remote, address: '127.0.0.1:50051' }, {})).toMatchObject({ kind: 'remote', secure: false });
+    // Plaintext asked for through the environment is named as such.
+    expect(() => resolveConnection({ address: '10.0.0.5:50051', token: 't' }, { ATHENA_INSECURE: '1' })).toThrow(/^ATHENA_INSECURE would send the token in plaintext to 10\.0\.0\.5:50051/);
     const oauth = { address: 'athena.example:443', 'client-id': 'c', 'client-secret': 's', 'token-url': 'http://localhost:8080/token' };
     expect(resolveConnection(oauth, {})).toMatchObject({ auth: { kind: 'oauth', tokenUrl: 'http://localhost:8080/token' } });
   });
@@ -204,11 +206,11 @@ describe('against a server given by --address', () => {
     expect(JSON.parse(json.out())).toEqual([{ deploymentId: 'cli-test-deployment', backlog: 0 }]);
   });
 
-  it('a refused token: every image fails, exit 1, and the message points at the credentials', async () => {
+  it('a refused token: exit 3 before any image is read, one message that points at the credentials', async () => {
     const io = fakeIo({ cwd: root, env: { ATHENA_TOKEN: 'wrong' } });
-    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(1);
-    const lines = io.out().trim().split('\n').filter(Boolean);
-    for (const l of lines) expect(JSON.parse(l).outcome).toBe('failure');
-    expect(io.err()).toMatch(/TRANSPORT_FAILED +1  e\.g\. samples\/duck-pond\.png: .*UNAUTHENTICATED/);
+    expect(await main(['classify', '--address', server.address, '--insecure', '--format', 'jsonl', GOOD[0]!], io)).toBe(3);
+    expect(io.out()).toBe('');
+    expect(io.err()).toMatch(/athena-rx classify: 127\.0\.0\.1:\d+ refused the credentials \(UNAUTHENTICATED.*\)\. Check the token/);
+    expect(io.err()).not.toMatch(/TRANSPORT_FAILED/);
   });
 });

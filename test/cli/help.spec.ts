@@ -3,7 +3,7 @@ import { EXIT } from '../../src/cli/io';
 import { fakeIo } from './fakeIo';
 
 describe('athena-rx <command> --help', () => {
-  it.each(['classify', 'single', 'deployments', 'e2e', 'prepare', 'serve'])('%s prints its usage and exits 0 without doing any work', async (command) => {
+  it.each(['classify', 'single', 'deployments', 'e2e', 'prepare', 'serve', 'enqueue', 'worker'])('%s prints its usage and exits 0 without doing any work', async (command) => {
     for (const flag of ['--help', '-h']) {
       const io = fakeIo();
       expect(await main([command, flag], io)).toBe(EXIT.ok);

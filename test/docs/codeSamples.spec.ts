@@ -72,6 +72,7 @@ describe('code samples in the docs', () => {
       paths: {
         'athena-rx': ['src/index.ts'],
         'athena-rx/testing': ['src/testing/index.ts'],
+        'athena-rx/redis': ['src/redis/index.ts'],
       },
     };
     const host = ts.createCompilerHost(options);

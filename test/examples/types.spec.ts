@@ -28,7 +28,7 @@ describe('examples/ types', () => {
       types: ['node'],
       typeRoots: [path.join(root, 'node_modules/@types')],
       baseUrl: root,
-      paths: { 'athena-rx': ['src/index.ts'], 'athena-rx/testing': ['src/testing/index.ts'] },
+      paths: { 'athena-rx': ['src/index.ts'], 'athena-rx/testing': ['src/testing/index.ts'], 'athena-rx/redis': ['src/redis/index.ts'] },
     };
     const program = ts.createProgram(files, options);
     const problems = ts

@@ -179,7 +179,7 @@ describe('in-process server: RPCs and validation (contract sections 1, 2, 4)', (
     expect(outs.map(code)).toEqual([undefined, undefined, undefined]);
     // Lossless encodings of the same pixels classify the same: BGR 250,120,10 everywhere.
     const bgr = Buffer.alloc(602_112);
-    for (let i = 0; i < bgr.length; i += 3) (bgr[i] = 250), (bgr[i + 1] = 120), (bgr[i + 2] = 10);
+    for (let i = 0; i < bgr.length; i += 3) bgr.set([250, 120, 10], i);
     expect(outs[0].classifications).toEqual(benignClassify(bgr));
     expect(outs[2].classifications).toEqual(benignClassify(bgr));
   });

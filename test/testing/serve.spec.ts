@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { runServe, parseServeArgs } from '../../src/cli/commands/serve';
 import { UsageError, type CliIo } from '../../src/cli/io';
@@ -42,6 +43,24 @@ describe('athena-rx serve (issue 2: runs the server standalone)', () => {
     process.emit('SIGINT');
     await expect(done).resolves.toBe(0);
     expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+
+  it('a port in use: one line that starts "athena-rx serve:" and names the address, exit 1, nothing from gRPC (issue 15)', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    // gRPC logs through the console; a stray line from it would land on the user's stderr.
+    const consoleError = jest.spyOn(console, 'error');
+    try {
+      const { io, out, err } = fakeIo();
+      await expect(runServe(['--port', String(port)], io)).resolves.toBe(1);
+      expect(out()).toBe('');
+      expect(err()).toMatch(new RegExp(`^athena-rx serve: cannot listen on 127\\.0\\.0\\.1:${port}: .*in use.*\\n$`));
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
+      blocker.close();
+    }
   });
 
   it('bad flags are a UsageError', () => {

@@ -1,0 +1,140 @@
+// The reviewed public surface (issue 10): one API report per entry point of package.json's
+// `exports`, written by API Extractor from the declarations tsc emits for the build, and kept in
+// etc/. A change to what a user can import shows up as a diff of those files in review.
+//
+//   npm run api:check    fails (exit 1) when a report differs from the code, with the diff
+//   npm run api:update   rewrites the reports; commit them with the change that caused them
+//
+// The declarations are emitted into a temporary folder (not dist/, which tests read) from
+// tsconfig.build.json, so the report sees exactly what the package ships, `stripInternal` included.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const { CompilerState, Extractor, ExtractorConfig, ExtractorLogLevel } = require('@microsoft/api-extractor');
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const update = process.argv.includes('--update');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const reportFolder = join(root, 'etc');
+
+// '.' -> athena-rx.api.md, './testing' -> athena-rx-testing.api.md, from each entry's `types`.
+// API Extractor's own notices about copying the report out of its temp folder: this script says
+// updated/unchanged, or shows the diff and the line about api:update, instead.
+const REPLACED = new Set(['console-api-report-not-copied', 'console-api-report-created', 'console-api-report-copied']);
+
+const entries = Object.entries(pkg.exports)
+  .filter(([, target]) => typeof target === 'object' && target.types)
+  .map(([subpath, target]) => {
+    const parts = subpath
+      .replace(/^\.\/?/, '')
+      .split('/')
+      .filter(Boolean);
+    return { subpath, report: [pkg.name, ...parts].join('-') + '.api.md', dts: target.types.replace(/^\.\/dist\/cjs\//, '') };
+  });
+
+mkdirSync(reportFolder, { recursive: true });
+// In the package's git-ignored tmp/, so that the declarations resolve rxjs and @grpc/grpc-js from
+// node_modules/ (not inside node_modules/, where API Extractor would take them for a dependency's),
+// in a folder of its own per run.
+mkdirSync(join(root, 'tmp'), { recursive: true });
+const work = mkdtempSync(join(root, 'tmp', 'api-report-'));
+try {
+  // --noCheck: only the declarations are wanted here; `npm run typecheck` checks the types.
+  const dts = join(work, 'dts');
+  const tsc = require.resolve('typescript/bin/tsc');
+  const tscArgs = ['-p', join(root, 'tsconfig.build.json'), '--emitDeclarationOnly', '--noCheck', '--sourceMap', 'false', '--outDir', dts];
+  execFileSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inherit' });
+
+  const entryFiles = entries.map((entry) => join(dts, entry.dts));
+  const configs = entries.map((entry, i) =>
+    ExtractorConfig.prepare({
+      configObjectFullPath: join(root, 'api-extractor.json'), // (not a file: where relative paths start)
+      packageJsonFullPath: join(root, 'package.json'),
+      configObject: {
+        projectFolder: root,
+        mainEntryPointFilePath: entryFiles[i],
+        compiler: {
+          overrideTsconfig: {
+            compilerOptions: {
+              target: 'ES2022',
+              lib: ['ES2022'],
+              module: 'node16',
+              moduleResolution: 'node16',
+              types: ['node'],
+              strict: true,
+              esModuleInterop: true,
+            },
+            files: entryFiles,
+          },
+        },
+        newlineKind: 'lf',
+        enumMemberOrder: 'preserve',
+        apiReport: { enabled: true, reportFileName: entry.report, reportFolder, reportTempFolder: join(work, 'report') },
+        docModel: { enabled: false },
+        dtsRollup: { enabled: false },
+        tsdocMetadata: { enabled: false },
+        messages: {
+          compilerMessageReporting: { default: { logLevel: 'error' } },
+          // Findings (a public type that names an unexported one, a broken {@link}) are written
+          // into the report, where review sees them, rather than failing the check.
+          extractorMessageReporting: {
+            default: { logLevel: 'none', addToApiReportFile: true },
+            // Everything exported is public unless marked @internal: no @alpha/@beta tiers.
+            'ae-missing-release-tag': { logLevel: 'none', addToApiReportFile: false },
+            'ae-internal-missing-underscore': { logLevel: 'none', addToApiReportFile: false },
+            'ae-undocumented': { logLevel: 'none', addToApiReportFile: false },
+          },
+          tsdocMessageReporting: { default: { logLevel: 'none' } },
+        },
+      },
+    }),
+  );
+  // One TypeScript program for every entry point, instead of one each.
+  const compilerState = CompilerState.create(configs[0], { additionalEntryPoints: entryFiles });
+
+  let failed = false;
+  entries.forEach((entry, i) => {
+    const messages = [];
+    const result = Extractor.invoke(configs[i], {
+      localBuild: update,
+      compilerState,
+      showVerboseMessages: false,
+      messageCallback: (message) => {
+        const shown = message.logLevel === ExtractorLogLevel.Error || message.logLevel === ExtractorLogLevel.Warning;
+        if (shown && !REPLACED.has(message.messageId)) messages.push(message);
+        message.handled = true;
+      },
+    });
+    for (const m of messages) console.error(`${entry.subpath}: ${m.logLevel}: ${m.formatMessageWithLocation(root)}`);
+    const reportPath = join(reportFolder, entry.report);
+    if (update) {
+      console.log(`${entry.subpath}: ${result.apiReportChanged ? 'updated' : 'unchanged'} etc/${entry.report}`);
+    } else if (result.apiReportChanged) {
+      failed = true;
+      console.error(`${entry.subpath}: the public API differs from etc/${entry.report}:`);
+      const fresh = join(work, 'report', entry.report);
+      if (existsSync(reportPath)) {
+        try {
+          execFileSync('diff', ['-u', reportPath, fresh], { stdio: 'inherit' });
+        } catch {
+          // diff exits 1 when the files differ, which is the case here
+        }
+      } else {
+        console.error(`  (no etc/${entry.report} yet)`);
+      }
+    } else {
+      console.log(`${entry.subpath}: matches etc/${entry.report}`);
+    }
+    if (result.errorCount > 0) failed = true;
+  });
+  if (failed) {
+    console.error('\nIf the change to the public API is intended, run `npm run api:update` and commit etc/.');
+    process.exitCode = 1;
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

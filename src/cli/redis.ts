@@ -1,0 +1,70 @@
+import type { RedisConnection } from '../redis/index';
+import { stringFlag, type Flags, type OptionSpec } from './args';
+import { messageOf } from './errors';
+import { UsageError, type CliIo } from './io';
+
+/** Where the queue is: shared by `enqueue` and `worker`. */
+export const REDIS_OPTIONS = {
+  redis: { type: 'string' },
+  stream: { type: 'string' },
+} as const satisfies OptionSpec;
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export const REDIS_HELP = `queue:
+  --redis URL             the Redis server [ATHENA_REDIS_URL] (default ${DEFAULT_REDIS_URL});
+                          redis://[user:password@]host:port[/db], rediss:// for TLS
+  --stream NAME           the jobs stream (required)`;
+
+/** A Redis connection for a command, and how to let it go. */
+export interface OpenRedis {
+  readonly redis: RedisConnection;
+  readonly url: string;
+  readonly close: () => void;
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** Reads `--redis` and `--stream`. */
+export function resolveRedis(flags: Flags, env: NodeJS.ProcessEnv): { url: string; stream: string } {
+  const url = stringFlag(flags, 'redis') ?? (env.ATHENA_REDIS_URL || DEFAULT_REDIS_URL);
+  if (!/^rediss?:\/\//.test(url)) throw new UsageError(`--redis must be a redis:// or rediss:// URL, got '${redactUrl(url)}'`);
+  const stream = stringFlag(flags, 'stream');
+  if (stream === undefined || stream === '') throw new UsageError('--stream NAME is required: the Redis stream that holds the jobs');
+  return { url, stream };
+}
+
+/**
+ * Connects with ioredis (an optional peer dependency, loaded here only); with `wait`, commands
+ * wait for Redis across restarts instead of failing. Connection trouble is said once on stderr,
+ * and once more when it is over, not once per retry.
+ */
+export function openRedis(url: string, io: CliIo, command: string, options: { wait: boolean }): OpenRedis {
+  let IORedis: typeof import('ioredis').default;
+  try {
+    // Loaded on use: ioredis is an optional peer dependency, needed only by enqueue and worker.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    IORedis = (require('ioredis') as typeof import('ioredis')).default;
+  } catch (err) {
+    throw new UsageError(
+      `${command} needs the ioredis package, an optional dependency of athena-rx: npm install ioredis (${messageOf(err)})`,
+    );
+  }
+  const shown = redactUrl(url);
+  // A worker waits for Redis (null: no limit); a one-shot command gives up after a few tries.
+  const redis = new IORedis(url, { maxRetriesPerRequest: options.wait ? null : 2, enableAutoPipelining: true });
+  let trouble: string | undefined;
+  redis.on('error', (err: unknown) => {
+    const message = messageOf(err);
+    if (trouble === undefined) io.stderr.write(`redis ${shown}: ${message}; ${options.wait ? 'retrying until it answers' : 'retrying'}\n`);
+    trouble = message;
+  });
+  redis.on('ready', () => {
+    if (trouble !== undefined) io.stderr.write(`redis ${shown}: connected again\n`);
+    trouble = undefined;
+  });
+  return { redis, url: shown, close: () => redis.disconnect() };
+}

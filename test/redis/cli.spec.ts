@@ -1,0 +1,80 @@
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { EXIT } from '../../src/cli/io';
+import { main } from '../../src/cli/main';
+import { parseResult } from '../../src/redis/index';
+import { fakeIo } from '../cli/fakeIo';
+import { startRedis, type RedisServer } from './redisServer';
+
+/** `athena-rx enqueue` and `athena-rx worker` in this process, against a real redis-server. */
+const root = path.resolve(__dirname, '../..');
+let redisServer: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+}, 20_000);
+
+afterAll(async () => {
+  redis?.disconnect();
+  await redisServer?.stop();
+});
+
+describe('athena-rx enqueue / worker', () => {
+  it('enqueue adds one job per file with its fields; worker --drain writes one result each, summarises, and exits 0', async () => {
+    const enqueueIo = fakeIo({ cwd: root });
+    const code = await main(
+      [
+        'enqueue',
+        '--redis',
+        redisServer.url,
+        '--stream',
+        'cli',
+        'samples/seashore.jpg',
+        'test/fixtures/not-an-image.jpg',
+        '--fields',
+        '{"batch": 7}',
+      ],
+      enqueueIo,
+    );
+    expect({ code, err: enqueueIo.err() }).toEqual({ code: EXIT.ok, err: `enqueued 2 jobs on cli at ${redisServer.url}\n` });
+    const lines = enqueueIo
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
+    expect(lines.map(([, file]) => file)).toEqual(['samples/seashore.jpg', 'test/fixtures/not-an-image.jpg']);
+
+    const io = fakeIo({ cwd: root, env: {} });
+    expect(await main(['worker', '--redis', redisServer.url, '--stream', 'cli', '--group', 'g', '--consumer', 'c1', '--drain'], io)).toBe(
+      EXIT.ok,
+    );
+    expect(io.err()).toContain('using the embedded test server');
+    expect(io.err()).toMatch(/2 images in \d+:\d\d \([\d.]+ images\/s\): 1 succeeded, 1 failed/);
+    expect(io.err()).toContain('UNSUPPORTED_FORMAT      1  e.g. test/fixtures/not-an-image.jpg');
+
+    const entries = (await redis.xrange('cli:results', '-', '+')) as Array<[string, string[]]>;
+    // In the order they finished: sort by job id (the order of enqueueing).
+    const results = entries.map(([, f]) => parseResult(f)).sort((a, b) => (a.job < b.job ? -1 : 1));
+    expect(results.map((r) => [r.job, r.kind, r.fields])).toEqual([
+      [lines[0][0], 'success', { file: 'samples/seashore.jpg', batch: 7 }],
+      [lines[1][0], 'failure', { file: 'test/fixtures/not-an-image.jpg', batch: 7 }],
+    ]);
+  });
+
+  it.each([
+    [['worker'], '--stream NAME is required'],
+    [['worker', '--stream', 's', '--redis', 'http://x'], '--redis must be a redis:// or rediss:// URL'],
+    [['worker', '--stream', 's', 'photos/'], "unexpected argument 'photos/'"],
+    [['worker', '--stream', 's', '--claim-idle', '0'], '--claim-idle must be between 10 and'],
+    [['worker', '--stream', 's', '--group', ''], '--group must not be empty'],
+    [['enqueue', '--stream', 's'], 'give at least one image file, folder or glob'],
+    [['enqueue', '--stream', 's', 'samples', '--fields', '[1]'], '--fields must be a JSON object'],
+  ])('%j is a usage error, before connecting to anything', async (args, message) => {
+    const io = fakeIo({ cwd: root, env: {} });
+    expect(await main(args, io)).toBe(EXIT.usage);
+    expect(io.err()).toContain(message);
+    expect(io.err()).not.toContain('embedded');
+  });
+});

@@ -1,0 +1,87 @@
+// Runs the in-process server in a child process (serverChild.ts) so a test can measure the
+// server's own resident memory, apart from the test's clients.
+import { fork, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import type { AthenaServerOptions, DeploymentInfo } from '../../../src/testing';
+
+export const MB = 1024 * 1024;
+
+export interface MemorySample {
+  rss: number;
+  /** Highest RSS seen so far (sampled every 10 ms). */
+  peak: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export interface ServerStats {
+  audit: number;
+  deployments: DeploymentInfo[];
+}
+
+export interface ServerProcess {
+  readonly address: string;
+  /** RSS and heap after a full GC, with the peak so far. */
+  memory(): Promise<MemorySample>;
+  /** Audit records kept and `deployments()` of the server. */
+  stats(): Promise<ServerStats>;
+  /** Rejects when the child passed `killAboveBytes` and exited (never resolves otherwise). */
+  readonly exceeded: Promise<never>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server in a child `node` process. The child exits by itself past `killAboveBytes` of
+ * RSS, so an unbounded server fails the test quickly instead of exhausting the machine.
+ */
+export async function startServerProcess(server: AthenaServerOptions, killAboveBytes: number): Promise<ServerProcess> {
+  const child: ChildProcess = fork(path.join(__dirname, 'serverChild.ts'), [JSON.stringify({ server, killAboveBytes })], {
+    execArgv: ['--expose-gc', '-r', path.join(__dirname, 'tsHook.cjs')],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  let exceededReject: (e: Error) => void = () => {};
+  const exceeded = new Promise<never>((_, reject) => (exceededReject = reject));
+  exceeded.catch(() => {});
+  const waiters: ((m: MemorySample) => void)[] = [];
+  const statsWaiters: ((m: ServerStats) => void)[] = [];
+  let ready: (address: string) => void = () => {};
+  let failed: (e: Error) => void = () => {};
+  const address = new Promise<string>((resolve, reject) => ((ready = resolve), (failed = reject)));
+  child.on('message', (m: { type: string; address?: string } & MemorySample) => {
+    if (m.type === 'ready') ready(m.address!);
+    else if (m.type === 'rss') waiters.shift()?.(m);
+    else if (m.type === 'stats') statsWaiters.shift()?.(m as unknown as ServerStats);
+    else if (m.type === 'exceeded')
+      exceededReject(
+        new Error(`server RSS passed ${Math.round(killAboveBytes / MB)} MB (${Math.round(m.rss / MB)} MB); the child was stopped`),
+      );
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('exit', (code) => {
+    failed(new Error(`server child exited with ${code} before it was ready`));
+    exceededReject(new Error(`server child exited with ${code}`));
+  });
+  return {
+    address: await address,
+    memory: () =>
+      new Promise<MemorySample>((resolve, reject) => {
+        if (child.exitCode !== null || !child.connected) return reject(new Error('server child has exited'));
+        waiters.push(resolve);
+        child.send({ type: 'rss' });
+      }),
+    stats: () =>
+      new Promise<ServerStats>((resolve, reject) => {
+        if (child.exitCode !== null || !child.connected) return reject(new Error('server child has exited'));
+        statsWaiters.push(resolve);
+        child.send({ type: 'stats' });
+      }),
+    exceeded,
+    stop: async () => {
+      if (child.exitCode === null && child.connected) child.send({ type: 'stop' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

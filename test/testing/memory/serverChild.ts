@@ -1,0 +1,51 @@
+// A server in a process of its own, so that a test can read the server's RSS alone. Started by
+// memoryHarness.ts with `fork`; options come as JSON in argv[2]. It answers IPC messages:
+//   { type: 'rss' }  -> { type: 'rss', rss, peak, heapUsed, external, arrayBuffers } (after a full GC)
+//   { type: 'stats' } -> { type: 'stats', audit, deployments } (audit records kept, `deployments()`)
+//   { type: 'stop' } -> stops the server and exits.
+// It samples its RSS every 10 ms and, past `killAboveBytes`, reports and exits at once, so that a
+// regression fails the test instead of taking the machine's memory.
+import { startAthenaServer, type AthenaServerOptions } from '../../../src/testing';
+
+interface ChildOptions {
+  server: AthenaServerOptions;
+  killAboveBytes: number;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
+let peak = process.memoryUsage.rss();
+
+const sampler = setInterval(() => {
+  const rss = process.memoryUsage.rss();
+  if (rss > peak) peak = rss;
+  if (rss > options.killAboveBytes) {
+    process.send?.({ type: 'exceeded', rss, peak });
+    process.exit(99);
+  }
+}, 10);
+
+void startAthenaServer(options.server).then((server) => {
+  process.send?.({ type: 'ready', address: server.address });
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'rss') {
+      // Two collections: the first may only schedule finalizers that free native memory.
+      gc?.();
+      gc?.();
+      const usage = process.memoryUsage();
+      process.send?.({
+        type: 'rss',
+        rss: usage.rss,
+        peak,
+        heapUsed: usage.heapUsed,
+        external: usage.external,
+        arrayBuffers: usage.arrayBuffers,
+      });
+    } else if (message.type === 'stats') {
+      process.send?.({ type: 'stats', audit: server.audit.length, deployments: server.deployments() });
+    } else if (message.type === 'stop') {
+      clearInterval(sampler);
+      void server.stop().then(() => process.exit(0));
+    }
+  });
+});

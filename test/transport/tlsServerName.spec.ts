@@ -1,0 +1,80 @@
+/**
+ * TLS to an IP address sends no server name (issue 15): Node prints DEP0123 to the user's stderr
+ * when a TLS server name is an IP (RFC 6066 forbids it), and grpc-js sets one from the address.
+ * Node warns once per process, so each case runs in a child process of its own.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '../..');
+const hook = path.join(root, 'test/testing/memory/tsHook.cjs');
+
+/**
+ * For each certificate given (cert and key files, in turn): a TLS server with it, and one
+ * ListDeployments call to 127.0.0.1 through createAthenaClient. Prints the outcomes as JSON.
+ */
+const CHILD = `
+const fs = require('node:fs');
+const { startAthenaServer } = require(${JSON.stringify(path.join(root, 'src/testing/index.ts'))});
+const { createAthenaClient, tls } = require(${JSON.stringify(path.join(root, 'src/transport/index.ts'))});
+(async () => {
+  const outcomes = [];
+  for (let i = 1; i < process.argv.length; i += 2) {
+    const [cert, key] = [fs.readFileSync(process.argv[i]), fs.readFileSync(process.argv[i + 1])];
+    const server = await startAthenaServer({ tls: { cert, key } });
+    const client = createAthenaClient({ address: '127.0.0.1:' + server.port, credentials: tls({ rootCerts: cert }) });
+    outcomes.push(await client.listDeployments({ deadline: 10000 }).then(() => 'ok', (e) => e.code));
+    client.close();
+    await server.stop();
+  }
+  process.stdout.write(JSON.stringify(outcomes));
+})();
+`;
+
+/** Runs CHILD with a certificate for each of `sans` (openssl `subjectAltName` values). */
+function callsOverTls(sans: string[]): { outcomes: string[]; stderr: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-sni-'));
+  try {
+    const files = sans.flatMap((san, k) => {
+      const [cert, key] = [path.join(dir, `cert${k}.pem`), path.join(dir, `key${k}.pem`)];
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=athena-test',
+          '-addext',
+          `subjectAltName=${san}`,
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { stdio: 'ignore' },
+      );
+      return [cert, key];
+    });
+    const child = spawnSync(process.execPath, ['-r', hook, '-e', CHILD, ...files], { encoding: 'utf8', timeout: 30_000 });
+    return { outcomes: JSON.parse(child.stdout || '[]') as string[], stderr: child.stderr };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('TLS to an IP address (issue 15: no DEP0123)', () => {
+  it('a certificate for the IP is trusted and one for another name refused (checked against the IP), and Node prints no DEP0123 warning', () => {
+    const { outcomes, stderr } = callsOverTls(['IP:127.0.0.1', 'DNS:elsewhere.example']);
+    expect(outcomes).toEqual(['ok', 'UNAVAILABLE']);
+    expect(stderr).not.toMatch(/DEP0123|ServerName/);
+  });
+});
