@@ -34,9 +34,13 @@ export interface ClassifyResponseEvent<R = unknown> {
 
 /** Why images of a {@link ClassifyFailedEvent} get no answer. */
 export interface ClassifyFailure {
+  /** `RESPONSE_TIMEOUT` or `TRANSPORT_FAILED`. */
   readonly code: PipelineErrorCode;
+  /** What happened, for people (never image bytes). */
   readonly message: string;
+  /** Always `''` for these codes (the server's `details` field has no counterpart here). */
   readonly details: string;
+  /** Whether trying again later may help. */
   readonly retryable: boolean;
 }
 
