@@ -6,7 +6,7 @@ import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassifyTransport } from '../../transport/types';
 import type { InFlightWindow } from '../inFlightWindow';
 import { lentContext, pipelineContext, type PipelineContext } from '../pipelineContext';
-import { countedReconnect, type ReconnectOptions } from './connection';
+import { countedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem } from './events';
 import { ClassifySession, type SessionConfig } from './session';
 
@@ -33,7 +33,11 @@ export interface ClassifyOptions {
   readonly responseTimeout?: number;
   /** After a reopen, how long to wait for the deployment's backlog before re-sending, ms. Default 250. */
   readonly backlogGrace?: number;
-  readonly reconnect?: ReconnectOptions;
+  /**
+   * When to reopen a broken stream: the counted default's settings, or a policy of your own (a
+   * time budget, a circuit breaker) that is told each break and returns the delay or gives up.
+   */
+  readonly reconnect?: ReconnectOptions | ReconnectPolicy;
   /** Jitter of reconnect delays, in [0, 1). Default `Math.random`. A throw ends the Observable with that error. */
   readonly random?: () => number;
   /**
@@ -69,11 +73,15 @@ function resolve(
     keepAlive: positive('keepAlive', options.keepAlive ?? DEFAULTS.keepAlive),
     responseTimeout: positive('responseTimeout', options.responseTimeout ?? DEFAULTS.responseTimeout),
     backlogGrace: positive('backlogGrace', options.backlogGrace ?? DEFAULTS.backlogGrace),
-    reconnect: countedReconnect(options.reconnect, options.random ?? Math.random),
+    reconnect: isPolicy(options.reconnect) ? options.reconnect : countedReconnect(options.reconnect, options.random ?? Math.random),
     shared: options.shared ?? givenId !== undefined,
     defaultAffiliate: options.affiliate ?? client.affiliate ?? '',
     ...(givenId !== undefined ? { givenId } : {}),
   };
+}
+
+function isPolicy(reconnect: ReconnectOptions | ReconnectPolicy | undefined): reconnect is ReconnectPolicy {
+  return typeof (reconnect as Partial<ReconnectPolicy> | undefined)?.delay === 'function';
 }
 
 /** The context of one subscription: the given one, else the one a retry stage downstream lends. */
@@ -129,7 +137,7 @@ function contextFor(given: PipelineContext | undefined): PipelineContext {
  * @param options.keepAlive Default 30,000 ms.
  * @param options.responseTimeout Default 120,000 ms.
  * @param options.backlogGrace Default 250 ms.
- * @param options.reconnect Default `{ maxAttempts: 5, initialDelay: 200, maxDelay: 10_000 }`.
+ * @param options.reconnect Default `{ maxAttempts: 5, initialDelay: 200, maxDelay: 10_000 }`, or a `ReconnectPolicy`.
  * @param options.random Default `Math.random`.
  * @param options.context Default: the context of the `retryByErrorCode` downstream, else none.
  * @param options.scheduler Default `asyncScheduler`.

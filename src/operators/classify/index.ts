@@ -1,5 +1,5 @@
 export { classify, type ClassifyOptions } from './classify';
-export type { ReconnectOptions } from './connection';
+export { countedReconnect, DEFAULT_RECONNECT, type ReconnectOptions, type ReconnectPolicy, type StreamBreak } from './connection';
 export type {
   ClassifyConnectionEvent,
   ClassifyEvent,
