@@ -117,6 +117,13 @@ describe('the output file', () => {
     expect(readdirNames(tmp).filter((n) => n.includes('.tmp'))).toEqual([]);
   });
 
+  it('--resume before there is anything to resume (a script that always passes it): a normal run, format from the extension', async () => {
+    copyFileSync(DUCK, join(tmp, 'a.png'));
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'a.png', '--output', 'out.csv', '--resume'], io)).toBe(0);
+    expect(parsePreviousOutput(readFileSync(join(tmp, 'out.csv'), 'utf8'), 'out.csv')).toMatchObject({ format: 'csv', records: [{ file: 'a.png', outcome: 'success' }] });
+  });
+
   it('--resume and --force are checked before any work', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--resume'], /--resume needs --output FILE/],
