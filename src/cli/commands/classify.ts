@@ -14,7 +14,7 @@ import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { pipelineMetrics } from '../../metrics/index';
 import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 import { preflight } from '../preflight';
-import { checkSummaryFile, writeSummaryFile, type RunStatus } from '../summaryFile';
+import { checkSummaryFile, RunRecord, type RunStatus } from '../summaryFile';
 
 const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
        athena-rx classify --samples [files...] [options]
@@ -90,30 +90,15 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   const output = openOutput(plan, io.stdout, outputName);
   const sink = output.sink;
 
-  const startedAtIso = new Date().toISOString();
   const startedAt = performance.now();
   const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
   if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
   const connection = await connect(config, io);
   const stats = new RunStats();
   const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: connection.client.affiliate, deploymentId: connection.client.deploymentId });
-  const finish = async (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> => {
-    const snap = metrics.snapshot();
-    if (summaryPath !== undefined) {
-      writeSummaryFile(summaryPath, {
-        status, exitStatus, ...(message !== undefined ? { message } : {}),
-        startedAt: startedAtIso, finishedAt: new Date().toISOString(),
-        elapsedSeconds: Math.round(performance.now() - startedAt) / 1000,
-        address: connection.address,
-        images: { total, succeeded: stats.succeeded, failed: stats.failed, notAttempted, byCode: Object.fromEntries(stats.byCode) },
-        bytes: snap.bytes,
-        metrics: snap,
-      });
-    }
-    metrics.dispose();
-    await endpoint?.stop();
-    return exitStatus;
-  };
+  const run = new RunRecord({ summaryPath, address: connection.address, total, stats, metrics, endpoint });
+  const finish = (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> =>
+    run.end(status, exitStatus, notAttempted, message);
 
   // Fail fast and say it once: no image is read while the service cannot be used at all.
   const problem = await preflight(connection, config, io, { token: connection.token });
