@@ -8,7 +8,13 @@ import { AthenaAuthError } from './errors';
 /** Hosts whose traffic never leaves the machine: plaintext to them exposes nothing. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(h);
+  return (
+    h === 'localhost' ||
+    h.endsWith('.localhost') ||
+    h === '::1' ||
+    /^127(?:\.\d{1,3}){3}$/.test(h) ||
+    /^::ffff:127(?:\.\d{1,3}){3}$/.test(h)
+  );
 }
 
 /** The host of a gRPC `host:port` address (`[v6]:port` too); `unix:` sockets count as loopback. */
@@ -34,7 +40,8 @@ export function checkTokenUrl(tokenUrl: string, allowPlaintext: boolean): URL {
     throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an absolute https:// URL, got '${tokenUrl}'`);
   }
   if (url.protocol === 'https:') return url;
-  if (url.protocol !== 'http:') throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an https:// URL, got ${url.protocol}`);
+  if (url.protocol !== 'http:')
+    throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an https:// URL, got ${url.protocol}`);
   if (!allowPlaintext && !isLoopbackHost(url.hostname)) {
     throw new InvalidOptionError(
       `oauthClientCredentials: the token URL ${url.origin} is plaintext http and would send the client secret unencrypted; ` +
@@ -104,7 +111,12 @@ export function redirectRefusal(response: Response, endpoint: URL, tokenUrl: str
  * differently from JSON that lacks one field. The snippet is redacted and its control
  * characters escaped. `json` is the parsed body when it was a JSON object.
  */
-export function describeTokenlessBody(response: Response, text: string, json: Record<string, unknown> | undefined, redact: (t: string) => string): string {
+export function describeTokenlessBody(
+  response: Response,
+  text: string,
+  json: Record<string, unknown> | undefined,
+  redact: (t: string) => string,
+): string {
   const contentType = response.headers.get('content-type') ?? '(none)';
   if (json) return `a JSON object without an access_token (fields: ${Object.keys(json).slice(0, 10).join(', ') || 'none'})`;
   if (text.trim() === '') return `an empty body (content-type ${contentType})`;
