@@ -122,3 +122,38 @@ export function describeTokenlessBody(
   if (text.trim() === '') return `an empty body (content-type ${contentType})`;
   return `a body that is not a JSON object (content-type ${contentType}), starting '${snippet(redact(text))}'`;
 }
+
+/** A token response is a few hundred bytes; more than this is not one (and is not buffered). */
+export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * The token endpoint's body as text, read up to {@link MAX_TOKEN_RESPONSE_BYTES}: an endpoint
+ * that streams without end cannot fill the memory. A body that fails mid-way reads as ''.
+ */
+export async function readTokenBody(response: Response, tokenUrl: string): Promise<string> {
+  const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > MAX_TOKEN_RESPONSE_BYTES) {
+        await reader.cancel().catch(() => undefined);
+        throw new AthenaAuthError({
+          code: response.ok ? 'TOKEN_RESPONSE_INVALID' : 'TOKEN_REQUEST_FAILED',
+          message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes; a token response is far smaller`,
+          httpStatus: response.status,
+          retryable: false,
+        });
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof AthenaAuthError) throw err;
+    return '';
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
