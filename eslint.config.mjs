@@ -11,7 +11,7 @@ import tseslint from 'typescript-eslint';
 export default defineConfig(
   globalIgnores(['dist/', 'coverage/', 'tmp/', 'etc/', 'docs/', 'test/fixtures/']),
   {
-    files: ['**/*.{ts,js,mjs}'],
+    files: ['**/*.{ts,js,mjs,cjs}'],
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       globals: globals.node,
@@ -85,7 +85,7 @@ export default defineConfig(
   {
     // Plain JavaScript (bench, examples, scripts, bin, configs) has no types to be unsafe against:
     // every value from require(dist) or JSON.parse is `any`. The promise rules stay on.
-    files: ['**/*.{js,mjs}'],
+    files: ['**/*.{js,mjs,cjs}'],
     rules: {
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
@@ -95,8 +95,9 @@ export default defineConfig(
     },
   },
   {
-    // CommonJS files (the bin launcher, jest.config.js): require() is how they import.
-    files: ['**/*.js'],
+    // CommonJS files (the bin launcher, jest.config.js, .dependency-cruiser.cjs, the memory
+    // test's TypeScript hook): require() is how they import.
+    files: ['**/*.{js,cjs}'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
