@@ -187,7 +187,7 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
     }
   }
   const allowPlaintextCredentials = boolFlag(flags, 'allow-plaintext-credentials');
-  checkPlaintextCredentials(address, plaintext, auth, tokenUrl, allowPlaintextCredentials);
+  checkPlaintextCredentials(address, insecureSetting, auth, tokenUrl, allowPlaintextCredentials);
   return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId, allowPlaintextCredentials };
 }
 
@@ -196,12 +196,12 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
  * from OAuth) over --insecure to a host that is not loopback, and the client secret to an
  * http:// token URL that is not loopback, need --allow-plaintext-credentials.
  */
-function checkPlaintextCredentials(address: Setting, plaintext: boolean, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
+function checkPlaintextCredentials(address: Setting, plaintext: Setting | undefined, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
   if (allowed) return;
   if (plaintext && auth.kind !== 'none' && !isLoopbackAddress(address.value)) {
     throw new UsageError(
-      `--insecure would send the ${auth.kind === 'token' ? 'token' : 'OAuth access token'} in plaintext to ${address.value}, which is not loopback: ` +
-        'drop --insecure to use TLS, or add --allow-plaintext-credentials if the network is trusted',
+      `${plaintext.source} would send the ${auth.kind === 'token' ? 'token' : 'OAuth access token'} in plaintext to ${address.value}, which is not loopback: ` +
+        `drop ${plaintext.source} to use TLS, or add --allow-plaintext-credentials if the network is trusted`,
     );
   }
   if (auth.kind === 'oauth' && tokenUrl && /^http:/i.test(tokenUrl.value)) {

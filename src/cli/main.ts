@@ -1,4 +1,5 @@
 import { EXIT, UsageError, processIo, type CliIo, type Command } from './io';
+import { terminalSafe } from './terminal';
 
 /**
  * Subcommands, loaded on demand so that `athena-rx serve` does not load sharp and
@@ -35,7 +36,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return await command.load()(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`athena-rx ${name}: ${err.message}\n`);
+      // Messages quote operands (file names): escaped, so that none can act on the terminal.
+      io.stderr.write(`athena-rx ${name}: ${terminalSafe(err.message)}\n`);
       return EXIT.usage;
     }
     throw err;

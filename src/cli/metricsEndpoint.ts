@@ -42,7 +42,10 @@ export function resolveMetrics(flags: Flags): { port: number; host: string } | u
  * Rejects with a {@link UsageError} when the port cannot be bound.
  */
 export async function startMetricsEndpoint(options: { port: number; host: string }): Promise<MetricsEndpoint> {
+  // Loaded here, not at the top: only a run with --metrics-port pays for the SDK.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { PrometheusExporter } = require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { MeterProvider } = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   const exporter = new PrometheusExporter({ port: options.port, host: options.host, preventServerStart: true });
   try {

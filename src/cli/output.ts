@@ -1,4 +1,5 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { messageOf } from './errors';
 import type { ClassificationResult } from '../index';
 
 /** Output formats of `classify`: `table` for people, the others for programs. */
@@ -51,24 +52,100 @@ export function topLabels(labels: Readonly<Record<string, number>>, n: number): 
     .slice(0, n);
 }
 
+export { terminalSafe } from './terminal';
+import { terminalSafe } from './terminal';
+
+/** Writing the output failed (a full disk, a closed pipe): the run stops and says so. */
+export class OutputError extends Error {
+  readonly code = 'OUTPUT_FAILED';
+  constructor(
+    message: string,
+    /** The system error code (`ENOSPC`, `EIO`, ...), when there is one. */
+    readonly errno?: string,
+  ) {
+    super(message);
+    this.name = 'OutputError';
+  }
+}
+
 /** Where output goes. Each `write` is complete when it returns, so a crash loses no finished line. */
 export interface Sink {
-  write(text: string): void;
+  /**
+   * Writes `text`. `trailer` (a JSON document's closing bracket) is written after it where the
+   * sink can take it back: the next write replaces it, so the file is a complete document after
+   * every write. Sinks that cannot seek ignore it.
+   *
+   * @throws OutputError when the bytes could not all be written; nothing of `text` stays then.
+   */
+  write(text: string, trailer?: string): void;
   close(): void;
 }
 
+/** A sink on a file descriptor that {@link fileSink} opened. */
+export interface FileSink extends Sink {
+  /** Forces what was written to the disk (`fsync`). */
+  sync(): void;
+  /** The file's identity when opened, to notice it being deleted or replaced during the run. */
+  readonly ino: number;
+}
+
 /**
- * A file written with `writeSync`: every line is in the kernel before the next result is
- * handled, so a crash or a kill leaves all finished lines in the file.
+ * A file written with `writeSync`, one whole record per call: every line is in the kernel before
+ * the next result is handled, so a crash or a kill leaves all finished lines in the file and no
+ * half line. A regular file is written at known offsets: a write that fails part way (a full
+ * disk) is cut back to the last whole record, and a trailer is overwritten by the next record.
+ *
+ * `flags` is `'w'` (replace) or `'wx'` (a new file, for the resume's rewrite).
  */
-export function fileSink(path: string): Sink {
-  const fd = openSync(path, 'w');
+export function fileSink(path: string, flags: 'w' | 'wx' = 'w'): FileSink {
+  const fd = openSync(path, flags);
+  const st = fstatSync(fd);
+  const seekable = st.isFile();
+  let end = 0; // bytes of whole records written (a trailer lies beyond)
   let open = true;
+  const fail = (err: unknown): OutputError => {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    const reason = code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'disk quota exceeded' : messageOf(err);
+    return new OutputError(`cannot write '${path}': ${reason}${code ? ` (${code})` : ''}`, code);
+  };
+  const writeAll = (buf: Buffer, at: number | null): void => {
+    let offset = 0;
+    while (offset < buf.length) offset += writeSync(fd, buf, offset, buf.length - offset, at === null ? null : at + offset);
+  };
   return {
-    write(text: string): void {
-      const buf = Buffer.from(text, 'utf8');
-      let offset = 0;
-      while (offset < buf.length) offset += writeSync(fd, buf, offset, buf.length - offset);
+    ino: st.ino,
+    write(text: string, trailer = ''): void {
+      const body = Buffer.from(text, 'utf8');
+      if (!seekable) {
+        try {
+          writeAll(body, null);
+        } catch (err) {
+          throw fail(err);
+        }
+        return;
+      }
+      const tail = Buffer.from(trailer, 'utf8');
+      try {
+        // Trailers never shrink (`]` then `\n]`), so what lay beyond is always overwritten.
+        writeAll(tail.length > 0 ? Buffer.concat([body, tail]) : body, end);
+      } catch (err) {
+        // Leave the file as it was after the last whole record (its trailer is rewritten by the
+        // caller's next attempt, or by end()): never a half line.
+        try {
+          ftruncateSync(fd, end);
+        } catch {
+          // The disk may refuse even that; the error below says what happened.
+        }
+        throw fail(err);
+      }
+      end += body.length;
+    },
+    sync(): void {
+      try {
+        fsyncSync(fd);
+      } catch (err) {
+        throw fail(err);
+      }
     },
     close(): void {
       if (open) closeSync(fd);
@@ -101,9 +178,20 @@ export interface WriterOptions {
   readonly fileWidth: number;
 }
 
-/** Quotes a CSV field when it must be (RFC 4180). */
+/**
+ * A CSV field: a value a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
+ * a tab or a carriage return) gets a leading `'`, as OWASP advises against CSV injection; a value
+ * that starts with `'` gets another, so that {@link csvUnneutralise} restores every value
+ * exactly. Then quoted when it must be (RFC 4180).
+ */
 export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+  const safe = /^[=+\-@\t\r']/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) || safe !== value ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** The value {@link csvField} neutralised (after RFC 4180 unquoting). */
+export function csvUnneutralise(field: string): string {
+  return field.startsWith("'") ? field.slice(1) : field;
 }
 
 export const CSV_HEADER = 'file,correlation_id,outcome,error_code,error_message,attempts,labels';
@@ -121,12 +209,13 @@ export function createWriter(format: OutputFormat, sink: Sink, options: WriterOp
     case 'jsonl':
       return { begin: () => undefined, write: (r) => sink.write(JSON.stringify(r) + '\n'), end: () => undefined };
     case 'json': {
-      // Written element by element: a crash leaves the opening bracket and every finished element.
+      // Written element by element, each followed by the closing bracket that the next element
+      // overwrites (in a file): after every write the file is a complete JSON document.
       let first = true;
       return {
-        begin: () => sink.write('['),
+        begin: () => sink.write('[', ']\n'),
         write: (r) => {
-          sink.write(`${first ? '\n' : ',\n'}  ${JSON.stringify(r)}`);
+          sink.write(`${first ? '\n' : ',\n'}  ${JSON.stringify(r)}`, '\n]\n');
           first = false;
         },
         end: () => sink.write(first ? ']\n' : '\n]\n'),
@@ -145,15 +234,20 @@ export function createWriter(format: OutputFormat, sink: Sink, options: WriterOp
       };
     case 'table': {
       const w = Math.max(4, Math.min(60, options.fileWidth));
-      const fit = (file: string): string => (file.length > w ? '...' + file.slice(file.length - w + 3) : file.padEnd(w));
+      // Names and messages are escaped first: a control character in a file name cannot act on the
+      // terminal, and a newline cannot split a row.
+      const fit = (name: string): string => {
+        const file = terminalSafe(name);
+        return file.length > w ? '...' + file.slice(file.length - w + 3) : file.padEnd(w);
+      };
       return {
         begin: () => sink.write(`${'FILE'.padEnd(w)}  RESULT  ${options.top === 1 ? 'TOP LABEL' : `TOP ${options.top} LABELS`}\n`),
         write: (r) => {
           if (r.outcome === 'success') {
-            const top = topLabels(r.labels, options.top).map(([l, v]) => `${l} ${weight4(v)}`);
+            const top = topLabels(r.labels, options.top).map(([l, v]) => `${terminalSafe(l)} ${weight4(v)}`);
             sink.write(`${fit(r.file)}  ok      ${top.join('  ') || '(no labels)'}\n`);
           } else {
-            sink.write(`${fit(r.file)}  FAILED  ${r.errorCode}: ${r.errorMessage}\n`);
+            sink.write(`${fit(r.file)}  FAILED  ${terminalSafe(`${r.errorCode}: ${r.errorMessage}`)}\n`);
           }
         },
         end: () => undefined,

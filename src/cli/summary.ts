@@ -1,3 +1,4 @@
+import { terminalSafe } from './terminal';
 import { formatDuration, rate } from './progress';
 
 /** Byte counts of one prepared image, as the preprocess step reports them. */
@@ -78,7 +79,8 @@ export function renderSummary(stats: RunStats, elapsedMs: number): string {
     const w = Math.max(...codes.map(([c]) => c.length));
     for (const [c, n] of codes) {
       const example = stats.examples.get(c);
-      lines.push(`  ${c.padEnd(w)}  ${String(n).padStart(5)}${example ? `  e.g. ${example}` : ''}`);
+      // The example holds a file name and a message: escaped, so neither can act on the terminal.
+      lines.push(`  ${c.padEnd(w)}  ${String(n).padStart(5)}${example ? `  e.g. ${terminalSafe(example)}` : ''}`);
     }
   }
   const b = stats.bytes;
@@ -102,10 +104,13 @@ export function renderSummary(stats: RunStats, elapsedMs: number): string {
  */
 export function renderSkipped(skipped: ReadonlyArray<{ readonly display: string; readonly kind: string }>, verbose: boolean): string {
   const byKind = new Map<string, number>();
-  for (const s of skipped) byKind.set(s.kind || '(no extension)', (byKind.get(s.kind || '(no extension)') ?? 0) + 1);
+  for (const s of skipped) {
+    const kind = terminalSafe(s.kind || '(no extension)');
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
   const kinds = [...byKind.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, n]) => `${k} ${n}`);
   const head =
     `skipped ${skipped.length} ${skipped.length === 1 ? 'file that is' : 'files that are'} not ${skipped.length === 1 ? 'an image' : 'images'} by name: ` +
     `${kinds.join(', ')}${verbose ? '' : ' (--verbose lists them)'}`;
-  return verbose ? [head, ...skipped.map((s) => `  ${s.display}`)].join('\n') : head;
+  return verbose ? [head, ...skipped.map((s) => `  ${terminalSafe(s.display)}`)].join('\n') : head;
 }

@@ -1,9 +1,11 @@
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { MetricsSnapshot } from '../metrics/index';
+import type { MetricsSnapshot, PipelineMetrics } from '../metrics/index';
 import { clientVersion } from '../transport/version';
 import { messageOf } from './errors';
 import { UsageError } from './io';
+import type { MetricsEndpoint } from './metricsEndpoint';
+import type { RunStats } from './summary';
 
 /** How a run ended, as `--summary-file` says it (and the exit status follows it). */
 export type RunStatus = 'ok' | 'failed' | 'unavailable' | 'interrupted';
@@ -52,4 +54,45 @@ export function checkSummaryFile(path: string | undefined, cwd: string): string 
 export function writeSummaryFile(path: string, summary: Omit<RunSummary, 'version' | 'tool'>): void {
   const full: RunSummary = { version: 1, tool: `athena-rx ${clientVersion()}`, ...summary };
   writeFileSync(path, JSON.stringify(full, null, 2) + '\n');
+}
+
+/** What a run keeps for its end: where the summary goes, its counts and metrics. */
+export interface RunRecordInit {
+  readonly summaryPath: string | undefined;
+  readonly address: string;
+  readonly total: number;
+  readonly stats: RunStats;
+  readonly metrics: PipelineMetrics;
+  readonly endpoint: MetricsEndpoint | undefined;
+}
+
+/** The start of a run, and its end: the summary file written, the metrics released. */
+export class RunRecord {
+  private readonly startedAtIso = new Date().toISOString();
+  private readonly startedAt = performance.now();
+
+  constructor(private readonly init: RunRecordInit) {}
+
+  /** Writes the summary file (if asked), stops the metrics; resolves to `exitStatus`. */
+  async end(status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> {
+    const { summaryPath, stats, metrics, endpoint } = this.init;
+    const snap = metrics.snapshot();
+    if (summaryPath !== undefined) {
+      writeSummaryFile(summaryPath, {
+        status,
+        exitStatus,
+        ...(message !== undefined ? { message } : {}),
+        startedAt: this.startedAtIso,
+        finishedAt: new Date().toISOString(),
+        elapsedSeconds: Math.round(performance.now() - this.startedAt) / 1000,
+        address: this.init.address,
+        images: { total: this.init.total, succeeded: stats.succeeded, failed: stats.failed, notAttempted, byCode: Object.fromEntries(stats.byCode) },
+        bytes: snap.bytes,
+        metrics: snap,
+      });
+    }
+    metrics.dispose();
+    await endpoint?.stop();
+    return exitStatus;
+  }
 }

@@ -124,6 +124,16 @@ export const INSTRUMENTS = {
     description: 'Responses waiting in a deployment (ListDeployments), where a client polls it',
     attributes: [ATTR.deployment],
   },
+  serverStreams: {
+    kind: 'gauge', name: 'athena.server.streams', unit: '{stream}',
+    description: 'athena-rx serve: Classify streams joined to a deployment now',
+    attributes: [ATTR.deployment],
+  },
+  serverPurged: {
+    kind: 'observable counter', name: 'athena.server.responses.purged', unit: '{response}',
+    description: 'athena-rx serve: responses purged undelivered (older than the response lifetime, or beyond the backlog bound)',
+    attributes: [ATTR.deployment],
+  },
   circuitState: {
     kind: 'gauge', name: 'athena.client.circuit.state', unit: '1',
     description: '1 for the state the circuit breaker is in, 0 for the others',

@@ -1,7 +1,7 @@
 import { metrics, type Attributes, type Meter, type ObservableResult } from '@opentelemetry/api';
 import { tap, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import { createCorrelateStats, type CorrelateStats } from '../operators/correlate';
-import type { ClassifyEvent } from '../operators/classify';
+import type { ClassifyEvent, SentImage } from '../operators/classify';
 import type { InFlightWindow } from '../operators/inFlightWindow';
 import type { ClassificationEvent } from '../operators/results';
 import type { CircuitBreaker, CircuitState } from '../reliability/circuitBreaker';
@@ -115,16 +115,26 @@ const MAX_TRACKED = 100_000;
  * @param options.affiliate Default `''`.
  */
 export function pipelineMetrics(options: PipelineMetricsOptions = {}): PipelineMetrics {
-  const meter = options.meter ?? metrics.getMeter(METER_NAME, clientVersion());
-  const I: Instruments = instrumentsOf(meter);
-  const defaultAffiliate = options.affiliate ?? '';
-  let deploymentId = options.deploymentId;
-  const correlateStats = createCorrelateStats();
+  return new Recorder(options);
+}
+
+type Observer = { addCallback(cb: (r: ObservableResult) => void): void; removeCallback(cb: (r: ObservableResult) => void): void };
+
+/** The state of one {@link pipelineMetrics}: instruments, the ids in flight, the snapshot's numbers. */
+class Recorder implements PipelineMetrics {
+  readonly correlateStats: CorrelateStats = createCorrelateStats();
+  private readonly I: Instruments;
+  private readonly defaultAffiliate: string;
+  private deploymentId: string | undefined;
   /** Sent and unanswered, with the attributes their answers are counted under. */
-  const inFlight = new Map<string, Attributes>();
+  private readonly inFlight = new Map<string, Attributes>();
   /** Every id sent and not yet final, with its attributes and its last failed answer's code. */
-  const tracked = new Map<string, { attrs: Attributes; lastFailure?: string }>();
-  const snap = {
+  private readonly tracked = new Map<string, { attrs: Attributes; lastFailure?: string }>();
+  private readonly backlogs = new Map<string, number>();
+  private backlogObserved = false;
+  private readonly callbacks: Array<() => void> = [];
+  private readonly subscriptions: Subscription[] = [];
+  private readonly snap = {
     images: { succeeded: 0, failed: 0, byCode: {} as Record<string, number> },
     outputs: { succeeded: 0, failed: 0, byCode: {} as Record<string, number> },
     globalErrors: 0,
@@ -141,169 +151,58 @@ export function pipelineMetrics(options: PipelineMetricsOptions = {}): PipelineM
     classifySeconds: emptyDuration(),
     circuitTransitions: {} as Record<string, number>,
   };
-  const callbacks: Array<() => void> = [];
-  const subscriptions: Subscription[] = [];
 
-  const observe = (instrument: { addCallback(cb: (r: ObservableResult) => void): void; removeCallback(cb: (r: ObservableResult) => void): void }, cb: (r: ObservableResult) => void): void => {
-    instrument.addCallback(cb);
-    callbacks.push(() => instrument.removeCallback(cb));
-  };
-  const deploymentAttrs = (): Attributes => (deploymentId !== undefined ? { [ATTR.deployment]: deploymentId } : {});
-  observe(I.inFlight, (r) => r.observe(inFlight.size));
-  observe(I.duplicates, (r) => r.observe(correlateStats.duplicates));
+  constructor(options: PipelineMetricsOptions) {
+    this.I = instrumentsOf(options.meter ?? metrics.getMeter(METER_NAME, clientVersion()));
+    this.defaultAffiliate = options.affiliate ?? '';
+    this.deploymentId = options.deploymentId;
+    this.observe(this.I.inFlight, (r) => r.observe(this.inFlight.size));
+    this.observe(this.I.duplicates, (r) => r.observe(this.correlateStats.duplicates));
+  }
 
-  const track = (id: string, attrs: Attributes): { attrs: Attributes; lastFailure?: string } => {
-    let t = tracked.get(id);
-    if (!t) {
-      if (tracked.size >= MAX_TRACKED) tracked.delete(tracked.keys().next().value as string);
-      t = { attrs };
-      tracked.set(id, t);
-    }
-    return t;
-  };
+  tapClassifyEvents<R>(): MonoTypeOperatorFunction<ClassifyEvent<R>> {
+    return tap<ClassifyEvent<R>>((event) => this.onEvent(event));
+  }
 
-  const answered = (id: string, code: string | undefined): void => {
-    const attrs = inFlight.get(id);
-    if (!attrs) return;
-    inFlight.delete(id);
-    const failed = code !== undefined;
-    I.outputs.add(1, { ...attrs, [ATTR.outcome]: failed ? 'failure' : 'success', ...(failed ? { [ATTR.errorCode]: code } : {}) });
-    if (failed) {
-      snap.outputs.failed += 1;
-      bump(snap.outputs.byCode, code);
-      const t = tracked.get(id);
-      if (t) t.lastFailure = code;
-    } else snap.outputs.succeeded += 1;
-  };
+  tapResults<R>(): MonoTypeOperatorFunction<ClassificationEvent<R>> {
+    return tap<ClassificationEvent<R>>((event) => this.onResult(event));
+  }
 
-  const onEvent = <R>(event: ClassifyEvent<R>): void => {
-    switch (event.kind) {
-      case 'connection': {
-        const named = (event as { deploymentId?: string }).deploymentId;
-        if (named !== undefined) deploymentId = named;
-        const reason = (event as { reason?: string }).reason === 'rotation' ? 'rotation' : 'failure';
-        if (event.state === 'reconnecting' || (event.state === 'open' && reason === 'rotation')) {
-          I.reconnects.add(1, { ...deploymentAttrs(), [ATTR.reason]: reason });
-          snap.reconnects[reason] += 1;
-        } else if (event.state === 'failed') {
-          I.transportFailures.add(1, deploymentAttrs());
-          snap.transportFailures += 1;
-        }
-        return;
-      }
-      case 'sent': {
-        let wire = 0;
-        for (const sent of event.images) {
-          const { image } = sent;
-          const id = image.correlationId;
-          const attrs: Attributes = { ...deploymentAttrs(), [ATTR.affiliate]: image.affiliate ?? defaultAffiliate };
-          const t = track(id, attrs);
-          wire += image.data.length;
-          if (sent.attempt <= 1) {
-            I.bytes.add(image.sizes.original, { [ATTR.bytesStage]: 'read' });
-            I.bytes.add(image.sizes.prepared, { [ATTR.bytesStage]: 'prepared' });
-            snap.bytes.read += image.sizes.original;
-            snap.bytes.prepared += image.sizes.prepared;
-          } else if (t.lastFailure !== undefined) {
-            I.retries.add(1, { ...deploymentAttrs(), [ATTR.errorCode]: t.lastFailure });
-            snap.retries += 1;
-            t.lastFailure = undefined;
-          } else {
-            I.resends.add(1, deploymentAttrs());
-            snap.resends += 1;
-          }
-          inFlight.set(id, t.attrs);
-        }
-        I.bytes.add(wire, { [ATTR.bytesStage]: 'sent' });
-        snap.bytes.sent += wire;
-        return;
-      }
-      case 'response': {
-        const { globalError, outputs } = event.response;
-        if (globalError) {
-          I.globalErrors.add(1, { ...deploymentAttrs(), [ATTR.errorCode]: globalError.code });
-          snap.globalErrors += 1;
-          for (const sent of event.request ?? []) answered(sent.image.correlationId, globalError.code);
-          return;
-        }
-        for (const output of outputs ?? []) answered(output.correlationId, output.error?.code);
-        return;
-      }
-      case 'failed':
-        for (const sent of event.images) answered(sent.image.correlationId, event.failure.code);
-        return;
-      case 'rejected':
-        return;
-    }
-  };
+  observeWindow(window: Pick<InFlightWindow, 'inUse' | 'size'>): void {
+    this.observe(this.I.windowUsage, (r) => r.observe(window.inUse));
+    this.observe(this.I.windowLimit, (r) => r.observe(window.size));
+  }
 
-  const onResult = <R>(event: ClassificationEvent<R>): void => {
-    if (event.kind === 'foreign') {
-      I.foreign.add(1, deploymentAttrs());
-      snap.foreign += 1;
-      return;
-    }
-    const t = tracked.get(event.correlationId);
-    tracked.delete(event.correlationId);
-    const attrs: Attributes = t?.attrs ?? { ...deploymentAttrs(), [ATTR.affiliate]: defaultAffiliate };
-    const prepareSeconds = event.timings.prepareMs / 1000;
-    I.preprocessDuration.record(prepareSeconds);
-    addDuration(snap.preprocessSeconds, prepareSeconds);
-    if (event.timings.roundTripMs !== undefined) {
-      const s = event.timings.roundTripMs / 1000;
-      I.roundTrip.record(s, { ...deploymentAttrs(), [ATTR.outcome]: event.kind });
-      addDuration(snap.classifySeconds, s);
-    }
-    if (event.kind === 'success') {
-      I.images.add(1, { ...attrs, [ATTR.outcome]: 'success' });
-      snap.images.succeeded += 1;
-      return;
-    }
-    I.images.add(1, { ...attrs, [ATTR.outcome]: 'failure', [ATTR.errorCode]: event.code, [ATTR.stage]: event.stage });
-    snap.images.failed += 1;
-    bump(snap.images.byCode, event.code);
-    if (event.stage === 'preprocess') {
-      I.preprocessFailures.add(1, { [ATTR.errorCode]: event.code });
-      bump(snap.preprocessFailures, event.code);
-    }
-  };
+  observeBreaker(breaker: CircuitBreaker): void {
+    const states: CircuitState[] = ['closed', 'open', 'half-open'];
+    this.observe(this.I.circuitState, (r) => {
+      for (const s of states) r.observe(breaker.state === s ? 1 : 0, { [ATTR.circuitState]: s });
+    });
+    this.subscriptions.push(
+      breaker.events.subscribe((e) => {
+        this.I.circuitTransitions.add(1, { [ATTR.circuitState]: e.to });
+        bump(this.snap.circuitTransitions, e.to);
+      }),
+    );
+  }
 
-  const backlogs = new Map<string, number>();
-  let backlogObserved = false;
+  recordBacklog(id: string, backlog: number): void {
+    this.backlogs.set(id, backlog);
+    if (this.backlogObserved) return;
+    this.backlogObserved = true;
+    this.observe(this.I.backlog, (r) => {
+      for (const [d, n] of this.backlogs) r.observe(n, { [ATTR.deployment]: d });
+    });
+  }
 
-  return {
-    correlateStats,
-    tapClassifyEvents: <R>() => tap<ClassifyEvent<R>>(onEvent),
-    tapResults: <R>() => tap<ClassificationEvent<R>>(onResult),
-    observeWindow(window) {
-      observe(I.windowUsage, (r) => r.observe(window.inUse));
-      observe(I.windowLimit, (r) => r.observe(window.size));
-    },
-    observeBreaker(breaker) {
-      const states: CircuitState[] = ['closed', 'open', 'half-open'];
-      observe(I.circuitState, (r) => {
-        for (const s of states) r.observe(breaker.state === s ? 1 : 0, { [ATTR.circuitState]: s });
-      });
-      subscriptions.push(
-        breaker.events.subscribe((e) => {
-          I.circuitTransitions.add(1, { [ATTR.circuitState]: e.to });
-          bump(snap.circuitTransitions, e.to);
-        }),
-      );
-    },
-    recordBacklog(id, backlog) {
-      backlogs.set(id, backlog);
-      if (backlogObserved) return;
-      backlogObserved = true;
-      observe(I.backlog, (r) => {
-        for (const [d, n] of backlogs) r.observe(n, { [ATTR.deployment]: d });
-      });
-    },
-    recordLate(count = 1) {
-      I.lateAnswers.add(count, deploymentAttrs());
-      snap.lateAnswers += count;
-    },
-    snapshot: () => ({
+  recordLate(count = 1): void {
+    this.I.lateAnswers.add(count, this.deploymentAttrs());
+    this.snap.lateAnswers += count;
+  }
+
+  snapshot(): MetricsSnapshot {
+    const snap = this.snap;
+    return {
       ...snap,
       images: { ...snap.images, byCode: { ...snap.images.byCode } },
       outputs: { ...snap.outputs, byCode: { ...snap.outputs.byCode } },
@@ -313,11 +212,143 @@ export function pipelineMetrics(options: PipelineMetricsOptions = {}): PipelineM
       preprocessSeconds: { ...snap.preprocessSeconds },
       classifySeconds: { ...snap.classifySeconds },
       circuitTransitions: { ...snap.circuitTransitions },
-      duplicates: correlateStats.duplicates,
-    }),
-    dispose() {
-      for (const off of callbacks.splice(0)) off();
-      for (const s of subscriptions.splice(0)) s.unsubscribe();
-    },
-  };
+      duplicates: this.correlateStats.duplicates,
+    };
+  }
+
+  dispose(): void {
+    for (const off of this.callbacks.splice(0)) off();
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+  }
+
+  private observe(instrument: Observer, cb: (r: ObservableResult) => void): void {
+    instrument.addCallback(cb);
+    this.callbacks.push(() => instrument.removeCallback(cb));
+  }
+
+  private deploymentAttrs(): Attributes {
+    return this.deploymentId !== undefined ? { [ATTR.deployment]: this.deploymentId } : {};
+  }
+
+  private track(id: string, attrs: Attributes): { attrs: Attributes; lastFailure?: string } {
+    let t = this.tracked.get(id);
+    if (!t) {
+      if (this.tracked.size >= MAX_TRACKED) this.tracked.delete(this.tracked.keys().next().value as string);
+      t = { attrs };
+      this.tracked.set(id, t);
+    }
+    return t;
+  }
+
+  /** An answer (or a failure) for an image in flight: counted once per send. */
+  private answered(id: string, code: string | undefined): void {
+    const attrs = this.inFlight.get(id);
+    if (!attrs) return;
+    this.inFlight.delete(id);
+    const failed = code !== undefined;
+    this.I.outputs.add(1, { ...attrs, [ATTR.outcome]: failed ? 'failure' : 'success', ...(failed ? { [ATTR.errorCode]: code } : {}) });
+    if (!failed) {
+      this.snap.outputs.succeeded += 1;
+      return;
+    }
+    this.snap.outputs.failed += 1;
+    bump(this.snap.outputs.byCode, code);
+    const t = this.tracked.get(id);
+    if (t) t.lastFailure = code;
+  }
+
+  private onEvent<R>(event: ClassifyEvent<R>): void {
+    switch (event.kind) {
+      case 'connection':
+        return this.onConnection(event);
+      case 'sent':
+        return this.onSent(event.images);
+      case 'response': {
+        const { globalError, outputs } = event.response;
+        if (globalError) {
+          this.I.globalErrors.add(1, { ...this.deploymentAttrs(), [ATTR.errorCode]: globalError.code });
+          this.snap.globalErrors += 1;
+          for (const sent of event.request ?? []) this.answered(sent.image.correlationId, globalError.code);
+          return;
+        }
+        for (const output of outputs ?? []) this.answered(output.correlationId, output.error?.code);
+        return;
+      }
+      case 'failed':
+        for (const sent of event.images) this.answered(sent.image.correlationId, event.failure.code);
+        return;
+      default:
+        return; // rejected items are counted with the results
+    }
+  }
+
+  private onConnection(event: Extract<ClassifyEvent, { kind: 'connection' }>): void {
+    const named = (event as { deploymentId?: string }).deploymentId;
+    if (named !== undefined) this.deploymentId = named;
+    const reason = (event as { reason?: string }).reason === 'rotation' ? 'rotation' : 'failure';
+    if (event.state === 'reconnecting' || (event.state === 'open' && reason === 'rotation')) {
+      this.I.reconnects.add(1, { ...this.deploymentAttrs(), [ATTR.reason]: reason });
+      this.snap.reconnects[reason] += 1;
+    } else if (event.state === 'failed') {
+      this.I.transportFailures.add(1, this.deploymentAttrs());
+      this.snap.transportFailures += 1;
+    }
+  }
+
+  private onSent<R>(images: readonly SentImage<R>[]): void {
+    let wire = 0;
+    for (const sent of images) {
+      const { image } = sent;
+      const id = image.correlationId;
+      const t = this.track(id, { ...this.deploymentAttrs(), [ATTR.affiliate]: image.affiliate ?? this.defaultAffiliate });
+      wire += image.data.length;
+      if (sent.attempt <= 1) {
+        this.I.bytes.add(image.sizes.original, { [ATTR.bytesStage]: 'read' });
+        this.I.bytes.add(image.sizes.prepared, { [ATTR.bytesStage]: 'prepared' });
+        this.snap.bytes.read += image.sizes.original;
+        this.snap.bytes.prepared += image.sizes.prepared;
+      } else if (t.lastFailure !== undefined) {
+        this.I.retries.add(1, { ...this.deploymentAttrs(), [ATTR.errorCode]: t.lastFailure });
+        this.snap.retries += 1;
+        t.lastFailure = undefined;
+      } else {
+        this.I.resends.add(1, this.deploymentAttrs());
+        this.snap.resends += 1;
+      }
+      this.inFlight.set(id, t.attrs);
+    }
+    this.I.bytes.add(wire, { [ATTR.bytesStage]: 'sent' });
+    this.snap.bytes.sent += wire;
+  }
+
+  private onResult<R>(event: ClassificationEvent<R>): void {
+    if (event.kind === 'foreign') {
+      this.I.foreign.add(1, this.deploymentAttrs());
+      this.snap.foreign += 1;
+      return;
+    }
+    const t = this.tracked.get(event.correlationId);
+    this.tracked.delete(event.correlationId);
+    const attrs: Attributes = t?.attrs ?? { ...this.deploymentAttrs(), [ATTR.affiliate]: this.defaultAffiliate };
+    const prepareSeconds = event.timings.prepareMs / 1000;
+    this.I.preprocessDuration.record(prepareSeconds);
+    addDuration(this.snap.preprocessSeconds, prepareSeconds);
+    if (event.timings.roundTripMs !== undefined) {
+      const seconds = event.timings.roundTripMs / 1000;
+      this.I.roundTrip.record(seconds, { ...this.deploymentAttrs(), [ATTR.outcome]: event.kind });
+      addDuration(this.snap.classifySeconds, seconds);
+    }
+    if (event.kind === 'success') {
+      this.I.images.add(1, { ...attrs, [ATTR.outcome]: 'success' });
+      this.snap.images.succeeded += 1;
+      return;
+    }
+    this.I.images.add(1, { ...attrs, [ATTR.outcome]: 'failure', [ATTR.errorCode]: event.code, [ATTR.stage]: event.stage });
+    this.snap.images.failed += 1;
+    bump(this.snap.images.byCode, event.code);
+    if (event.stage === 'preprocess') {
+      this.I.preprocessFailures.add(1, { [ATTR.errorCode]: event.code });
+      bump(this.snap.preprocessFailures, event.code);
+    }
+  }
 }

@@ -4,9 +4,12 @@ import { InvalidOptionError } from '../core/invalidOptionError';
 /**
  * A credit gate shared by the stages of one pipeline: at most `size` credits are out at once.
  *
- * `preprocess({ window })` takes one credit per image before preparing it and `classify(client,
- * { window })` gives it back once the image's final answer has left (or the image failed), so the
- * number of images alive between the two stages never passes `size`, whatever the source does.
+ * `preprocess({ window })` takes one credit per image before preparing it and, once the image has
+ * its correlation id, records that the id holds it (`hold`); `classify(client, { window })` gives
+ * it back by that id (`giveBack`) once the image's final answer has left (or the image failed). So
+ * the number of images alive between the two stages never passes `size`, whatever the source does,
+ * and whatever operators of yours stand between the stages: a credit follows the correlation id,
+ * not the object that carries it.
  */
 export interface InFlightWindow {
   /** How many credits exist. */
@@ -25,24 +28,16 @@ export interface InFlightWindow {
   acquire(): Observable<void>;
   /** Gives `n` credits back (default 1) and grants them to waiting `acquire()`s at once. */
   release(n?: number): void;
-}
-
-/** Items (prepared images or failures) that carry one credit of a window to `classify()`. */
-const creditHolders = new WeakSet<object>();
-
-/**
- * Marks `item` as carrying one credit of the pipeline's window: `classify(client, { window })`
- * gives a credit back for it when its answer has left. `preprocess({ window })` marks what it
- * emits; a custom preparation stage that takes credits with `acquire()` marks its items too.
- * Items that are not marked give nothing back, so a stray item cannot unbalance the window.
- */
-export function holdCredit(item: object): void {
-  creditHolders.add(item);
-}
-
-/** Whether `item` carried a credit; it no longer does. The caller gives the credit back. */
-export function takeCredit(item: object): boolean {
-  return creditHolders.delete(item);
+  /**
+   * Records that the image `correlationId` now holds one of the credits taken with `acquire()`
+   * (an id may hold several: one per image that uses it). Throws `InvalidOptionError` when no
+   * taken credit is left unheld.
+   */
+  hold(correlationId: string): void;
+  /** Gives back one credit held by `correlationId`, if it holds one; whether it did. */
+  giveBack(correlationId: string): boolean;
+  /** How many credits `correlationId` holds (for tests and diagnostics). */
+  heldBy(correlationId: string): number;
 }
 
 /**
@@ -75,6 +70,9 @@ export function inFlightWindow(size: number): InFlightWindow {
   let highWater = 0;
   const waiters: Array<() => void> = [];
   let granting = false;
+  /** Credits held by correlation id; their sum never passes `inUse`. */
+  const holders = new Map<string, number>();
+  let held = 0;
 
   const take = (): void => {
     inUse += 1;
@@ -127,9 +125,25 @@ export function inFlightWindow(size: number): InFlightWindow {
       }),
     release(n = 1) {
       if (!Number.isInteger(n) || n < 0) throw new InvalidOptionError(`release: n must be an integer >= 0, got ${n}`);
-      if (n > inUse) throw new InvalidOptionError(`release: ${n} credits released but only ${inUse} in use`);
+      if (n > inUse - held) throw new InvalidOptionError(`release: ${n} credits released but only ${inUse - held} in use and held by no id`);
       inUse -= n;
       grant();
     },
+    hold(correlationId) {
+      if (held >= inUse) throw new InvalidOptionError(`hold: '${correlationId}' cannot hold a credit: none taken with acquire() is free`);
+      holders.set(correlationId, (holders.get(correlationId) ?? 0) + 1);
+      held += 1;
+    },
+    giveBack(correlationId) {
+      const n = holders.get(correlationId);
+      if (n === undefined) return false;
+      if (n === 1) holders.delete(correlationId);
+      else holders.set(correlationId, n - 1);
+      held -= 1;
+      inUse -= 1;
+      grant();
+      return true;
+    },
+    heldBy: (correlationId) => holders.get(correlationId) ?? 0,
   };
 }

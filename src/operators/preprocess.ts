@@ -8,14 +8,15 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
-import { CorrelationIdGenerator, defaultCorrelationIds } from '../preprocess/correlationId';
+import { defaultCorrelationIds, type CorrelationIdGenerator } from '../preprocess/correlationId';
 import { PreprocessError } from '../preprocess/errors';
 import { checkPrepareOptions, prepareImage, type PrepareOptions } from '../preprocess/prepare';
 import { isImageInput } from '../preprocess/sources';
 import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types';
-import { holdCredit, type InFlightWindow } from './inFlightWindow';
+import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { callUser, markUserErrors, THREW, UserCallbackError } from '../core/guard';
 
 /**
  * The default `concurrency` of {@link preprocess}: `os.availableParallelism() + 2`.
@@ -39,11 +40,12 @@ export interface PreprocessOptions<R = unknown> extends PrepareOptions {
    */
   readonly order?: 'completion' | 'source';
   /**
-   * A credit gate shared with `classify()`: one credit is taken per image before it is prepared
-   * and travels with the result (prepared or failed) for `classify()` to give back. Credits of
-   * images this operator drops on unsubscription are given back here.
+   * A credit gate shared with `classify()`: one credit is taken per image before it is prepared;
+   * when the result (prepared or failed) is emitted, its correlation id holds the credit
+   * (`window.hold(id)`) for `classify()` to give back by that id. Credits of images this operator
+   * drops on unsubscription are given back here.
    */
-  readonly window?: Pick<InFlightWindow, 'acquire' | 'release'>;
+  readonly window?: Pick<InFlightWindow, 'acquire' | 'release' | 'hold'>;
   /** Prepares one image. Default `prepareImage(input, options)`; tests inject their own. */
   readonly prepare?: (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>;
   /**
@@ -101,7 +103,11 @@ export function preprocess<R = unknown>(
 ): OperatorFunction<ImageSource | ImageInput<R>, PreparedImage<R> | ClassificationFailure<R>> {
   const concurrency = options.concurrency ?? defaultConcurrency();
   const inSourceOrder = (options.order ?? 'completion') === 'source';
-  const prepare = options.prepare ?? ((input: ImageSource | ImageInput<R>) => prepareImage(input, options));
+  // A throwing id factory is a programming error, not a bad image: marked, it ends the stream.
+  const prepareOptions: PrepareOptions = options.correlationId
+    ? { ...options, correlationId: markUserErrors('preprocess: the correlationId factory', options.correlationId) }
+    : options;
+  const prepare = options.prepare ?? ((input: ImageSource | ImageInput<R>) => prepareImage(input, prepareOptions));
   const scheduler = options.scheduler ?? asyncScheduler;
   const { window } = options;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -135,7 +141,8 @@ export function preprocess<R = unknown>(
       const emit = (job: Job, result: Result): void => {
         jobs.delete(job.index);
         job.work.unsubscribe();
-        if (job.credit) holdCredit(result); // the credit now travels with the result
+        // The credit now belongs to the image's correlation id, whatever object carries it on.
+        if (job.credit) window?.hold(result.correlationId);
         subscriber.next(result);
       };
 
@@ -172,13 +179,16 @@ export function preprocess<R = unknown>(
               error: (err: unknown) => {
                 if (done) return;
                 done = true;
-                finish(job, toFailure(input, err, scheduler.now() - startedAt, options.ids));
+                if (err instanceof UserCallbackError) return subscriber.error(err.cause);
+                const failure = callUser(subscriber, () => toFailure(input, err, scheduler.now() - startedAt, options.ids));
+                if (failure !== THREW) finish(job, failure);
               },
               complete: () => {
                 if (done) return;
                 done = true;
                 const err = new PreprocessError('DECODE_FAILED', 'prepare completed without producing an image');
-                finish(job, toFailure(input, err, scheduler.now() - startedAt, options.ids));
+                const failure = callUser(subscriber, () => toFailure(input, err, scheduler.now() - startedAt, options.ids));
+                if (failure !== THREW) finish(job, failure);
               },
             }),
           );

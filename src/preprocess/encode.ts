@@ -3,6 +3,7 @@ import { brotliCompress, constants } from 'node:zlib';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
 const brotli = promisify(brotliCompress);
+const MAX_CHUNK = 4 * 1024 * 1024;
 
 /** Brotli quality used when none is given; chosen from the table in docs/preprocessing.md. */
 export const DEFAULT_BROTLI_QUALITY = 1;
@@ -15,6 +16,11 @@ export const DEFAULT_BROTLI_QUALITY = 1;
  *   for it instead of assuming an unknown stream.
  * - `BROTLI_MODE_GENERIC`: pixels are neither UTF-8 text nor font data, the two modes Brotli
  *   tunes for.
+ * - `chunkSize` a little over the input (at most 4 MiB): Node's asynchronous zlib hands each
+ *   output chunk back from the thread pool on its own (16 KiB by default, so about 25 round trips
+ *   and a concatenation for one image); one chunk cut quality 1 from 5.4 to 4.0 ms of CPU per
+ *   448x448 image (the same bytes; libbrotli called in one shot, as Python's `brotli` does, takes
+ *   2.8).
  *
  * @example
  * ```ts
@@ -26,6 +32,7 @@ export function brotliEncode(data: Uint8Array, quality = DEFAULT_BROTLI_QUALITY)
     throw new InvalidOptionError(`brotliQuality must be an integer from 0 to 11, got ${quality}`);
   }
   return brotli(data, {
+    chunkSize: Math.min(MAX_CHUNK, Math.max(constants.Z_DEFAULT_CHUNK, data.length + 1024)),
     params: {
       [constants.BROTLI_PARAM_QUALITY]: quality,
       [constants.BROTLI_PARAM_SIZE_HINT]: data.length,

@@ -202,4 +202,55 @@
           (i8x16.shuffle 10 11 11 11 12 12 12 13 13 13 14 14 14 15 15 15 (local.get $v) (local.get $v)))
         (local.set $src (i32.add (local.get $src) (i32.const 16)))
         (local.set $dst (i32.add (local.get $dst) (i32.const 48)))
-        (br_if $step (i32.lt_u (local.get $src) (local.get $end)))))))
+        (br_if $step (i32.lt_u (local.get $src) (local.get $end))))))
+
+  ;; paeth: PNG's Paeth filter (spec 9.4) of one row of $n bytes at $cur, the row above at $prev,
+  ;; pixels of 3 bytes: $out[i] = $cur[i] - predict(left $cur[i-3], up $prev[i], up-left
+  ;; $prev[i-3]) mod 256, for i from 3 to $n (the first pixel, which has no left neighbour, is the
+  ;; caller's). Encoding reads only original bytes, so every lane is independent: 16 per step, the
+  ;; predictor in i16 lanes. 16 bytes of slack after $cur, $prev and $out.
+  (func (export "paeth") (param $cur i32) (param $prev i32) (param $out i32) (param $n i32)
+    (local $i i32) (local $x v128) (local $a v128) (local $b v128) (local $c v128)
+    (local $lo v128) (local $hi v128)
+    (local $al v128) (local $bl v128) (local $cl v128) (local $pa v128) (local $pb v128) (local $pc v128)
+    (local.set $i (i32.const 3))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (loop $step
+        (local.set $x (v128.load (i32.add (local.get $cur) (local.get $i))))
+        (local.set $a (v128.load (i32.sub (i32.add (local.get $cur) (local.get $i)) (i32.const 3))))
+        (local.set $b (v128.load (i32.add (local.get $prev) (local.get $i))))
+        (local.set $c (v128.load (i32.sub (i32.add (local.get $prev) (local.get $i)) (i32.const 3))))
+        ;; low eight lanes
+        (local.set $al (i16x8.extend_low_i8x16_u (local.get $a)))
+        (local.set $bl (i16x8.extend_low_i8x16_u (local.get $b)))
+        (local.set $cl (i16x8.extend_low_i8x16_u (local.get $c)))
+        (local.set $pb (i16x8.sub (local.get $al) (local.get $cl))) ;; a - c
+        (local.set $pa (i16x8.sub (local.get $bl) (local.get $cl))) ;; b - c
+        (local.set $pc (i16x8.abs (i16x8.add (local.get $pa) (local.get $pb))))
+        (local.set $pa (i16x8.abs (local.get $pa)))
+        (local.set $pb (i16x8.abs (local.get $pb)))
+        (local.set $lo
+          (v128.bitselect
+            (local.get $al)
+            (v128.bitselect (local.get $bl) (local.get $cl) (i16x8.le_s (local.get $pb) (local.get $pc)))
+            (v128.and (i16x8.le_s (local.get $pa) (local.get $pb)) (i16x8.le_s (local.get $pa) (local.get $pc)))))
+        ;; high eight lanes
+        (local.set $al (i16x8.extend_high_i8x16_u (local.get $a)))
+        (local.set $bl (i16x8.extend_high_i8x16_u (local.get $b)))
+        (local.set $cl (i16x8.extend_high_i8x16_u (local.get $c)))
+        (local.set $pb (i16x8.sub (local.get $al) (local.get $cl)))
+        (local.set $pa (i16x8.sub (local.get $bl) (local.get $cl)))
+        (local.set $pc (i16x8.abs (i16x8.add (local.get $pa) (local.get $pb))))
+        (local.set $pa (i16x8.abs (local.get $pa)))
+        (local.set $pb (i16x8.abs (local.get $pb)))
+        (local.set $hi
+          (v128.bitselect
+            (local.get $al)
+            (v128.bitselect (local.get $bl) (local.get $cl) (i16x8.le_s (local.get $pb) (local.get $pc)))
+            (v128.and (i16x8.le_s (local.get $pa) (local.get $pb)) (i16x8.le_s (local.get $pa) (local.get $pc)))))
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (i8x16.sub (local.get $x) (i8x16.narrow_i16x8_u (local.get $lo) (local.get $hi))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br_if $step (i32.lt_u (local.get $i) (local.get $n))))))
+)

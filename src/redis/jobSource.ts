@@ -96,26 +96,9 @@ export function redisJobSource(
     let lastClaim = -Infinity;
 
     const claim = async (room: number): Promise<JobDelivery[]> => {
-      const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [
-        string,
-        StreamEntry[],
-        string[]?,
-      ];
-      cursor = reply[0];
-      // Redis 6.2 returns entries deleted from the stream (XDEL, trimming) with no fields (7.0
-      // drops them from the pending list itself): nothing to classify, so acknowledge them.
-      const gone = reply[1].filter((e) => Array.isArray(e) && !Array.isArray(e[1])).map((e) => e[0]);
-      if (gone.length > 0) await redis.call('XACK', stream, group, ...gone);
-      const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]) && !inFlight.has(e[0]));
-      if (entries.length === 0) return [];
-      // XAUTOCLAIM does not say how often a job was delivered: ask the pending list, one id each.
-      const counts = await Promise.all(
-        entries.map(async ([id]) => {
-          const rows = (await redis.call('XPENDING', stream, group, id, id, 1)) as Array<[string, string, number, number]>;
-          return rows[0]?.[3] ?? 1;
-        }),
-      );
-      return entries.map(([id, fields], i) => ({ id, fields, deliveries: Number(counts[i]) }));
+      const claimed = await claimIdleJobs(redis, options, cursor, room, inFlight);
+      cursor = claimed.cursor;
+      return claimed.deliveries;
     };
 
     const emit = (delivery: JobDelivery): void => {
@@ -182,4 +165,36 @@ export function redisJobSource(
   });
 
   return { jobs, control };
+}
+
+/**
+ * One `XAUTOCLAIM` step from `cursor`: jobs idle for `claimIdle` become this consumer's, with
+ * their delivery counts (which `XAUTOCLAIM` does not return: asked of the pending list, one id
+ * each). Jobs already in flight here (a read whose reply was lost, then claimed back) are left
+ * out.
+ */
+async function claimIdleJobs(
+  redis: RedisConnection,
+  { stream, group, consumer, claimIdle }: RedisJobSourceOptions,
+  cursor: string,
+  room: number,
+  inFlight: ReadonlySet<string>,
+): Promise<{ cursor: string; deliveries: JobDelivery[] }> {
+  const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [
+    string,
+    StreamEntry[],
+    string[]?,
+  ];
+  // Redis 6.2 returns entries deleted from the stream (XDEL, trimming) with no fields (7.0 drops
+  // them from the pending list itself): nothing to classify, so acknowledge them.
+  const gone = reply[1].filter((e) => Array.isArray(e) && !Array.isArray(e[1])).map((e) => e[0]);
+  if (gone.length > 0) await redis.call('XACK', stream, group, ...gone);
+  const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]) && !inFlight.has(e[0]));
+  const counts = await Promise.all(
+    entries.map(async ([id]) => {
+      const rows = (await redis.call('XPENDING', stream, group, id, id, 1)) as Array<[string, string, number, number]>;
+      return Number(rows[0]?.[3] ?? 1);
+    }),
+  );
+  return { cursor: reply[0], deliveries: entries.map(([id, fields], i) => ({ id, fields, deliveries: counts[i] })) };
 }

@@ -1,19 +1,51 @@
 import { hostname } from 'node:os';
-import { connect, filter, from, map, merge, mergeMap, Observable, take, type ObservableInput } from 'rxjs';
 import {
-  classifyImages,
+  connect,
+  defer,
+  filter,
+  from,
+  identity,
+  map,
+  merge,
+  mergeMap,
+  Observable,
+  take,
+  type ObservableInput,
+  type OperatorFunction,
+} from 'rxjs';
+import {
+  bufferBatch,
+  classify,
+  correlate,
   DEFAULT_WINDOW,
+  inFlightWindow,
   InvalidOptionError,
+  preprocess,
+  retryByErrorCode,
   type ClassificationEvent,
   type ClassificationResult,
   type ClassifyImagesOptions,
+  type ClassifyItem,
   type ClassifyTransport,
   type ImageInput,
+  type PipelineMetrics,
 } from '../index';
 import type { RedisConnection } from './connection';
-import { entryFields, encodeResult, JOB_FIELD, parseJob, type JobFailure, type JobResult, type ParsedJob } from './jobs';
+import { entryFields, JOB_FIELD, parseJob, type ParsedJob } from './jobs';
 import { redisJobSource, type JobDelivery } from './jobSource';
-import { commit } from './scripts';
+import {
+  appendHistory,
+  deadOutcome,
+  jobErrorOutcome,
+  resultOutcome,
+  writeOutcome,
+  type JobRef,
+  type Outcome,
+  type OutcomeContext,
+  type WorkerEvent,
+} from './outcomes';
+
+export type { JobRef, WorkerEvent } from './outcomes';
 
 /** Default idle time (ms) after which a pending job is taken from a consumer presumed dead. */
 export const DEFAULT_CLAIM_IDLE = 60_000;
@@ -51,37 +83,11 @@ export interface RedisWorkerOptions {
   readonly drain?: boolean;
   /** When it emits: stop reading, finish and write back what is in flight, then complete. */
   readonly until?: ObservableInput<unknown>;
-  /** Options of the classification pipeline (`classifyImages`), except the window. */
+  /** Options of the classification pipeline (as `classifyImages` takes them), except the window. */
   readonly pipeline?: Omit<ClassifyImagesOptions<JobRef>, 'window'>;
+  /** Where the pipeline's metrics go (`pipelineMetrics()`, as `athena-rx worker --metrics-port` feeds it). Default none. */
+  readonly metrics?: PipelineMetrics;
 }
-
-/** What travels with each image through the pipeline: the job it came from. */
-export interface JobRef {
-  readonly id: string;
-  readonly deliveries: number;
-  readonly fields: Readonly<Record<string, unknown>> | undefined;
-  /** The job's JSON as the producer wrote it (kept for the dead-letter entry). */
-  readonly entry: string;
-}
-
-/** What the worker did with one job: one event per delivery it took. */
-export type WorkerEvent =
-  /** The result was appended to the results stream and the job acknowledged. */
-  | { readonly kind: 'written'; readonly result: JobResult }
-  /**
-   * A failure that may pass on another try (`retryable`): the job stays pending, its failure is
-   * added to its history, and a worker claims it after `claimIdle`.
-   */
-  | { readonly kind: 'released'; readonly job: string; readonly deliveries: number; readonly failure: JobFailure }
-  /** Delivered `maxDeliveries` times without a result: moved to the dead-letter stream with its history, and a `JOB_DEAD_LETTERED` result written. */
-  | { readonly kind: 'dead-lettered'; readonly result: JobFailure }
-  /** Another worker wrote this job's result first (it had claimed the job from us): ours was dropped. */
-  | { readonly kind: 'superseded'; readonly job: string };
-
-type Outcome =
-  | { readonly kind: 'result'; readonly result: JobResult }
-  | { readonly kind: 'release'; readonly failure: JobFailure; readonly ref: JobRef }
-  | { readonly kind: 'dead'; readonly result: JobFailure; readonly entry: string };
 
 function checkInt(name: string, value: number, min: number): void {
   if (!Number.isInteger(value) || value < min)
@@ -152,8 +158,7 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
   checkInt('maxDeliveries', maxDeliveries, 1);
   checkInt('blockMs', blockMs, 1);
   const parseOptions = { root: options.root, maxInlineBytes: options.maxInlineBytes };
-  const historyKey = (id: string): string => `${stream}:history:${id}`;
-  const at = (): string => new Date().toISOString();
+  const ctx: OutcomeContext = { redis, stream, group, consumer, results, deadLetter, maxDeliveries };
 
   return new Observable<WorkerEvent>((subscriber) => {
     const { jobs, control } = redisJobSource(redis, {
@@ -164,137 +169,36 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
       claimIdle,
       blockMs,
       drain: options.drain ?? false,
-      onClaim: (d) => appendHistory(d.id, { event: 'claimed', consumer, deliveries: d.deliveries, at: at() }),
+      onClaim: (d) => appendHistory(ctx, d.id, { event: 'claimed', deliveries: d.deliveries }),
     });
-
-    const appendHistory = async (id: string, event: Record<string, unknown>): Promise<void> => {
-      await redis.call('APPEND', historyKey(id), JSON.stringify(event) + '\n');
-    };
-
-    const base = (ref: JobRef, correlationId?: string, attempts = 0) => ({
-      job: ref.id,
-      ...(ref.fields !== undefined ? { fields: ref.fields } : {}),
-      ...(correlationId !== undefined ? { correlationId } : {}),
-      consumer,
-      deliveries: ref.deliveries,
-      attempts,
-    });
-
-    const deadOutcome = (ref: JobRef, last: string): Outcome => ({
-      kind: 'dead',
-      entry: ref.entry,
-      result: {
-        ...base(ref),
-        kind: 'failure',
-        code: 'JOB_DEAD_LETTERED',
-        message: `delivered ${ref.deliveries} times without a result${last ? ` (last: ${last})` : ''}; moved to ${deadLetter}`,
-        retryable: false,
-        stage: 'job',
-      },
-    });
-
-    const toOutcome = (result: ClassificationResult<JobRef>): Outcome => {
-      const ref = result.ref as JobRef;
-      if (result.kind === 'success') {
-        return {
-          kind: 'result',
-          result: { ...base(ref, result.correlationId, result.attempts), kind: 'success', classifications: result.classifications },
-        };
-      }
-      const failure: JobFailure = {
-        ...base(ref, result.correlationId, result.attempts),
-        kind: 'failure',
-        code: result.code,
-        message: result.message,
-        retryable: result.retryable,
-        stage: result.stage,
-      };
-      return failure.retryable ? { kind: 'release', failure, ref } : { kind: 'result', result: failure };
-    };
-
-    const finish = async (outcome: Outcome): Promise<WorkerEvent> => {
-      const result = outcome.kind === 'release' ? outcome.failure : outcome.result;
-      const id = result.job;
-      try {
-        if (outcome.kind === 'release') {
-          const f = outcome.failure;
-          await appendHistory(id, {
-            event: 'failed',
-            consumer,
-            deliveries: f.deliveries,
-            attempts: f.attempts,
-            code: f.code,
-            message: f.message,
-            at: at(),
-          });
-          if (f.deliveries < maxDeliveries) return { kind: 'released', job: id, deliveries: f.deliveries, failure: f };
-          return await finish(deadOutcome(outcome.ref, `${f.code}: ${f.message}`));
-        }
-        const keys = [stream, results, historyKey(id), deadLetter] as const;
-        const resultFields = encodeResult(result);
-        const dead =
-          outcome.kind === 'dead'
-            ? [
-                'id',
-                id,
-                'entry',
-                outcome.entry,
-                'deliveries',
-                String(result.deliveries),
-                'reason',
-                result.kind === 'failure' ? result.message : '',
-                'consumer',
-                consumer,
-              ]
-            : [];
-        const wrote = await commit(redis, keys, [group, id, String(resultFields.length), ...resultFields, ...dead]);
-        if (wrote !== 1) return { kind: 'superseded', job: id };
-        return outcome.kind === 'dead' ? { kind: 'dead-lettered', result: outcome.result } : { kind: 'written', result };
-      } finally {
-        control.settle(id);
-      }
-    };
-
-    interface Step {
-      readonly ref: JobRef;
-      readonly parsed: ParsedJob | undefined; // undefined: delivered too often, not even parsed
-    }
-    const isImage = (s: Step): s is Step & { parsed: Extract<ParsedJob, { ok: true }> } => s.parsed?.ok === true;
 
     const outcomes = jobs.pipe(
       map((d: JobDelivery): Step => {
         const entry = entryFields(d.fields)[JOB_FIELD] ?? '';
-        const parsed = d.deliveries > maxDeliveries ? undefined : parseJob(d.fields, parseOptions);
-        return { ref: { id: d.id, deliveries: d.deliveries, fields: parsed?.fields, entry }, parsed };
+        const parsed = parseJob(d.fields, parseOptions);
+        return { ref: { id: d.id, deliveries: d.deliveries, fields: parsed.fields, entry }, parsed, dead: d.deliveries > maxDeliveries };
       }),
       connect((steps) =>
         merge(
           steps.pipe(
-            filter((s) => s.parsed === undefined),
-            map((s) => deadOutcome(s.ref, 'claimed from consumers that never finished it')),
+            filter((s) => s.dead),
+            map((s) => deadOutcome(ctx, s.ref, 'claimed from consumers that never finished it')),
           ),
           steps.pipe(
-            filter((s) => s.parsed !== undefined && !s.parsed.ok),
-            map((s): Outcome => {
-              const p = s.parsed as Extract<ParsedJob, { ok: false }>;
-              return {
-                kind: 'result',
-                result: { ...base(s.ref), kind: 'failure', code: p.code, message: p.message, retryable: false, stage: 'job' },
-              };
-            }),
+            filter((s): s is Step & { parsed: Extract<ParsedJob, { ok: false }> } => !s.dead && !s.parsed.ok),
+            map((s) => jobErrorOutcome(ctx, s.ref, s.parsed.code, s.parsed.message)),
           ),
           steps.pipe(
-            filter(isImage),
+            filter((s): s is Step & { parsed: Extract<ParsedJob, { ok: true }> } => !s.dead && s.parsed.ok),
             map((s): ImageInput<JobRef> => ({ source: s.parsed.source, ref: s.ref, correlationId: `${s.ref.id}/${s.ref.deliveries}` })),
-            // A deployment of this worker's own, also when the client names one: answers to a
-            // shared one would reach the wrong worker (see docs/scaling-out.md for the measurement).
-            classifyImages<JobRef>(client, { ...options.pipeline, classify: { shared: false, ...options.pipeline?.classify }, window }),
+            classifyJobs(client, window, options.pipeline ?? {}, options.metrics),
             filter((e: ClassificationEvent<JobRef>): e is ClassificationResult<JobRef> => e.kind !== 'foreign'),
-            map(toOutcome),
+            map((result) => resultOutcome(ctx, result)),
           ),
         ),
       ),
-      mergeMap(finish),
+      // Whatever happens to the write, the job no longer takes room here.
+      mergeMap((outcome) => writeOutcome(ctx, outcome).finally(() => control.settle(jobOf(outcome)))),
     );
 
     const heartbeat = setInterval(() => void control.touch().catch(() => undefined), Math.max(10, Math.floor(claimIdle / 3)));
@@ -311,4 +215,44 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
       subscription.unsubscribe();
     };
   });
+}
+
+/** One job on its way: the delivery's reference, the job as parsed, and whether it is dead. */
+interface Step {
+  readonly ref: JobRef;
+  readonly parsed: ParsedJob;
+  /** Delivered more than `maxDeliveries` times (by claims): dead-lettered without classifying. */
+  readonly dead: boolean;
+}
+
+const jobOf = (outcome: Outcome): string => (outcome.kind === 'release' ? outcome.failure.job : outcome.result.job);
+
+/**
+ * The stages of `classifyImages` (preprocess -> bufferBatch -> classify -> correlate ->
+ * retryByErrorCode over one window), with the metrics taps between them when `metrics` is given,
+ * as the command line composes them.
+ */
+function classifyJobs(
+  client: ClassifyTransport,
+  size: number,
+  options: Omit<ClassifyImagesOptions<JobRef>, 'window'>,
+  metrics: PipelineMetrics | undefined,
+): OperatorFunction<ImageInput<JobRef>, ClassificationEvent<JobRef>> {
+  const { scheduler } = options;
+  return (inputs) =>
+    defer(() => {
+      const window = inFlightWindow(size);
+      metrics?.observeWindow(window);
+      return inputs.pipe(
+        preprocess<JobRef>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
+        bufferBatch<ClassifyItem<JobRef>>({ ...options.batch, scheduler }),
+        // A deployment of this worker's own, also when the client names one: answers to a shared
+        // one would reach the wrong worker (see docs/scaling-out.md for the measurement).
+        classify<JobRef>(client, { shared: false, ...options.classify, window, scheduler }),
+        metrics ? metrics.tapClassifyEvents<JobRef>() : identity,
+        correlate<JobRef>({ stats: metrics?.correlateStats ?? options.stats }),
+        options.retry === false ? identity : retryByErrorCode<JobRef>({ rules: options.retry, scheduler, random: options.random }),
+        metrics ? metrics.tapResults<JobRef>() : identity,
+      );
+    });
 }

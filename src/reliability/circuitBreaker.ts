@@ -1,4 +1,4 @@
-import { asyncScheduler, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
 /** Where a {@link CircuitBreaker} stands: `closed` lets calls through, `open` refuses them, `half-open` lets one probe through. */

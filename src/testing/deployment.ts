@@ -22,9 +22,18 @@ export interface DeploymentInfo {
   backlog: number;
   /** `Classify` streams joined now. */
   streams: number;
-  /** Responses purged undelivered so far: expired (`responseTtlMs`) or beyond `maxBacklog`. */
+  /** Responses purged undelivered so far: expired (`responseTtlMs`) or beyond `maxBacklog` / `maxBacklogImages`. */
   purged: number;
 }
+
+/** Images waiting in every backlog of the server together, and what to do when there are too many. */
+interface BacklogBudget {
+  images: number;
+  /** Called after a backlog grew: purges the oldest waiting responses of the server beyond the bound. */
+  grew(): void;
+}
+
+const imagesOf = (p: Pending) => p.response.outputs.length;
 
 /**
  * A deployment (contract section 3): the streams joined to it, which take its responses in turn
@@ -33,10 +42,10 @@ export interface DeploymentInfo {
 export class Deployment {
   readonly streams: Consumer[] = [];
   private next = 0;
-  backlog: Pending[] = [];
+  private backlog: Pending[] = [];
   /** Correlation ids being classified or waiting for delivery: a new image may not reuse them. */
   readonly outstanding = new Set<string>();
-  /** Responses purged undelivered (expired or beyond the backlog bound). */
+  /** Responses purged undelivered (expired or beyond the backlog bounds). */
   purged = 0;
   removed = false;
 
@@ -44,7 +53,18 @@ export class Deployment {
     readonly id: string,
     public lastActivity: number,
     private readonly maxBacklog: number,
+    private readonly budget: BacklogBudget,
   ) {}
+
+  /** Responses waiting for a stream. */
+  get backlogSize(): number {
+    return this.backlog.length;
+  }
+
+  /** When the response at the front of its backlog (the next to go) arrived; `Infinity` with none. */
+  get oldestAt(): number {
+    return this.backlog[0]?.at ?? Infinity;
+  }
 
   /** Competing consumers: the next joined stream in turn that has room, else the backlog. */
   deliver(p: Pending): void {
@@ -60,16 +80,28 @@ export class Deployment {
       }
     }
     this.backlog.push(p);
+    this.budget.images += imagesOf(p);
     // Bounded memory with no stream joined: the oldest waiting response goes first, as on expiry.
-    if (this.backlog.length > this.maxBacklog) {
-      this.release(this.backlog.shift()!.ids);
-      this.purged += 1;
-    }
+    if (this.backlog.length > this.maxBacklog) this.purgeOldest();
+    this.budget.grew();
+  }
+
+  /** Drops the oldest waiting response, undelivered; its correlation ids are free again. */
+  purgeOldest(): void {
+    const p = this.backlog.shift();
+    if (!p) return;
+    this.budget.images -= imagesOf(p);
+    this.release(p.ids);
+    this.purged += 1;
   }
 
   /** Moves backlog to `stream` while it has room (on join and when it drains). */
   pump(stream: Consumer): void {
-    while (this.backlog.length > 0 && stream.canAccept()) stream.push(this.backlog.shift()!);
+    while (this.backlog.length > 0 && stream.canAccept()) {
+      const p = this.backlog.shift()!;
+      this.budget.images -= imagesOf(p);
+      stream.push(p);
+    }
   }
 
   join(stream: Consumer, now: number): void {
@@ -84,7 +116,9 @@ export class Deployment {
     if (at >= 0) this.streams.splice(at, 1);
     this.lastActivity = now;
     this.backlog.unshift(...unwritten);
+    for (const p of unwritten) this.budget.images += imagesOf(p);
     for (const other of this.streams) this.pump(other);
+    if (unwritten.length > 0) this.budget.grew();
   }
 
   /** Frees correlation ids for reuse (their response was written or purged). */
@@ -94,11 +128,21 @@ export class Deployment {
 
   /** Purges backlog older than `ttlMs`. */
   expire(now: number, ttlMs: number): void {
-    const keep = this.backlog.filter((p) => now - p.at <= ttlMs);
-    if (keep.length === this.backlog.length) return;
-    for (const p of this.backlog) if (now - p.at > ttlMs) this.release(p.ids);
-    this.purged += this.backlog.length - keep.length;
-    this.backlog = keep;
+    const expired = this.backlog.filter((p) => now - p.at > ttlMs);
+    if (expired.length === 0) return;
+    this.backlog = this.backlog.filter((p) => now - p.at <= ttlMs);
+    for (const p of expired) {
+      this.budget.images -= imagesOf(p);
+      this.release(p.ids);
+    }
+    this.purged += expired.length;
+  }
+
+  /** Removed (idle): every waiting response goes with it. */
+  remove(): void {
+    this.removed = true;
+    for (const p of this.backlog) this.budget.images -= imagesOf(p);
+    this.backlog = [];
   }
 
   info(): DeploymentInfo {
@@ -109,18 +153,26 @@ export class Deployment {
 /** Every deployment of the server, created on first use and removed when idle or expired. */
 export class Deployments {
   private readonly byId = new Map<string, Deployment>();
+  private readonly budget: BacklogBudget;
 
   constructor(
     private readonly clock: Clock,
-    private readonly limits: { readonly maxBacklog: number; readonly responseTtlMs: number; readonly deploymentIdleMs: number },
-  ) {}
+    private readonly limits: {
+      readonly maxBacklog: number;
+      readonly maxBacklogImages: number;
+      readonly responseTtlMs: number;
+      readonly deploymentIdleMs: number;
+    },
+  ) {
+    this.budget = { images: 0, grew: () => this.trim() };
+  }
 
   /** The deployment named `id`, created now if new; its activity is refreshed either way. */
   use(id: string): Deployment {
     const now = this.clock.now();
     let d = this.byId.get(id);
     if (!d) {
-      d = new Deployment(id, now, this.limits.maxBacklog);
+      d = new Deployment(id, now, this.limits.maxBacklog, this.budget);
       this.byId.set(id, d);
     }
     d.lastActivity = now;
@@ -131,14 +183,28 @@ export class Deployments {
     return [...this.byId.values()];
   }
 
+  /** Images waiting in every backlog together. */
+  get backlogImages(): number {
+    return this.budget.images;
+  }
+
+  /** Beyond `maxBacklogImages` the oldest waiting responses of the whole server go first, as on expiry. */
+  private trim(): void {
+    while (this.budget.images > this.limits.maxBacklogImages) {
+      let oldest: Deployment | undefined;
+      for (const d of this.byId.values()) if (d.backlogSize > 0 && (!oldest || d.oldestAt < oldest.oldestAt)) oldest = d;
+      if (!oldest) return;
+      oldest.purgeOldest();
+    }
+  }
+
   /** Purges expired responses and removes idle deployments with what they hold. */
   sweep(): void {
     const now = this.clock.now();
     for (const d of this.byId.values()) {
       d.expire(now, this.limits.responseTtlMs);
       if (d.streams.length === 0 && now - d.lastActivity >= this.limits.deploymentIdleMs) {
-        d.removed = true;
-        d.backlog = [];
+        d.remove();
         this.byId.delete(d.id);
       }
     }

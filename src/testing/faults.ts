@@ -13,7 +13,11 @@ export interface Faults {
   modelErrorFor(ids: Iterable<string> | ((correlationId: string) => boolean), times?: number): void;
   /** `ERROR_CODE_MODEL_ERROR` for a fraction `rate` (0..1) of valid images, from a seeded PRNG (default seed 1). */
   modelErrorRate(rate: number, seed?: number): void;
-  /** Wait `ms` of real time (not the injected clock) before sending each response. */
+  /**
+   * Wait `ms` of real time (not the injected clock) before sending each response. A lower value
+   * also shortens the waits under way (`latency(0)` releases every held response at once), so a
+   * test can hold answers back as long as it needs without racing a timer.
+   */
   latency(ms: number): void;
   /**
    * The next `Classify` stream to receive a request fails with status `UNAVAILABLE`
@@ -62,6 +66,8 @@ export class FaultState implements Faults {
   private paused = false;
   /** Told when reading is paused or resumed, so open streams follow at once. */
   onReadingChange: () => void = () => {};
+  /** Told when the latency changes, so waits under way follow. */
+  onLatencyChange: (ms: number) => void = () => {};
 
   modelErrorFor(ids: Iterable<string> | ((correlationId: string) => boolean), times?: number): void {
     if (times !== undefined && !(Number.isInteger(times) && times >= 0)) throw new InvalidOptionError(`modelErrorFor: times must be an integer >= 0, got ${times}`);
@@ -83,6 +89,7 @@ export class FaultState implements Faults {
   latency(ms: number): void {
     if (!(ms >= 0)) throw new InvalidOptionError(`latency: ms must be >= 0, got ${ms}`);
     this.latencyMs = ms;
+    this.onLatencyChange(ms);
   }
 
   resetAfter(messages: number): void {
@@ -109,6 +116,7 @@ export class FaultState implements Faults {
     this.rules = [];
     this.rate = 0;
     this.latencyMs = 0;
+    this.onLatencyChange(0);
     this.pendingReset = undefined;
     this.unavailable = 0;
     const wasPaused = this.paused;

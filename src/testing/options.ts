@@ -18,6 +18,8 @@ export const SERVER_DEFAULTS = {
   auditLimit: 100_000,
   /** Most responses waiting in one deployment's backlog; the oldest are purged beyond it. */
   maxBacklog: 10_000,
+  /** Most images waiting in all backlogs together: about 670 bytes each with labels, so 67 MB. */
+  maxBacklogImages: 100_000,
   /**
    * HTTP/2 receive window, per stream and for the connection. Real gRPC servers grow theirs to
    * megabytes (Go and C-core by BDP probing up to 16 MiB, Java starts at 1 MiB); grpc-js servers
@@ -98,6 +100,12 @@ export interface AthenaServerOptions {
    */
   maxBacklog?: number;
   /**
+   * Most images (outputs) waiting in all the deployments' backlogs together; beyond it the
+   * longest-waiting responses of the whole server are purged, as if they had expired, so many
+   * deployments of unread answers stay bounded too. Default 100,000 (about 67 MB).
+   */
+  maxBacklogImages?: number;
+  /**
    * HTTP/2 flow-control window the server grants, per stream and for the connection, in bytes
    * (65,535 to 2^31 - 1). Default 16 MiB, like a real gRPC server after BDP probing; 65,535 is
    * HTTP/2's and grpc-js's default.
@@ -124,6 +132,7 @@ export interface ResolvedOptions {
   readonly maxMessageBytes: number;
   readonly auditLimit: number;
   readonly maxBacklog: number;
+  readonly maxBacklogImages: number;
   readonly flowControlWindow: number;
   readonly maxInFlightPerStream: number;
   readonly maxQueuedPerStream: number;
@@ -148,6 +157,7 @@ function checkOptions(o: AthenaServerOptions): void {
   count('maxInputsPerRequest', o.maxInputsPerRequest);
   count('decodeConcurrency', o.decodeConcurrency);
   count('maxPendingImages', o.maxPendingImages);
+  count('maxBacklogImages', o.maxBacklogImages);
   const w = o.flowControlWindow;
   if (w !== undefined && !(Number.isInteger(w) && w >= 65_535 && w <= 2 ** 31 - 1)) {
     throw new AthenaTestingError('INVALID_OPTION', `flowControlWindow must be an integer 65535..2147483647, got ${w}`);
@@ -183,6 +193,7 @@ export function resolveOptions(options: AthenaServerOptions): ResolvedOptions {
     maxMessageBytes: options.maxMessageBytes ?? d.maxMessageBytes,
     auditLimit: options.auditLimit ?? d.auditLimit,
     maxBacklog: options.maxBacklog ?? d.maxBacklog,
+    maxBacklogImages: options.maxBacklogImages ?? d.maxBacklogImages,
     flowControlWindow: options.flowControlWindow ?? d.flowControlWindow,
     maxInFlightPerStream: d.maxInFlightPerStream,
     maxQueuedPerStream: d.maxQueuedPerStream,

@@ -38,6 +38,8 @@ export interface AthenaTestServer {
 function createContext(options: AthenaServerOptions): ServerContext {
   const o = resolveOptions(options);
   const faults = new FaultState();
+  const delays = new Delays();
+  faults.onLatencyChange = (ms) => delays.shortenTo(ms);
   return {
     options: o,
     clock: o.clock,
@@ -45,7 +47,7 @@ function createContext(options: AthenaServerOptions): ServerContext {
     audit: new AuditLog(o.clock, o.auditLimit),
     auth: new Authorizer(o.tokens, faults),
     deployments: new Deployments(o.clock, o),
-    delays: new Delays(),
+    delays,
     input: {
       maxImageBytes: o.maxImageBytes,
       maxDecodedBytes: o.maxDecodedBytes,

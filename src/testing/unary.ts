@@ -38,6 +38,6 @@ export function listDeploymentsHandler(ctx: ServerContext) {
   return (call: grpc.ServerUnaryCall<unknown, ListDeploymentsResponse>, callback: grpc.sendUnaryData<ListDeploymentsResponse>): void => {
     const auth = ctx.auth.authorize(call.metadata);
     if ('code' in auth) return callback(auth);
-    callback(null, { deployments: ctx.deployments.list().map((d) => ({ deploymentId: d.id, backlog: d.backlog.length })) });
+    callback(null, { deployments: ctx.deployments.list().map((d) => ({ deploymentId: d.id, backlog: d.backlogSize })) });
   };
 }

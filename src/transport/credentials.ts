@@ -1,6 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { AthenaAuthError } from './errors';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { jwtExpiry } from './jwt';
+
+export { jwtExpiry };
 
 /**
  * Supplies the bearer token each call carries. The client asks for a token every time it opens
@@ -30,23 +33,6 @@ export function staticToken(token: string): AccessTokenProvider {
   if (!token) throw new InvalidOptionError('staticToken: the token is empty');
   const expiresAt = jwtExpiry(token);
   return { getToken: () => Promise.resolve(token), expiresAt: () => expiresAt };
-}
-
-/**
- * The `exp` claim of a JWT in epoch ms, or undefined when `token` is not a JWT with one. The
- * signature is not checked: the value only decides when to stop using the token, never whether
- * to trust it.
- */
-export function jwtExpiry(token: string): number | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  try {
-    const claims: unknown = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8'));
-    const exp = (claims as { exp?: unknown } | null)?.exp;
-    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Default of {@link OAuthClientCredentialsOptions.requestTimeoutMs}: a token endpoint that has not answered in 10 s is not going to. */

@@ -154,6 +154,8 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     expect(() => resolveConnection(remote, {})).toThrow(/not loopback/);
     expect(resolveConnection({ ...remote, 'allow-plaintext-credentials': true }, {})).toMatchObject({ kind: 'remote', secure: false, allowPlaintextCredentials: true });
     expect(resolveConnection({ ...remote, address: '127.0.0.1:50051' }, {})).toMatchObject({ kind: 'remote', secure: false });
+    // Plaintext asked for through the environment is named as such.
+    expect(() => resolveConnection({ address: '10.0.0.5:50051', token: 't' }, { ATHENA_INSECURE: '1' })).toThrow(/^ATHENA_INSECURE would send the token in plaintext to 10\.0\.0\.5:50051/);
     const oauth = { address: 'athena.example:443', 'client-id': 'c', 'client-secret': 's', 'token-url': 'http://localhost:8080/token' };
     expect(resolveConnection(oauth, {})).toMatchObject({ auth: { kind: 'oauth', tokenUrl: 'http://localhost:8080/token' } });
   });

@@ -6,7 +6,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { runServe } from '../../src/cli/commands/serve';
 import { main } from '../../src/cli/main';
+import { classifyImages } from '../../src/operators/classifyImages';
+import { createAthenaClient, insecure } from '../../src/transport';
+import { rawImages } from '../pipeline/helpers';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { fakeIo } from './fakeIo';
 
@@ -114,4 +119,26 @@ describe('classify --metrics-port', () => {
     expect(written.bytes.sent).toBeGreaterThan(0);
     expect(io.err()).toContain(`metrics for Prometheus at http://127.0.0.1:${port}/metrics`);
   }, 60_000);
+});
+
+describe('serve --metrics-port', () => {
+  it('serves each deployment\'s backlog, joined streams and purged responses', async () => {
+    const port = await freePort();
+    const io = fakeIo();
+    const abort = new AbortController();
+    const done = runServe(['--port', '0', '--metrics-port', String(port), '--metrics-host', '127.0.0.1'], io, abort.signal);
+    while (!io.out().includes('\n')) await new Promise((r) => setTimeout(r, 20));
+    const address = io.out().split('\n')[0]!;
+    const client = createAthenaClient({ address, credentials: insecure(), deploymentId: 'served' });
+    const results = await lastValueFrom(from(rawImages(3)).pipe(classifyImages<number>(client, { batch: { maxWait: 5 } }), toArray()));
+    client.close();
+    expect(results.map((r) => r.kind)).toEqual(['success', 'success', 'success']);
+    const samples = parse(await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()));
+    abort.abort();
+    expect(await done).toBe(0);
+    expect(samples.find((x) => x.name === 'athena_deployment_backlog' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
+    expect(samples.find((x) => x.name === 'athena_server_streams' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
+    expect(samples.find((x) => x.name === 'athena_server_responses_purged_total' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
+    expect(io.err()).toContain(`metrics for Prometheus at http://127.0.0.1:${port}/metrics`);
+  });
 });

@@ -212,7 +212,7 @@ describe('preprocess', () => {
     });
   });
 
-  it('takes a window credit per image before preparing it, and leaves it with the result', () => {
+  it('takes a window credit per image before preparing it, and leaves it held by the result’s correlation id', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const window = inFlightWindow(2);
       const source = hot('-(abc)-----|', inputs('a', 'b', 'c'));
@@ -220,7 +220,8 @@ describe('preprocess', () => {
       const result = source.pipe(preprocess(options({ a: { ms: 1 }, b: { ms: 1 }, c: { ms: 1 } }, { concurrency: 3, window })));
       testScheduler.schedule(() => {
         expect([window.inUse, window.waiting]).toEqual([2, 1]); // a and b are out; c waits for a credit
-        window.release(1); // as classify() does when an answer arrives
+        expect([window.heldBy(values.a.correlationId), window.heldBy(values.b.correlationId)]).toEqual([1, 1]);
+        expect(window.giveBack(values.a.correlationId)).toBe(true); // as classify() does when an answer arrives
       }, 5);
       testScheduler.schedule(() => expect(window.inUse).toBe(2), 20);
       expectObservable(result).toBe(expected, values);

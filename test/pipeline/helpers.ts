@@ -1,3 +1,4 @@
+import { Subject } from 'rxjs';
 import { RAW_IMAGE_BYTES } from '../../src/contract/messages';
 import type { ImageInput } from '../../src/preprocess/types';
 
@@ -22,3 +23,11 @@ export function accountedOnce(refs: readonly (number | undefined)[], n: number):
   }
   return { missing, twice };
 }
+
+/**
+ * Emits when a test ends (each spec calls `afterEach(() => testEnded.next())`); pipelines end with
+ * `takeUntil(testEnded)`. A test that fails or times out (a loaded machine) otherwise leaves its
+ * pipeline subscribed, with the keep-alive and timeout timers of `classify` running, and Jest's
+ * worker cannot exit ("A worker process has failed to exit gracefully").
+ */
+export const testEnded = new Subject<void>();

@@ -1,4 +1,4 @@
-import { concatMap, from, lastValueFrom, tap, toArray } from 'rxjs';
+import { concatMap, from, lastValueFrom, takeUntil, tap, toArray } from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import { classify, type ClassifyItem } from '../../src/operators/classify';
 import { classifyAll } from '../../src/operators/classifyAll';
@@ -12,7 +12,7 @@ import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
 import type { ImageInput, PreparedImage } from '../../src/preprocess/types';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';
-import { accountedOnce, rawImages } from './helpers';
+import { accountedOnce, rawImages, testEnded } from './helpers';
 
 const fast: ClassifyImagesOptions<number> = {
   preprocess: { encoding: 'brotli', brotliQuality: 1 },
@@ -39,6 +39,7 @@ describe('pipeline over loopback: reliability rules', () => {
     server = await startAthenaServer({ tokens: { open: '*', narrow: ['good'] } });
   });
   afterEach(() => {
+    testEnded.next();
     server.faults.clear();
     for (const c of clients.splice(0)) c.close();
   });
@@ -59,6 +60,7 @@ describe('pipeline over loopback: reliability rules', () => {
         }),
         correlate<number>({ stats }),
         retryByErrorCode<number>(),
+        takeUntil(testEnded),
         toArray(),
       ),
     );
@@ -80,6 +82,7 @@ describe('pipeline over loopback: reliability rules', () => {
             // Batches by count alone (40 = 5 x 8): no timer may cut a batch short on a loaded machine.
             batch: { maxCount: 8, maxWait: 600_000 },
           }),
+          takeUntil(testEnded),
           toArray(),
         ),
       ),
@@ -99,6 +102,7 @@ describe('pipeline over loopback: reliability rules', () => {
         from(withIds('m', 12)).pipe(
           tap(() => (prepared += 1)),
           classifyImages<number>(client('open'), fast),
+          takeUntil(testEnded),
           toArray(),
         ),
       ),
@@ -140,6 +144,7 @@ describe('pipeline over loopback: reliability rules', () => {
             // answer delayed by a loaded CI machine still arrives in time (1.5 s was not, under load).
             classify: { deploymentId: 'shared-pipelines', responseTimeout: 6000 },
           }),
+          takeUntil(testEnded),
           toArray(),
         ),
       );

@@ -10,7 +10,8 @@ import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { RAW_IMAGE_BYTES } from '../../src/contract/messages';
 import { decodeImage } from '../../src/preprocess/decode';
-import { crc32Js, encodePngBgr } from '../../src/preprocess/pngEncode';
+import { crc32Js, encodePngBgr, filterRowsJs } from '../../src/preprocess/pngEncode';
+import { pngFilterWasm, resizeBackend } from '../../src/preprocess/resizeWasm';
 import { prepareImage } from '../../src/preprocess/prepare';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure } from '../../src/transport';
@@ -76,6 +77,37 @@ describe('encodePngBgr', () => {
     const native = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
     expect(crc32Js(Buffer.from('IEND'))).toBe(0xae426082); // the CRC every PNG's IEND carries
     if (native) expect(crc32Js(data)).toBe(native(data));
+  });
+});
+
+describe('the WebAssembly Paeth filter against the JavaScript one', () => {
+  it('loads (the PNG wire runs on it)', () => {
+    expect(resizeBackend().backend).toBe('wasm');
+  });
+
+  it.each([
+    [448, 448],
+    [1, 1],
+    [2, 3],
+    [5, 1],
+    [6, 4], // rows of 18 bytes: one full step and a partial one
+    [17, 9],
+    [100, 37],
+  ])('%dx%d: the same filtered bytes, on structured pixels, noise and extremes', (width, height) => {
+    for (const bgr of [synthetic(width, height), randomBytes(width * height * 3), Buffer.alloc(width * height * 3, 255), Buffer.alloc(width * height * 3, 0)]) {
+      const wasm = pngFilterWasm(bgr, width, height);
+      expect(wasm).toBeDefined();
+      expect((wasm as Buffer).equals(filterRowsJs(bgr, width, height))).toBe(true);
+    }
+  });
+
+  it('every Paeth branch on every byte value: a, b or c chosen, ties included', () => {
+    // Rows built so that left, up and up-left take all orders and equalities.
+    const width = 256;
+    const height = 4;
+    const bgr = Buffer.alloc(width * height * 3);
+    for (let i = 0; i < bgr.length; i++) bgr[i] = (i * 37 + (i >> 7) * 11) & 0xff;
+    expect((pngFilterWasm(bgr, width, height) as Buffer).equals(filterRowsJs(bgr, width, height))).toBe(true);
   });
 });
 

@@ -217,6 +217,34 @@ describe('redisWorker', () => {
     expect(await redis.exists(`${stream}:history:${poison}`)).toBe(0);
   });
 
+  it('dead-letters, without classifying it, a job that keeps killing its workers (claimed past maxDeliveries)', async () => {
+    const stream = newStream();
+    await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    const [killer] = await enqueueJobs(redis, stream, [{ path: sample, fields: { upload: 9 } }]);
+    // Three workers took it in turn and died (each read or claim counts a delivery).
+    await redis.xreadgroup('GROUP', 'g', 'dead1', 'COUNT', 1, 'STREAMS', stream, '>');
+    await redis.xclaim(stream, 'g', 'dead2', 0, killer);
+    await redis.xclaim(stream, 'g', 'dead3', 0, killer);
+    await new Promise((r) => setTimeout(r, 30));
+    const events = await drain(stream, { claimIdle: 20, maxDeliveries: 3 });
+    expect(events.map((e) => e.kind)).toEqual(['dead-lettered']);
+    const [result] = await results(stream);
+    expect(result).toMatchObject({
+      job: killer,
+      kind: 'failure',
+      code: 'JOB_DEAD_LETTERED',
+      deliveries: 4,
+      fields: { upload: 9 },
+      attempts: 0,
+    });
+    const dead = (await redis.xrange(`${stream}:dead`, '-', '+')) as Array<[string, string[]]>;
+    expect(dead.map(([, f]) => f.slice(0, 6))).toEqual([
+      ['id', killer, 'entry', JSON.stringify({ path: sample, fields: { upload: 9 } }), 'deliveries', '4'],
+    ]);
+    expect(athena.audit.some((a) => a.correlationId.startsWith(`${killer}/`))).toBe(false);
+    expect(await pendingCount(stream, 'g')).toBe(0);
+  });
+
   it('lets only the first of two workers that finished the same job write its result', async () => {
     const stream = newStream();
     await redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');

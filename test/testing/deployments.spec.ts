@@ -18,15 +18,22 @@ describe('in-process server: deployments (contract section 3)', () => {
     await server.stop();
   });
 
-  /** Leaves a response in the deployment's backlog: its sender cancels before the answer is ready. */
-  async function backlogOne(deploymentId: string, correlationId: string): Promise<void> {
-    server.faults.latency(100);
+  /**
+   * Leaves a response in the deployment's backlog: the latency fault holds the answer back until
+   * its sender has gone, then releases it (no timer to race, however loaded the machine).
+   */
+  async function backlogOne(deploymentId: string, ...correlationIds: string[]): Promise<void> {
+    server.faults.latency(60_000);
     const s = openStream(client);
-    s.send({ deploymentId, inputs: [hashOnly(correlationId)] });
-    await until(() => server.deployments().some((d) => d.deploymentId === deploymentId && d.streams === 1));
+    s.send({ deploymentId, inputs: correlationIds.map(hashOnly) });
+    await until(() => server.audit.some((a) => a.correlationId === correlationIds[0]));
     s.call.cancel();
-    await until(() => server.deployments().find((d) => d.deploymentId === deploymentId)?.backlog === 1);
+    await until(() => server.deployments().find((d) => d.deploymentId === deploymentId)?.streams === 0);
     server.faults.latency(0);
+    await until(() => {
+      const d = server.deployments().find((d) => d.deploymentId === deploymentId);
+      return d !== undefined && d.backlog + d.purged === 1;
+    });
   }
 
   it('a deployment is created by the first Classify request naming it (section 3)', async () => {
@@ -86,17 +93,18 @@ describe('in-process server: deployments (contract section 3)', () => {
     server = await startAthenaServer({ clock, maxBacklog: 2 });
     client.close();
     client = makeClient(server.address);
-    // Three requests, then the sender goes away before any answer is ready (the latency fault).
-    server.faults.latency(100);
+    // Three requests, then the sender goes away before any answer is released (the latency fault).
+    server.faults.latency(60_000);
     const s = openStream(client);
     for (const id of ['first', 'second', 'third']) s.send({ deploymentId: 'small', inputs: [hashOnly(id)] });
     await until(() => server.audit.length === 3);
     s.call.cancel();
+    await until(() => server.deployments()[0]?.streams === 0);
+    server.faults.latency(0);
     await until(() => {
       const d = server.deployments()[0];
       return d !== undefined && d.backlog + d.purged === 3;
     });
-    server.faults.latency(0);
     expect(server.deployments()).toEqual([{ deploymentId: 'small', backlog: 2, streams: 0, purged: 1 }]);
     const late = openStream(client);
     late.send({ deploymentId: 'small', inputs: [] });
@@ -106,6 +114,26 @@ describe('in-process server: deployments (contract section 3)', () => {
     late.send({ deploymentId: 'small', inputs: [hashOnly('first')] });
     await until(() => late.responses.length === 3);
     expect(late.responses[2].outputs[0]).toMatchObject({ correlationId: 'first', error: null });
+    late.call.end();
+    await late.status;
+  });
+
+  it('all backlogs together hold at most maxBacklogImages images: the longest-waiting responses of the server are purged first (bounded memory, modelled)', async () => {
+    await server.stop();
+    server = await startAthenaServer({ clock, maxBacklogImages: 3 });
+    client.close();
+    client = makeClient(server.address);
+    await backlogOne('older', 'o1', 'o2');
+    clock.advance(1);
+    await backlogOne('newer', 'n1', 'n2');
+    // 4 images waiting > 3: the older deployment's response (both its images) is purged.
+    expect(server.deployments()).toEqual([
+      { deploymentId: 'older', backlog: 0, streams: 0, purged: 1 },
+      { deploymentId: 'newer', backlog: 1, streams: 0, purged: 0 },
+    ]);
+    const late = openStream(client);
+    late.send({ deploymentId: 'newer', inputs: [] });
+    expect((await late.next()).outputs.map((o) => o.correlationId)).toEqual(['n1', 'n2']);
     late.call.end();
     await late.status;
   });

@@ -60,6 +60,19 @@ describe('in-process server: fault injection (contract section 2: retry advice, 
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   });
 
+  it('a lower latency shortens the waits under way: latency(0) releases held answers at once', async () => {
+    server.faults.latency(60_000);
+    const s = openStream(client);
+    s.send({ deploymentId: 'held', inputs: [hashOnly('held')] });
+    // Audited when classified, before the latency: the answer is being held now.
+    await until(() => server.audit.some((a) => a.correlationId === 'held'));
+    expect(s.responses).toEqual([]);
+    server.faults.latency(0);
+    expect((await s.next()).outputs).toMatchObject([{ correlationId: 'held', error: null }]);
+    s.call.end();
+    await s.status;
+  });
+
   it('resetAfter(n): the next Classify stream fails UNAVAILABLE "stream reset" on its n-th message; the n-th is not answered (section 2: a reset stream)', async () => {
     server.faults.resetAfter(3);
     const s = openStream(client);

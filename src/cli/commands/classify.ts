@@ -1,11 +1,11 @@
-import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
-import { describeCallError, messageOf } from '../errors';
+import { describeCallError } from '../errors';
 import { findInputs, type FoundInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
-import { createWriter, fileSink, FORMATS, streamSink, toRecord, type Sink } from '../output';
+import { createWriter, FORMATS, OutputError, terminalSafe, toRecord } from '../output';
+import { openOutput, planOutput, reportMissing } from '../outputFile';
 import { runPipeline } from '../pipeline';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
@@ -14,7 +14,7 @@ import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { pipelineMetrics } from '../../metrics/index';
 import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 import { preflight } from '../preflight';
-import { checkSummaryFile, writeSummaryFile, type RunStatus } from '../summaryFile';
+import { checkSummaryFile, RunRecord, type RunStatus } from '../summaryFile';
 
 const HELP = `usage: athena-rx classify <files, folders or globs...> [options]
        athena-rx classify --samples [files...] [options]
@@ -29,7 +29,11 @@ input:
 
 output:
   --format FORMAT         table (default, for people), jsonl, csv or json
-  --output FILE           write results to FILE instead of stdout
+  --output FILE           write results to FILE instead of stdout (a FILE that already
+                          holds results is refused unless --resume or --force is given)
+  --resume                go on from FILE: inputs with a final result in it are skipped,
+                          the others (no result, or a service failure) classified and added
+  --force                 replace a FILE that already holds results
   --top N                 labels per image in the table (default 3)
   --verbose               list the files skipped in folders (not images by name)
   --summary-file FILE     write the run's figures as JSON to FILE at the end (batch jobs)
@@ -55,76 +59,70 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     'summary-file': { type: 'string' },
     format: { type: 'string' },
     output: { type: 'string' },
+    resume: { type: 'boolean' },
+    force: { type: 'boolean' },
     top: { type: 'string' },
     verbose: { type: 'boolean' },
     samples: { type: 'boolean' },
   });
   // Everything that can be wrong with the command line is checked before any work starts.
-  const format = choiceFlag(flags, 'format', FORMATS) ?? 'table';
   const top = intFlag(flags, 'top', { min: 1, max: 100 }) ?? 3;
   const settings = resolvePipeline(flags);
   const config = resolveConnection(flags, io.env);
+  const outputName = stringFlag(flags, 'output');
+  const plan = planOutput({
+    output: outputName,
+    format: choiceFlag(flags, 'format', FORMATS),
+    resume: boolFlag(flags, 'resume'),
+    force: boolFlag(flags, 'force'),
+    cwd: io.cwd,
+  });
+  const format = plan.format;
   const found = await inputFiles(positionals, boolFlag(flags, 'samples'), io.cwd);
-  const files = found.files;
+  // --resume: inputs that already have a final result are not classified again.
+  const files = found.files.filter((f) => !plan.done.has(f.display));
+  const resumed = found.files.length - files.length;
+  const keptFailures = plan.kept.filter((r) => r.outcome === 'failure' && found.files.some((f) => f.display === r.file)).length;
   // Unreadable folders are failure lines of their own; every other input still classifies.
   const total = files.length + found.problems.length;
-  const outputPath = stringFlag(flags, 'output');
   const metricsAt = resolveMetrics(flags);
   const summaryPath = checkSummaryFile(stringFlag(flags, 'summary-file'), io.cwd);
+  const output = openOutput(plan, io.stdout, outputName);
+  const sink = output.sink;
 
-  let sink: Sink;
-  if (outputPath !== undefined) {
-    try {
-      sink = fileSink(resolve(io.cwd, outputPath));
-    } catch (err) {
-      throw new UsageError(`--output: cannot write '${outputPath}' (${messageOf(err)})`);
-    }
-  } else {
-    sink = streamSink(io.stdout);
-  }
-
-  const startedAtIso = new Date().toISOString();
   const startedAt = performance.now();
   const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
   if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
   const connection = await connect(config, io);
   const stats = new RunStats();
   const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: connection.client.affiliate, deploymentId: connection.client.deploymentId });
-  const finish = async (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> => {
-    const snap = metrics.snapshot();
-    if (summaryPath !== undefined) {
-      writeSummaryFile(summaryPath, {
-        status, exitStatus, ...(message !== undefined ? { message } : {}),
-        startedAt: startedAtIso, finishedAt: new Date().toISOString(),
-        elapsedSeconds: Math.round(performance.now() - startedAt) / 1000,
-        address: connection.address,
-        images: { total, succeeded: stats.succeeded, failed: stats.failed, notAttempted, byCode: Object.fromEntries(stats.byCode) },
-        bytes: snap.bytes,
-        metrics: snap,
-      });
-    }
-    metrics.dispose();
-    await endpoint?.stop();
-    return exitStatus;
-  };
+  const run = new RunRecord({ summaryPath, address: connection.address, total, stats, metrics, endpoint });
+  const finish = (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> =>
+    run.end(status, exitStatus, notAttempted, message);
 
   // Fail fast and say it once: no image is read while the service cannot be used at all.
   const problem = await preflight(connection, config, io, { token: connection.token });
   if (problem !== undefined) {
     await connection.close();
     sink.close();
+    output.lostFile(); // a resume's new file, not yet in place, is removed
     io.stderr.write(`athena-rx classify: ${problem}\n`);
     io.stderr.write(`nothing was read or sent: ${total} ${total === 1 ? 'image' : 'images'} not attempted\n`);
     return finish('unavailable', EXIT.unavailable, total, problem);
   }
 
   const progress = new ProgressBar(io.stderr, total);
-  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => f.display.length)) });
+  const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => terminalSafe(f.display).length)) });
   let pipelineError: unknown;
+  let outputError: OutputError | undefined;
   let interrupted = false;
+  const answered = new Set<InputFile>();
+  const notAttemptedFiles: string[] = [];
   try {
     progress.clear(); // the header must not land on the progress line
     writer.begin();
+    for (const record of plan.kept) writer.write(record);
+    output.commit();
     for (const problem of found.problems) {
       writer.write({ file: problem.display, correlationId: '', outcome: 'failure', labels: {}, errorCode: problem.code, errorMessage: problem.message, attempts: 0 });
       stats.addFailure(problem.code, `${problem.display}: ${problem.message}`);
@@ -143,7 +141,20 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
           const file = result.ref as InputFile;
           progress.clear();
           // Inputs left unread after an outage are counted; the table does not list them one by one.
-          if (result.kind === 'success' || (result.code as string) !== 'NOT_ATTEMPTED' || format !== 'table') writer.write(toRecord(result, file.display));
+          const shown = result.kind === 'success' || (result.code as string) !== 'NOT_ATTEMPTED' || format !== 'table';
+          try {
+            if (shown) writer.write(toRecord(result, file.display));
+          } catch (err) {
+            // A full disk or a broken output: stop, and count only what was written.
+            if (!(err instanceof OutputError)) throw err;
+            outputError = err;
+            subscription?.unsubscribe();
+            stop();
+            done();
+            return;
+          }
+          answered.add(file);
+          if (result.kind === 'failure' && (result.code as string) === 'NOT_ATTEMPTED') notAttemptedFiles.push(file.display);
           if (result.kind === 'success') stats.addSuccess();
           else stats.addFailure(result.code, `${file.display}: ${result.message}`);
           progress.update(stats.done, stats.failed);
@@ -160,24 +171,44 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
       });
       if (interrupted) subscription.unsubscribe();
     });
+  } catch (err) {
+    if (!(err instanceof OutputError)) throw err;
+    outputError ??= err;
   } finally {
     progress.stop();
-    writer.end();
+    try {
+      if (!outputError) writer.end();
+    } catch (err) {
+      if (!(err instanceof OutputError)) throw err;
+      outputError = err;
+    }
     sink.close();
     await connection.close();
   }
 
-  const missing = total - stats.done;
   // What was written to the stream, not what was prepared: images prepared and never sent cost nothing.
   stats.bytes.wire = metrics.snapshot().bytes.sent;
   io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
+  if (resumed > 0 || plan.unreadable > 0) {
+    io.stderr.write(
+      `resumed: ${resumed} ${resumed === 1 ? 'input' : 'inputs'} already had a final result in ${outputName}` +
+        `${keptFailures > 0 ? ` (${keptFailures} of them failed)` : ''}` +
+        `${plan.unreadable > 0 ? ` (${plan.unreadable} unreadable ${plan.unreadable === 1 ? 'line' : 'lines'} of it dropped)` : ''}\n`,
+    );
+  }
   if (found.skipped.length > 0) io.stderr.write(renderSkipped(found.skipped, boolFlag(flags, 'verbose')) + '\n');
   if (pipelineError !== undefined) {
-    io.stderr.write(`athena-rx classify: the pipeline failed: ${describeCallError(pipelineError, connection.address)}\n`);
+    io.stderr.write(`athena-rx classify: the pipeline failed: ${terminalSafe(describeCallError(pipelineError, connection.address))}\n`);
   }
-  if (missing > 0) io.stderr.write(`${missing} of ${total} images got no result${interrupted ? ' (interrupted)' : ''}\n`);
-  const notAttempted = (stats.byCode.get('NOT_ATTEMPTED') ?? 0) + missing;
-  const failed = stats.failed > 0 || missing > 0;
+  const lost = output.lostFile();
+  if (outputError) io.stderr.write(`athena-rx classify: ${terminalSafe(outputError.message)}; ${stats.done} results were written before it, the rest not\n`);
+  if (lost) io.stderr.write(`athena-rx classify: ${terminalSafe(lost)}\n`);
+  const missing = files.filter((f) => !answered.has(f)).map((f) => f.display);
+  // Which inputs got no result, not only how many (listed in <output>.missing with --output).
+  io.stderr.write(reportMissing([...missing, ...notAttemptedFiles], total, interrupted, plan.path));
+  const notAttempted = notAttemptedFiles.length + missing.length;
+  // The exit status speaks for the whole output: failures kept from the run resumed count too.
+  const failed = stats.failed > 0 || keptFailures > 0 || missing.length > 0 || outputError !== undefined || lost !== undefined;
   return finish(interrupted ? 'interrupted' : failed ? 'failed' : 'ok', failed ? EXIT.failed : EXIT.ok, notAttempted);
 });
 
@@ -201,6 +232,10 @@ async function inputFiles(positionals: string[], useSamples: boolean, cwd: strin
  * Calls `onInterrupt` on SIGINT/SIGTERM or when stdout's reader goes away (`| head`), for
  * the real process only: in-process callers (tests) pass their own streams and get no
  * process-wide listeners. Returns the function that removes the listeners.
+ *
+ * A signal always ends the run: the first lets it write its summary; a second one, or the run
+ * still alive 5 s after the first (a read stuck in the kernel holds the event loop), ends the
+ * process at once.
  */
 function watchInterrupts(io: CliIo, onInterrupt: () => void): () => void {
   const onError = (err: NodeJS.ErrnoException): void => {
@@ -208,15 +243,27 @@ function watchInterrupts(io: CliIo, onInterrupt: () => void): () => void {
   };
   io.stdout.on('error', onError);
   const real = io.stdout === process.stdout;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const status = 128 + (signal === 'SIGINT' ? 2 : 15);
+    const force = (): never => process.exit(process.exitCode ?? status);
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    // unref: the timer never keeps the process alive; it fires only if something else does.
+    setTimeout(force, FORCED_EXIT_MS).unref();
+    onInterrupt();
+  };
   if (real) {
-    process.once('SIGINT', onInterrupt);
-    process.once('SIGTERM', onInterrupt);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   }
   return () => {
     io.stdout.off('error', onError);
     if (real) {
-      process.off('SIGINT', onInterrupt);
-      process.off('SIGTERM', onInterrupt);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
   };
 }
+
+/** How long an interrupted run may take to wind down before the process is ended regardless. */
+const FORCED_EXIT_MS = 5_000;

@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 import type { AthenaServerOptions } from '../../testing/server';
 import { messageOf } from '../errors';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
+import { ATTR, INSTRUMENTS } from '../../metrics/instruments';
+import type { AthenaTestServer } from '../../testing/server';
+import { resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 
 const HELP = `usage: athena-rx serve [--port N] [--host H] [--tls-cert FILE --tls-key FILE] [--token TOKEN:AFF1,AFF2 ...]
 
@@ -16,10 +19,18 @@ The first line of stdout is its address (host:port).
   --tls-key FILE    PEM private key
   --token T:A,B     accept bearer token T for affiliates A and B ('T:*' for any);
                     repeatable; without --token no authentication is required
+  --metrics-port N  serve the deployments' backlog, joined streams and purged responses
+                    for Prometheus at http://HOST:N/metrics (docs/monitoring.md)
+  --metrics-host H  interface for --metrics-port (default 0.0.0.0)
 `;
 
 /** Options parsed from the command line, ready for `startAthenaServer`. */
 export function parseServeArgs(args: string[], cwd: string): AthenaServerOptions | 'help' {
+  return parseServe(args, cwd).options;
+}
+
+/** The server's options and, with `--metrics-port`, where to serve metrics. */
+function parseServe(args: string[], cwd: string): { options: AthenaServerOptions | 'help'; metrics?: { port: number; host: string } } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -32,13 +43,16 @@ export function parseServeArgs(args: string[], cwd: string): AthenaServerOptions
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         token: { type: 'string', multiple: true },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (values.help) return 'help';
+  if (values.help) return { options: 'help' };
+  const metrics = resolveMetrics({ 'metrics-port': values['metrics-port'], 'metrics-host': values['metrics-host'] });
   const options: AthenaServerOptions = {};
   if (values.port !== undefined) {
     const port = Number(values.port);
@@ -73,7 +87,7 @@ export function parseServeArgs(args: string[], cwd: string): AthenaServerOptions
     }
     options.tokens = tokens;
   }
-  return options;
+  return { options, metrics };
 }
 
 /**
@@ -83,7 +97,7 @@ export function parseServeArgs(args: string[], cwd: string): AthenaServerOptions
  * @param signal stops the server like SIGINT does; used by tests that run the command in-process.
  */
 export async function runServe(args: string[], io: CliIo, signal?: AbortSignal): Promise<number> {
-  const parsed = parseServeArgs(args, io.cwd);
+  const { options: parsed, metrics } = parseServe(args, io.cwd);
   if (parsed === 'help') {
     io.stdout.write(HELP);
     return EXIT.ok;
@@ -100,6 +114,8 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   }
   io.stdout.write(`${server.address}\n`);
   io.stderr.write(`athena-rx serve: listening on ${server.address} (${parsed.tls ? 'TLS' : 'plaintext'}${parsed.tokens ? ', tokens required' : ''}); Ctrl-C stops\n`);
+  const endpoint = metrics ? await serveMetrics(server, metrics) : undefined;
+  if (endpoint) io.stderr.write(`athena-rx serve: metrics for Prometheus at ${endpoint.url}\n`);
   await new Promise<void>((resolve) => {
     const done = () => {
       process.off('SIGINT', done);
@@ -113,9 +129,32 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     else signal?.addEventListener('abort', done);
   });
   await server.stop();
+  await endpoint?.stop();
   io.stderr.write('athena-rx serve: stopped\n');
   return EXIT.ok;
 }
 
 /** The `serve` subcommand as the dispatcher calls it. */
 export const serve: Command = (args, io) => runServe(args, io);
+
+/** The server's deployments as gauges: backlog and joined streams, and responses purged. */
+async function serveMetrics(server: AthenaTestServer, at: { port: number; host: string }): Promise<MetricsEndpoint> {
+  const endpoint = await startMetricsEndpoint(at);
+  const { meter } = endpoint;
+  const spec = (i: { name: string; unit: string; description: string }) => [i.name, { unit: i.unit, description: i.description }] as const;
+  const backlog = meter.createObservableGauge(...spec(INSTRUMENTS.backlog));
+  const streams = meter.createObservableGauge(...spec(INSTRUMENTS.serverStreams));
+  const purged = meter.createObservableCounter(...spec(INSTRUMENTS.serverPurged));
+  meter.addBatchObservableCallback(
+    (r) => {
+      for (const d of server.deployments()) {
+        const attrs = { [ATTR.deployment]: d.deploymentId };
+        r.observe(backlog, d.backlog, attrs);
+        r.observe(streams, d.streams, attrs);
+        r.observe(purged, d.purged, attrs);
+      }
+    },
+    [backlog, streams, purged],
+  );
+  return endpoint;
+}

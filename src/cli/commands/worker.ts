@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
-import { Subject } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
+import { pipelineMetrics } from '../../metrics/index';
 import { DEFAULT_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_INLINE_BYTES, redisWorker, type WorkerEvent } from '../../redis/index';
-import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
+import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags, type OptionSpec } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError } from '../errors';
-import { EXIT, UsageError, type Command } from '../io';
+import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { formatDuration, rate } from '../progress';
 import { REDIS_HELP, REDIS_OPTIONS, openRedis, resolveRedis } from '../redis';
@@ -33,6 +35,8 @@ ${REDIS_HELP}
 ${PIPELINE_HELP}
   (--in-flight is also how many jobs this worker holds at once)
 
+${METRICS_HELP}
+
 ${CONNECTION_HELP}
   Each worker classifies over a deployment of its own; --deployment-id names it (give every
   worker its own), so that a restarted worker rejoins it.
@@ -46,118 +50,61 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
     ...REDIS_OPTIONS,
     ...CONNECTION_OPTIONS,
     ...PIPELINE_OPTIONS,
-    group: { type: 'string' },
-    consumer: { type: 'string' },
-    results: { type: 'string' },
-    'dead-letter': { type: 'string' },
-    'claim-idle': { type: 'string' },
-    'max-deliveries': { type: 'string' },
-    root: { type: 'string' },
-    'max-inline-bytes': { type: 'string' },
-    drain: { type: 'boolean' },
+    ...METRICS_OPTIONS,
+    ...WORKER_OPTIONS,
   });
-  if (positionals.length > 0)
+  if (positionals.length > 0) {
     throw new UsageError(
       `unexpected argument '${positionals[0]}': the worker takes its images from the stream (athena-rx enqueue adds them)`,
     );
+  }
+  // Everything that can be wrong with the command line is checked before connecting to anything.
   const { url, stream } = resolveRedis(flags, io.env);
   const settings = resolvePipeline(flags);
   const config = resolveConnection(flags, io.env);
-  const claimIdle = intFlag(flags, 'claim-idle', { min: 10, max: 86_400_000 }) ?? DEFAULT_CLAIM_IDLE;
-  const maxDeliveries = intFlag(flags, 'max-deliveries', { min: 1, max: 1000 });
-  const maxInlineBytes = intFlag(flags, 'max-inline-bytes', { min: 1, max: 512 * 1024 * 1024 });
-  const root = stringFlag(flags, 'root');
-  const names = Object.fromEntries(
-    (['group', 'consumer', 'results', 'dead-letter'] as const).map((n) => {
-      const v = stringFlag(flags, n);
-      if (v === '') throw new UsageError(`--${n} must not be empty`);
-      return [n, v];
-    }),
-  );
+  const metricsAt = resolveMetrics(flags);
+  const queue = resolveQueue(flags, io.cwd);
 
+  const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
+  if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
   const { redis, url: shownUrl, close: closeRedis } = openRedis(url, io, 'athena-rx worker', { wait: true });
-  const connection = await connect(config, io).catch((err: unknown) => {
+  const connection = await connect(config, io).catch(async (err: unknown) => {
     closeRedis();
+    await endpoint?.stop();
     throw err;
   });
+  const { client } = connection;
+  const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: client.affiliate, deploymentId: client.deploymentId });
   const stats = new RunStats();
   const counts = { released: 0, deadLettered: 0, superseded: 0 };
   const status = new StatusLine(io.stderr);
-  const stop = new Subject<void>();
   const startedAt = performance.now();
-  let failure: unknown;
-  let signals = 0;
-  let abandoned = false;
 
-  io.stderr.write(`worker ${names.consumer ?? '(default name)'}: ${stream} on ${shownUrl}, group ${names.group ?? 'athena-rx'}\n`);
-  await new Promise<void>((done) => {
-    const onSignal = (): void => {
-      signals++;
-      if (signals === 1) {
-        status.clear();
-        io.stderr.write('stopping: finishing the jobs in flight (signal again to leave them to other workers)\n');
-        stop.next();
-      } else {
-        abandoned = true;
-        subscription.unsubscribe();
-        done();
-      }
-    };
-    const real = io.stderr === process.stderr;
-    if (real) {
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    }
-    const unlisten = (): void => {
-      if (real) {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-    };
-    const subscription = redisWorker(redis, connection.client, {
-      stream,
-      group: names.group ?? 'athena-rx',
-      consumer: names.consumer,
-      results: names.results,
-      deadLetter: names['dead-letter'],
-      window: settings.inFlight,
-      claimIdle,
-      maxDeliveries,
-      maxInlineBytes,
-      root: root === undefined ? undefined : resolve(io.cwd, root),
-      drain: boolFlag(flags, 'drain'),
-      until: stop,
-      pipeline: {
-        batch: { maxCount: settings.batchSize },
-        preprocess: {
-          encoding: settings.encoding,
-          brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
-          hashes: settings.hashes,
-          affiliate: connection.client.affiliate,
-          concurrency: settings.concurrency,
-        },
-        // A named deployment is this worker's own: answers never go to another worker.
-        classify: { shared: false },
-      },
-    }).subscribe({
-      next: (event: WorkerEvent) => {
-        count(event, stats, counts);
-        status.update(stats, counts.released, performance.now() - startedAt);
-      },
-      error: (err: unknown) => {
-        failure = err;
-        unlisten();
-        done();
-      },
-      complete: () => {
-        unlisten();
-        done();
-      },
-    });
-  });
+  io.stderr.write(`worker ${queue.consumer ?? '(default name)'}: ${stream} on ${shownUrl}, group ${queue.group}\n`);
+  const pipeline = {
+    batch: { maxCount: settings.batchSize },
+    preprocess: {
+      encoding: settings.encoding,
+      brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
+      hashes: settings.hashes,
+      affiliate: client.affiliate,
+      concurrency: settings.concurrency,
+    },
+  };
+  const { failure, abandoned } = await runUntilStopped(
+    io,
+    status,
+    (until) => redisWorker(redis, client, { stream, ...queue, window: settings.inFlight, until, metrics, pipeline }),
+    (event) => {
+      count(event, stats, counts);
+      status.update(stats, counts.released, performance.now() - startedAt);
+    },
+  );
   status.clear();
   closeRedis();
   await connection.close();
+  metrics.dispose();
+  await endpoint?.stop();
 
   io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
   const extra = [
@@ -178,6 +125,91 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   }
   return EXIT.ok;
 });
+
+const WORKER_OPTIONS = {
+  group: { type: 'string' },
+  consumer: { type: 'string' },
+  results: { type: 'string' },
+  'dead-letter': { type: 'string' },
+  'claim-idle': { type: 'string' },
+  'max-deliveries': { type: 'string' },
+  root: { type: 'string' },
+  'max-inline-bytes': { type: 'string' },
+  drain: { type: 'boolean' },
+} as const satisfies OptionSpec;
+
+/** The worker's own flags, as `redisWorker` options. */
+function resolveQueue(flags: Flags, cwd: string) {
+  const names = Object.fromEntries(
+    (['group', 'consumer', 'results', 'dead-letter'] as const).map((n) => {
+      const v = stringFlag(flags, n);
+      if (v === '') throw new UsageError(`--${n} must not be empty`);
+      return [n, v];
+    }),
+  );
+  const root = stringFlag(flags, 'root');
+  return {
+    group: names.group ?? 'athena-rx',
+    consumer: names.consumer,
+    results: names.results,
+    deadLetter: names['dead-letter'],
+    claimIdle: intFlag(flags, 'claim-idle', { min: 10, max: 86_400_000 }) ?? DEFAULT_CLAIM_IDLE,
+    maxDeliveries: intFlag(flags, 'max-deliveries', { min: 1, max: 1000 }),
+    maxInlineBytes: intFlag(flags, 'max-inline-bytes', { min: 1, max: 512 * 1024 * 1024 }),
+    root: root === undefined ? undefined : resolve(cwd, root),
+    drain: boolFlag(flags, 'drain'),
+  };
+}
+
+/**
+ * Runs the worker until it completes (`--drain`, or after the first SIGINT/SIGTERM once it has
+ * written back what it held) or fails; a second signal leaves at once. Signals are watched for
+ * the real process only: in-process callers (tests) get no process-wide listeners.
+ */
+function runUntilStopped(
+  io: CliIo,
+  status: StatusLine,
+  start: (until: Subject<void>) => Observable<WorkerEvent>,
+  onEvent: (event: WorkerEvent) => void,
+): Promise<{ failure?: unknown; abandoned: boolean }> {
+  return new Promise((done) => {
+    const stop = new Subject<void>();
+    let signals = 0;
+    const real = io.stderr === process.stderr;
+    const onSignal = (): void => {
+      signals++;
+      if (signals === 1) {
+        status.clear();
+        io.stderr.write('stopping: finishing the jobs in flight (signal again to leave them to other workers)\n');
+        stop.next();
+        return;
+      }
+      subscription.unsubscribe();
+      unlisten();
+      done({ abandoned: true });
+    };
+    const unlisten = (): void => {
+      if (!real) return;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    if (real) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    const subscription = start(stop).subscribe({
+      next: onEvent,
+      error: (failure: unknown) => {
+        unlisten();
+        done({ failure, abandoned: false });
+      },
+      complete: () => {
+        unlisten();
+        done({ abandoned: false });
+      },
+    });
+  });
+}
 
 function count(event: WorkerEvent, stats: RunStats, counts: { released: number; deadLettered: number; superseded: number }): void {
   switch (event.kind) {

@@ -1,13 +1,13 @@
 import { map, mergeMap, Observable, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import type { ClassifyRequest, ClassifyResponse } from '../../src/contract/messages';
-import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../src/operators/classify';
-import { correlate } from '../../src/operators/correlate';
-import { holdCredit, inFlightWindow } from '../../src/operators/inFlightWindow';
-import type { ClassificationEvent } from '../../src/operators/results';
-import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
-import type { ClassifyTransport } from '../../src/transport/types';
-import { failure, modelError, ok, prepared } from './fixtures';
+import type { ClassifyRequest, ClassifyResponse } from '../../../src/contract/messages';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../../src/operators/classify';
+import { correlate } from '../../../src/operators/correlate';
+import { inFlightWindow } from '../../../src/operators/inFlightWindow';
+import type { ClassificationEvent } from '../../../src/operators/results';
+import { retryByErrorCode } from '../../../src/operators/retryByErrorCode';
+import type { ClassifyTransport } from '../../../src/transport/types';
+import { failure, modelError, ok, prepared } from '../fixtures';
 
 /** One call opened on the fake transport: what was written when, and handles to answer it. */
 interface FakeCall {
@@ -294,8 +294,8 @@ describe('classify', () => {
       const { transport, calls } = fakeTransport(testScheduler);
       const pre = failure('p', 'DECODE_FAILED', 0, { attempts: 0, stage: 'preprocess' });
       const items = [prepared('a1'), pre, prepared('a2')];
-      // As preprocess({ window }) does: each item carries the credit taken for it.
-      items.forEach(holdCredit);
+      // As preprocess({ window }) does: each item's correlation id holds the credit taken for it.
+      items.forEach((item) => window.hold(item.correlationId));
       const source = cold<ClassifyItem<string>[]>('-a|', { a: items });
       testScheduler.schedule(() => inUse.push(window.inUse), 3);
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 6);
@@ -314,7 +314,7 @@ describe('classify', () => {
       window.acquire().subscribe();
       const { transport, calls } = fakeTransport(testScheduler);
       const mine = prepared('a1');
-      holdCredit(mine);
+      window.hold(mine.correlationId);
       // A failure and an image that did not come through preprocess({ window }): no credit each.
       const stray = [failure('p', 'DECODE_FAILED', 0, { attempts: 0, stage: 'preprocess' }), prepared('a2')];
       const source = cold<ClassifyItem<string>[]>('-a|', { a: [mine, ...stray] });
@@ -346,7 +346,7 @@ describe('classify', () => {
       testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 7);
       const events = source.pipe(classify<string>(transport, opts()));
-      let capability: import('../../src/operators/results').RetryCapability | undefined;
+      let capability: import('../../../src/operators/results').RetryCapability | undefined;
       const result = new Observable<ClassifyEvent<string>>((subscriber) =>
         events.subscribe({
           next: (e) => {
@@ -454,7 +454,7 @@ describe('classify', () => {
       window.acquire().subscribe();
       window.acquire().subscribe();
       const items = batches(['a1', 'a2']);
-      items.a.forEach(holdCredit);
+      items.a.forEach((item) => window.hold(item.correlationId));
       const source = hot('-a---', items);
       const result = source.pipe(
         mergeMap((x) => of(x)),

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { MAX_ID_LENGTH } from '../../contract/messages';
+import { idProblem } from '../../core/ids';
+import { InvalidOptionError } from '../../core/invalidOptionError';
+import type { ClassifyTransport } from '../../transport/types';
+import type { InFlightWindow } from '../inFlightWindow';
+import { lentContext, pipelineContext, type PipelineContext } from '../pipelineContext';
+import { countedReconnect, type ReconnectOptions } from './connection';
+import type { ClassifyEvent, ClassifyItem } from './events';
+import { ClassifySession, type SessionConfig } from './session';
+
+/** Options of {@link classify}. */
+export interface ClassifyOptions {
+  /** The deployment to use. Default: the client's, else a fresh `athena-rx-<uuid>` of this pipeline's own. */
+  readonly deploymentId?: string;
+  /**
+   * Whether other clients may join the deployment. Default: true when a deployment id was given
+   * (here or on the client), false for the pipeline's own. When shared, images unanswered at a
+   * reconnect are not sent again (their answer may have gone to another member): they end as
+   * `RESPONSE_TIMEOUT` if it does not come.
+   */
+  readonly shared?: boolean;
+  /** Affiliate for images that name none. Default: the client's, else `''`. */
+  readonly affiliate?: string;
+  /** The pipeline's credit gate: a credit is given back (by correlation id) when an image's final answer has left. */
+  readonly window?: InFlightWindow;
+  /** Most images sent and unanswered at once. Default: the window's size, else 256. */
+  readonly maxInFlight?: number;
+  /** An empty request after this many ms without a request (keeps the stream alive). Default 30,000. */
+  readonly keepAlive?: number;
+  /** An image unanswered this long after its (last) send gets `RESPONSE_TIMEOUT`. Default 120,000. */
+  readonly responseTimeout?: number;
+  /** After a reopen, how long to wait for the deployment's backlog before re-sending, ms. Default 250. */
+  readonly backlogGrace?: number;
+  readonly reconnect?: ReconnectOptions;
+  /** Jitter of reconnect delays, in [0, 1). Default `Math.random`. A throw ends the Observable with that error. */
+  readonly random?: () => number;
+  /**
+   * The pipeline context shared with `retryByErrorCode` (see {@link PipelineContext}). Default:
+   * the one the `retryByErrorCode` downstream lends while it subscribes, else none (no retries).
+   */
+  readonly context?: PipelineContext;
+  /** Time of timers and timestamps. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+const DEFAULTS = { maxInFlight: 256, keepAlive: 30_000, responseTimeout: 120_000, backlogGrace: 250 } as const;
+
+function positive(name: string, value: number, integer = false): number {
+  if (!(value >= 0) || (integer && !(Number.isInteger(value) && value >= 1))) {
+    throw new InvalidOptionError(`classify: ${name} must be ${integer ? 'an integer >= 1' : 'a number >= 0'}, got ${value}`);
+  }
+  return value;
+}
+
+/** The options of `classify`, checked and with their defaults, except what each subscription decides. */
+function resolve(
+  client: ClassifyTransport,
+  options: ClassifyOptions,
+): Omit<SessionConfig, 'deploymentId' | 'context'> & { givenId?: string } {
+  const window = options.window;
+  const givenId = options.deploymentId ?? client.deploymentId;
+  return {
+    client,
+    scheduler: options.scheduler ?? asyncScheduler,
+    window,
+    maxInFlight: positive('maxInFlight', options.maxInFlight ?? window?.size ?? DEFAULTS.maxInFlight, true),
+    keepAlive: positive('keepAlive', options.keepAlive ?? DEFAULTS.keepAlive),
+    responseTimeout: positive('responseTimeout', options.responseTimeout ?? DEFAULTS.responseTimeout),
+    backlogGrace: positive('backlogGrace', options.backlogGrace ?? DEFAULTS.backlogGrace),
+    reconnect: countedReconnect(options.reconnect, options.random ?? Math.random),
+    shared: options.shared ?? givenId !== undefined,
+    defaultAffiliate: options.affiliate ?? client.affiliate ?? '',
+    ...(givenId !== undefined ? { givenId } : {}),
+  };
+}
+
+/** The context of one subscription: the given one, else the one a retry stage downstream lends. */
+function contextFor(given: PipelineContext | undefined): PipelineContext {
+  const lent = lentContext();
+  if (given && lent && given !== lent) {
+    throw new InvalidOptionError(
+      'classify: its context is not the one of the retryByErrorCode downstream, so failed images could not be retried; pass the same pipelineContext() to both (or to neither)',
+    );
+  }
+  return given ?? lent ?? pipelineContext();
+}
+
+/**
+ * Sends batches of prepared images as `ClassifyRequest`s on one duplex stream per subscription and
+ * emits what happens to them: `sent`, `response`, `failed` (timeout or transport given up),
+ * `rejected` (items that could not be sent) and `connection` events.
+ *
+ * Use it after `bufferBatch()` and before `correlate()`; it keeps at most `maxInFlight` images
+ * unanswered, keeps the stream alive, reopens it after a transient failure without losing or
+ * repeating an image, and half-closes once the source completed and every image has its answer.
+ *
+ * ```text
+ * batches:   -[a,b]------[c]---------|
+ *            classify(client)
+ * events:    -s------r---s-------r---(|)      s = sent, r = response (after the server half-closes)
+ * wire:      j[a,b]------[c]---------end      j = empty join request
+ * ```
+ *
+ * A failure that the pipeline's `retryByErrorCode` will retry is kept (with its window credit)
+ * until that stage has decided, however late the failure reaches it: see {@link PipelineContext}.
+ *
+ * Every image leaves exactly once as an answer (`response`) or a `failed`/`rejected` event; a dead
+ * transport is reported per image (`TRANSPORT_FAILED`), never as an error notification. Only
+ * programming errors (an invalid deployment id, a value that is not a batch, an item that is not
+ * a prepared image or a failure, a context that differs from the retry stage's: all
+ * `InvalidOptionError`), a throw of the caller's transport or `random`, and an error of the source
+ * are error notifications.
+ *
+ * @example
+ * ```ts
+ * const window = inFlightWindow(256);
+ * inputs$.pipe(preprocess({ window }), bufferBatch(), classify(client, { window }), correlate());
+ * ```
+ *
+ * @param client What the operator needs of a client: `classify` (a duplex call), and optional
+ *   `deploymentId`/`affiliate` defaults. `createAthenaClient` returns one.
+ * @param options.deploymentId Default: the client's, else `athena-rx-<uuid>` of its own.
+ * @param options.shared Default true for a given deployment id, false for its own.
+ * @param options.affiliate Default: the client's, else `''`.
+ * @param options.window Shared credit gate; default none (then the source is not slowed down).
+ * @param options.maxInFlight Default the window's size, else 256.
+ * @param options.keepAlive Default 30,000 ms.
+ * @param options.responseTimeout Default 120,000 ms.
+ * @param options.backlogGrace Default 250 ms.
+ * @param options.reconnect Default `{ maxAttempts: 5, initialDelay: 200, maxDelay: 10_000 }`.
+ * @param options.random Default `Math.random`.
+ * @param options.context Default: the context of the `retryByErrorCode` downstream, else none.
+ * @param options.scheduler Default `asyncScheduler`.
+ * @see bufferBatch
+ * @see correlate
+ * @see inFlightWindow
+ * @see classifyImages
+ */
+export function classify<R = unknown>(
+  client: ClassifyTransport,
+  options: ClassifyOptions = {},
+): OperatorFunction<readonly ClassifyItem<R>[], ClassifyEvent<R>> {
+  const { givenId, ...config } = resolve(client, options);
+  return (source) =>
+    new Observable<ClassifyEvent<R>>((subscriber) => {
+      const deploymentId = givenId ?? `athena-rx-${randomUUID()}`;
+      if (idProblem('deployment id', deploymentId) !== undefined) {
+        subscriber.error(new InvalidOptionError(`classify: deployment id must be 1-${MAX_ID_LENGTH} characters, got '${deploymentId}'`));
+        return undefined;
+      }
+      let context: PipelineContext;
+      try {
+        context = contextFor(options.context);
+      } catch (err) {
+        subscriber.error(err);
+        return undefined;
+      }
+      return new ClassifySession<R>({ ...config, deploymentId, context }, subscriber).start(source);
+    });
+}

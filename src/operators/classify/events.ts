@@ -1,0 +1,73 @@
+import type { ClassifyResponse } from '../../contract/messages';
+import type { PreparedImage } from '../../preprocess/types';
+import type { ClassificationFailure, PipelineErrorCode, RetryCapability } from '../results';
+
+/** One image as `classify` sent it (or tried to). */
+export interface SentImage<R = unknown> {
+  readonly image: PreparedImage<R>;
+  /** How many times the image has been written to a stream so far (0 if it never was). */
+  readonly attempt: number;
+  /** `scheduler.now()` of its first send; absent if it was never sent. */
+  readonly firstSentAt?: number;
+  /** Lets `retryByErrorCode` send the same prepared image again (see {@link RetryCapability}). */
+  readonly retry: RetryCapability;
+}
+
+/** Images were written in one `ClassifyRequest`. */
+export interface ClassifySentEvent<R = unknown> {
+  readonly kind: 'sent';
+  readonly at: number;
+  readonly images: readonly SentImage<R>[];
+}
+
+/**
+ * A `ClassifyResponse` arrived. Outputs may answer our images, duplicates, or images of another
+ * member of a shared deployment. For a `globalError`, `request` holds the images of the request it
+ * was attributed to (absent when no request could be blamed).
+ */
+export interface ClassifyResponseEvent<R = unknown> {
+  readonly kind: 'response';
+  readonly at: number;
+  readonly response: ClassifyResponse;
+  readonly request?: readonly SentImage<R>[];
+}
+
+/** Why images of a {@link ClassifyFailedEvent} get no answer. */
+export interface ClassifyFailure {
+  readonly code: PipelineErrorCode;
+  readonly message: string;
+  readonly details: string;
+  readonly retryable: boolean;
+}
+
+/** Images that will get no answer from the service: timed out, or the transport gave up. */
+export interface ClassifyFailedEvent<R = unknown> {
+  readonly kind: 'failed';
+  readonly at: number;
+  readonly images: readonly SentImage<R>[];
+  readonly failure: ClassifyFailure;
+}
+
+/** An item that was never sendable (a preprocess failure, or a correlation id used twice): its final result. */
+export interface ClassifyRejectedEvent<R = unknown> {
+  readonly kind: 'rejected';
+  readonly at: number;
+  readonly result: ClassificationFailure<R>;
+}
+
+/** The stream opened, broke and is being reopened, or was given up. For logs and metrics. */
+export interface ClassifyConnectionEvent {
+  readonly kind: 'connection';
+  readonly at: number;
+  readonly state: 'open' | 'reconnecting' | 'failed';
+  /** Reconnect attempt (0 for the first open). */
+  readonly attempt: number;
+  readonly error?: unknown;
+}
+
+/** What `classify` emits; `correlate()` turns it into one result per image. */
+export type ClassifyEvent<R = unknown> =
+  ClassifySentEvent<R> | ClassifyResponseEvent<R> | ClassifyFailedEvent<R> | ClassifyRejectedEvent<R> | ClassifyConnectionEvent;
+
+/** What `classify` accepts in a batch: prepared images, and failures that ride along. */
+export type ClassifyItem<R = unknown> = PreparedImage<R> | ClassificationFailure<R>;

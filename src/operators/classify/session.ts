@@ -1,0 +1,380 @@
+import { Subscription, type Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import type { ClassifyResponse } from '../../contract/messages';
+import type { FailureCode } from '../../core/codes';
+import { callUser, THREW } from '../../core/guard';
+import type { ClassifyTransport } from '../../transport/types';
+import type { InFlightWindow } from '../inFlightWindow';
+import type { PipelineContext } from '../pipelineContext';
+import type { ClassificationFailure, PipelineErrorCode } from '../results';
+import { isReconnectable, isRetryableError, StreamConnection, type ReconnectPolicy } from './connection';
+import type { ClassifyEvent, ClassifyItem, SentImage } from './events';
+import { batchProblem, idInUse, itemProblem } from './items';
+import { ClassifyLedger, type ImageRecord } from './ledger';
+import { retryCapability, type RetryHooks } from './retry';
+
+/** Everything a session needs, options resolved. */
+export interface SessionConfig {
+  readonly client: ClassifyTransport;
+  readonly scheduler: SchedulerLike;
+  readonly window: InFlightWindow | undefined;
+  readonly context: PipelineContext;
+  readonly maxInFlight: number;
+  readonly keepAlive: number;
+  readonly responseTimeout: number;
+  readonly backlogGrace: number;
+  readonly reconnect: ReconnectPolicy;
+  readonly deploymentId: string;
+  readonly shared: boolean;
+  readonly defaultAffiliate: string;
+}
+
+/**
+ * - `joining`: a reopened stream waits `backlogGrace` for the deployment's backlog before sending;
+ * - `open`: sending; `connecting`: waiting to reopen a broken stream; `closing`: half-closed;
+ * - `dead`: the transport gave up (every image fails at once); `over`: completed or torn down.
+ */
+type Phase = 'joining' | 'open' | 'connecting' | 'closing' | 'dead' | 'over';
+
+/**
+ * One subscription of `classify`: the ledger of its images, its stream, its phase, and the
+ * events it emits. Every timer hangs off `subscriptions`, so teardown is one `unsubscribe()`;
+ * every call into user code (the transport, the reconnect policy's `random`) goes through
+ * `callUser`, so a throw ends the Observable with an error notification.
+ */
+export class ClassifySession<R> {
+  private readonly ledger = new ClassifyLedger<R>();
+  private readonly subscriptions = new Subscription();
+  private phase: Phase = 'joining';
+  private stream: StreamConnection | undefined;
+  private streamNo = 0;
+  /** Breaks in a row since the last response, and when the first of them happened. */
+  private reconnects = 0;
+  private brokenSince = 0;
+  private lastError: unknown;
+  private sourceDone = false;
+  private phaseTimer: Subscription | undefined;
+  private pumping = false;
+  private readonly retryHooks: RetryHooks<R>;
+
+  constructor(
+    private readonly c: SessionConfig,
+    private readonly subscriber: Subscriber<ClassifyEvent<R>>,
+  ) {
+    this.retryHooks = {
+      ledger: this.ledger,
+      context: this.c.context,
+      state: () => (this.over ? 'over' : this.phase === 'dead' ? 'dead' : 'live'),
+      letGo: (rec) => {
+        this.giveBack(rec);
+        this.checkDone();
+      },
+      resend: (rec) => {
+        if (this.phase === 'dead') {
+          this.failDead([rec]);
+        } else {
+          this.ledger.requeue(rec);
+          this.pump();
+        }
+        this.checkDone();
+      },
+    };
+  }
+
+  /** Opens the stream, subscribes to the batches; returns the teardown. */
+  start(source: Observable<readonly ClassifyItem<R>[]>): () => void {
+    this.open();
+    if (!this.over) {
+      this.subscriptions.add(
+        source.subscribe({
+          next: (batch) => this.accept(batch),
+          error: (err: unknown) => this.subscriber.error(err),
+          complete: () => {
+            this.sourceDone = true;
+            this.checkDone();
+          },
+        }),
+      );
+    }
+    return () => this.teardown();
+  }
+
+  private get over(): boolean {
+    return this.phase === 'over' || this.subscriber.closed;
+  }
+
+  private now(): number {
+    return this.c.scheduler.now();
+  }
+
+  private emit(event: ClassifyEvent<R>): void {
+    if (!this.over) this.subscriber.next(event);
+  }
+
+  /** Runs `work` after `delay` ms, as a child of the session's one Subscription. */
+  private after(delay: number, work: () => void): Subscription {
+    const timer: Subscription = this.c.scheduler.schedule(() => {
+      this.subscriptions.remove(timer);
+      work();
+    }, delay);
+    this.subscriptions.add(timer);
+    return timer;
+  }
+
+  private view(rec: ImageRecord<R>): SentImage<R> {
+    return { image: rec.image, attempt: rec.attempt, firstSentAt: rec.firstSentAt, retry: rec.retry };
+  }
+
+  // --- letting images go ---
+
+  private giveBack(rec: ImageRecord<R>): void {
+    if (!rec.credit) return;
+    rec.credit = false;
+    this.c.window?.giveBack(rec.id);
+  }
+
+  /** After an event about settled images was delivered: those nobody keeps for a retry are done. */
+  private finalize(recs: readonly ImageRecord<R>[]): void {
+    for (const rec of this.ledger.finalize(recs)) this.giveBack(rec);
+  }
+
+  /** Settles `rec`; a failure the pipeline's retry stage will retry is held for its decision. */
+  private settle(rec: ImageRecord<R>, failure?: FailureCode): void {
+    this.ledger.settle(rec);
+    if (failure !== undefined && this.phase !== 'dead' && this.c.context.wantsRetry(rec.id, failure)) this.ledger.hold(rec);
+  }
+
+  private fail(recs: ImageRecord<R>[], code: PipelineErrorCode, message: string, retryable: boolean): void {
+    if (recs.length === 0) return;
+    for (const rec of recs) this.settle(rec, code);
+    this.emit({
+      kind: 'failed',
+      at: this.now(),
+      images: recs.map((r) => this.view(r)),
+      failure: { code, message, details: '', retryable },
+    });
+    this.finalize(recs);
+  }
+
+  private failDead(recs: ImageRecord<R>[]): void {
+    const error = this.lastError;
+    const message = `the stream to the Athena service failed for good: ${error instanceof Error ? error.message : String(error)}`;
+    this.fail(recs, 'TRANSPORT_FAILED', message, isRetryableError(error));
+  }
+
+  // --- retries: the capability each sent image carries ---
+
+  // --- the stream ---
+
+  private open(): void {
+    this.streamNo += 1;
+    this.ledger.newStream();
+    const first = this.streamNo === 1;
+    this.phase = first ? 'open' : 'joining';
+    this.emit({ kind: 'connection', at: this.now(), state: 'open', attempt: this.reconnects });
+    const { client: transport, deploymentId, keepAlive } = this.c;
+    const after = (delay: number, work: () => void): Subscription => this.after(delay, work);
+    const stream = new StreamConnection(
+      { transport, deploymentId, keepAlive, after, sink: this.subscriber },
+      { response: (r) => this.onResponse(r), end: (err) => this.onStreamEnd(err), writable: () => this.pump() },
+    );
+    this.stream = stream;
+    stream.open();
+    if (this.stream !== stream || !stream.isLive || this.over) return;
+    if (first) return this.pump();
+    this.phaseTimer = this.after(this.c.backlogGrace, () => {
+      if (this.stream !== stream || this.phase !== 'joining') return;
+      this.phase = 'open';
+      if (!this.c.shared) this.ledger.resendUnanswered(this.streamNo);
+      this.pump();
+      this.checkDone();
+    });
+  }
+
+  private onStreamEnd(err: unknown): void {
+    const answered = this.stream?.answered ?? false;
+    this.stream = undefined;
+    this.phaseTimer?.unsubscribe();
+    if (this.phase === 'closing') return this.complete();
+    // A stream the server ends without our half-close is as good as broken: reopen it.
+    const error = err ?? Object.assign(new Error('the server ended the Classify stream'), { code: 'STREAM_ENDED', retryable: true });
+    this.lastError = error;
+    if (isReconnectable(error, answered)) {
+      if (this.reconnects === 0) this.brokenSince = this.now();
+      const broken = { attempt: this.reconnects + 1, since: this.brokenSince, now: this.now(), error };
+      const delay = callUser(this.subscriber, () => this.c.reconnect.delay(broken));
+      if (delay === THREW) return;
+      if (delay !== undefined) {
+        this.reconnects += 1;
+        this.phase = 'connecting';
+        this.emit({ kind: 'connection', at: this.now(), state: 'reconnecting', attempt: this.reconnects, error });
+        this.phaseTimer = this.after(delay, () => {
+          if (this.phase === 'connecting') this.open();
+        });
+        return;
+      }
+    }
+    this.phase = 'dead';
+    this.emit({ kind: 'connection', at: this.now(), state: 'failed', attempt: this.reconnects, error });
+    this.failDead(this.ledger.takeUnanswered());
+    this.checkDone();
+  }
+
+  private onResponse(response: ClassifyResponse): void {
+    this.reconnects = 0;
+    const settled: ImageRecord<R>[] = [];
+    let request: SentImage<R>[] | undefined;
+    let outputs = response.outputs ?? [];
+    if (response.globalError) {
+      const req = this.ledger.blame();
+      if (req) {
+        req.answered = true;
+        const recs = req.recs.filter((r) => r.state === 'sent' && r.request === req);
+        for (const rec of recs) this.settle(rec, response.globalError.code);
+        settled.push(...recs);
+        request = recs.map((r) => this.view(r));
+      }
+    } else {
+      let swallowed = false;
+      const kept = outputs.filter((output) => {
+        const rec = this.ledger.get(output.correlationId);
+        if (rec) this.ledger.reclaim(rec); // a late answer to an earlier send, while it waits to be re-sent
+        if (!rec || rec.state !== 'sent') return true; // foreign or duplicate: correlate decides
+        if (rec.resent && output.error?.code === 'ERROR_CODE_CORRELATION_ID_INVALID') {
+          swallowed = true; // the first send is still being answered: wait for that answer
+          return false;
+        }
+        if (rec.request) rec.request.answered = true;
+        this.ledger.confirm(rec.image.affiliate ?? this.c.defaultAffiliate);
+        this.settle(rec, output.error?.code);
+        settled.push(rec);
+        return true;
+      });
+      if (swallowed) outputs = kept;
+    }
+    this.ledger.pruneAnswered();
+    // A response whose every output was a swallowed collision says nothing to anyone downstream.
+    if (outputs.length === 0 && response.outputs.length > 0 && !response.globalError) return;
+    this.emit({
+      kind: 'response',
+      at: this.now(),
+      response: outputs === response.outputs ? response : { ...response, outputs },
+      ...(request ? { request } : {}),
+    });
+    this.finalize(settled);
+    this.pump();
+    this.checkDone();
+  }
+
+  // --- sending ---
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const { maxInFlight, shared } = this.c;
+      for (
+        let head = this.ledger.head;
+        head && this.phase === 'open' && this.stream && !this.stream.blocked && !this.over;
+        head = this.ledger.head
+      ) {
+        const want = Math.min(head.length, maxInFlight);
+        if (maxInFlight - this.ledger.inFlight < want) break;
+        // In a shared deployment answers may go to another member, so nothing can be confirmed.
+        const probe = !shared && head.slice(0, want).some((r) => !this.ledger.isConfirmed(r.image.affiliate ?? this.c.defaultAffiliate));
+        if (probe && this.ledger.hasUnansweredProbe()) break;
+        this.send(want, probe);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private send(count: number, probe: boolean): void {
+    const at = this.now();
+    const req = this.ledger.sendHead(count, this.streamNo, probe, at);
+    if (!req) return;
+    const { recs } = req;
+    req.timer = this.after(this.c.responseTimeout, () => {
+      const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
+      this.fail(late, 'RESPONSE_TIMEOUT', `no response within ${this.c.responseTimeout} ms`, true);
+      this.pump();
+      this.checkDone();
+    });
+    const stream = this.stream;
+    // `sent` goes first, so a correlator downstream knows the ids before any answer can arrive.
+    this.emit({ kind: 'sent', at, images: recs.map((r) => this.view(r)) });
+    if (this.stream !== stream || this.over) return;
+    stream?.write({
+      deploymentId: this.c.deploymentId,
+      inputs: recs.map(({ image }) => ({
+        affiliate: image.affiliate ?? this.c.defaultAffiliate,
+        correlationId: image.correlationId,
+        encoding: image.encoding,
+        data: image.data,
+        format: image.format,
+        hashes: [...image.hashes],
+      })),
+    });
+  }
+
+  private accept(batch: readonly ClassifyItem<R>[]): void {
+    const notBatch = batchProblem(batch);
+    if (notBatch) return this.subscriber.error(notBatch);
+    const group: ImageRecord<R>[] = [];
+    for (const item of batch) {
+      if (item?.kind === 'failure') {
+        this.reject(item);
+        continue;
+      }
+      if (item?.kind !== 'prepared') return this.subscriber.error(itemProblem(item));
+      const id = item.correlationId;
+      if (this.ledger.get(id) || group.some((r) => r.id === id)) {
+        this.reject(idInUse(item));
+        continue;
+      }
+      const credit = (this.c.window?.heldBy(id) ?? 0) > 0;
+      group.push({ id, image: item, state: 'pending', attempt: 0, resent: false, credit, retry: retryCapability(id, this.retryHooks) });
+    }
+    if (group.length === 0) return;
+    if (this.phase === 'dead') {
+      this.ledger.register(group);
+      return this.failDead(group);
+    }
+    this.ledger.admit(group);
+    this.pump();
+  }
+
+  /** Emits a failure that is final before sending, and gives back the credit its id holds. */
+  private reject(result: ClassificationFailure<R>): void {
+    this.emit({ kind: 'rejected', at: this.now(), result });
+    this.c.window?.giveBack(result.correlationId);
+  }
+
+  // --- the end ---
+
+  private complete(): void {
+    if (this.over) return;
+    this.phase = 'over';
+    this.subscriber.complete();
+  }
+
+  private checkDone(): void {
+    if (!this.sourceDone || this.ledger.size > 0 || this.over) return;
+    if (this.phase === 'dead' || this.phase === 'connecting') return this.complete();
+    if (this.phase === 'closing') return;
+    this.phase = 'closing';
+    this.phaseTimer?.unsubscribe();
+    // Half-close; the server ends the call once it has written our answers. If it never does,
+    // give up waiting after responseTimeout.
+    this.phaseTimer = this.after(this.c.responseTimeout, () => this.complete());
+    this.stream?.end();
+  }
+
+  private teardown(): void {
+    this.phase = 'over';
+    this.subscriptions.unsubscribe();
+    this.stream?.close();
+    this.stream = undefined;
+    for (const rec of this.ledger.clear()) this.giveBack(rec);
+  }
+}

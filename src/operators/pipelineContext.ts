@@ -1,0 +1,81 @@
+import type { FailureCode } from '../core/codes';
+import { InvalidOptionError } from '../core/invalidOptionError';
+
+/** What a retry stage (`retryByErrorCode`) tells the `classify` sessions of its pipeline. */
+export interface RetryDecider {
+  /**
+   * Whether a failure of the image `correlationId` with `code` is going to be sent again. When it
+   * is, the session keeps the image (and its window credit, and its stream open) until the
+   * decider reserves it through the failure's retry capability or releases it.
+   */
+  wantsRetry(correlationId: string, code: FailureCode): boolean;
+}
+
+/**
+ * What the stages of one pipeline share, keyed by correlation id: today the link between
+ * `classify` and `retryByErrorCode`. Because `classify` asks the context, when an image fails,
+ * whether a retry will follow, and keeps the image until the retry stage has decided, any
+ * operators may stand between `correlate` and `retryByErrorCode` (`observeOn`, `delay`,
+ * `concatMap`): nothing depends on the failure being delivered synchronously.
+ *
+ * `classifyImages` makes one per subscription. When you compose the stages yourself, a
+ * `retryByErrorCode()` links the `classify()` subscribed through it on its own (it lends its
+ * context while it subscribes to its source); pass one explicitly, the same to both, when
+ * something between them subscribes later (`subscribeOn`, a `classify` inside a `mergeMap`).
+ */
+export class PipelineContext {
+  #decider: RetryDecider | undefined;
+
+  /** Whether a retry stage is attached now. */
+  get hasRetryStage(): boolean {
+    return this.#decider !== undefined;
+  }
+
+  /**
+   * Attaches the pipeline's retry stage; returns its detach function. A context serves one retry
+   * stage at a time: a second one is a composition that cannot work (each would hold images
+   * for the other), refused with `InvalidOptionError`.
+   */
+  attachRetryStage(decider: RetryDecider): () => void {
+    if (this.#decider) {
+      throw new InvalidOptionError(
+        'retryByErrorCode: this pipeline context already serves another retryByErrorCode subscription; give each pipeline its own pipelineContext() (classifyImages does), and put one retryByErrorCode per pipeline',
+      );
+    }
+    this.#decider = decider;
+    return () => {
+      if (this.#decider === decider) this.#decider = undefined;
+    };
+  }
+
+  /** See {@link RetryDecider.wantsRetry}; false when no retry stage is attached. */
+  wantsRetry(correlationId: string, code: FailureCode): boolean {
+    return this.#decider?.wantsRetry(correlationId, code) ?? false;
+  }
+}
+
+/** A fresh {@link PipelineContext} for one pipeline (one subscription of it). */
+export function pipelineContext(): PipelineContext {
+  return new PipelineContext();
+}
+
+/** Contexts lent by retry stages while they subscribe to their source, innermost last. */
+const lent: PipelineContext[] = [];
+
+/**
+ * Runs `subscribe` (a retry stage subscribing to its source) with `context` lent to the stages
+ * subscribed meanwhile: a `classify()` without a context of its own takes the innermost one.
+ */
+export function lendContext<T>(context: PipelineContext, subscribe: () => T): T {
+  lent.push(context);
+  try {
+    return subscribe();
+  } finally {
+    lent.pop();
+  }
+}
+
+/** The context a retry stage downstream lends right now, if any (see {@link lendContext}). */
+export function lentContext(): PipelineContext | undefined {
+  return lent[lent.length - 1];
+}
