@@ -17,7 +17,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-const jsonl = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string | null; errorMessage: string | null });
+const jsonl = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string | null; errorMessage: string | null });
 
 describe('classify: files that are not what they seem', () => {
   it('a FIFO named on the command line is reported as a FIFO, not as missing (and nothing waits on it)', async () => {
@@ -63,16 +68,23 @@ describe('classify: files that are not what they seem', () => {
     expect(io.err()).toContain('skipped 3 files that are not images by name: .heic 2, .avif 1 (--verbose lists them)\n');
     const verbose = fakeIo({ cwd: tmp });
     expect(await main(['classify', '.', '--format', 'jsonl', '--verbose'], verbose)).toBe(0);
-    expect(verbose.err()).toContain('skipped 3 files that are not images by name: .heic 2, .avif 1\n  IMG_0001.HEIC\n  IMG_0002.heic\n  pic.avif\n');
+    expect(verbose.err()).toContain(
+      'skipped 3 files that are not images by name: .heic 2, .avif 1\n  IMG_0001.HEIC\n  IMG_0002.heic\n  pic.avif\n',
+    );
   });
 
   it('naming a HEIC file outright: a failure that names the format and the supported ones', async () => {
-    writeFileSync(join(tmp, 'IMG_0001.HEIC'), Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic'), Buffer.alloc(100)]));
+    writeFileSync(
+      join(tmp, 'IMG_0001.HEIC'),
+      Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic'), Buffer.alloc(100)]),
+    );
     const io = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'IMG_0001.HEIC', '--format', 'jsonl'], io)).toBe(1);
     const [record] = jsonl(io.out());
     expect(record?.errorCode).toBe('UNSUPPORTED_FORMAT');
-    expect(record?.errorMessage).toMatch(/^not an image format the reference pipeline decodes \(detected HEIC\/HEIF; supported: JPEG, PNG, GIF, BMP, WebP, TIFF/);
+    expect(record?.errorMessage).toMatch(
+      /^not an image format the reference pipeline decodes \(detected HEIC\/HEIF; supported: JPEG, PNG, GIF, BMP, WebP, TIFF/,
+    );
   });
 });
 
