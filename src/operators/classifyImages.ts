@@ -1,4 +1,4 @@
-import { defer, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { defer, type Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import { bufferBatch, type BufferBatchOptions } from './bufferBatch';
@@ -6,6 +6,7 @@ import { classify, type ClassifyItem, type ClassifyOptions } from './classify';
 import { correlate, type CorrelateStats } from './correlate';
 import { inFlightWindow, type InFlightWindow } from './inFlightWindow';
 import { preprocess, type PreprocessOptions } from './preprocess';
+import { pipelineContext } from './pipelineContext';
 import type { ClassificationEvent } from './results';
 import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
 
@@ -15,6 +16,15 @@ import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
  * (or many smaller ones) in flight, enough to keep the service busy.
  */
 export const DEFAULT_WINDOW = 128;
+
+/**
+ * The `ref` of the results for a source item `S`: the `ref` of an `ImageInput`, the path itself
+ * for a path, `undefined` for anything else (a `Buffer`, `{ bgr }`, a stream carry no reference).
+ */
+export type RefOf<S> = S extends ImageInput<infer R> ? R : S extends string ? string : undefined;
+
+/** `R` when given as a type argument, else what the sources say ({@link RefOf}). */
+export type RefFor<R, S> = unknown extends R ? RefOf<S> : R;
 
 /** Options of {@link classifyImages}: each stage's own options, and what they share. */
 export interface ClassifyImagesOptions<R = unknown> {
@@ -29,7 +39,7 @@ export interface ClassifyImagesOptions<R = unknown> {
   /** Options of `bufferBatch()`; its defaults (32 images, 50 ms, the 4 MiB byte budget). */
   readonly batch?: Omit<BufferBatchOptions<ClassifyItem<R>>, 'scheduler'>;
   /** Options of `classify()` (deployment, affiliate, keep-alive, timeouts, reconnects). */
-  readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler'>;
+  readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler' | 'context'>;
   /** Retry rules per code over the contract's defaults, or `false` for no retries at all. */
   readonly retry?: RetryPolicy['rules'] | false;
   /** Counters of `correlate()` (results, foreign, duplicates, unattributed global errors). */
@@ -87,20 +97,24 @@ export interface ClassifyImagesOptions<R = unknown> {
  * @see classifyAll
  * @see classifyIterable
  */
-export function classifyImages<R = unknown>(
+export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R> = ImageSource | ImageInput<R>>(
   client: ClassifyTransport,
-  options: ClassifyImagesOptions<R> = {},
-): OperatorFunction<ImageSource | ImageInput<R>, ClassificationEvent<R>> {
+  options: ClassifyImagesOptions<RefFor<R, S>> = {},
+): OperatorFunction<S, ClassificationEvent<RefFor<R, S>>> {
+  type Ref = RefFor<R, S>;
   const { scheduler } = options;
   return (source) =>
     defer(() => {
       const window = typeof options.window === 'object' ? options.window : inFlightWindow(options.window ?? DEFAULT_WINDOW);
-      const retry = options.retry === false ? undefined : retryByErrorCode<R>({ rules: options.retry, scheduler, random: options.random });
-      const results = source.pipe(
-        preprocess<R>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
-        bufferBatch<ClassifyItem<R>>({ ...options.batch, scheduler }),
-        classify<R>(client, { ...options.classify, window, scheduler }),
-        correlate<R>({ stats: options.stats }),
+      // One context per subscription links classify to the retry stage; without a retry stage of
+      // its own, classify takes the context of a retryByErrorCode of yours downstream, if any.
+      const context = options.retry === false ? undefined : pipelineContext();
+      const retry = context && retryByErrorCode<Ref>({ rules: options.retry || undefined, scheduler, random: options.random, context });
+      const results = (source as Observable<ImageSource | ImageInput<Ref>>).pipe(
+        preprocess<Ref>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
+        bufferBatch<ClassifyItem<Ref>>({ ...options.batch, scheduler }),
+        classify<Ref>(client, { ...options.classify, window, scheduler, ...(context ? { context } : {}) }),
+        correlate<Ref>({ stats: options.stats }),
       );
       return retry ? results.pipe(retry) : results;
     });
