@@ -134,9 +134,9 @@ describe('pipeline over loopback: reliability rules', () => {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
-    const run = (prefix: string) =>
+    const run = (prefix: string, start: Promise<unknown>) =>
       lastValueFrom(
-        from(bothJoined).pipe(
+        from(start).pipe(
           concatMap(() => withIds(prefix, 40)),
           classifyImages<number>(client('open'), {
             ...fast,
@@ -148,7 +148,12 @@ describe('pipeline over loopback: reliability rules', () => {
           toArray(),
         ),
       );
-    const [a, b] = await Promise.all([run('A'), run('B')]);
+    // A sends while B is joined and idle, so answers to A's requests go round robin to both
+    // members: some of them must reach B (as foreign) and be lost to A. B sends once A is done.
+    // (Sending both at once let the rotation line up with the senders now and then: no foreign.)
+    const aResults = run('A', bothJoined);
+    const bResults = run('B', bothJoined.then(() => aResults));
+    const [a, b] = await Promise.all([aResults, bResults]);
     const foreign = (events: ClassificationEvent<number>[]) => events.filter((e): e is ForeignOutput => e.kind === 'foreign').map((e) => e.correlationId);
     for (const [mine, theirs, prefix] of [[a, b, 'A'], [b, a, 'B']] as const) {
       const results = ours(mine);
@@ -159,7 +164,7 @@ describe('pipeline over loopback: reliability rules', () => {
       expect(foreign(theirs).filter((id) => id.startsWith(prefix)).sort()).toEqual(lost);
       expect(foreign(mine).every((id) => !id.startsWith(prefix))).toBe(true);
     }
-    expect(foreign(a).length + foreign(b).length).toBeGreaterThan(0);
+    expect(foreign(b).length).toBeGreaterThan(0);
   });
 
   it('a 5,000-image source with a slow server never has more prepared images alive than the window', async () => {
