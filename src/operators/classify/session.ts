@@ -12,6 +12,7 @@ import type { ClassifyEvent, ClassifyItem, SentImage } from './events';
 import { batchProblem, idInUse, itemProblem } from './items';
 import { ClassifyLedger, type ImageRecord, type SentRequest } from './ledger';
 import { retryCapability, type RetryHooks } from './retry';
+import { lateDelay, recordOutcome, rotationDelay } from './watch';
 
 /** Everything a session needs, options resolved. */
 export interface SessionConfig {
@@ -244,7 +245,7 @@ export class ClassifySession<R> {
   private onResponse(response: ClassifyResponse, stream: StreamConnection): void {
     this.reconnects = 0;
     if (stream === this.stream && this.rotationArmedFor !== stream) this.armRotation(stream);
-    this.recordOutcome(response);
+    recordOutcome(this.c.breaker, response);
     const settled: ImageRecord<R>[] = [];
     let request: SentImage<R>[] | undefined;
     let outputs = response.outputs ?? [];
@@ -289,15 +290,6 @@ export class ClassifySession<R> {
     this.checkDone();
   }
 
-  /** Tells the breaker how a response went: a server-side error or a refused request is a failure. */
-  private recordOutcome(response: ClassifyResponse): void {
-    const { breaker } = this.c;
-    if (!breaker) return;
-    const transient = (code: string | undefined): boolean => code === 'ERROR_CODE_MODEL_ERROR' || code === 'ERROR_CODE_UNSPECIFIED';
-    if (response.globalError || (response.outputs ?? []).some((o) => transient(o.error?.code))) breaker.recordFailure();
-    else breaker.recordSuccess();
-  }
-
   // --- token expiry: a fresh stream before the old one's token runs out ---
 
   /**
@@ -308,10 +300,8 @@ export class ClassifySession<R> {
   private armRotation(stream: StreamConnection): void {
     this.rotationArmedFor = stream;
     const expiresAt = callUser(this.subscriber, () => this.c.client.credentialExpiresAt?.());
-    if (expiresAt === THREW || expiresAt === undefined || !Number.isFinite(expiresAt)) return;
-    const remaining = expiresAt - this.now();
-    const before = Math.min(this.c.rotateBefore, remaining / 4);
-    this.after(Math.max(0, remaining - before), () => this.rotate(stream));
+    const delay = expiresAt === THREW ? undefined : rotationDelay(expiresAt, this.now(), this.c.rotateBefore);
+    if (delay !== undefined) this.after(delay, () => this.rotate(stream));
   }
 
   /** Opens a fresh stream and half-closes `old`: the server ends it once it has written its answers. */
@@ -339,10 +329,9 @@ export class ClassifySession<R> {
   /** Reports the images of `req` still unanswered `lateAfter` after their first send, if that comes before the timeout. */
   private watchLate(req: SentRequest<R>): void {
     const { after, lifetime } = this.c.lateAfter;
-    const now = this.now();
-    const due = Math.min(...req.recs.map((r) => (r.firstSentAt ?? now) + after)) - now;
-    if (due >= this.c.responseTimeout) return; // the timeout comes first
-    req.lateTimer = this.after(Math.max(0, due), () => {
+    const due = lateDelay(req.recs, this.now(), after, this.c.responseTimeout);
+    if (due === undefined) return;
+    req.lateTimer = this.after(due, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
       if (late.length > 0) this.emit({ kind: 'late', at: this.now(), images: late.map((r) => this.view(r)), lifetime });
     });
