@@ -7,6 +7,9 @@ import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, FORMATS, OutputError, terminalSafe, toRecord } from '../output';
 import { openOutput, planOutput, reportMissing } from '../outputFile';
 import { runPipeline } from '../pipeline';
+import { OutageLog } from '../outageLog';
+import type { ClassifyEvent } from '../../index';
+import type { ImageBytes } from '../summary';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
@@ -136,12 +139,17 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
         done();
       };
       const stop = watchInterrupts(io, onSignal);
-      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes), metrics }).subscribe({
+      const outage = new OutageLog((line) => {
+        progress.clear();
+        io.stderr.write(`athena-rx classify: ${terminalSafe(line)}\n`);
+      }, connection.address, settings.giveUpAfter);
+      const hooks = { onPrepared: (sizes: ImageBytes) => stats.addBytes(sizes), metrics, onEvent: (e: ClassifyEvent<InputFile>) => outage.onEvent(e) };
+      subscription = runPipeline(connection.client, files, settings, hooks).subscribe({
         next: (result) => {
           const file = result.ref as InputFile;
           progress.clear();
           // Inputs left unread after an outage are counted; the table does not list them one by one.
-          const shown = result.kind === 'success' || (result.code as string) !== 'NOT_ATTEMPTED' || format !== 'table';
+          const shown = result.kind === 'success' || result.code !== 'NOT_ATTEMPTED' || format !== 'table';
           try {
             if (shown) writer.write(toRecord(result, file.display));
           } catch (err) {
