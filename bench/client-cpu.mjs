@@ -35,7 +35,9 @@ export async function measureClientCpu({ quick = false, rounds, images, log = co
     plaintext: athena.createAthenaClient({ address: plain.address, credentials: athena.insecure() }),
     ...(secure ? { TLS: athena.createAthenaClient({ address: `localhost:${secure.address.split(':').pop()}`, credentials: athena.tls({ rootCerts: cert.cert }) }) } : {}),
   };
-  const options = { batch: { maxCount: BATCH, maxBytes: BATCH * RAW + 64 * 1024 } };
+  // maxWait long enough that every batch fills to 32 even when preparing is slow (a loaded or
+  // pinned CPU prepares 5 images in the default 50 ms); the last one flushes on completion.
+  const options = { batch: { maxCount: BATCH, maxBytes: BATCH * RAW + 64 * 1024, maxWait: 10_000 } };
 
   const run = async (kind) => {
     const cpu0 = cpuMs();

@@ -13,6 +13,7 @@ export { readFileSource, DEFAULT_MAX_SOURCE_BYTES } from './preprocess/sources';
 export * from './operators/preprocess';
 export * from './operators/correlate';
 export * from './operators/classify';
+export { pipelineContext, PipelineContext, type RetryDecider } from './operators/pipelineContext';
 export { RETRY_CAPABILITY, retryCapabilityOf, withRetryCapability, isRetryableCode } from './operators/results';
 export * from './transport';
 export * from './operators/retryByErrorCode';

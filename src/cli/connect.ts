@@ -205,7 +205,7 @@ function checkPlaintextCredentials(address: Setting, plaintext: Setting | undefi
     );
   }
   if (auth.kind === 'oauth' && tokenUrl && /^http:/i.test(tokenUrl.value)) {
-    let host = '';
+    let host: string;
     try {
       host = new URL(tokenUrl.value).hostname;
     } catch {

@@ -122,7 +122,9 @@ class Collector {
 
   problem(raw: RawPath, err: unknown, what: string): void {
     this.met++;
-    this.problems.push({ display: this.show(raw), code: 'SOURCE_UNREADABLE', message: `cannot read ${what}: ${reason(err)}` });
+    const display = this.show(raw);
+    if (this.problems.some((p) => p.display === display)) return; // a folder walked and globbed
+    this.problems.push({ display, code: 'SOURCE_UNREADABLE', message: `cannot read ${what}: ${reason(err)}` });
   }
 
   skip(raw: RawPath, name: Buffer, regular: boolean): void {
@@ -206,6 +208,36 @@ async function recoverRawPath(lossy: string): Promise<RawPath | undefined> {
   return match ? joinBytes(rawParent, match) : undefined;
 }
 
+/** The folder a glob starts from: its leading segments without glob characters. */
+function globBase(pattern: string, cwd: string): string {
+  const segments = pattern.split('/');
+  const fixed: string[] = [];
+  for (const segment of segments.slice(0, -1)) {
+    if (isDynamicPattern(segment)) break;
+    fixed.push(segment);
+  }
+  return resolve(cwd, fixed.join('/') || '.');
+}
+
+/**
+ * Records the folders under `dir` that cannot be read, as {@link walk} would: folders only,
+ * hidden ones skipped (as the glob skips them), links not followed.
+ */
+async function findUnreadableFolders(dir: RawPath, out: Collector): Promise<void> {
+  let entries: Dirent<Buffer>[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') out.problem(dir, err, 'folder');
+    return;
+  }
+  entries.sort((a, b) => Buffer.compare(a.name, b.name));
+  for (const entry of entries) {
+    if (entry.isDirectory() && entry.name[0] !== 0x2e) await findUnreadableFolders(joinBytes(dir, entry.name), out);
+  }
+}
+
 /**
  * Turns command-line operands into the image files to classify, in the order given, each once
  * (by real path: a file reached twice through links, a symlink loop or overlapping operands is
@@ -259,6 +291,9 @@ export async function findInputs(operands: readonly string[], cwd: string): Prom
         else if (m?.isFile() && isImageFile(match)) out.add(rawMatch, await realBytes(rawMatch));
         else if (m) out.skip(rawMatch, name, m.isFile());
       }
+      // The glob library skips folders it cannot read without a word; a '**' pattern enters every
+      // folder under its base, so those are found here and reported like a walk's.
+      if (operand.split('/').includes('**')) await findUnreadableFolders(Buffer.from(globBase(operand, cwd), 'utf8'), out);
       if (out.met === before) throw new UsageError(`the pattern '${operand}' matches no image files`);
     } else {
       const code = (statError as NodeJS.ErrnoException | undefined)?.code;

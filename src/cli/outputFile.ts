@@ -1,5 +1,5 @@
 import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { messageOf } from './errors';
 import { UsageError } from './io';
 import { fileSink, streamSink, terminalSafe, type FileSink, type OutputFormat, type ResultRecord, type Sink } from './output';
@@ -57,13 +57,17 @@ export function planOutput(request: OutputRequest): OutputPlan {
       throw new UsageError(`--resume: '${output}' holds ${previous.format} output, not ${request.format}: drop --format or give --format ${previous.format}`);
     }
   }
-  const format = request.format ?? previous?.format ?? 'table';
+  // A first run with --resume (nothing to resume yet) takes the format from the file's extension.
+  const byExtension = resume ? FORMAT_BY_EXTENSION[extname(path).toLowerCase()] : undefined;
+  const format = request.format ?? previous?.format ?? byExtension ?? 'table';
   if (resume && format === 'table') throw new UsageError('--resume needs --format jsonl, csv or json (a table cannot be read back)');
   // The last final result of each file wins; results to try again are dropped (they are redone).
   const finalByFile = new Map<string, ResultRecord>();
   for (const record of previous?.records ?? []) if (isFinal(record)) finalByFile.set(record.file, record);
   return { format, path, done: new Set(finalByFile.keys()), kept: [...finalByFile.values()], unreadable: previous?.unreadable ?? 0 };
 }
+
+const FORMAT_BY_EXTENSION: Readonly<Record<string, OutputFormat>> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.csv': 'csv', '.json': 'json' };
 
 /** An open output: the sink, and the checks to make at the end. */
 export interface OpenOutput {

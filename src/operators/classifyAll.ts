@@ -1,7 +1,7 @@
 import { isImageInput } from '../preprocess/sources';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
-import type { ClassifyImagesOptions } from './classifyImages';
+import type { ClassifyImagesOptions, RefFor } from './classifyImages';
 import { classifyIterable } from './classifyIterable';
 import type { ClassificationResult } from './results';
 
@@ -33,26 +33,27 @@ type Source<R> = ImageSource | ImageInput<R>;
  * @see classifyIterable
  * @see classifyImages
  */
-export async function classifyAll<R = unknown>(
+export async function classifyAll<R = unknown, S extends Source<R> = Source<R>>(
   client: ClassifyTransport,
-  sources: Iterable<Source<R>> | AsyncIterable<Source<R>>,
+  sources: Iterable<S> | AsyncIterable<S>,
   options: ClassifyImagesOptions<number> = {},
-): Promise<ClassificationResult<R>[]> {
+): Promise<ClassificationResult<RefFor<R, S>>[]> {
+  type Ref = RefFor<R, S>;
   // Each source travels with its index as `ref`; the caller's own ref is put back on the result.
-  const refs: (R | undefined)[] = [];
+  const refs: (Ref | undefined)[] = [];
   async function* indexed(): AsyncGenerator<ImageInput<number>> {
-    for await (const source of sources as AsyncIterable<Source<R>>) {
+    for await (const source of sources as AsyncIterable<Source<Ref>>) {
       const index = refs.length;
-      if (isImageInput<R>(source)) {
+      if (isImageInput<Ref>(source)) {
         refs.push(source.ref);
         yield { ...source, ref: index };
       } else {
-        refs.push((typeof source === 'string' ? source : undefined) as R | undefined);
+        refs.push((typeof source === 'string' ? source : undefined) as Ref | undefined);
         yield { source, ref: index };
       }
     }
   }
-  const results: ClassificationResult<R>[] = [];
+  const results: ClassificationResult<Ref>[] = [];
   for await (const event of classifyIterable<number>(client, indexed(), options)) {
     if (event.kind === 'foreign' || event.ref === undefined) continue;
     results[event.ref] = { ...event, ref: refs[event.ref] };

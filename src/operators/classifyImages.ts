@@ -1,4 +1,4 @@
-import { defer, finalize, tap, throwError, type MonoTypeOperatorFunction, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { defer, finalize, tap, throwError, type MonoTypeOperatorFunction, type Observable, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { NotAttemptedError } from '../core/notAttempted';
 import { prepareImage } from '../preprocess/prepare';
 import type { PreparedImage } from '../preprocess/types';
@@ -10,6 +10,7 @@ import { makeDefaultObserver, type PipelineObserver } from './pipelineObserver';
 import { correlate, type CorrelateStats } from './correlate';
 import { inFlightWindow, type InFlightWindow } from './inFlightWindow';
 import { preprocess, type PreprocessOptions } from './preprocess';
+import { pipelineContext } from './pipelineContext';
 import type { ClassificationEvent } from './results';
 import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
 
@@ -19,6 +20,15 @@ import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
  * (or many smaller ones) in flight, enough to keep the service busy.
  */
 export const DEFAULT_WINDOW = 128;
+
+/**
+ * The `ref` of the results for a source item `S`: the `ref` of an `ImageInput`, the path itself
+ * for a path, `undefined` for anything else (a `Buffer`, `{ bgr }`, a stream carry no reference).
+ */
+export type RefOf<S> = S extends ImageInput<infer R> ? R : S extends string ? string : undefined;
+
+/** `R` when given as a type argument, else what the sources say ({@link RefOf}). */
+export type RefFor<R, S> = unknown extends R ? RefOf<S> : R;
 
 /** Options of {@link classifyImages}: each stage's own options, and what they share. */
 export interface ClassifyImagesOptions<R = unknown> {
@@ -33,7 +43,7 @@ export interface ClassifyImagesOptions<R = unknown> {
   /** Options of `bufferBatch()`; its defaults (32 images, 50 ms, the 4 MiB byte budget). */
   readonly batch?: Omit<BufferBatchOptions<ClassifyItem<R>>, 'scheduler'>;
   /** Options of `classify()` (deployment, affiliate, keep-alive, timeouts, reconnects). */
-  readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler'>;
+  readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler' | 'context'>;
   /** Retry rules per code over the contract's defaults, or `false` for no retries at all. */
   readonly retry?: RetryPolicy['rules'] | false;
   /** Counters of `correlate()` (results, foreign, duplicates, unattributed global errors). */
@@ -98,35 +108,39 @@ export interface ClassifyImagesOptions<R = unknown> {
  * @see classifyAll
  * @see classifyIterable
  */
-export function classifyImages<R = unknown>(
+export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R> = ImageSource | ImageInput<R>>(
   client: ClassifyTransport,
-  options: ClassifyImagesOptions<R> = {},
-): OperatorFunction<ImageSource | ImageInput<R>, ClassificationEvent<R>> {
+  options: ClassifyImagesOptions<RefFor<R, S>> = {},
+): OperatorFunction<S, ClassificationEvent<RefFor<R, S>>> {
+  type Ref = RefFor<R, S>;
   const { scheduler } = options;
   return (source) =>
     defer(() => {
       const window = typeof options.window === 'object' ? options.window : inFlightWindow(options.window ?? DEFAULT_WINDOW);
-      const retry = options.retry === false ? undefined : retryByErrorCode<R>({ rules: options.retry, scheduler, random: options.random });
+      // One context per subscription links classify to the retry stage; without a retry stage of
+      // its own, classify takes the context of a retryByErrorCode of yours downstream, if any.
+      const context = options.retry === false ? undefined : pipelineContext();
+      const retry = context && retryByErrorCode<Ref>({ rules: options.retry || undefined, scheduler, random: options.random, context });
       const metrics = metricsOf(client, options);
       const breaker = options.classify?.breaker;
       if (metrics) {
         metrics.observeWindow(window);
         if (breaker) metrics.observeBreaker(breaker);
       }
-      const gate = notAttemptedGate<R>();
-      const basePrepare = options.preprocess?.prepare ?? ((input: ImageSource | ImageInput<R>) => prepareImage<R>(input, options.preprocess));
-      const results = source.pipe(
-        preprocess<R>({ ...options.preprocess, prepare: gate.prepare(basePrepare), window, ...(scheduler ? { scheduler } : {}) }),
-        bufferBatch<ClassifyItem<R>>({ ...options.batch, scheduler }),
-        classify<R>(client, { ...options.classify, window, scheduler }),
+      const gate = notAttemptedGate<Ref>();
+      const basePrepare = options.preprocess?.prepare ?? ((input: ImageSource | ImageInput<Ref>) => prepareImage<Ref>(input, options.preprocess));
+      const results = (source as Observable<ImageSource | ImageInput<Ref>>).pipe(
+        preprocess<Ref>({ ...options.preprocess, prepare: gate.prepare(basePrepare), window, ...(scheduler ? { scheduler } : {}) }),
+        bufferBatch<ClassifyItem<Ref>>({ ...options.batch, scheduler }),
+        classify<Ref>(client, { ...options.classify, window, scheduler, ...(context ? { context } : {}) }),
         gate.watch,
-        metrics ? metrics.tapClassifyEvents<R>() : (events) => events,
-        correlate<R>({ stats: metrics?.correlateStats ?? options.stats }),
+        metrics ? metrics.tapClassifyEvents<Ref>() : (events) => events,
+        correlate<Ref>({ stats: metrics?.correlateStats ?? options.stats }),
       );
       const final = retry ? results.pipe(retry) : results;
       if (!metrics) return final;
       // Metrics made here are released with the subscription; given ones belong to the caller.
-      return final.pipe(metrics.tapResults<R>(), finalize(() => options.metrics === undefined && metrics.dispose()));
+      return final.pipe(metrics.tapResults<Ref>(), finalize(() => options.metrics === undefined && metrics.dispose()));
     });
 }
 
@@ -160,3 +174,4 @@ function notAttemptedGate<R>(): {
     }),
   };
 }
+

@@ -1,7 +1,7 @@
-import { Observable } from 'rxjs';
+import { Observable, type OperatorFunction } from 'rxjs';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
-import { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions } from './classifyImages';
+import { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions, type RefFor } from './classifyImages';
 import type { ClassificationEvent } from './results';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
@@ -43,11 +43,12 @@ function iteratorOf<T>(sources: Iterable<T> | AsyncIterable<T>): Iterator<T> | A
  * @see classifyImages
  * @see classifyAll
  */
-export async function* classifyIterable<R = unknown>(
+export async function* classifyIterable<R = unknown, S extends Source<R> = Source<R>>(
   client: ClassifyTransport,
-  sources: Iterable<Source<R>> | AsyncIterable<Source<R>>,
-  options: ClassifyImagesOptions<R> = {},
-): AsyncGenerator<ClassificationEvent<R>, void, undefined> {
+  sources: Iterable<S> | AsyncIterable<S>,
+  options: ClassifyImagesOptions<RefFor<R, S>> = {},
+): AsyncGenerator<ClassificationEvent<RefFor<R, S>>, void, undefined> {
+  type Ref = RefFor<R, S>;
   const limit = typeof options.window === 'object' ? options.window.size : options.window ?? DEFAULT_WINDOW;
   const iterator = iteratorOf(sources);
   /** Sources pulled minus results handed to the consumer. */
@@ -61,7 +62,7 @@ export async function* classifyIterable<R = unknown>(
     w?.();
   };
 
-  const input$ = new Observable<Source<R>>((subscriber) => {
+  const input$ = new Observable<Source<Ref>>((subscriber) => {
     let stopped = false;
     void (async () => {
       try {
@@ -74,7 +75,7 @@ export async function* classifyIterable<R = unknown>(
           if (stopped) return;
           if (next.done) break;
           outstanding += 1;
-          subscriber.next(next.value);
+          subscriber.next(next.value as Source<Ref>);
         }
         if (!stopped) subscriber.complete();
       } catch (err) {
@@ -87,11 +88,11 @@ export async function* classifyIterable<R = unknown>(
     };
   });
 
-  const queue: ClassificationEvent<R>[] = [];
+  const queue: ClassificationEvent<Ref>[] = [];
   let finished = false;
   let failed = false;
   let error: unknown;
-  const subscription = input$.pipe(classifyImages<R>(client, options)).subscribe({
+  const subscription = input$.pipe(classifyImages(client, options as ClassifyImagesOptions) as unknown as OperatorFunction<Source<Ref>, ClassificationEvent<Ref>>).subscribe({
     next: (event) => {
       queue.push(event);
       wake('consumer');

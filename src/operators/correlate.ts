@@ -13,7 +13,11 @@ import {
 
 /** Counters kept by {@link correlate}; pass your own object to read them while it runs. */
 export interface CorrelateStats {
-  /** Results emitted for our images (successes and failures, preprocess failures included). */
+  /**
+   * Final results emitted for our images (successes and failures, preprocess failures included):
+   * one per image. A failure that `retryByErrorCode` sends again stops counting when the image is
+   * re-sent, so while a retry is under way this is one less than the results emitted so far.
+   */
   results: number;
   /** Outputs for ids this pipeline never sent, emitted as `foreign` events. */
   foreign: number;
@@ -156,8 +160,11 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
         switch (event.kind) {
           case 'sent':
             for (const sent of event.images) {
-              answered.delete(sent.image.correlationId);
-              expected.set(sent.image.correlationId, { sent });
+              const id = sent.image.correlationId;
+              // Sent again after its result went out: a retry, so that result was not final.
+              if (sent.attempt > 1 && answered.has(id)) stats.results -= 1;
+              answered.delete(id);
+              expected.set(id, { sent });
             }
             return;
           case 'rejected':

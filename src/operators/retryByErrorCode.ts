@@ -1,4 +1,8 @@
 import { asyncScheduler, Observable, type MonoTypeOperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import { backoffDelay } from '../core/backoff';
+import { callUser, THREW } from '../core/guard';
+import { InvalidOptionError } from '../core/invalidOptionError';
+import { lendContext, pipelineContext, type PipelineContext } from './pipelineContext';
 import { retryCapabilityOf, type ClassificationEvent, type ClassificationFailure, type FailureCode, type RetryTicket } from './results';
 
 /** How one failure code is retried. */
@@ -9,8 +13,8 @@ export interface RetryRule {
   readonly initialDelay?: number;
   /** Largest delay, ms. Default 10,000. */
   readonly maxDelay?: number;
-  /** `'full'` (default): a uniform delay in [0, backoff); `'none'`: exactly the backoff. */
-  readonly jitter?: 'full' | 'none';
+  /** `'full'` (default): a uniform delay in [0, backoff); `'equal'`: half of it fixed; `'none'`: exactly the backoff. */
+  readonly jitter?: 'full' | 'equal' | 'none';
 }
 
 /** Options of {@link retryByErrorCode}. */
@@ -19,8 +23,13 @@ export interface RetryPolicy {
   readonly rules?: Partial<Record<FailureCode, RetryRule | false>>;
   /** Where the delays run. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
-  /** Jitter source in [0, 1). Default `Math.random`; pass a fixed function for deterministic tests. */
+  /** Jitter source in [0, 1). Default `Math.random`; a throw ends the Observable with that error. */
   readonly random?: () => number;
+  /**
+   * The pipeline context shared with `classify` (see {@link PipelineContext}). Default: one of its
+   * own per subscription, lent to the `classify()` subscribed through it.
+   */
+  readonly context?: PipelineContext;
 }
 
 /**
@@ -32,20 +41,26 @@ export const DEFAULT_RETRY_RULES: Readonly<Partial<Record<FailureCode, RetryRule
   ERROR_CODE_UNSPECIFIED: { retries: 1, initialDelay: 250, maxDelay: 10_000, jitter: 'full' },
 };
 
-/** The delay before retry number `n` (1-based) under `rule`. */
+/** The delay before retry number `n` (1-based) under `rule` (the backoff of `src/core/backoff`). */
 export function retryDelay(rule: RetryRule, n: number, random: () => number = Math.random): number {
-  const backoff = Math.min(rule.maxDelay ?? 10_000, (rule.initialDelay ?? 250) * 2 ** (n - 1));
-  return rule.jitter === 'none' ? backoff : Math.floor(random() * backoff);
+  return backoffDelay({ initialDelay: rule.initialDelay ?? 250, maxDelay: rule.maxDelay ?? 10_000, jitter: rule.jitter ?? 'full' }, n, random);
+}
+
+function unlinked(failure: ClassificationFailure<unknown>): InvalidOptionError {
+  return new InvalidOptionError(
+    `retryByErrorCode: cannot retry '${failure.correlationId}' (${failure.code}): the classify() that sent it is not linked to this retryByErrorCode, so it did not keep the image. ` +
+      'Pass the same pipelineContext() to classify({ context }) and retryByErrorCode({ context }) (classifyImages does), ' +
+      'or subscribe classify synchronously through retryByErrorCode (no subscribeOn between them)',
+  );
 }
 
 /**
  * Sends failed images again, per failure code, and lets only their final result through.
  *
- * Use it after `correlate()`: a failure whose code has a rule and whose session can still send
- * (the failure carries the retry capability of `classify`) is held back, and after the backoff
- * its prepared image goes out again on the same stream, without decoding it again. The new
- * result records the higher `attempts`. Failures without the capability (preprocess failures,
- * results built by hand) and codes without a rule pass through unchanged.
+ * Use it after `correlate()`: a failure whose code has a rule with retries left is held back, and
+ * after the backoff its prepared image goes out again on the same stream, without decoding it
+ * again. The new result records the higher `attempts`. Failures without the retry capability
+ * (preprocess failures, results built by hand) and codes without a rule pass through unchanged.
  *
  * ```text
  * results:  --a--F------b------|      F = MODEL_ERROR failure of c (attempt 1)
@@ -53,8 +68,10 @@ export function retryDelay(rule: RetryRule, n: number, random: () => number = Ma
  * output:   --a---------b--c---|      c success, attempts 2
  * ```
  *
- * It must see failures synchronously from `correlate()` (no `observeOn`/`delay` between them):
- * `classify` lets an image go once its failure was delivered and nobody reserved it.
+ * Operators of yours may stand between `correlate` and it (`observeOn`, `delay`, `concatMap`,
+ * `map`, `tap`): `classify` asks the pipeline context, when an image fails, whether this stage will
+ * retry it, and keeps the image until the failure has arrived here, however late. They must pass
+ * every failure on (a `filter` that drops one would keep `classify` waiting for its decision).
  *
  * @example
  * ```ts
@@ -64,8 +81,10 @@ export function retryDelay(rule: RetryRule, n: number, random: () => number = Ma
  * @param policy.rules Per-code rules over `DEFAULT_RETRY_RULES`.
  * @param policy.scheduler Default `asyncScheduler`.
  * @param policy.random Default `Math.random`.
+ * @param policy.context Default a context of its own, lent to `classify` while subscribing.
  * @see correlate
  * @see classify
+ * @see PipelineContext
  */
 export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTypeOperatorFunction<ClassificationEvent<R>> {
   const scheduler = policy.scheduler ?? asyncScheduler;
@@ -74,9 +93,21 @@ export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTyp
 
   return (source) =>
     new Observable<ClassificationEvent<R>>((subscriber) => {
+      const context = policy.context ?? pipelineContext();
       /** Retries done so far per correlation id (only for images with a retry under way). */
       const retriesDone = new Map<string, number>();
       const waiting = new Set<{ ticket: RetryTicket; timer: Subscription; failure: ClassificationFailure<R> }>();
+      const ruleFor = (code: FailureCode, id: string): RetryRule | undefined => {
+        const rule = rules[code];
+        return rule && (retriesDone.get(id) ?? 0) < rule.retries ? rule : undefined;
+      };
+      let detach: () => void;
+      try {
+        detach = context.attachRetryStage({ wantsRetry: (id, code) => ruleFor(code, id) !== undefined });
+      } catch (err) {
+        subscriber.error(err);
+        return undefined;
+      }
 
       const pass = (event: ClassificationEvent<R>): void => {
         if (event.kind !== 'foreign') retriesDone.delete(event.correlationId);
@@ -84,40 +115,51 @@ export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTyp
       };
 
       const onFailure = (failure: ClassificationFailure<R>): void => {
-        const rule = rules[failure.code];
-        const done = retriesDone.get(failure.correlationId) ?? 0;
         const capability = retryCapabilityOf(failure);
-        if (!rule || done >= rule.retries || !capability) return pass(failure);
-        const ticket = capability.reserve();
-        if (!ticket) return pass(failure);
-        retriesDone.set(failure.correlationId, done + 1);
+        const rule = ruleFor(failure.code, failure.correlationId);
+        const foreign = capability?.context !== undefined && capability.context !== context;
+        if (rule && foreign && !capability?.context?.hasRetryStage) return subscriber.error(unlinked(failure));
+        const done = (retriesDone.get(failure.correlationId) ?? 0) + 1;
+        const delay = rule && !foreign ? callUser(subscriber, () => retryDelay(rule, done, random)) : undefined;
+        if (delay === THREW) return;
+        const ticket = delay !== undefined ? capability?.reserve() : undefined;
+        if (delay === undefined || !ticket) {
+          pass(failure);
+          // After it was passed on: letting go may complete the session, and with it this source.
+          if (!foreign) capability?.release?.();
+          return;
+        }
+        retriesDone.set(failure.correlationId, done);
         const entry = {
           ticket,
           failure,
           timer: scheduler.schedule(() => {
             waiting.delete(entry);
             ticket.send();
-          }, retryDelay(rule, done + 1, random)),
+          }, delay),
         };
         waiting.add(entry);
       };
 
-      const subscription = source.subscribe({
-        next: (event) => (event.kind === 'failure' ? onFailure(event) : pass(event)),
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          // The source cannot bring the retried images back any more: their failures are final.
-          for (const entry of [...waiting]) {
-            waiting.delete(entry);
-            entry.timer.unsubscribe();
-            entry.ticket.cancel();
-            pass(entry.failure);
-          }
-          subscriber.complete();
-        },
-      });
+      const subscription = lendContext(context, () =>
+        source.subscribe({
+          next: (event) => (event.kind === 'failure' ? onFailure(event) : pass(event)),
+          error: (err: unknown) => subscriber.error(err),
+          complete: () => {
+            // The source cannot bring the retried images back any more: their failures are final.
+            for (const entry of [...waiting]) {
+              waiting.delete(entry);
+              entry.timer.unsubscribe();
+              entry.ticket.cancel();
+              pass(entry.failure);
+            }
+            subscriber.complete();
+          },
+        }),
+      );
 
       return () => {
+        detach();
         subscription.unsubscribe();
         for (const entry of waiting) {
           entry.timer.unsubscribe();

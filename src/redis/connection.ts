@@ -9,9 +9,11 @@
  * pending list, and the result script acknowledges before it writes.
  */
 export interface RedisConnection {
+  /** Sends one command (`XREADGROUP`, `EVALSHA`, ...) and resolves with its reply. */
   call(command: string, ...args: Array<string | number | Buffer>): Promise<unknown>;
   /** A second connection with the same options, for the blocking reads. */
   duplicate(): RedisConnection;
+  /** Closes the connection (the duplicate's, when the worker stops). */
   disconnect(): void;
   /** For the duplicate's `'error'` events (the application listens on its own client). */
   on?(event: 'error', listener: (err: unknown) => void): unknown;

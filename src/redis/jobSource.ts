@@ -13,8 +13,11 @@ export interface JobDelivery {
 
 /** Options of {@link redisJobSource}. */
 export interface RedisJobSourceOptions {
+  /** The jobs stream. */
   readonly stream: string;
+  /** The consumer group; created (from the stream's start) when missing. */
   readonly group: string;
+  /** This reader's name in the group. */
   readonly consumer: string;
   /** Most jobs read and not yet settled. */
   readonly limit: number;

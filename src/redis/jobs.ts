@@ -155,17 +155,23 @@ interface JobResultBase {
   readonly attempts: number;
 }
 
+/** A job whose image was classified. */
 export interface JobSuccess extends JobResultBase {
+  /** `switch (result.kind)` to tell a success from a failure. */
   readonly kind: 'success';
   /** Label to weight, as `ClassificationSuccess.classifications`. */
   readonly classifications: Readonly<Record<string, number>>;
 }
 
+/** A job that got no classification: why is in `code` and `message`. */
 export interface JobFailure extends JobResultBase {
+  /** `switch (result.kind)` to tell a success from a failure. */
   readonly kind: 'failure';
   /** A pipeline `FailureCode` (`SOURCE_UNREADABLE`, `UNSUPPORTED_FORMAT`, ...) or a {@link JobErrorCode}. */
   readonly code: string;
+  /** What went wrong, for people (never image bytes). */
   readonly message: string;
+  /** Whether another try could pass: true only on a `released` event's failure (the job is delivered again); a written result's failure is final (false). */
   readonly retryable: boolean;
   /** `'job'` for a {@link JobErrorCode}, else the pipeline stage that failed. */
   readonly stage: string;

@@ -5,8 +5,11 @@ import { commit } from './scripts';
 
 /** What travels with each image through the pipeline: the job it came from. */
 export interface JobRef {
+  /** The job's entry id in the jobs stream. */
   readonly id: string;
+  /** How many times the group has delivered the job, this delivery included. */
   readonly deliveries: number;
+  /** The caller's `fields` of the job. */
   readonly fields: Readonly<Record<string, unknown>> | undefined;
   /** The job's JSON as the producer wrote it (kept for the dead-letter entry). */
   readonly entry: string;

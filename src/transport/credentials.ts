@@ -1,8 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { AthenaAuthError } from './errors';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { checkPem, checkTokenUrl, describeTokenlessBody, isLoopbackAddress, redirectRefusal } from './plaintext';
 import { jwtExpiry } from './jwt';
 
+export { isLoopbackAddress, isLoopbackHost } from './plaintext';
 export { jwtExpiry };
 
 /**
@@ -158,27 +160,10 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
         cause,
       });
     }
-    const location = response.headers.get('location');
-    if ((response.status >= 300 && response.status < 400) || response.type === 'opaqueredirect') {
+    const redirect = redirectRefusal(response, endpoint, tokenUrl);
+    if (redirect) {
       await response.body?.cancel().catch(() => undefined);
-      const target = location ? describeTarget(location, endpoint) : '(no Location header)';
-      throw new AthenaAuthError({
-        code: 'TOKEN_REDIRECT_REFUSED',
-        message:
-          `Token endpoint ${tokenUrl} answered HTTP ${response.status} redirecting to ${target}; ` +
-          'redirects are not followed (the request carries the client secret): set the token URL to the final address',
-        httpStatus: response.status,
-        retryable: false,
-      });
-    }
-    // An injected fetch that followed a redirect anyway: refuse a token that came from elsewhere.
-    if (response.redirected && response.url && originOf(response.url) !== endpoint.origin) {
-      throw new AthenaAuthError({
-        code: 'TOKEN_REDIRECT_REFUSED',
-        message: `Token endpoint ${tokenUrl} was redirected to ${describeTarget(response.url, endpoint)}; the token it answered is not used`,
-        httpStatus: response.status,
-        retryable: false,
-      });
+      throw redirect;
     }
     const text = await response.text().catch(() => '');
     let body: Record<string, unknown> = {};
@@ -213,14 +198,7 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
 
     const token = body.access_token;
     if (typeof token !== 'string' || token === '') {
-      // Say what came back: a login page or a proxy's HTML reads very differently from JSON that
-      // lacks one field. The snippet is redacted and stripped of control characters.
-      const contentType = response.headers.get('content-type') ?? '(none)';
-      const what = isJsonObject
-        ? `a JSON object without an access_token (fields: ${Object.keys(body).slice(0, 10).join(', ') || 'none'})`
-        : text.trim() === ''
-          ? `an empty body (content-type ${contentType})`
-          : `a body that is not a JSON object (content-type ${contentType}), starting '${snippet(redact(text))}'`;
+      const what = describeTokenlessBody(response, text, isJsonObject ? body : undefined, redact);
       throw new AthenaAuthError({
         code: 'TOKEN_RESPONSE_INVALID',
         message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} with ${what}`,
@@ -276,61 +254,6 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
   };
 }
 
-/** Hosts whose traffic never leaves the machine: plaintext to them exposes nothing. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(h);
-}
-
-/** The host of a gRPC `host:port` address (`[v6]:port` too); `unix:` sockets count as loopback. */
-export function isLoopbackAddress(address: string): boolean {
-  if (/^unix(-abstract)?:/.test(address)) return true;
-  const m = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(address.replace(/^dns:(\/\/[^/]*\/)?/, ''));
-  return m !== null && isLoopbackHost(m[1] ?? '');
-}
-
-function originOf(url: string): string | undefined {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return undefined;
-  }
-}
-
-function checkTokenUrl(tokenUrl: string, allowPlaintext: boolean): URL {
-  let url: URL;
-  try {
-    url = new URL(tokenUrl);
-  } catch {
-    throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an absolute https:// URL, got '${tokenUrl}'`);
-  }
-  if (url.protocol === 'https:') return url;
-  if (url.protocol !== 'http:') throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an https:// URL, got ${url.protocol}`);
-  if (!allowPlaintext && !isLoopbackHost(url.hostname)) {
-    throw new InvalidOptionError(
-      `oauthClientCredentials: the token URL ${url.origin} is plaintext http and would send the client secret unencrypted; ` +
-        'use https://, or set allowPlaintextTokenUrl: true (CLI: --allow-plaintext-credentials) if the network is trusted',
-    );
-  }
-  return url;
-}
-
-/** A redirect target for a message: its origin and path, never its query (which may hold codes). */
-function describeTarget(location: string, base: URL): string {
-  try {
-    const u = new URL(location, base);
-    return `${u.origin}${u.pathname}${u.origin === base.origin ? ' (same origin)' : ' (another origin)'}`;
-  } catch {
-    return `'${snippet(location)}'`;
-  }
-}
-
-/** At most 80 characters, control characters shown as escapes: safe to print. */
-function snippet(text: string): string {
-  const cut = text.length > 80 ? text.slice(0, 80) + '...' : text;
-  return cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
 /**
  * How a client reaches the server: the channel's security and the token every call carries.
  * Build one with {@link tls} or {@link insecure}.
@@ -368,14 +291,6 @@ export interface TlsOptions {
 
 const toBuffer = (v: Buffer | string | undefined): Buffer | undefined =>
   v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v);
-
-function checkPem(value: Buffer | undefined, name: string, begin: RegExp, line: string): void {
-  if (value === undefined || begin.test(value.toString('latin1'))) return;
-  const kind = value.length === 0 ? 'empty' : value[0] === 0x30 ? 'DER (binary), not PEM' : 'not PEM';
-  throw new InvalidOptionError(
-    `tls: ${name} is ${kind}: expected PEM text with a ${line} line (DER converts with \`openssl x509 -inform der -in FILE -out FILE.pem\`)`,
-  );
-}
 
 const toProvider = (token: AccessTokenProvider | string | undefined): AccessTokenProvider | undefined =>
   typeof token === 'string' ? staticToken(token) : token;

@@ -113,3 +113,17 @@ describe('test-case helpers', () => {
     ).toEqual({ classification_labels: ['X', 'Y', 'Z'], images: [['a.png', [1, 2, 0]], ['b.png', [4, 0, 3]]] });
   });
 });
+
+describe('athena-rx e2e with hostile names (issue 12)', () => {
+  it('a file name in the test case with escape sequences is printed escaped', async () => {
+    const dir = join(tmp, 'hostile');
+    mkdirSync(join(dir, 'images'), { recursive: true });
+    copyFileSync(join(root, 'samples/duck-pond.png'), join(dir, 'images/duck.png'));
+    const name = '\x1b]0;pwned\x07\x1b[2Jgone.png';
+    writeFileSync(join(dir, 'expected_outputs.json'), JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['duck.png', [0]], [name, [0]]] }));
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['e2e', 'hostile'], io)).toBe(1);
+    expect(io.out()).toContain('FAIL  \\x1b]0;pwned\\x07\\x1b[2Jgone.png  no result');
+    expect(io.out()).not.toContain('\x1b');
+  });
+});

@@ -3,7 +3,7 @@
  * overwrite without --force, --resume that finishes what an earlier run started, a JSON document
  * that parses after every record, and a full disk that ends the run with a clear error.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
@@ -18,6 +18,10 @@ beforeEach(() => {
   tmp = mkdtempSync(join(tmpdir(), 'athena-output-'));
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Control characters other than the newline that ends each line. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\x00-\x09\x0b-\x1f\x7f]/;
 
 /** Names that attack a terminal (clear screen, window title, a newline that splits a row) or a spreadsheet. */
 const HOSTILE = ['\x1b[2J\x1b]0;pwned\x07clear.png', 'two\nlines.png', '=HYPERLINK("http://x")&A1.png', '+1+2.png', '-3.png', '@SUM(A1).png', "'quoted.png"];
@@ -43,11 +47,11 @@ describe('terminal and spreadsheet injection', () => {
     expect(await main(['classify', '.'], io)).toBe(1);
     const rows = io.out().split('\n').filter(Boolean);
     expect(rows).toHaveLength(3);
-    expect(io.out()).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    expect(io.out()).not.toMatch(CONTROL);
     expect(io.out()).toContain('\\x1b[2J\\x1b]0;pwned\\x07clear.png');
     expect(io.out()).toContain('two\\x0alines.png');
     // The stderr summary's example of a failure is escaped too.
-    expect(io.err()).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    expect(io.err()).not.toMatch(CONTROL);
   });
 
   it('CSV cells that a spreadsheet would run as formulas are neutralised, and read back exactly', () => {
@@ -114,7 +118,14 @@ describe('the output file', () => {
     expect(await main(['classify', 'a.png', 'b.png', 'c.png', 'd.png', '--output', `out.${format}`, '--resume'], again)).toBe(1);
     expect(again.err()).toMatch(/resumed: 4 inputs already had a final result in out\.\w+ \(1 of them failed\)/);
     expect(parsePreviousOutput(readFileSync(out, 'utf8'), out).records).toEqual(parsePreviousOutput(before, out).records);
-    expect(readdirNames(tmp).filter((n) => n.includes('.tmp'))).toEqual([]);
+    expect(readdirSync(tmp).filter((n) => n.includes('.tmp'))).toEqual([]);
+  });
+
+  it('--resume before there is anything to resume (a script that always passes it): a normal run, format from the extension', async () => {
+    copyFileSync(DUCK, join(tmp, 'a.png'));
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'a.png', '--output', 'out.csv', '--resume'], io)).toBe(0);
+    expect(parsePreviousOutput(readFileSync(join(tmp, 'out.csv'), 'utf8'), 'out.csv')).toMatchObject({ format: 'csv', records: [{ file: 'a.png', outcome: 'success' }] });
   });
 
   it('--resume and --force are checked before any work', async () => {
@@ -181,7 +192,3 @@ describe('the output file', () => {
     expect(io.err()).toMatch(/the output file 'out\/r\.jsonl' was deleted during the run: the results written to it are lost/);
   });
 });
-
-function readdirNames(dir: string): string[] {
-  return require('node:fs').readdirSync(dir) as string[];
-}

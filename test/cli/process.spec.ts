@@ -139,5 +139,15 @@ describe('athena-rx classify as a process', () => {
     expect(records.find((r) => r.file === 'in/locked')).toMatchObject({ errorCode: 'SOURCE_UNREADABLE', errorMessage: 'cannot read folder: permission denied' });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/3 images in .*: 2 succeeded, 1 failed/);
+
+    // A '**' glob used to skip the locked folder without a word (the glob library hides the error).
+    const globbed = await cli(['classify', 'in/**/*.png', '--format', 'jsonl', '--output', 'out.jsonl', '--force']).done;
+    const again = lines(join(tmp, 'out.jsonl')).map((l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string });
+    expect(again.map((r) => [r.file, r.outcome, r.errorCode]).sort()).toEqual([
+      ['in/a.png', 'success', null],
+      ['in/locked', 'failure', 'SOURCE_UNREADABLE'],
+      ['in/open/b.png', 'success', null],
+    ]);
+    expect(globbed.code).toBe(1);
   }, 60_000);
 });

@@ -59,6 +59,16 @@ describe('athena-rx deployments', () => {
     expect(io.err()).toMatch(/no deployments/);
   });
 
+  it('a deployment id with escape sequences (ids are anyone\'s to choose) is listed escaped', async () => {
+    const id = '\x1b]0;pwned\x07\x1b[2Jdep';
+    const make = fakeIo({ cwd: join(__dirname, '../..') });
+    expect(await main(['classify', 'samples/duck-pond.png', '--address', server.address, '--insecure', '--deployment-id', id], make)).toBe(0);
+    const io = fakeIo();
+    expect(await main(['deployments', '--address', server.address, '--insecure'], io)).toBe(0);
+    expect(io.out()).toContain('\\x1b]0;pwned\\x07\\x1b[2Jdep');
+    expect(io.out()).not.toContain('\x1b');
+  });
+
   it('exits 1 with a hint when the server cannot be reached', async () => {
     const io = fakeIo();
     expect(await main(['deployments', '--address', '127.0.0.1:1', '--insecure', '--timeout', '2'], io)).toBe(1);

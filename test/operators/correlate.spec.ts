@@ -104,10 +104,16 @@ describe('correlate', () => {
         u: { kind: 'response', at: 4, response: { globalError: null, outputs: [ok('a')] } },
       };
       const source = hot('sr-tu|', events);
-      expectObservable(source.pipe(correlate())).toBe('-a--b|', {
+      const stats = createCorrelateStats();
+      const counted: number[] = [];
+      for (const at of [2, 4, 6]) testScheduler.schedule(() => counted.push(stats.results), at);
+      expectObservable(source.pipe(correlate({ stats }))).toBe('-a--b|', {
         a: failure('a', 'ERROR_CODE_MODEL_ERROR', 1),
         b: success('a', 4, 2, 0),
       });
+      testScheduler.flush();
+      // One image, one final result: the failure stops counting when the image is sent again.
+      expect(counted).toEqual([1, 0, 1]);
     });
   });
 

@@ -298,4 +298,34 @@ describe('preprocess', () => {
       expect(results[0]!.correlationId).not.toBe(results[1]!.correlationId);
     });
   });
+
+  describe('a throwing callback of yours', () => {
+    const raw = { source: { bgr: new Uint8Array(RAW_IMAGE_BYTES) }, ref: 'r' };
+
+    it('ends the stream with the correlationId factory’s error, not a failure of the image', async () => {
+      const boom = new Error('factory broke');
+      const result = lastValueFrom(
+        from([raw]).pipe(
+          preprocess<string>({
+            correlationId: () => {
+              throw boom;
+            },
+          }),
+          toArray(),
+        ),
+      );
+      await expect(result).rejects.toBe(boom);
+    });
+
+    it('ends the stream with the id generator’s error when a failed image needs an id', async () => {
+      const boom = new Error('generator broke');
+      const ids = new CorrelationIdGenerator();
+      ids.nextWithoutContent = () => {
+        throw boom;
+      };
+      const result = lastValueFrom(from([Buffer.from('not an image')]).pipe(preprocess({ ids }), toArray()));
+      await expect(result).rejects.toBe(boom);
+    });
+  });
 });
+

@@ -1,4 +1,5 @@
-import { merge, mergeMap, of, Subject } from 'rxjs';
+import { merge, mergeMap, of, Subject, tap } from 'rxjs';
+import { pipelineContext } from '../../src/operators/pipelineContext';
 import { TestScheduler } from 'rxjs/testing';
 import { withRetryCapability, type ClassificationEvent, type RetryCapability } from '../../src/operators/results';
 import { DEFAULT_RETRY_RULES, retryByErrorCode, retryDelay } from '../../src/operators/retryByErrorCode';
@@ -149,5 +150,61 @@ describe('retryByErrorCode', () => {
     expect(DEFAULT_RETRY_RULES.ERROR_CODE_UNSPECIFIED?.retries).toBe(1);
     expect(Object.keys(DEFAULT_RETRY_RULES).sort()).toEqual(['ERROR_CODE_MODEL_ERROR', 'ERROR_CODE_UNSPECIFIED']);
     expect(retryDelay({ retries: 3, initialDelay: 100, maxDelay: 300, jitter: 'none' }, 3)).toBe(300);
+  });
+
+  it('ends with an error notification when its random throws, never an uncaught exception', () => {
+    const boom = new Error('random broke');
+    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const { log, capability } = recorder(testScheduler);
+      const source = hot<E>('-f--', { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) });
+      const random = () => {
+        throw boom;
+      };
+      expectObservable(source.pipe(retryByErrorCode({ rules, scheduler: testScheduler, random }))).toBe('-#', undefined, boom);
+      expectSubscriptions(source.subscriptions).toBe('^!');
+      testScheduler.flush();
+      expect(log).toEqual([]); // the delay comes first: nothing was reserved
+    });
+  });
+
+  it('releases a failure it will not retry, after passing it on (the session may be holding it)', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const log: string[] = [];
+      const capability: RetryCapability = { reserve: () => undefined, release: () => log.push(`release@${testScheduler.now()}`) };
+      const values: Record<string, E> = { f: withRetryCapability(failure('a', 'ERROR_CODE_IMAGE_TOO_LARGE', 1), capability) };
+      const source = hot('-f|', values);
+      const result = source.pipe(
+        retryByErrorCode({ rules, scheduler: testScheduler }),
+        tap((e) => log.push(`out ${e.kind}@${testScheduler.now()}`)),
+      );
+      expectObservable(result).toBe('-f|', values);
+      testScheduler.flush();
+      expect(log).toEqual(['out failure@1', 'release@1']);
+    });
+  });
+
+  it('refuses at subscription a second retry stage on one pipeline context, saying what to change', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const context = pipelineContext();
+      const source = cold<E>('-|');
+      const result = source.pipe(retryByErrorCode({ context, scheduler: testScheduler }), retryByErrorCode({ context, scheduler: testScheduler }));
+      expectObservable(result).toBe(
+        '#',
+        undefined,
+        new RangeError(
+          'retryByErrorCode: this pipeline context already serves another retryByErrorCode subscription; give each pipeline its own pipelineContext() (classifyImages does), and put one retryByErrorCode per pipeline',
+        ),
+      );
+    });
+  });
+
+  it('errors, instead of silently not retrying, on a failure from a classify that is not linked to it', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      // A capability of a session whose context has no retry stage: it did not keep the image.
+      const capability: RetryCapability = { reserve: () => undefined, context: pipelineContext() };
+      const source = hot<E>('-f-', { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) });
+      const result = source.pipe(retryByErrorCode({ rules, scheduler: testScheduler }));
+      expectObservable(result).toBe('-#', undefined, expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining("cannot retry 'a'") }));
+    });
   });
 });

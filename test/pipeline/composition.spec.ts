@@ -1,17 +1,26 @@
-import { from, lastValueFrom, map, toArray } from 'rxjs';
+import { asapScheduler, concatMap, delay, from, lastValueFrom, map, observeOn, of, toArray, type MonoTypeOperatorFunction } from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import type { ClassifyItem } from '../../src/operators/classify';
-import { correlate } from '../../src/operators/correlate';
+import { correlate, createCorrelateStats } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { preprocess } from '../../src/operators/preprocess';
 import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';
 import { classify } from '../../src/operators/classify';
+import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
+import type { ImageInput } from '../../src/preprocess/types';
 import { accountedOnce, rawImages } from './helpers';
 
 const ours = <R>(events: ClassificationEvent<R>[]): ClassificationResult<R>[] =>
   events.filter((e): e is ClassificationResult<R> => e.kind !== 'foreign');
+
+function withIds(prefix: string, n: number): ImageInput<number>[] {
+  return [...rawImages(n)].map((input) => ({ ...input, correlationId: `${prefix}-${input.ref}` }));
+}
+
+type Between = MonoTypeOperatorFunction<ClassificationEvent<number>>;
+let run = 0;
 
 /** Composition rules: the user's own operators between ours (docs/reliability.md#composition). */
 describe('pipeline over loopback: operators of yours between the stages', () => {
@@ -44,9 +53,45 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
         toArray(),
       ),
     );
-    expect(accountedOnce(ours(results).map((r) => r.ref), 6)).toEqual({ missing: [], twice: [] });
+    expect(
+      accountedOnce(
+        ours(results).map((r) => r.ref),
+        6,
+      ),
+    ).toEqual({ missing: [], twice: [] });
     expect(ours(results).every((r) => r.kind === 'success')).toBe(true);
     expect(window.inUse).toBe(0);
     expect(window.highWater).toBe(4);
+  });
+
+  it.each<[string, Between]>([
+    ['observeOn(asapScheduler)', observeOn(asapScheduler)],
+    ['delay(1)', delay(1)],
+    ['concatMap to a delayed inner', concatMap((e) => of(e).pipe(delay(0)))],
+  ])('%s between correlate and retryByErrorCode still retries MODEL_ERROR, attempts counted right', async (_, between) => {
+    const prefix = `m${(run += 1)}`;
+    server.faults.modelErrorFor([`${prefix}-1`, `${prefix}-3`], 1);
+    server.faults.modelErrorFor([`${prefix}-4`], 10); // never recovers within 2 retries
+    const window = inFlightWindow(4);
+    const stats = createCorrelateStats();
+    const results = ours(
+      await lastValueFrom(
+        from(withIds(prefix, 5)).pipe(
+          preprocess<number>({ window }),
+          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+          classify<number>(client(), { window }),
+          correlate<number>({ stats }),
+          between,
+          retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelay: 5 } } }),
+          toArray(),
+        ),
+      ),
+    );
+    expect(accountedOnce(results.map((r) => r.ref), 5)).toEqual({ missing: [], twice: [] });
+    const attempts = Object.fromEntries(results.map((r) => [r.ref, `${r.kind} #${r.attempts}`]));
+    expect(attempts).toEqual({ 0: 'success #1', 1: 'success #2', 2: 'success #1', 3: 'success #2', 4: 'failure #3' });
+    expect(server.audit.filter((a) => a.correlationId === `${prefix}-4`)).toHaveLength(3);
+    expect(stats.results).toBe(5); // final results only: the failures sent again do not count
+    expect(window.inUse).toBe(0);
   });
 });

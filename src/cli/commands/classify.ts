@@ -187,8 +187,8 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     try {
       if (!outputError) writer.end();
     } catch (err) {
-      if (!(err instanceof OutputError)) throw err;
-      outputError = err;
+      // Only the sink throws here (writing the closing bracket): an output error like the others.
+      outputError = err instanceof OutputError ? err : new OutputError(String(err));
     }
     sink.close();
     await connection.close();

@@ -2,6 +2,7 @@ import { choiceFlag, parseCommandArgs, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromFlags } from '../connect';
 import { describeCallError } from '../errors';
 import { EXIT, UsageError, type Command } from '../io';
+import { terminalSafe } from '../terminal';
 
 const HELP = `usage: athena-rx deployments [options]
 
@@ -33,14 +34,16 @@ export const deployments: Command = withHelp(HELP, async (args, io) => {
     if (format === 'json') {
       io.stdout.write(JSON.stringify(rows.map((d) => ({ deploymentId: d.deploymentId, backlog: d.backlog }))) + '\n');
     } else {
-      const w = Math.max('DEPLOYMENT ID'.length, ...rows.map((d) => d.deploymentId.length));
+      // Ids come from the server (and from whoever named them): escaped for the terminal.
+      const ids = rows.map((d) => terminalSafe(d.deploymentId));
+      const w = Math.max('DEPLOYMENT ID'.length, ...ids.map((id) => id.length));
       io.stdout.write(`${'DEPLOYMENT ID'.padEnd(w)}  BACKLOG\n`);
-      for (const d of rows) io.stdout.write(`${d.deploymentId.padEnd(w)}  ${String(d.backlog).padStart(7)}\n`);
+      rows.forEach((d, i) => io.stdout.write(`${ids[i]!.padEnd(w)}  ${String(d.backlog).padStart(7)}\n`));
       if (rows.length === 0) io.stderr.write('no deployments: a deployment appears when a Classify stream first names it\n');
     }
     return EXIT.ok;
   } catch (err) {
-    io.stderr.write(`athena-rx deployments: ${describeCallError(err, connection.address)}\n`);
+    io.stderr.write(`athena-rx deployments: ${terminalSafe(describeCallError(err, connection.address))}\n`);
     return EXIT.failed;
   } finally {
     await connection.close();

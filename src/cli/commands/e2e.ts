@@ -8,6 +8,7 @@ import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { collectResults } from '../pipeline';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline, type PipelineSettings } from '../pipelineOptions';
 import { renderSummary } from '../summary';
+import { terminalSafe } from '../terminal';
 import { compareImage, EXPECTED_FILE, readExpected, recordExpected, renderMismatch, type Mismatch } from '../testCase';
 import type { ConnectionConfig } from '../connect';
 
@@ -89,7 +90,8 @@ async function checkCase(io: CliIo, dir: string, tolerance: number, settings: Pi
     if (result?.kind === 'success') checked += expected.classification_labels.length;
     mismatches.push(...compareImage(e.file.display, expected.classification_labels, e.weights, result, tolerance));
   }
-  for (const m of mismatches) io.stdout.write(renderMismatch(m) + '\n');
+  // Names come from the test case's JSON and the folder: escaped, so that none acts on the terminal.
+  for (const m of mismatches) io.stdout.write(terminalSafe(renderMismatch(m)) + '\n');
   io.stderr.write(renderSummary(collected.stats, collected.elapsedMs) + '\n');
   if (collected.error !== undefined) io.stderr.write(`athena-rx e2e: the pipeline failed: ${describeCallError(collected.error, connection.address)}\n`);
 
@@ -147,7 +149,7 @@ async function recordCase(
     if (result?.kind !== 'success') {
       // An image that cannot be classified has no expected weights: it is left out, and said so.
       const why = result ? `${result.code}: ${result.message}` : 'no result';
-      io.stderr.write(`not recorded: ${f.display} (${why})\n`);
+      io.stderr.write(terminalSafe(`not recorded: ${f.display} (${why})`) + '\n');
       continue;
     }
     if (from !== undefined) {

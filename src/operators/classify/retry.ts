@@ -17,7 +17,8 @@ export interface RetryHooks<R> {
 /**
  * The capability a sent image carries (see {@link RetryCapability}): `reserve()` works while the
  * image is settled (during the delivery of its failure) or held for the retry stage's decision
- * (any time later); `release()` lets a held image go.
+ * (any time later); `release()` lets a held image go. A retry stage calls exactly one of them
+ * for a held image.
  */
 export function retryCapability<R>(id: string, hooks: RetryHooks<R>): RetryCapability {
   const { ledger } = hooks;
@@ -27,11 +28,10 @@ export function retryCapability<R>(id: string, hooks: RetryHooks<R>): RetryCapab
   };
   const reserve = (): RetryTicket | undefined => {
     const rec = ledger.get(id);
-    if (!rec || (rec.state !== 'settled' && rec.state !== 'held') || hooks.state() === 'over') return undefined;
-    if (hooks.state() === 'dead') {
-      release(); // nothing can be sent any more: the failure it came with is final
-      return undefined;
-    }
+    // Refused when nothing can be sent any more: the failure it came with is final. A held image
+    // stays until `release()`, which the retry stage calls after passing the failure on (letting
+    // go first could complete the session, and the stream, before the failure is out).
+    if (!rec || (rec.state !== 'settled' && rec.state !== 'held') || hooks.state() !== 'live') return undefined;
     rec.state = 'reserved';
     let used = false;
     const act = (send: boolean): void => {

@@ -1,9 +1,10 @@
-import { map, mergeMap, Observable, of, tap } from 'rxjs';
+import { delay, map, mergeMap, Observable, observeOn, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ClassifyRequest, ClassifyResponse } from '../../../src/contract/messages';
 import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../../src/operators/classify';
 import { correlate } from '../../../src/operators/correlate';
 import { inFlightWindow } from '../../../src/operators/inFlightWindow';
+import { pipelineContext } from '../../../src/operators/pipelineContext';
 import type { ClassificationEvent } from '../../../src/operators/results';
 import { retryByErrorCode } from '../../../src/operators/retryByErrorCode';
 import type { ClassifyTransport } from '../../../src/transport/types';
@@ -539,5 +540,103 @@ describe('classify', () => {
       expect(calls[0].cancelledAt).toBe(1);
     });
     expect(error).toMatchObject({ name: 'InvalidOptionError', code: 'INVALID_OPTION' });
+  });
+
+  it('ends with an error notification when the reconnect jitter (random) throws, never an uncaught exception', () => {
+    const boom = new Error('random broke');
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a---', batches(['a1']));
+      testScheduler.schedule(() => calls[0].fail(retryable), 2);
+      const random = () => {
+        throw boom;
+      };
+      const result = source.pipe(classify<string>(transport, opts({ random })), map(short));
+      expectObservable(result).toBe('ox#', { ...V, x: 'sent a1#1' }, boom);
+      expectSubscriptions(source.subscriptions).toBe('^-!');
+    });
+  });
+
+  it('ends with an error notification when the caller’s transport throws as the call is opened', () => {
+    const boom = new Error('no call for you');
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const transport: ClassifyTransport = {
+        classify: () => {
+          throw boom;
+        },
+      };
+      const source = cold('-a|', batches(['a1']));
+      expectObservable(source.pipe(classify<string>(transport, opts()), map(short))).toBe('(o#)', V, boom);
+      expectSubscriptions(source.subscriptions).toBe([]);
+    });
+  });
+
+  it('keeps a failure its retry stage will retry, with its credit, until that stage decides however late (here 3 frames later)', () => {
+    const window = inFlightWindow(2);
+    const inUse: number[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      window.acquire().subscribe();
+      window.hold('a1');
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
+      testScheduler.schedule(() => inUse.push(window.inUse), 5); // held: the credit is still out
+      testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 10);
+      const result = source.pipe(
+        classify<string>(transport, opts({ window })),
+        correlate<string>(),
+        delay(3),
+        retryByErrorCode<string>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } }, scheduler: testScheduler }),
+        map(shortResult),
+      );
+      expectObservable(result).toBe('-------------(s|)', { s: 'a1 success' });
+      testScheduler.flush();
+      expect(calls[0].log).toEqual(['0:-', '1:a1', '8:a1', '10:end']);
+    });
+    expect(inUse).toEqual([1]);
+    expect(window.inUse).toBe(0);
+  });
+
+  it('lets a held failure go as final when the transport died before the retry stage (behind observeOn) decided', () => {
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 2); // held for the retry stage
+      testScheduler.schedule(() => calls[0].fail(fatal), 3); // nothing unanswered: the held image waits
+      const result = source.pipe(
+        classify<string>(transport, opts()),
+        correlate<string>(),
+        observeOn(testScheduler, 3),
+        retryByErrorCode<string>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } }, scheduler: testScheduler }),
+        map(shortResult),
+      );
+      // The failure reaches the retry stage at 5: no retry can be sent, so it is final, and the
+      // session (already dead) completes once it is let go (its completion is 3 frames behind).
+      expectObservable(result).toBe('-----f--|', { f: 'a1 ERROR_CODE_MODEL_ERROR #1' });
+      testScheduler.flush();
+      expect(calls).toHaveLength(1);
+    });
+  });
+
+  it('refuses at subscription a context that is not the one of the retry stage downstream, saying what to change', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      const result = source.pipe(
+        classify<string>(transport, opts({ context: pipelineContext() })),
+        correlate<string>(),
+        retryByErrorCode<string>({ context: pipelineContext(), scheduler: testScheduler }),
+      );
+      expectObservable(result).toBe(
+        '#',
+        undefined,
+        new RangeError(
+          'classify: its context is not the one of the retryByErrorCode downstream, so failed images could not be retried; pass the same pipelineContext() to both (or to neither)',
+        ),
+      );
+      expectSubscriptions(source.subscriptions).toBe([]);
+      testScheduler.flush();
+      expect(calls).toHaveLength(0);
+    });
   });
 });

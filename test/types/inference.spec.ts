@@ -1,0 +1,94 @@
+/* eslint-disable @typescript-eslint/no-unused-vars -- type tests: these values exist to have their types checked */
+import { join } from 'node:path';
+import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
+import { classifyAll } from '../../src/operators/classifyAll';
+import { classifyImages } from '../../src/operators/classifyImages';
+import { classifyIterable } from '../../src/operators/classifyIterable';
+import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
+import { startAthenaServer } from '../../src/testing';
+import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';
+
+/**
+ * Type tests: `tsc -p tsconfig.json` (the first step of `npm test`) compiles this file, so an
+ * inference that regresses fails the suite. `Equal` is exact (no widening to `unknown` or `any`).
+ */
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T>(_value: T): void {}
+function refOf<R>(_events: Observable<ClassificationEvent<R>>): R | undefined {
+  return undefined;
+}
+
+/** Never called: its body is what tsc checks. */
+export async function typeChecks(
+  client: AthenaGrpcClient,
+  paths: string[],
+  buffers: Buffer[],
+  inputs: { source: string; ref: number }[],
+): Promise<void> {
+  // Paths: `ref` is the path, without a type argument.
+  const byPath = from(['a.jpg']).pipe(classifyImages(client));
+  const pathRef = refOf(byPath);
+  expectType<Equal<typeof pathRef, string | undefined>>(true);
+  // @ts-expect-error a path's ref is a string, not a number
+  const notNumber: number | undefined = refOf(byPath);
+
+  // `{ ref, source }` objects: `ref` is the caller's.
+  const byInput = from(inputs).pipe(classifyImages(client));
+  const inputRef = refOf(byInput);
+  expectType<Equal<typeof inputRef, number | undefined>>(true);
+
+  // Buffers carry no reference.
+  const byBuffer = from(buffers).pipe(classifyImages(client));
+  const bufferRef = refOf(byBuffer);
+  expectType<Equal<typeof bufferRef, undefined>>(true);
+
+  // An explicit type argument still wins, as before.
+  const explicit = from(inputs).pipe(classifyImages<number>(client));
+  // @ts-expect-error an explicit ref type must fit the sources' refs
+  from(inputs).pipe(classifyImages<string>(client));
+  const explicitRef = refOf(explicit);
+  expectType<Equal<typeof explicitRef, number | undefined>>(true);
+
+  // classifyAll and classifyIterable infer the same way.
+  async function promises(): Promise<void> {
+    const all = await classifyAll(client, paths);
+    expectType<Equal<typeof all, ClassificationResult<string>[]>>(true);
+    const allInputs = await classifyAll(client, inputs);
+    expectType<Equal<typeof allInputs, ClassificationResult<number>[]>>(true);
+    const allBuffers = await classifyAll(client, buffers);
+    expectType<Equal<typeof allBuffers, ClassificationResult<undefined>[]>>(true);
+    for await (const event of classifyIterable(client, paths)) {
+      if (event.kind !== 'foreign') expectType<Equal<typeof event.ref, string | undefined>>(true);
+    }
+    for await (const event of classifyIterable(client, inputs)) {
+      if (event.kind !== 'foreign') expectType<Equal<typeof event.ref, number | undefined>>(true);
+    }
+    // @ts-expect-error a number is not an image source
+    await classifyAll(client, [42]);
+  }
+  await promises();
+  void notNumber;
+}
+
+describe('inferred ref types (compiled by tsc in npm test)', () => {
+  let server: Awaited<ReturnType<typeof startAthenaServer>>;
+  beforeAll(async () => {
+    server = await startAthenaServer();
+  });
+  afterAll(() => server.stop());
+
+  it('gives results of path sources their path as ref, typed string without a type argument', async () => {
+    const real = createAthenaClient({ address: server.address, credentials: insecure() });
+    try {
+      const file = join(__dirname, '..', 'fixtures', 'preprocess', 'images', 'coffee-448x448.jpg');
+      const [result] = await classifyAll(real, [file]);
+      const ref: string | undefined = result!.ref;
+      expect(ref).toBe(file);
+      const events = await lastValueFrom(from([file]).pipe(classifyImages(real), toArray()));
+      const refs: (string | undefined)[] = events.map((e) => (e.kind === 'foreign' ? undefined : e.ref));
+      expect(refs).toEqual([file]);
+    } finally {
+      real.close();
+    }
+  });
+});
