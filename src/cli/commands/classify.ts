@@ -15,7 +15,7 @@ import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { pipelineMetrics } from '../../metrics/index';
-import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import { METRICS_HELP, METRICS_OPTIONS, pollBacklog, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 import { preflight } from '../preflight';
 import { checkSummaryFile, RunRecord, type RunStatus } from '../summaryFile';
 
@@ -100,8 +100,11 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   const stats = new RunStats();
   const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: connection.client.affiliate, deploymentId: connection.client.deploymentId });
   const run = new RunRecord({ summaryPath, address: connection.address, total, stats, metrics, endpoint });
-  const finish = (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> =>
-    run.end(status, exitStatus, notAttempted, message);
+  let stopPolling: (() => void) | undefined;
+  const finish = (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> => {
+    stopPolling?.();
+    return run.end(status, exitStatus, notAttempted, message);
+  };
 
   // Fail fast and say it once: no image is read while the service cannot be used at all.
   const problem = await preflight(connection, config, io, { token: connection.token });
@@ -113,6 +116,8 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     io.stderr.write(`nothing was read or sent: ${total} ${total === 1 ? 'image' : 'images'} not attempted\n`);
     return finish('unavailable', EXIT.unavailable, total, problem);
   }
+  // Deployment backlogs for the gauge, only when someone scrapes.
+  if (endpoint) stopPolling = pollBacklog(connection.client, metrics);
 
   const progress = new ProgressBar(io.stderr, total);
   const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => terminalSafe(f.display).length)) });
