@@ -37,9 +37,6 @@ export default defineConfig(
       // OpenTelemetry SDK behind --metrics-port says so with a disable comment at its site.)
       // Any other require() in TypeScript should be an import.
       '@typescript-eslint/no-require-imports': ['error', { allow: ['^\\./commands/\\w+$', '/testing/server$', '^sharp$'] }],
-      // Matching control characters is the point where we use it: file names, server text and
-      // token-endpoint answers are escaped before they reach a terminal, and tests check that.
-      'no-control-regex': 'off',
 
       // Beyond the recommended set: rules this codebase already keeps (0 or a few violations),
       // so that it stays that way.

@@ -7,8 +7,25 @@ import { messageOf } from './errors';
 
 /** File extensions (lower case, no dot) taken as images when walking folders or expanding globs. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([
-  'jpg', 'jpeg', 'png', 'gif', 'bmp', 'dib', 'webp', 'tif', 'tiff',
-  'pbm', 'pgm', 'ppm', 'pxm', 'pnm', 'pfm', 'sr', 'ras', 'hdr', 'pic',
+  'jpg',
+  'jpeg',
+  'png',
+  'gif',
+  'bmp',
+  'dib',
+  'webp',
+  'tif',
+  'tiff',
+  'pbm',
+  'pgm',
+  'ppm',
+  'pxm',
+  'pnm',
+  'pfm',
+  'sr',
+  'ras',
+  'hdr',
+  'pic',
 ]);
 
 /** Whether a file name has one of the {@link IMAGE_EXTENSIONS}, in any letter case. */

@@ -28,7 +28,15 @@ export function toRecord(result: ClassificationResult, file: string): ResultReco
     for (const c of result.raw) labels[c.label] = c.weight;
     // Labels the raw list lacks but the map has (should not happen) are still reported.
     for (const [label, weight] of Object.entries(result.classifications)) if (!(label in labels)) labels[label] = weight;
-    return { file, correlationId: result.correlationId, outcome: 'success', labels, errorCode: null, errorMessage: null, attempts: result.attempts };
+    return {
+      file,
+      correlationId: result.correlationId,
+      outcome: 'success',
+      labels,
+      errorCode: null,
+      errorMessage: null,
+      attempts: result.attempts,
+    };
   }
   return {
     file,
@@ -198,7 +206,9 @@ export const CSV_HEADER = 'file,correlation_id,outcome,error_code,error_message,
 
 /** `label=weight;label=weight`, in the service's order: one column whatever the label set. */
 export function csvLabels(labels: Readonly<Record<string, number>>): string {
-  return Object.entries(labels).map(([l, w]) => `${l}=${w}`).join(';');
+  return Object.entries(labels)
+    .map(([l, w]) => `${l}=${w}`)
+    .join(';');
 }
 
 /** Formats a weight for people: four decimals are enough to rank and read. */

@@ -36,7 +36,8 @@ export interface OutputPlan {
  */
 export function planOutput(request: OutputRequest): OutputPlan {
   const { output, resume, force } = request;
-  if (resume && force) throw new UsageError('--resume and --force contradict each other: --resume keeps the results in --output, --force replaces them');
+  if (resume && force)
+    throw new UsageError('--resume and --force contradict each other: --resume keeps the results in --output, --force replaces them');
   if (output === undefined) {
     if (resume) throw new UsageError('--resume needs --output FILE: the results of the earlier run are read from that file');
     if (force) throw new UsageError('--force only applies with --output FILE');
@@ -54,7 +55,9 @@ export function planOutput(request: OutputRequest): OutputPlan {
   if (resume && hasResults) {
     previous = readPreviousOutput(path, output);
     if (request.format !== undefined && request.format !== previous.format) {
-      throw new UsageError(`--resume: '${output}' holds ${previous.format} output, not ${request.format}: drop --format or give --format ${previous.format}`);
+      throw new UsageError(
+        `--resume: '${output}' holds ${previous.format} output, not ${request.format}: drop --format or give --format ${previous.format}`,
+      );
     }
   }
   // A first run with --resume (nothing to resume yet) takes the format from the file's extension.
@@ -67,7 +70,12 @@ export function planOutput(request: OutputRequest): OutputPlan {
   return { format, path, done: new Set(finalByFile.keys()), kept: [...finalByFile.values()], unreadable: previous?.unreadable ?? 0 };
 }
 
-const FORMAT_BY_EXTENSION: Readonly<Record<string, OutputFormat>> = { '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.csv': 'csv', '.json': 'json' };
+const FORMAT_BY_EXTENSION: Readonly<Record<string, OutputFormat>> = {
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.csv': 'csv',
+  '.json': 'json',
+};
 
 /** An open output: the sink, and the checks to make at the end. */
 export interface OpenOutput {

@@ -55,7 +55,9 @@ export function openRedis(url: string, io: CliIo, command: string, options: { wa
   }
   const shown = redactUrl(url);
   // A worker waits for Redis (null: no limit); a one-shot command gives up after a few tries.
-  const redis = new IORedis(url, { maxRetriesPerRequest: options.wait ? null : 2, enableAutoPipelining: true });
+  // lazyConnect: nothing is opened until the first command, so a command that stops before
+  // using Redis (the service is down) leaves no connection behind.
+  const redis = new IORedis(url, { maxRetriesPerRequest: options.wait ? null : 2, enableAutoPipelining: true, lazyConnect: true });
   let trouble: string | undefined;
   redis.on('error', (err: unknown) => {
     const message = messageOf(err);

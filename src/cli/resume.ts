@@ -129,7 +129,15 @@ function parseCsv(text: string): PreviousOutput {
       unreadable++;
       continue;
     }
-    const [file, correlationId, outcome, errorCode, errorMessage, attempts, labels] = row.map(csvUnneutralise) as [string, string, string, string, string, string, string];
+    const [file, correlationId, outcome, errorCode, errorMessage, attempts, labels] = row.map(csvUnneutralise) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     if (outcome !== 'success' && outcome !== 'failure') {
       unreadable++;
       continue;

@@ -1,4 +1,5 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import { callUser, THREW } from '../core/guard';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
 /** Options of {@link bufferBatch}. */
@@ -97,15 +98,12 @@ export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFun
         // The state is settled before anything is emitted, so a value the source pushes while a
         // batch is being handled downstream (re-entrancy) lands after this one, in a new batch.
         next: (item) => {
-          let size: number;
-          try {
-            size = sizeOf(item);
-          } catch (err) {
-            // As RxJS's own operators do with a throwing callback: an error notification, not
-            // an exception thrown out of band that would leave the pipeline hanging.
+          // As RxJS's own operators do with a throwing callback: an error notification, not an
+          // exception thrown out of band that would leave the pipeline hanging.
+          const size = callUser(subscriber, () => sizeOf(item));
+          if (size === THREW) {
             timer?.unsubscribe();
             batch = [];
-            subscriber.error(err);
             return;
           }
           const full = batch.length > 0 && bytes + size > maxBytes ? take() : undefined;

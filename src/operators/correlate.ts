@@ -8,7 +8,6 @@ import {
   type ClassificationEvent,
   type ClassificationFailure,
   type ClassificationSuccess,
-  type RetryCapability,
 } from './results';
 
 /** Counters kept by {@link correlate}; pass your own object to read them while it runs. */
@@ -70,6 +69,36 @@ function prepareMs(t: PrepareTimings | undefined): number {
   return typeof t.totalMs === 'number' ? t.totalMs : t.readMs + t.decodeMs + t.resizeMs + t.hashMs + t.compressMs;
 }
 
+type FailureFields = Pick<ClassificationFailure, 'code' | 'message' | 'details' | 'retryable'>;
+
+/** What every result of a sent image carries. */
+function baseOf<R>(sent: SentImage<R>, at: number) {
+  return {
+    correlationId: sent.image.correlationId,
+    ref: sent.image.ref,
+    attempts: sent.attempt,
+    timings: {
+      prepareMs: prepareMs(sent.image.timings),
+      ...(sent.firstSentAt !== undefined ? { roundTripMs: at - sent.firstSentAt } : {}),
+    },
+  };
+}
+
+/** A failure of a sent image, with the retry capability of its session attached (hidden). */
+function failureOf<R>(sent: SentImage<R>, at: number, f: FailureFields, stage: ClassificationFailure['stage']): ClassificationFailure<R> {
+  return withRetryCapability<ClassificationFailure<R>>(
+    { kind: 'failure', ...baseOf(sent, at), code: f.code, message: f.message, details: f.details, retryable: f.retryable, stage },
+    sent.retry,
+  );
+}
+
+/** A success of a sent image, its labels as a record and as sent. */
+function successOf<R>(sent: SentImage<R>, at: number, output: ClassificationOutput): ClassificationSuccess<R> {
+  const classifications: Record<string, number> = {};
+  for (const { label, weight } of output.classifications ?? []) classifications[label] = weight;
+  return { kind: 'success', ...baseOf(sent, at), classifications, raw: output.classifications ?? [] };
+}
+
 /**
  * Turns `classify` events into one `ClassificationResult` per image (a `success` with its labels,
  * or a `failure` with a code), plus a `foreign` event for each output of an id this pipeline never
@@ -111,35 +140,8 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
       const answered = recentSet(remember);
       const foreignSeen = recentSet(remember);
 
-      const base = (sent: SentImage<R>, at: number) => ({
-        correlationId: sent.image.correlationId,
-        ref: sent.image.ref,
-        attempts: sent.attempt,
-        timings: {
-          prepareMs: prepareMs(sent.image.timings),
-          ...(sent.firstSentAt !== undefined ? { roundTripMs: at - sent.firstSentAt } : {}),
-        },
-      });
-
-      const failure = (
-        sent: SentImage<R>,
-        at: number,
-        f: { code: ClassificationFailure['code']; message: string; details: string; retryable: boolean },
-        stage: ClassificationFailure['stage'],
-      ): ClassificationFailure<R> =>
-        withRetryCapability<ClassificationFailure<R>>(
-          { kind: 'failure', ...base(sent, at), code: f.code, message: f.message, details: f.details, retryable: f.retryable, stage },
-          sent.retry as RetryCapability,
-        );
-
       const serverFailure = (sent: SentImage<R>, at: number, error: ClassificationError) =>
-        failure(sent, at, { code: error.code, message: error.message, details: error.details, retryable: isRetryableCode(error.code) }, 'server');
-
-      const success = (sent: SentImage<R>, at: number, output: ClassificationOutput): ClassificationSuccess<R> => {
-        const classifications: Record<string, number> = {};
-        for (const { label, weight } of output.classifications ?? []) classifications[label] = weight;
-        return { kind: 'success', ...base(sent, at), classifications, raw: output.classifications ?? [] };
-      };
+        failureOf(sent, at, { code: error.code, message: error.message, details: error.details, retryable: isRetryableCode(error.code) }, 'server');
 
       /** Takes `id` out of the expected set; the result is emitted by the caller. */
       const claim = (id: string): Expected<R> | undefined => {
@@ -178,7 +180,7 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
             for (const sent of event.images) {
               claim(sent.image.correlationId);
               answered.add(sent.image.correlationId);
-              out(failure(sent, event.at, event.failure, 'transport'));
+              out(failureOf(sent, event.at, event.failure, 'transport'));
             }
             return;
           case 'response': {
@@ -198,7 +200,7 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
               const id = output.correlationId;
               const e = claim(id);
               if (e) {
-                out(output.error ? serverFailure(e.sent, event.at, output.error) : success(e.sent, event.at, output));
+                out(output.error ? serverFailure(e.sent, event.at, output.error) : successOf(e.sent, event.at, output));
               } else if (answered.has(id) || foreignSeen.has(id)) {
                 stats.duplicates += 1;
               } else {

@@ -111,21 +111,10 @@ export function preprocess<R = unknown>(
   const prepare = options.prepare ?? ((input: ImageSource | ImageInput<R>) => prepareImage(input, prepareOptions));
   const scheduler = options.scheduler ?? asyncScheduler;
   const { window } = options;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new InvalidOptionError(`preprocess: concurrency must be an integer >= 1, got ${concurrency}`);
-  }
-  checkPrepareOptions(options);
-  if (options.order !== undefined && options.order !== 'completion' && options.order !== 'source') {
-    throw new InvalidOptionError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
-  }
+  checkOptions(options, concurrency);
 
   type Result = PreparedImage<R> | ClassificationFailure<R>;
-  interface Job {
-    readonly index: number;
-    readonly input: ImageSource | ImageInput<R>;
-    readonly work: Subscription;
-    credit: boolean;
-  }
+  type Job = PreprocessJob<R>;
 
   return (source) =>
     new Observable<Result>((subscriber) => {
@@ -169,28 +158,12 @@ export function preprocess<R = unknown>(
         jobs.set(index, job);
         const startedAt = scheduler.now();
         const run = (): void => {
-          let done = false;
           work.add(
-            defer(() => prepare(input)).subscribe({
-              next: (prepared) => {
-                if (done) return;
-                done = true;
-                finish(job, prepared);
-              },
-              error: (err: unknown) => {
-                if (done) return;
-                done = true;
-                if (err instanceof UserCallbackError) return subscriber.error(err.cause);
-                const failure = callUser(subscriber, () => toFailure(input, err, scheduler.now() - startedAt, options.ids));
-                if (failure !== THREW) finish(job, failure);
-              },
-              complete: () => {
-                if (done) return;
-                done = true;
-                const err = new PreprocessError('DECODE_FAILED', 'prepare completed without producing an image');
-                const failure = callUser(subscriber, () => toFailure(input, err, scheduler.now() - startedAt, options.ids));
-                if (failure !== THREW) finish(job, failure);
-              },
+            prepareOne(prepare, input, (outcome) => {
+              if ('prepared' in outcome) return finish(job, outcome.prepared);
+              if (outcome.error instanceof UserCallbackError) return subscriber.error(outcome.error.cause);
+              const failure = callUser(subscriber, () => toFailure(input, outcome.error, scheduler.now() - startedAt, options.ids));
+              if (failure !== THREW) finish(job, failure);
             }),
           );
         };
@@ -244,6 +217,43 @@ export function preprocess<R = unknown>(
         queue.length = 0;
       };
     });
+}
+
+/** One image being prepared: its place in the source, its work, whether it took a credit. */
+interface PreprocessJob<R> {
+  readonly index: number;
+  readonly input: ImageSource | ImageInput<R>;
+  readonly work: Subscription;
+  credit: boolean;
+}
+
+function checkOptions<R>(options: PreprocessOptions<R>, concurrency: number): void {
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new InvalidOptionError(`preprocess: concurrency must be an integer >= 1, got ${concurrency}`);
+  }
+  checkPrepareOptions(options);
+  if (options.order !== undefined && options.order !== 'completion' && options.order !== 'source') {
+    throw new InvalidOptionError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
+  }
+}
+
+/** Runs `prepare` on one input and reports its first outcome once (a completion without an image is an error). */
+function prepareOne<R>(
+  prepare: (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>,
+  input: ImageSource | ImageInput<R>,
+  onOutcome: (outcome: { prepared: PreparedImage<R> } | { error: unknown }) => void,
+): Subscription {
+  let done = false;
+  const once = (outcome: { prepared: PreparedImage<R> } | { error: unknown }): void => {
+    if (done) return;
+    done = true;
+    onOutcome(outcome);
+  };
+  return defer(() => prepare(input)).subscribe({
+    next: (prepared) => once({ prepared }),
+    error: (error: unknown) => once({ error }),
+    complete: () => once({ error: new PreprocessError('DECODE_FAILED', 'prepare completed without producing an image') }),
+  });
 }
 
 /** Error codes worth retrying: the file system was busy, not the image bad. */

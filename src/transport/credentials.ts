@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { AthenaAuthError } from './errors';
 import { InvalidOptionError } from '../core/invalidOptionError';
-import { checkPem, checkTokenUrl, describeTokenlessBody, isLoopbackAddress, redirectRefusal } from './plaintext';
+import { checkPem, checkTokenUrl, describeTokenlessBody, isLoopbackAddress, readTokenBody, redirectRefusal } from './plaintext';
 import { jwtExpiry } from './jwt';
 
 export { isLoopbackAddress, isLoopbackHost } from './plaintext';
@@ -165,7 +165,8 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
       await response.body?.cancel().catch(() => undefined);
       throw redirect;
     }
-    const text = await response.text().catch(() => '');
+    // Capped: an endpoint that answers without end cannot fill the memory.
+    const text = await readTokenBody(response, tokenUrl);
     let body: Record<string, unknown> = {};
     let isJsonObject = false;
     try {

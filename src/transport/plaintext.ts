@@ -8,7 +8,13 @@ import { AthenaAuthError } from './errors';
 /** Hosts whose traffic never leaves the machine: plaintext to them exposes nothing. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(h);
+  return (
+    h === 'localhost' ||
+    h.endsWith('.localhost') ||
+    h === '::1' ||
+    /^127(?:\.\d{1,3}){3}$/.test(h) ||
+    /^::ffff:127(?:\.\d{1,3}){3}$/.test(h)
+  );
 }
 
 /** The host of a gRPC `host:port` address (`[v6]:port` too); `unix:` sockets count as loopback. */
@@ -34,7 +40,8 @@ export function checkTokenUrl(tokenUrl: string, allowPlaintext: boolean): URL {
     throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an absolute https:// URL, got '${tokenUrl}'`);
   }
   if (url.protocol === 'https:') return url;
-  if (url.protocol !== 'http:') throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an https:// URL, got ${url.protocol}`);
+  if (url.protocol !== 'http:')
+    throw new InvalidOptionError(`oauthClientCredentials: tokenUrl must be an https:// URL, got ${url.protocol}`);
   if (!allowPlaintext && !isLoopbackHost(url.hostname)) {
     throw new InvalidOptionError(
       `oauthClientCredentials: the token URL ${url.origin} is plaintext http and would send the client secret unencrypted; ` +
@@ -104,9 +111,49 @@ export function redirectRefusal(response: Response, endpoint: URL, tokenUrl: str
  * differently from JSON that lacks one field. The snippet is redacted and its control
  * characters escaped. `json` is the parsed body when it was a JSON object.
  */
-export function describeTokenlessBody(response: Response, text: string, json: Record<string, unknown> | undefined, redact: (t: string) => string): string {
+export function describeTokenlessBody(
+  response: Response,
+  text: string,
+  json: Record<string, unknown> | undefined,
+  redact: (t: string) => string,
+): string {
   const contentType = response.headers.get('content-type') ?? '(none)';
   if (json) return `a JSON object without an access_token (fields: ${Object.keys(json).slice(0, 10).join(', ') || 'none'})`;
   if (text.trim() === '') return `an empty body (content-type ${contentType})`;
   return `a body that is not a JSON object (content-type ${contentType}), starting '${snippet(redact(text))}'`;
+}
+
+/** A token response is a few hundred bytes; more than this is not one (and is not buffered). */
+export const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * The token endpoint's body as text, read up to {@link MAX_TOKEN_RESPONSE_BYTES}: an endpoint
+ * that streams without end cannot fill the memory. A body that fails mid-way reads as ''.
+ */
+export async function readTokenBody(response: Response, tokenUrl: string): Promise<string> {
+  const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > MAX_TOKEN_RESPONSE_BYTES) {
+        await reader.cancel().catch(() => undefined);
+        throw new AthenaAuthError({
+          code: response.ok ? 'TOKEN_RESPONSE_INVALID' : 'TOKEN_REQUEST_FAILED',
+          message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} with more than ${MAX_TOKEN_RESPONSE_BYTES} bytes; a token response is far smaller`,
+          httpStatus: response.status,
+          retryable: false,
+        });
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof AthenaAuthError) throw err;
+    return '';
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

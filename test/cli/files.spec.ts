@@ -17,7 +17,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-const jsonl = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string | null; errorMessage: string | null });
+const jsonl = (out: string) =>
+  out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string | null; errorMessage: string | null });
 
 describe('classify: files that are not what they seem', () => {
   it('a FIFO named on the command line is reported as a FIFO, not as missing (and nothing waits on it)', async () => {
@@ -39,6 +44,14 @@ describe('classify: files that are not what they seem', () => {
       ['caf\\xe9.png', 'success'],
       ['plain.png', 'success'],
     ]);
+  });
+
+  it('a glob matches names that are not valid UTF-8 too (the glob reads names as text; the bytes are found again)', async () => {
+    mkdirSync(join(tmp, 'd'));
+    copyFileSync(DUCK, Buffer.concat([Buffer.from(tmp + '/d/caf'), Buffer.from([0xe9]), Buffer.from('.png')]));
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'd/*.png', '--format', 'jsonl'], io)).toBe(0);
+    expect(jsonl(io.out()).map((r) => [r.file, r.outcome])).toEqual([['d/caf\\xe9.png', 'success']]);
   });
 
   it("a '**' glob through a symlink loop classifies each file once", async () => {
@@ -63,16 +76,23 @@ describe('classify: files that are not what they seem', () => {
     expect(io.err()).toContain('skipped 3 files that are not images by name: .heic 2, .avif 1 (--verbose lists them)\n');
     const verbose = fakeIo({ cwd: tmp });
     expect(await main(['classify', '.', '--format', 'jsonl', '--verbose'], verbose)).toBe(0);
-    expect(verbose.err()).toContain('skipped 3 files that are not images by name: .heic 2, .avif 1\n  IMG_0001.HEIC\n  IMG_0002.heic\n  pic.avif\n');
+    expect(verbose.err()).toContain(
+      'skipped 3 files that are not images by name: .heic 2, .avif 1\n  IMG_0001.HEIC\n  IMG_0002.heic\n  pic.avif\n',
+    );
   });
 
   it('naming a HEIC file outright: a failure that names the format and the supported ones', async () => {
-    writeFileSync(join(tmp, 'IMG_0001.HEIC'), Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic'), Buffer.alloc(100)]));
+    writeFileSync(
+      join(tmp, 'IMG_0001.HEIC'),
+      Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic'), Buffer.alloc(100)]),
+    );
     const io = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'IMG_0001.HEIC', '--format', 'jsonl'], io)).toBe(1);
     const [record] = jsonl(io.out());
     expect(record?.errorCode).toBe('UNSUPPORTED_FORMAT');
-    expect(record?.errorMessage).toMatch(/^not an image format the reference pipeline decodes \(detected HEIC\/HEIF; supported: JPEG, PNG, GIF, BMP, WebP, TIFF/);
+    expect(record?.errorMessage).toMatch(
+      /^not an image format the reference pipeline decodes \(detected HEIC\/HEIF; supported: JPEG, PNG, GIF, BMP, WebP, TIFF/,
+    );
   });
 });
 

@@ -24,7 +24,15 @@ afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 const CONTROL = /[\x00-\x09\x0b-\x1f\x7f]/;
 
 /** Names that attack a terminal (clear screen, window title, a newline that splits a row) or a spreadsheet. */
-const HOSTILE = ['\x1b[2J\x1b]0;pwned\x07clear.png', 'two\nlines.png', '=HYPERLINK("http://x")&A1.png', '+1+2.png', '-3.png', '@SUM(A1).png', "'quoted.png"];
+const HOSTILE = [
+  '\x1b[2J\x1b]0;pwned\x07clear.png',
+  'two\nlines.png',
+  '=HYPERLINK("http://x")&A1.png',
+  '+1+2.png',
+  '-3.png',
+  '@SUM(A1).png',
+  "'quoted.png",
+];
 
 const record = (file: string, outcome: 'success' | 'failure' = 'success'): ResultRecord => ({
   file,
@@ -38,7 +46,9 @@ const record = (file: string, outcome: 'success' | 'failure' = 'success'): Resul
 
 describe('terminal and spreadsheet injection', () => {
   it('terminalSafe escapes C0, C1, DEL and bidi overrides, nothing else', () => {
-    expect(terminalSafe('a\x1b[2Jb\x07c\nd\re\x7f\x9b\u202eé日本')).toBe('a\\x1b[2Jb\\x07c\\nd\\re\\x7f\\x9b\\u202eé日本'.replace('\\n', '\\x0a').replace('\\r', '\\x0d'));
+    expect(terminalSafe('a\x1b[2Jb\x07c\nd\re\x7f\x9b\u202eé日本')).toBe(
+      'a\\x1b[2Jb\\x07c\\nd\\re\\x7f\\x9b\\u202eé日本'.replace('\\n', '\\x0a').replace('\\r', '\\x0d'),
+    );
   });
 
   it('the table escapes control characters in names and messages: one row per image, no escape sequence', async () => {
@@ -82,50 +92,58 @@ describe('the output file', () => {
     writeFileSync(join(tmp, 'out.jsonl'), '{"file":"precious"}\n');
     const io = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'a.png', '--format', 'jsonl', '--output', 'out.jsonl'], io)).toBe(2);
-    expect(io.err()).toMatch(/--output 'out\.jsonl' already holds results \(20 bytes\): add --resume to go on from them, or --force to replace them/);
+    expect(io.err()).toMatch(
+      /--output 'out\.jsonl' already holds results \(20 bytes\): add --resume to go on from them, or --force to replace them/,
+    );
     expect(readFileSync(join(tmp, 'out.jsonl'), 'utf8')).toBe('{"file":"precious"}\n');
     const forced = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'a.png', '--format', 'jsonl', '--output', 'out.jsonl', '--force'], forced)).toBe(0);
     expect(readFileSync(join(tmp, 'out.jsonl'), 'utf8')).not.toContain('precious');
   });
 
-  it.each(['jsonl', 'csv', 'json'] as const)('--resume (%s) classifies only what has no final result, and every input ends up once', async (format) => {
-    setup();
-    const out = join(tmp, `out.${format}`);
-    // An earlier run: a.png done, d.png failed for good (its format), b.png failed with the service down.
-    const chunks: string[] = [];
-    const writer = createWriter(format, { write: (t) => void chunks.push(t), close: () => undefined }, { top: 3, fileWidth: 5 });
-    writer.begin();
-    writer.write({ ...record('a.png'), correlationId: 'kept-a' });
-    writer.write({ ...record('d.png', 'failure'), errorCode: 'UNSUPPORTED_FORMAT', correlationId: 'kept-d' });
-    writer.write({ ...record('b.png', 'failure'), errorCode: 'TRANSPORT_FAILED' });
-    // Killed there (json: no closing bracket; jsonl and csv: a half line from an older version).
-    writeFileSync(out, chunks.join('') + (format === 'json' ? '' : format === 'csv' ? 'c.png,x,succ' : '{"file":"c.png","outc'));
-    const io = fakeIo({ cwd: tmp });
-    expect(await main(['classify', 'a.png', 'b.png', 'c.png', 'd.png', '--output', `out.${format}`, '--resume'], io)).toBe(1);
-    const records = parsePreviousOutput(readFileSync(out, 'utf8'), out).records;
-    expect(records.map((r) => r.file).sort()).toEqual(['a.png', 'b.png', 'c.png', 'd.png']);
-    expect(records.find((r) => r.file === 'a.png')?.correlationId).toBe('kept-a');
-    expect(records.find((r) => r.file === 'd.png')?.correlationId).toBe('kept-d');
-    expect(records.find((r) => r.file === 'b.png')?.outcome).toBe('success');
-    expect(io.err()).toMatch(/2 images in .*: 2 succeeded, 0 failed/);
-    expect(io.err()).toMatch(/resumed: 2 inputs already had a final result in out\.\w+/);
-    if (format === 'json') JSON.parse(readFileSync(out, 'utf8'));
-    // Nothing left: a second resume classifies nothing and changes nothing.
-    const before = readFileSync(out, 'utf8');
-    const again = fakeIo({ cwd: tmp });
-    // Exit 1 still: d.png's failure, kept from the first run, is part of this output.
-    expect(await main(['classify', 'a.png', 'b.png', 'c.png', 'd.png', '--output', `out.${format}`, '--resume'], again)).toBe(1);
-    expect(again.err()).toMatch(/resumed: 4 inputs already had a final result in out\.\w+ \(1 of them failed\)/);
-    expect(parsePreviousOutput(readFileSync(out, 'utf8'), out).records).toEqual(parsePreviousOutput(before, out).records);
-    expect(readdirSync(tmp).filter((n) => n.includes('.tmp'))).toEqual([]);
-  });
+  it.each(['jsonl', 'csv', 'json'] as const)(
+    '--resume (%s) classifies only what has no final result, and every input ends up once',
+    async (format) => {
+      setup();
+      const out = join(tmp, `out.${format}`);
+      // An earlier run: a.png done, d.png failed for good (its format), b.png failed with the service down.
+      const chunks: string[] = [];
+      const writer = createWriter(format, { write: (t) => void chunks.push(t), close: () => undefined }, { top: 3, fileWidth: 5 });
+      writer.begin();
+      writer.write({ ...record('a.png'), correlationId: 'kept-a' });
+      writer.write({ ...record('d.png', 'failure'), errorCode: 'UNSUPPORTED_FORMAT', correlationId: 'kept-d' });
+      writer.write({ ...record('b.png', 'failure'), errorCode: 'TRANSPORT_FAILED' });
+      // Killed there (json: no closing bracket; jsonl and csv: a half line from an older version).
+      writeFileSync(out, chunks.join('') + (format === 'json' ? '' : format === 'csv' ? 'c.png,x,succ' : '{"file":"c.png","outc'));
+      const io = fakeIo({ cwd: tmp });
+      expect(await main(['classify', 'a.png', 'b.png', 'c.png', 'd.png', '--output', `out.${format}`, '--resume'], io)).toBe(1);
+      const records = parsePreviousOutput(readFileSync(out, 'utf8'), out).records;
+      expect(records.map((r) => r.file).sort()).toEqual(['a.png', 'b.png', 'c.png', 'd.png']);
+      expect(records.find((r) => r.file === 'a.png')?.correlationId).toBe('kept-a');
+      expect(records.find((r) => r.file === 'd.png')?.correlationId).toBe('kept-d');
+      expect(records.find((r) => r.file === 'b.png')?.outcome).toBe('success');
+      expect(io.err()).toMatch(/2 images in .*: 2 succeeded, 0 failed/);
+      expect(io.err()).toMatch(/resumed: 2 inputs already had a final result in out\.\w+/);
+      if (format === 'json') JSON.parse(readFileSync(out, 'utf8'));
+      // Nothing left: a second resume classifies nothing and changes nothing.
+      const before = readFileSync(out, 'utf8');
+      const again = fakeIo({ cwd: tmp });
+      // Exit 1 still: d.png's failure, kept from the first run, is part of this output.
+      expect(await main(['classify', 'a.png', 'b.png', 'c.png', 'd.png', '--output', `out.${format}`, '--resume'], again)).toBe(1);
+      expect(again.err()).toMatch(/resumed: 4 inputs already had a final result in out\.\w+ \(1 of them failed\)/);
+      expect(parsePreviousOutput(readFileSync(out, 'utf8'), out).records).toEqual(parsePreviousOutput(before, out).records);
+      expect(readdirSync(tmp).filter((n) => n.includes('.tmp'))).toEqual([]);
+    },
+  );
 
   it('--resume before there is anything to resume (a script that always passes it): a normal run, format from the extension', async () => {
     copyFileSync(DUCK, join(tmp, 'a.png'));
     const io = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'a.png', '--output', 'out.csv', '--resume'], io)).toBe(0);
-    expect(parsePreviousOutput(readFileSync(join(tmp, 'out.csv'), 'utf8'), 'out.csv')).toMatchObject({ format: 'csv', records: [{ file: 'a.png', outcome: 'success' }] });
+    expect(parsePreviousOutput(readFileSync(join(tmp, 'out.csv'), 'utf8'), 'out.csv')).toMatchObject({
+      format: 'csv',
+      records: [{ file: 'a.png', outcome: 'success' }],
+    });
   });
 
   it('--resume and --force are checked before any work', async () => {
@@ -169,7 +187,9 @@ describe('the output file', () => {
     setup();
     const io = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'a.png', 'b.png', '--format', 'jsonl', '--output', '/dev/full'], io)).toBe(1);
-    expect(io.err()).toMatch(/athena-rx classify: cannot write '\/dev\/full': no space left on device \(ENOSPC\); 0 results were written before it, the rest not/);
+    expect(io.err()).toMatch(
+      /athena-rx classify: cannot write '\/dev\/full': no space left on device \(ENOSPC\); 0 results were written before it, the rest not/,
+    );
     expect(io.err()).toMatch(/0 images in .*: 0 succeeded, 0 failed/);
   });
 

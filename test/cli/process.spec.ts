@@ -41,7 +41,11 @@ interface Run {
 /** Starts the CLI; as root, as `nobody`, so that file permissions apply. */
 function cli(args: string[]): Run {
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-  const child = spawn(process.execPath, [join(pkg.dir, 'bin/athena-rx.js'), ...args], { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'], ...asNobody });
+  const child = spawn(process.execPath, [join(pkg.dir, 'bin/athena-rx.js'), ...args], {
+    cwd: tmp,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...asNobody,
+  });
   let stderr = '';
   let exited = false;
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
@@ -73,41 +77,71 @@ function images(count = COUNT): string[] {
 }
 
 describe('athena-rx classify as a process', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('%s mid-run: whole lines kept, the missing inputs listed; --resume yields every input exactly once', async (signal) => {
-    const names = images();
-    const out = join(tmp, 'out.jsonl');
-    const first = cli(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl', '--batch-size', '1', '--in-flight', '2', '--concurrency', '1']);
-    await until(first, () => lines(out).length >= 3);
-    first.kill(signal);
-    const ended = await first.done;
-    expect(ended.code).toBe(1);
-    const kept = lines(out).map((l) => JSON.parse(l) as { file: string });
-    expect(readFileSync(out, 'utf8').endsWith('\n')).toBe(true);
-    expect(kept.length).toBeLessThan(COUNT);
-    const missing = lines(`${out}.missing`);
-    expect(ended.stderr).toContain(`${COUNT - kept.length} of ${COUNT} images got no result (interrupted):`);
-    expect(ended.stderr).toContain(`all ${missing.length} are listed in ${out}.missing; run the same command with --resume`);
-    expect([...kept.map((r) => r.file), ...missing].sort()).toEqual(names);
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s mid-run: whole lines kept, the missing inputs listed; --resume yields every input exactly once',
+    async (signal) => {
+      const names = images();
+      const out = join(tmp, 'out.jsonl');
+      const first = cli([
+        'classify',
+        'in',
+        '--format',
+        'jsonl',
+        '--output',
+        'out.jsonl',
+        '--batch-size',
+        '1',
+        '--in-flight',
+        '2',
+        '--concurrency',
+        '1',
+      ]);
+      await until(first, () => lines(out).length >= 3);
+      first.kill(signal);
+      const ended = await first.done;
+      expect(ended.code).toBe(1);
+      const kept = lines(out).map((l) => JSON.parse(l) as { file: string });
+      expect(readFileSync(out, 'utf8').endsWith('\n')).toBe(true);
+      expect(kept.length).toBeLessThan(COUNT);
+      const missing = lines(`${out}.missing`);
+      expect(ended.stderr).toContain(`${COUNT - kept.length} of ${COUNT} images got no result (interrupted):`);
+      expect(ended.stderr).toContain(`all ${missing.length} are listed in ${out}.missing; run the same command with --resume`);
+      expect([...kept.map((r) => r.file), ...missing].sort()).toEqual(names);
 
-    // Without --resume or --force the results are not replaced.
-    const refused = await cli(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl']).done;
-    expect(refused.code).toBe(2);
-    expect(lines(out)).toHaveLength(kept.length);
+      // Without --resume or --force the results are not replaced.
+      const refused = await cli(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl']).done;
+      expect(refused.code).toBe(2);
+      expect(lines(out)).toHaveLength(kept.length);
 
-    const second = await cli(['classify', 'in', '--output', 'out.jsonl', '--resume']).done;
-    expect(second.stderr).toContain(`resumed: ${kept.length} inputs already had a final result in out.jsonl`);
-    expect(second.code).toBe(0);
-    const all = lines(out).map((l) => JSON.parse(l) as { file: string; outcome: string });
-    expect(all.map((r) => r.file).sort()).toEqual(names);
-    expect(all.every((r) => r.outcome === 'success')).toBe(true);
-    expect(existsSync(`${out}.missing`)).toBe(false);
-  }, 120_000);
+      const second = await cli(['classify', 'in', '--output', 'out.jsonl', '--resume']).done;
+      expect(second.stderr).toContain(`resumed: ${kept.length} inputs already had a final result in out.jsonl`);
+      expect(second.code).toBe(0);
+      const all = lines(out).map((l) => JSON.parse(l) as { file: string; outcome: string });
+      expect(all.map((r) => r.file).sort()).toEqual(names);
+      expect(all.every((r) => r.outcome === 'success')).toBe(true);
+      expect(existsSync(`${out}.missing`)).toBe(false);
+    },
+    120_000,
+  );
 
   it('a file replaced by a FIFO after the folder walk: a SOURCE_UNREADABLE line, and the run ends', async () => {
     const names = images(8);
     const out = join(tmp, 'out.jsonl');
     const last = names[names.length - 1]!;
-    const run = cli(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl', '--batch-size', '1', '--in-flight', '1', '--concurrency', '1']);
+    const run = cli([
+      'classify',
+      'in',
+      '--format',
+      'jsonl',
+      '--output',
+      'out.jsonl',
+      '--batch-size',
+      '1',
+      '--in-flight',
+      '1',
+      '--concurrency',
+      '1',
+    ]);
     // The first result means the walk is over; the last file has not been opened yet.
     await until(run, () => lines(out).length >= 1);
     rmSync(join(tmp, last));
@@ -130,13 +164,18 @@ describe('athena-rx classify as a process', () => {
     copyFileSync(DUCK, join(tmp, 'in/locked/c.png'));
     chmodSync(join(tmp, 'in/locked'), 0o000);
     const run = await cli(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl']).done;
-    const records = lines(join(tmp, 'out.jsonl')).map((l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string; errorMessage: string });
+    const records = lines(join(tmp, 'out.jsonl')).map(
+      (l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string; errorMessage: string },
+    );
     expect(records.map((r) => [r.file, r.outcome]).sort()).toEqual([
       ['in/a.png', 'success'],
       ['in/locked', 'failure'],
       ['in/open/b.png', 'success'],
     ]);
-    expect(records.find((r) => r.file === 'in/locked')).toMatchObject({ errorCode: 'SOURCE_UNREADABLE', errorMessage: 'cannot read folder: permission denied' });
+    expect(records.find((r) => r.file === 'in/locked')).toMatchObject({
+      errorCode: 'SOURCE_UNREADABLE',
+      errorMessage: 'cannot read folder: permission denied',
+    });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/3 images in .*: 2 succeeded, 1 failed/);
 

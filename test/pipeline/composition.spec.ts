@@ -1,8 +1,21 @@
-import { asapScheduler, concatMap, delay, from, lastValueFrom, map, observeOn, of, toArray, type MonoTypeOperatorFunction } from 'rxjs';
+import {
+  asapScheduler,
+  concatMap,
+  delay,
+  from,
+  lastValueFrom,
+  map,
+  observeOn,
+  of,
+  subscribeOn,
+  toArray,
+  type MonoTypeOperatorFunction,
+} from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import type { ClassifyItem } from '../../src/operators/classify';
 import { correlate, createCorrelateStats } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
+import { pipelineContext, type PipelineContext } from '../../src/operators/pipelineContext';
 import { preprocess } from '../../src/operators/preprocess';
 import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
@@ -87,11 +100,51 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
         ),
       ),
     );
-    expect(accountedOnce(results.map((r) => r.ref), 5)).toEqual({ missing: [], twice: [] });
+    expect(
+      accountedOnce(
+        results.map((r) => r.ref),
+        5,
+      ),
+    ).toEqual({ missing: [], twice: [] });
     const attempts = Object.fromEntries(results.map((r) => [r.ref, `${r.kind} #${r.attempts}`]));
     expect(attempts).toEqual({ 0: 'success #1', 1: 'success #2', 2: 'success #1', 3: 'success #2', 4: 'failure #3' });
     expect(server.audit.filter((a) => a.correlationId === `${prefix}-4`)).toHaveLength(3);
     expect(stats.results).toBe(5); // final results only: the failures sent again do not count
     expect(window.inUse).toBe(0);
+  });
+
+  describe('subscribeOn between classify and retryByErrorCode (classify subscribes after the retry stage)', () => {
+    const run = (prefix: string, context?: PipelineContext) => {
+      server.faults.modelErrorFor([`${prefix}-1`], 1);
+      const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } };
+      return lastValueFrom(
+        from(withIds(prefix, 3)).pipe(
+          preprocess<number>(),
+          bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWait: 5 }),
+          classify<number>(client(), context ? { context } : {}),
+          correlate<number>(),
+          subscribeOn(asapScheduler),
+          retryByErrorCode<number>(context ? { rules, context } : { rules }),
+          toArray(),
+        ),
+      );
+    };
+
+    it('retries when both are given the same pipelineContext()', async () => {
+      const results = ours(await run('so1', pipelineContext()));
+      expect(Object.fromEntries(results.map((r) => [r.ref, `${r.kind} #${r.attempts}`]))).toEqual({
+        0: 'success #1',
+        1: 'success #2',
+        2: 'success #1',
+      });
+    });
+
+    it('without a shared context, errors with what to change instead of silently not retrying', async () => {
+      await expect(run('so2')).rejects.toMatchObject({
+        name: 'InvalidOptionError',
+        code: 'INVALID_OPTION',
+        message: expect.stringContaining('Pass the same pipelineContext() to classify({ context }) and retryByErrorCode({ context })'),
+      });
+    });
   });
 });

@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import { EXIT } from '../../src/cli/io';
@@ -61,6 +62,33 @@ describe('athena-rx enqueue / worker', () => {
       [lines[0][0], 'success', { file: 'samples/seashore.jpg', batch: 7 }],
       [lines[1][0], 'failure', { file: 'test/fixtures/not-an-image.jpg', batch: 7 }],
     ]);
+  });
+
+  it('worker: a service that cannot be used at all is said once, exit 3, and no job is read', async () => {
+    await redis.xadd('down', '*', 'job', JSON.stringify({ path: 'samples/seashore.jpg' }));
+    const closed = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const io = fakeIo({ cwd: root, env: {} });
+    const args = [
+      'worker',
+      '--redis',
+      redisServer.url,
+      '--stream',
+      'down',
+      '--group',
+      'g',
+      '--address',
+      `127.0.0.1:${closed}`,
+      '--insecure',
+    ];
+    expect(await main(args, io)).toBe(EXIT.unavailable);
+    expect(io.err()).toMatch(/athena-rx worker: .*127\.0\.0\.1:\d+[\s\S]*no job was read\n$/);
+    // Not even the group was created: the job waits for a worker that can classify it.
+    expect(await redis.xinfo('GROUPS', 'down')).toEqual([]);
   });
 
   it.each([

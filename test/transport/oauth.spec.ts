@@ -270,6 +270,15 @@ describe('oauthClientCredentials: the secret stays with the token endpoint (issu
     for (const url of ['http://127.0.0.1:9/t', 'http://localhost:9/t', 'http://[::1]:9/t', 'https://auth.example.com/t']) expect(make(url)).not.toThrow();
   });
 
+  it('an endpoint that answers without end is cut off at 1 MiB, not buffered', async () => {
+    endpoint.answer = () => ({ status: 200, body: 'x'.repeat(3 * 1024 * 1024), headers: { 'content-type': 'text/plain' } });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      code: 'TOKEN_RESPONSE_INVALID',
+      message: expect.stringContaining('answered HTTP 200 with more than 1048576 bytes'),
+    });
+  });
+
   it('HTML or invalid JSON with HTTP 200 says what came back (content type, first bytes), never the secret', async () => {
     endpoint.answer = () => ({ status: 200, body: `<!DOCTYPE html><html><body>Sign in\n${SECRET}</body></html>`, headers: { 'content-type': 'text/html; charset=utf-8' } });
     const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });

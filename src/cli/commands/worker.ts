@@ -5,6 +5,7 @@ import { DEFAULT_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_INLINE_BYTES, r
 import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags, type OptionSpec } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError } from '../errors';
+import { preflight } from '../preflight';
 import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
@@ -42,7 +43,8 @@ ${CONNECTION_HELP}
   worker its own), so that a restarted worker rejoins it.
 
 A status line is drawn on stderr when it is a terminal; a summary follows at the end.
-Exit status: 0 stopped by a signal or --drain, 1 the service or Redis failed for good, 2 bad usage.
+Exit status: 0 stopped by a signal or --drain, 1 the service or Redis failed for good, 2 bad usage,
+3 the service could not be used at all at start (no job was read).
 `;
 
 export const worker: Command = withHelp(HELP, async (args, io) => {
@@ -73,6 +75,16 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
     await endpoint?.stop();
     throw err;
   });
+  // Say it once and read nothing when the service cannot be used at all: jobs read now would
+  // only wait in this worker's pending list until another worker claims them.
+  const problem = await preflight(connection, config, io, { token: connection.token });
+  if (problem !== undefined) {
+    closeRedis();
+    await connection.close();
+    await endpoint?.stop();
+    io.stderr.write(`athena-rx worker: ${problem}\nno job was read\n`);
+    return EXIT.unavailable;
+  }
   const { client } = connection;
   const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: client.affiliate, deploymentId: client.deploymentId });
   const stats = new RunStats();
