@@ -174,7 +174,7 @@ function contextFor(given: PipelineContext | undefined): PipelineContext {
  * @param options.keepAlive Default 30,000 ms.
  * @param options.responseTimeout Default 120,000 ms.
  * @param options.backlogGrace Default 250 ms.
- * @param options.reconnect Default `{ giveUpAfter: 60_000, initialDelay: 200, maxDelay: 1_000 }`.
+ * @param options.reconnect Default `{ giveUpAfter: 60_000, initialDelay: 200, maxDelay: 500 }`.
  * @param options.breaker Default none.
  * @param options.rotateBefore Default 30,000 ms.
  * @param options.responseWindow Default `{ lifetime: 3_600_000, warnAt: 0.5 }`.

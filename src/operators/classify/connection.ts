@@ -157,14 +157,14 @@ export interface ReconnectOptions {
   /** Delay before the first reopen, ms; doubles each attempt. Default 200. */
   readonly initialDelay?: number;
   /**
-   * Largest delay, ms. Default 1,000: with grpc-js's own reconnect backoff capped at 1 s (the
+   * Largest delay, ms. Default 500: with grpc-js's own reconnect backoff capped at 1 s (the
    * client's channel options), a server that is back is found within about a second.
    */
   readonly maxDelay?: number;
 }
 
 /** Defaults of {@link ReconnectOptions}. */
-export const DEFAULT_RECONNECT = { giveUpAfter: 60_000, maxAttempts: Infinity, initialDelay: 200, maxDelay: 1_000 } as const;
+export const DEFAULT_RECONNECT = { giveUpAfter: 60_000, maxAttempts: Infinity, initialDelay: 200, maxDelay: 500 } as const;
 
 /**
  * The default policy, an outage budget in time: reopen after `initialDelay * 2^(n-1)` ms (capped
