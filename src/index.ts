@@ -23,3 +23,5 @@ export * from './operators/classifyAll';
 export { InvalidOptionError } from './core/invalidOptionError';
 export * from './metrics/index';
 export { circuitBreaker, type CircuitBreaker, type CircuitBreakerEvent, type CircuitBreakerOptions, type CircuitState } from './reliability/circuitBreaker';
+export { setDefaultPipelineObserver, type PipelineObserver, type PipelineObserverInit } from './operators/pipelineObserver';
+export { NotAttemptedError } from './core/notAttempted';

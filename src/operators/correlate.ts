@@ -216,6 +216,7 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
             return;
           }
           case 'connection':
+          case 'late':
             return;
         }
       };

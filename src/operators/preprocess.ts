@@ -8,6 +8,7 @@ import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types
 import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { NotAttemptedError } from '../core/notAttempted';
 import { callUser, markUserErrors, THREW, UserCallbackError } from '../core/guard';
 
 /**
@@ -261,6 +262,10 @@ function toFailure<R>(
   // A caller's id is kept even when it is the reason for the failure (too long), so the caller
   // can find it; an empty one cannot identify anything and gets a generated id instead.
   const callerId = wrapped && typeof input.correlationId === 'string' && input.correlationId !== '' ? input.correlationId : undefined;
+  if (err instanceof NotAttemptedError) {
+    const correlationId = callerId ?? (ids ?? defaultCorrelationIds()).nextWithoutContent();
+    return { kind: 'failure', correlationId, ref, attempts: 0, timings: { prepareMs }, code: 'NOT_ATTEMPTED', message: err.message, details: '', retryable: true, stage: 'transport' };
+  }
   const e =
     err instanceof PreprocessError
       ? err

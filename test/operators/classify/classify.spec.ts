@@ -69,6 +69,8 @@ function short(e: ClassifyEvent<string>): string {
       return `${e.failure.code} ${e.images.map((i) => i.image.correlationId).join(',')}`;
     case 'rejected':
       return `rejected ${e.result.correlationId}`;
+    case 'late':
+      return `late ${e.images.map((i) => i.image.correlationId).join(',')}`;
   }
 }
 
