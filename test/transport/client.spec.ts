@@ -210,8 +210,13 @@ describe('transport over loopback', () => {
       let maxQueued = 0;
       let pausedOnce = false;
       const send = () => {
-        if (sent < total) requests.next({ deploymentId: 'pace-dep', inputs: [rawImage(`pace-${sent++}`)] } as ClassifyRequest);
-        else if (sent === total) (sent++, resume(), requests.complete());
+        if (sent < total) {
+          requests.next({ deploymentId: 'pace-dep', inputs: [rawImage(`pace-${sent++}`)] } as ClassifyRequest);
+        } else if (sent === total) {
+          sent++;
+          resume();
+          requests.complete();
+        }
       };
       const done = lastValueFrom(
         client
