@@ -9,7 +9,8 @@ import { lentContext, pipelineContext, type PipelineContext } from '../pipelineC
 import type { CircuitBreaker } from '../../reliability/circuitBreaker';
 import { timedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem } from './events';
-import { ClassifySession, type SessionConfig } from './session';
+import { ClassifySession } from './session';
+import type { SessionConfig } from './sessionConfig';
 
 /** Options of {@link classify}. */
 export interface ClassifyOptions {

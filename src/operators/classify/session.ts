@@ -1,38 +1,18 @@
-import { Subscription, type Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { Subscription, type Observable, type Subscriber } from 'rxjs';
 import type { ClassifyResponse } from '../../contract/messages';
 import type { FailureCode } from '../../core/codes';
 import { callUser, THREW } from '../../core/guard';
-import type { CircuitBreaker } from '../../reliability/circuitBreaker';
-import type { ClassifyTransport } from '../../transport/types';
-import type { InFlightWindow } from '../inFlightWindow';
-import type { PipelineContext } from '../pipelineContext';
+import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassificationFailure, PipelineErrorCode } from '../results';
-import { isReconnectable, isRetryableError, StreamConnection, type ReconnectPolicy } from './connection';
+import { matchAnswers } from './answers';
+import { isReconnectable, isRetryableError, StreamConnection } from './connection';
 import type { ClassifyEvent, ClassifyItem, SentImage } from './events';
-import { batchProblem, idInUse, itemProblem } from './items';
+import { readBatch, wireInputs } from './items';
 import { ClassifyLedger, type ImageRecord, type SentRequest } from './ledger';
 import { retryCapability, type RetryHooks } from './retry';
-import { lateDelay, recordOutcome, rotationDelay } from './watch';
-
-/** Everything a session needs, options resolved. */
-export interface SessionConfig {
-  readonly client: ClassifyTransport;
-  readonly scheduler: SchedulerLike;
-  readonly window: InFlightWindow | undefined;
-  readonly context: PipelineContext;
-  readonly maxInFlight: number;
-  readonly keepAlive: number;
-  readonly responseTimeout: number;
-  readonly backlogGrace: number;
-  readonly reconnect: ReconnectPolicy;
-  readonly breaker: CircuitBreaker | undefined;
-  readonly rotateBefore: number;
-  /** `late` events: `after` ms from an image's first send, of a response `lifetime`. */
-  readonly lateAfter: { readonly after: number; readonly lifetime: number };
-  readonly deploymentId: string;
-  readonly shared: boolean;
-  readonly defaultAffiliate: string;
-}
+import { TokenRotation } from './rotation';
+import type { SessionConfig } from './sessionConfig';
+import { lateDelay, recordOutcome } from './watch';
 
 /**
  * - `joining`: a reopened stream waits `backlogGrace` for the deployment's backlog before sending;
@@ -61,10 +41,8 @@ export class ClassifySession<R> {
   private phaseTimer: Subscription | undefined;
   private pumping = false;
   private readonly retryHooks: RetryHooks<R>;
-  /** Streams replaced ahead of token expiry: half-closed, still delivering their answers. */
-  private readonly retired = new Set<StreamConnection>();
-  /** The stream whose rotation is scheduled (armed on its first answer). */
-  private rotationArmedFor: StreamConnection | undefined;
+  /** Fresh streams ahead of token expiry; the replaced ones still deliver their answers. */
+  private readonly rotation: TokenRotation;
 
   constructor(
     private readonly c: SessionConfig,
@@ -88,6 +66,14 @@ export class ClassifySession<R> {
         this.checkDone();
       },
     };
+    this.rotation = new TokenRotation({
+      transport: c.client,
+      rotateBefore: c.rotateBefore,
+      sink: subscriber,
+      now: () => this.now(),
+      after: (delay, work) => this.after(delay, work),
+      replace: (old) => this.rotate(old),
+    });
   }
 
   /** Opens the stream, subscribes to the batches; returns the teardown. */
@@ -174,8 +160,6 @@ export class ClassifySession<R> {
     this.fail(recs, 'TRANSPORT_FAILED', message, isRetryableError(error));
   }
 
-  // --- retries: the capability each sent image carries ---
-
   // --- the stream ---
 
   /**
@@ -244,38 +228,10 @@ export class ClassifySession<R> {
 
   private onResponse(response: ClassifyResponse, stream: StreamConnection): void {
     this.reconnects = 0;
-    if (stream === this.stream && this.rotationArmedFor !== stream) this.armRotation(stream);
+    if (stream === this.stream) this.rotation.answered(stream);
     recordOutcome(this.c.breaker, response);
-    const settled: ImageRecord<R>[] = [];
-    let request: SentImage<R>[] | undefined;
-    let outputs = response.outputs ?? [];
-    if (response.globalError) {
-      const req = this.ledger.blame();
-      if (req) {
-        req.answered = true;
-        const recs = req.recs.filter((r) => r.state === 'sent' && r.request === req);
-        for (const rec of recs) this.settle(rec, response.globalError.code);
-        settled.push(...recs);
-        request = recs.map((r) => this.view(r));
-      }
-    } else {
-      let swallowed = false;
-      const kept = outputs.filter((output) => {
-        const rec = this.ledger.get(output.correlationId);
-        if (rec) this.ledger.reclaim(rec); // a late answer to an earlier send, while it waits to be re-sent
-        if (!rec || rec.state !== 'sent') return true; // foreign or duplicate: correlate decides
-        if (rec.resent && output.error?.code === 'ERROR_CODE_CORRELATION_ID_INVALID') {
-          swallowed = true; // the first send is still being answered: wait for that answer
-          return false;
-        }
-        if (rec.request) rec.request.answered = true;
-        this.ledger.confirm(rec.image.affiliate ?? this.c.defaultAffiliate);
-        this.settle(rec, output.error?.code);
-        settled.push(rec);
-        return true;
-      });
-      if (swallowed) outputs = kept;
-    }
+    const { settled, outputs, refused } = matchAnswers(response, this.ledger, (rec, failure) => this.settle(rec, failure), this.c.defaultAffiliate);
+    const request = refused ? settled.map((r) => this.view(r)) : undefined;
     this.ledger.pruneAnswered();
     // A response whose every output was a swallowed collision says nothing to anyone downstream.
     if (outputs.length === 0 && response.outputs.length > 0 && !response.globalError) return;
@@ -290,25 +246,12 @@ export class ClassifySession<R> {
     this.checkDone();
   }
 
-  // --- token expiry: a fresh stream before the old one's token runs out ---
+  // --- token expiry (see TokenRotation) ---
 
-  /**
-   * Schedules the rotation of `stream`, on its first answer: by then the client has fetched the
-   * token the stream carries, so `credentialExpiresAt()` is that token's (asking at open would
-   * see the previous token's, and rotate at once).
-   */
-  private armRotation(stream: StreamConnection): void {
-    this.rotationArmedFor = stream;
-    const expiresAt = callUser(this.subscriber, () => this.c.client.credentialExpiresAt?.());
-    const delay = expiresAt === THREW ? undefined : rotationDelay(expiresAt, this.now(), this.c.rotateBefore);
-    if (delay !== undefined) this.after(delay, () => this.rotate(stream));
-  }
-
-  /** Opens a fresh stream and half-closes `old`: the server ends it once it has written its answers. */
+  /** Replaces `old`, still the stream we send on, by a fresh one; `old` goes on delivering its answers. */
   private rotate(old: StreamConnection): void {
     if (this.stream !== old || this.phase !== 'open' || this.over) return;
-    this.retired.add(old);
-    old.end();
+    this.rotation.retire(old);
     this.open('rotation');
   }
 
@@ -318,7 +261,7 @@ export class ClassifySession<R> {
    * (own deployment; in a shared one their answers may come through another member).
    */
   private onRetiredEnd(stream: StreamConnection, err: unknown): void {
-    this.retired.delete(stream);
+    this.rotation.ended(stream);
     if (err === undefined || this.c.shared || this.phase !== 'open') return;
     this.ledger.resendUnanswered(this.streamNo);
     this.pump();
@@ -380,37 +323,20 @@ export class ClassifySession<R> {
     // `sent` goes first, so a correlator downstream knows the ids before any answer can arrive.
     this.emit({ kind: 'sent', at, images: recs.map((r) => this.view(r)) });
     if (this.stream !== stream || this.over) return;
-    stream?.write({
-      deploymentId: this.c.deploymentId,
-      inputs: recs.map(({ image }) => ({
-        affiliate: image.affiliate ?? this.c.defaultAffiliate,
-        correlationId: image.correlationId,
-        encoding: image.encoding,
-        data: image.data,
-        format: image.format,
-        hashes: [...image.hashes],
-      })),
-    });
+    stream?.write({ deploymentId: this.c.deploymentId, inputs: wireInputs(recs, this.c.defaultAffiliate) });
   }
 
   private accept(batch: readonly ClassifyItem<R>[]): void {
-    const notBatch = batchProblem(batch);
-    if (notBatch) return this.subscriber.error(notBatch);
-    const group: ImageRecord<R>[] = [];
-    for (const item of batch) {
-      if (item?.kind === 'failure') {
-        this.reject(item);
-        continue;
-      }
-      if (item?.kind !== 'prepared') return this.subscriber.error(itemProblem(item));
-      const id = item.correlationId;
-      if (this.ledger.get(id) || group.some((r) => r.id === id)) {
-        this.reject(idInUse(item));
-        continue;
-      }
-      const credit = (this.c.window?.heldBy(id) ?? 0) > 0;
-      group.push({ id, image: item, state: 'pending', attempt: 0, resent: false, credit, retry: retryCapability(id, this.retryHooks) });
-    }
+    const group = readBatch(batch, {
+      known: (id) => this.ledger.get(id) !== undefined,
+      reject: (result) => this.reject(result),
+      record: (image) => {
+        const id = image.correlationId;
+        const credit = (this.c.window?.heldBy(id) ?? 0) > 0;
+        return { id, image, state: 'pending', attempt: 0, resent: false, credit, retry: retryCapability(id, this.retryHooks) };
+      },
+    });
+    if (group instanceof InvalidOptionError) return this.subscriber.error(group);
     if (group.length === 0) return;
     if (this.phase === 'dead') {
       this.ledger.register(group);
@@ -451,8 +377,7 @@ export class ClassifySession<R> {
     this.subscriptions.unsubscribe();
     this.stream?.close();
     this.stream = undefined;
-    for (const old of this.retired) old.close();
-    this.retired.clear();
+    this.rotation.close();
     for (const rec of this.ledger.clear()) this.giveBack(rec);
   }
 }
