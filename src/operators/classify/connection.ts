@@ -208,3 +208,31 @@ export function isReconnectable(err: unknown, streamAnswered: boolean): boolean 
 
 /** Whether a dead transport's error says trying again later may help (`TRANSPORT_FAILED.retryable`). */
 export { isRetryableError };
+
+/**
+ * Breaks in a row since the last response, and when the first of them happened: what the
+ * {@link ReconnectPolicy} judges (the outage budget runs from the first break, not the latest).
+ */
+export class BreakStreak {
+  /** Reconnects since the last response (0 while the stream answers). */
+  attempts = 0;
+  private since = 0;
+
+  /** A response came: the outage, if there was one, is over. */
+  reset(): void {
+    this.attempts = 0;
+  }
+
+  /**
+   * How long to wait before reopening after `error` broke a stream: `undefined` to give up (not
+   * worth reopening, or the policy says so); {@link THREW} when the caller's policy threw (`sink`
+   * has the error).
+   */
+  next(error: unknown, answered: boolean, now: number, policy: ReconnectPolicy, sink: ErrorSink): number | undefined | typeof THREW {
+    if (!isReconnectable(error, answered)) return undefined;
+    if (this.attempts === 0) this.since = now;
+    const delay = callUser(sink, () => policy.delay({ attempt: this.attempts + 1, since: this.since, now, error }));
+    if (delay !== THREW && delay !== undefined) this.attempts += 1;
+    return delay;
+  }
+}

@@ -1,12 +1,12 @@
 import { Subscription, type Observable, type Subscriber } from 'rxjs';
 import type { ClassifyResponse } from '../../contract/messages';
 import type { FailureCode } from '../../core/codes';
-import { callUser, THREW } from '../../core/guard';
+import { THREW } from '../../core/guard';
 import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassificationFailure, PipelineErrorCode } from '../results';
 import { matchAnswers } from './answers';
-import { isReconnectable, isRetryableError, StreamConnection } from './connection';
-import type { ClassifyEvent, ClassifyItem, SentImage } from './events';
+import { BreakStreak, isRetryableError, StreamConnection } from './connection';
+import type { ClassifyConnectionEvent, ClassifyEvent, ClassifyItem, SentImage } from './events';
 import { readBatch, wireInputs } from './items';
 import { ClassifyLedger, type ImageRecord, type SentRequest } from './ledger';
 import { retryCapability, type RetryHooks } from './retry';
@@ -34,8 +34,7 @@ export class ClassifySession<R> {
   private stream: StreamConnection | undefined;
   private streamNo = 0;
   /** Breaks in a row since the last response, and when the first of them happened. */
-  private reconnects = 0;
-  private brokenSince = 0;
+  private readonly breaks = new BreakStreak();
   private lastError: unknown;
   private sourceDone = false;
   private phaseTimer: Subscription | undefined;
@@ -119,6 +118,11 @@ export class ClassifySession<R> {
     return timer;
   }
 
+  /** `attempt`: the reconnects since the last answer (0 for the first open). */
+  private emitConnection(state: ClassifyConnectionEvent['state'], more: Pick<ClassifyConnectionEvent, 'reason' | 'error'>): void {
+    this.emit({ kind: 'connection', at: this.now(), state, attempt: this.breaks.attempts, deploymentId: this.c.deploymentId, ...more });
+  }
+
   private view(rec: ImageRecord<R>): SentImage<R> {
     return { image: rec.image, attempt: rec.attempt, firstSentAt: rec.firstSentAt, retry: rec.retry };
   }
@@ -173,7 +177,7 @@ export class ClassifySession<R> {
     const first = this.streamNo === 1 || reason === 'rotation';
     this.phase = first ? 'open' : 'joining';
     const { client: transport, deploymentId, keepAlive } = this.c;
-    this.emit({ kind: 'connection', at: this.now(), state: 'open', attempt: this.reconnects, deploymentId, ...(reason ? { reason } : {}) });
+    this.emitConnection('open', reason ? { reason } : {});
     const after = (delay: number, work: () => void): Subscription => this.after(delay, work);
     const stream: StreamConnection = new StreamConnection(
       { transport, deploymentId, keepAlive, after, sink: this.subscriber },
@@ -205,32 +209,32 @@ export class ClassifySession<R> {
     const error = err ?? Object.assign(new Error('the server ended the Classify stream'), { code: 'STREAM_ENDED', retryable: true });
     this.lastError = error;
     this.c.breaker?.recordFailure();
-    if (isReconnectable(error, answered)) {
-      if (this.reconnects === 0) this.brokenSince = this.now();
-      const broken = { attempt: this.reconnects + 1, since: this.brokenSince, now: this.now(), error };
-      const delay = callUser(this.subscriber, () => this.c.reconnect.delay(broken));
-      if (delay === THREW) return;
-      if (delay !== undefined) {
-        this.reconnects += 1;
-        this.phase = 'connecting';
-        this.emit({ kind: 'connection', at: this.now(), state: 'reconnecting', attempt: this.reconnects, deploymentId: this.c.deploymentId, error });
-        this.phaseTimer = this.after(delay, () => {
-          if (this.phase === 'connecting') this.open();
-        });
-        return;
-      }
+    const delay = this.breaks.next(error, answered, this.now(), this.c.reconnect, this.subscriber);
+    if (delay === THREW) return;
+    if (delay !== undefined) {
+      this.phase = 'connecting';
+      this.emitConnection('reconnecting', { error });
+      this.phaseTimer = this.after(delay, () => {
+        if (this.phase === 'connecting') this.open();
+      });
+      return;
     }
     this.phase = 'dead';
-    this.emit({ kind: 'connection', at: this.now(), state: 'failed', attempt: this.reconnects, deploymentId: this.c.deploymentId, error });
+    this.emitConnection('failed', { error });
     this.failDead(this.ledger.takeUnanswered());
     this.checkDone();
   }
 
   private onResponse(response: ClassifyResponse, stream: StreamConnection): void {
-    this.reconnects = 0;
+    this.breaks.reset();
     if (stream === this.stream) this.rotation.answered(stream);
     recordOutcome(this.c.breaker, response);
-    const { settled, outputs, refused } = matchAnswers(response, this.ledger, (rec, failure) => this.settle(rec, failure), this.c.defaultAffiliate);
+    const { settled, outputs, refused } = matchAnswers(
+      response,
+      this.ledger,
+      (rec, failure) => this.settle(rec, failure),
+      this.c.defaultAffiliate,
+    );
     const request = refused ? settled.map((r) => this.view(r)) : undefined;
     this.ledger.pruneAnswered();
     // A response whose every output was a swallowed collision says nothing to anyone downstream.
