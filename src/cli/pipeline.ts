@@ -10,12 +10,12 @@ import {
   retryByErrorCode,
   type ClassifyItem,
   type PipelineMetrics,
-  readFileSource,
   type AthenaGrpcClient,
   type ClassificationEvent,
   type ClassificationResult,
   type ImageInput,
 } from '../index';
+import { readFileSource } from '../preprocess/sources';
 import type { InputFile } from './files';
 import type { CliIo } from './io';
 import type { PipelineSettings } from './pipelineOptions';
