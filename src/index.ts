@@ -106,6 +106,8 @@ export {
 } from './transport';
 export { PreprocessError } from './preprocess/errors';
 export { InvalidOptionError } from './core/invalidOptionError';
+export { NotAttemptedError } from './core/notAttempted';
 
 // Metrics (OpenTelemetry API): the instruments and the hook that records a pipeline.
 export * from './metrics/index';
+export type { PipelineObserver } from './operators/pipelineObserver';

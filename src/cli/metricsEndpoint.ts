@@ -64,3 +64,34 @@ export async function startMetricsEndpoint(options: { port: number; host: string
     },
   };
 }
+
+/** How often a run with `--metrics-port` asks `ListDeployments` for the backlogs. */
+export const BACKLOG_POLL_MS = 15_000;
+
+/**
+ * Polls `ListDeployments` every `intervalMs` (and once at once) and records each deployment's
+ * backlog for the `athena.deployment.backlog` gauge. A failed poll is skipped: the stream's own
+ * errors say what is wrong. Returns the function that stops polling.
+ */
+export function pollBacklog(
+  client: { listDeployments(options?: { deadline?: number }): Promise<{ deployments: ReadonlyArray<{ deploymentId: string; backlog: number }> }> },
+  metrics: { recordBacklog(deploymentId: string, backlog: number): void },
+  intervalMs = BACKLOG_POLL_MS,
+): () => void {
+  let stopped = false;
+  const poll = (): void => {
+    client.listDeployments({ deadline: Math.min(intervalMs, 10_000) }).then(
+      ({ deployments }) => {
+        if (!stopped) for (const d of deployments) metrics.recordBacklog(d.deploymentId, d.backlog);
+      },
+      () => undefined,
+    );
+  };
+  poll();
+  const timer = setInterval(poll, intervalMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

@@ -1,19 +1,15 @@
-import { defer, filter, from, map, type Observable } from 'rxjs';
+import { filter, from, map, pipe, tap, type Observable } from 'rxjs';
 import {
-  bufferBatch,
-  classify,
-  correlate,
-  inFlightWindow,
+  classifyImages,
   pipelineMetrics,
-  preprocess,
   prepareImage,
-  retryByErrorCode,
-  type ClassifyItem,
-  type PipelineMetrics,
   type AthenaGrpcClient,
   type ClassificationEvent,
   type ClassificationResult,
+  type ClassifyEvent,
   type ImageInput,
+  type PipelineMetrics,
+  type PipelineObserver,
 } from '../index';
 import { readFileSource } from '../preprocess/sources';
 import type { InputFile } from './files';
@@ -28,15 +24,17 @@ export interface PipelineHooks {
   onPrepared?(sizes: ImageBytes): void;
   /** Where the run's metrics go (the `--metrics-port` meter, the `--summary-file` figures). Default: the global meter. */
   readonly metrics?: PipelineMetrics;
+  /** Called with every event of `classify` (connection changes, late answers), after the metrics saw it. */
+  readonly onEvent?: (event: ClassifyEvent<InputFile>) => void;
 }
 
 /**
- * Classifies the files over one `Classify` stream (preprocess -> bufferBatch -> classify ->
- * correlate -> retryByErrorCode, one shared in-flight window, as `classifyImages` composes them,
- * with the metrics taps between): one
+ * Classifies the files over one `Classify` stream with `classifyImages` (preprocess ->
+ * bufferBatch -> classify -> correlate -> retryByErrorCode, one shared in-flight window): one
  * result per file, in the order they finish, each carrying its {@link InputFile} as `ref`.
  * Per-image problems are failure results; the Observable errors only when the whole pipeline
- * fails.
+ * fails. After an outage longer than `--give-up-after`, files not yet read come out as
+ * `NOT_ATTEMPTED` without being read.
  */
 export function runPipeline(
   client: AthenaGrpcClient,
@@ -51,15 +49,16 @@ export function runPipeline(
     affiliate: client.affiliate,
   };
   const inputs = files.map((file): ImageInput<InputFile> => ({ source: file.path, ref: file }));
-  return defer(() => {
-    const metrics = hooks.metrics ?? pipelineMetrics({ affiliate: client.affiliate, deploymentId: client.deploymentId });
-    // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
-    const window = inFlightWindow(settings.inFlight);
-    metrics.observeWindow(window);
-    return from(inputs).pipe(
-      preprocess<InputFile>({
+  const metrics = hooks.metrics ?? pipelineMetrics({ affiliate: client.affiliate, deploymentId: client.deploymentId });
+  return from(inputs).pipe(
+    classifyImages<InputFile>(client, {
+      // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
+      window: settings.inFlight,
+      batch: { maxCount: settings.batchSize },
+      classify: { reconnect: { giveUpAfter: settings.giveUpAfter } },
+      metrics: withEvents(metrics, hooks.onEvent),
+      preprocess: {
         ...prepareOptions,
-        window,
         concurrency: settings.concurrency,
         // Results do not carry the prepared sizes: tap them here for the summary; the image goes on unchanged.
         prepare: (input) =>
@@ -69,17 +68,24 @@ export function runPipeline(
               return prepared;
             }),
           ),
-      }),
-      bufferBatch<ClassifyItem<InputFile>>({ maxCount: settings.batchSize }),
-      classify<InputFile>(client, { window }),
-      metrics.tapClassifyEvents(),
-      correlate<InputFile>({ stats: metrics.correlateStats }),
-      retryByErrorCode<InputFile>(),
-      metrics.tapResults(),
-      // Answers for another member of a shared deployment are not ours to report.
-      filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
-    );
-  });
+      },
+    }),
+    // Answers for another member of a shared deployment are not ours to report.
+    filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
+  );
+}
+
+/** `metrics`, with `onEvent` told of every `classify` event too. */
+function withEvents(metrics: PipelineMetrics, onEvent: ((event: ClassifyEvent<InputFile>) => void) | undefined): PipelineObserver {
+  if (!onEvent) return metrics;
+  return {
+    correlateStats: metrics.correlateStats,
+    tapClassifyEvents: <R>() => pipe(metrics.tapClassifyEvents<R>(), tap((e: ClassifyEvent<R>) => onEvent(e as ClassifyEvent<InputFile>))),
+    tapResults: <R>() => metrics.tapResults<R>(),
+    observeWindow: (w) => metrics.observeWindow(w),
+    observeBreaker: (b) => metrics.observeBreaker(b),
+    dispose: () => metrics.dispose(),
+  };
 }
 
 /**

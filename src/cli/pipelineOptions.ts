@@ -14,7 +14,11 @@ export const PIPELINE_OPTIONS = {
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
   'in-flight': { type: 'string' },
+  'give-up-after': { type: 'string' },
 } as const satisfies OptionSpec;
+
+/** Default of `--give-up-after`, seconds: the library's outage budget. */
+const DEFAULT_GIVE_UP_AFTER_S = 60;
 
 // The CLI's defaults are the library's: Brotli quality (the CLI compresses by default, the library
 // only when asked), batch size, and classifyImages' window.
@@ -27,7 +31,9 @@ export const PIPELINE_HELP = `${PREPARE_HELP}
   --concurrency N         images prepared at once (default: the number of CPUs + 2)
 pipeline:
   --batch-size N          images per request, 1-50 (default ${DEFAULT_MAX_BATCH_COUNT})
-  --in-flight N           images alive between preparing and their result, the window (default ${DEFAULT_WINDOW})`;
+  --in-flight N           images alive between preparing and their result, the window (default ${DEFAULT_WINDOW})
+  --give-up-after S       seconds an outage may last before the run gives up: then images sent
+                          fail once each and those not yet read are NOT_ATTEMPTED (default 60)`;
 
 export type WireHash = 'md5' | 'sha1';
 
@@ -41,6 +47,8 @@ export interface PipelineSettings extends PrepareSettings {
   readonly batchSize: number;
   readonly concurrency: number;
   readonly inFlight: number;
+  /** The outage budget, ms (`--give-up-after`). */
+  readonly giveUpAfter: number;
 }
 
 /** Reads `--brotli-quality` and `--hashes`. */
@@ -67,5 +75,6 @@ export function resolvePipeline(flags: Flags): PipelineSettings {
   if (inFlight < batchSize) {
     throw new UsageError(`--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`);
   }
-  return { ...resolvePrepare(flags), batchSize, concurrency, inFlight };
+  const giveUpAfter = (intFlag(flags, 'give-up-after', { min: 1, max: 86_400 }) ?? DEFAULT_GIVE_UP_AFTER_S) * 1000;
+  return { ...resolvePrepare(flags), batchSize, concurrency, inFlight, giveUpAfter };
 }

@@ -102,7 +102,14 @@ export function renderMismatch(m: Mismatch): string {
 export function recordExpected(entries: ReadonlyArray<{ file: string; classifications: Readonly<Record<string, number>>; order: readonly string[] }>): ExpectedOutputs {
   const labels: string[] = [];
   const seen = new Set<string>();
-  for (const e of entries) for (const l of e.order) if (!seen.has(l)) (seen.add(l), labels.push(l));
+  for (const e of entries) {
+    for (const l of e.order) {
+      if (!seen.has(l)) {
+        seen.add(l);
+        labels.push(l);
+      }
+    }
+  }
   return {
     classification_labels: labels,
     images: entries.map((e) => [e.file, labels.map((l) => e.classifications[l] ?? 0)]),

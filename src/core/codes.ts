@@ -16,8 +16,10 @@ export type PreprocessErrorCode =
 export type PipelineErrorCode =
   /** No response within `responseTimeout` (or lost to another member of a shared deployment). */
   | 'RESPONSE_TIMEOUT'
-  /** The stream failed for good (retries exhausted or not retryable, e.g. `UNAUTHENTICATED`). */
-  | 'TRANSPORT_FAILED';
+  /** The stream failed for good (the outage budget spent, or not retryable, e.g. `UNAUTHENTICATED`). */
+  | 'TRANSPORT_FAILED'
+  /** Never read nor sent: the stream had been given up before the input's turn came. */
+  | 'NOT_ATTEMPTED';
 
 /** Every code a failure can carry: the server's `ErrorCode`s, then the client's own. */
 export type FailureCode = ErrorCode | PreprocessErrorCode | PipelineErrorCode;

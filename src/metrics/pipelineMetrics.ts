@@ -3,6 +3,7 @@ import { tap, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import { createCorrelateStats, type CorrelateStats } from '../operators/correlate';
 import type { ClassifyEvent, SentImage } from '../operators/classify';
 import type { InFlightWindow } from '../operators/inFlightWindow';
+import type { PipelineObserver } from '../operators/pipelineObserver';
 import type { ClassificationEvent } from '../operators/results';
 import type { CircuitBreaker, CircuitState } from '../reliability/circuitBreaker';
 import { clientVersion } from '../transport/version';
@@ -19,6 +20,8 @@ export interface PipelineMetricsOptions {
   readonly deploymentId?: string;
   /** `athena.affiliate` of images that name none (the client's default affiliate). Default `''`. */
   readonly affiliate?: string;
+  /** The counters `correlate()` updates, if you pass your own to it. Default: fresh ones ({@link PipelineMetrics.correlateStats}). */
+  readonly correlateStats?: CorrelateStats;
 }
 
 /** The same figures as the instruments, as plain numbers: what `--summary-file` writes. */
@@ -52,7 +55,7 @@ export interface DurationSummary {
  * Metrics of one pipeline. The taps read the events `classify()` and the results `correlate()`
  * already emit, so the operators themselves record nothing.
  */
-export interface PipelineMetrics {
+export interface PipelineMetrics extends PipelineObserver {
   /** Counters of `correlate()` (pass them as its `stats`): duplicates are read from here. */
   readonly correlateStats: CorrelateStats;
   /** Put between `classify()` and `correlate()`: sends, answers, reconnects, bytes, in flight. */
@@ -122,7 +125,7 @@ type Observer = { addCallback(cb: (r: ObservableResult) => void): void; removeCa
 
 /** The state of one {@link pipelineMetrics}: instruments, the ids in flight, the snapshot's numbers. */
 class Recorder implements PipelineMetrics {
-  readonly correlateStats: CorrelateStats = createCorrelateStats();
+  readonly correlateStats: CorrelateStats;
   private readonly I: Instruments;
   private readonly defaultAffiliate: string;
   private deploymentId: string | undefined;
@@ -153,6 +156,7 @@ class Recorder implements PipelineMetrics {
   };
 
   constructor(options: PipelineMetricsOptions) {
+    this.correlateStats = options.correlateStats ?? createCorrelateStats();
     this.I = instrumentsOf(options.meter ?? metrics.getMeter(METER_NAME, clientVersion()));
     this.defaultAffiliate = options.affiliate ?? '';
     this.deploymentId = options.deploymentId;
@@ -277,15 +281,16 @@ class Recorder implements PipelineMetrics {
       case 'failed':
         for (const sent of event.images) this.answered(sent.image.correlationId, event.failure.code);
         return;
+      case 'late':
+        return this.recordLate(event.images.length);
       default:
         return; // rejected items are counted with the results
     }
   }
 
   private onConnection(event: Extract<ClassifyEvent, { kind: 'connection' }>): void {
-    const named = (event as { deploymentId?: string }).deploymentId;
-    if (named !== undefined) this.deploymentId = named;
-    const reason = (event as { reason?: string }).reason === 'rotation' ? 'rotation' : 'failure';
+    if (event.deploymentId !== undefined) this.deploymentId = event.deploymentId;
+    const reason = event.reason === 'rotation' ? 'rotation' : 'failure';
     if (event.state === 'reconnecting' || (event.state === 'open' && reason === 'rotation')) {
       this.I.reconnects.add(1, { ...this.deploymentAttrs(), [ATTR.reason]: reason });
       this.snap.reconnects[reason] += 1;

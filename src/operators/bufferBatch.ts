@@ -72,7 +72,8 @@ export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFun
   const maxWait = options.maxWait ?? DEFAULT_MAX_BATCH_WAIT;
   const sizeOf = options.sizeOf ?? defaultSizeOf;
   const scheduler = options.scheduler ?? asyncScheduler;
-  if (!Number.isInteger(maxCount) || maxCount < 1) throw new InvalidOptionError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);
+  if (!Number.isInteger(maxCount) || maxCount < 1)
+    throw new InvalidOptionError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);
   if (!(maxBytes > 0)) throw new InvalidOptionError(`bufferBatch: maxBytes must be > 0, got ${maxBytes}`);
   if (!(maxWait >= 0)) throw new InvalidOptionError(`bufferBatch: maxWait must be >= 0, got ${maxWait}`);
 

@@ -1,8 +1,12 @@
-import { defer, type Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { defer, finalize, tap, throwError, type MonoTypeOperatorFunction, type Observable, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { NotAttemptedError } from '../core/notAttempted';
+import { prepareImage } from '../preprocess/prepare';
+import type { PreparedImage } from '../preprocess/types';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import { bufferBatch, type BufferBatchOptions } from './bufferBatch';
-import { classify, type ClassifyItem, type ClassifyOptions } from './classify';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from './classify';
+import { makeDefaultObserver, type PipelineObserver } from './pipelineObserver';
 import { correlate, type CorrelateStats } from './correlate';
 import { inFlightWindow, type InFlightWindow } from './inFlightWindow';
 import { preprocess, type PreprocessOptions } from './preprocess';
@@ -44,6 +48,13 @@ export interface ClassifyImagesOptions<R = unknown> {
   readonly retry?: RetryPolicy['rules'] | false;
   /** Counters of `correlate()` (results, foreign, duplicates, unattributed global errors). */
   readonly stats?: CorrelateStats;
+  /**
+   * Where the pipeline records its metrics: a `pipelineMetrics()` (OpenTelemetry, docs/monitoring.md)
+   * or any {@link PipelineObserver}. Default: a `pipelineMetrics()` per subscription on the global
+   * meter (a no-op until the application registers an SDK), when the package's entry point was
+   * imported. `false` records nothing.
+   */
+  readonly metrics?: PipelineObserver | false;
   /** Jitter of the retry delays. Default `Math.random`. */
   readonly random?: () => number;
   /** Time of every stage. Default `asyncScheduler`. */
@@ -110,12 +121,57 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
       // its own, classify takes the context of a retryByErrorCode of yours downstream, if any.
       const context = options.retry === false ? undefined : pipelineContext();
       const retry = context && retryByErrorCode<Ref>({ rules: options.retry || undefined, scheduler, random: options.random, context });
+      const metrics = metricsOf(client, options);
+      const breaker = options.classify?.breaker;
+      if (metrics) {
+        metrics.observeWindow(window);
+        if (breaker) metrics.observeBreaker(breaker);
+      }
+      const gate = notAttemptedGate<Ref>();
+      const basePrepare = options.preprocess?.prepare ?? ((input: ImageSource | ImageInput<Ref>) => prepareImage<Ref>(input, options.preprocess));
       const results = (source as Observable<ImageSource | ImageInput<Ref>>).pipe(
-        preprocess<Ref>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
+        preprocess<Ref>({ ...options.preprocess, prepare: gate.prepare(basePrepare), window, ...(scheduler ? { scheduler } : {}) }),
         bufferBatch<ClassifyItem<Ref>>({ ...options.batch, scheduler }),
         classify<Ref>(client, { ...options.classify, window, scheduler, ...(context ? { context } : {}) }),
-        correlate<Ref>({ stats: options.stats }),
+        gate.watch,
+        metrics ? metrics.tapClassifyEvents<Ref>() : (events) => events,
+        correlate<Ref>({ stats: metrics?.correlateStats ?? options.stats }),
       );
-      return retry ? results.pipe(retry) : results;
+      const final = retry ? results.pipe(retry) : results;
+      if (!metrics) return final;
+      // Metrics made here are released with the subscription; given ones belong to the caller.
+      return final.pipe(metrics.tapResults<Ref>(), finalize(() => options.metrics === undefined && metrics.dispose()));
     });
 }
+
+function metricsOf<R>(client: ClassifyTransport, options: ClassifyImagesOptions<R>): PipelineObserver | undefined {
+  if (options.metrics === false) return undefined;
+  return (
+    options.metrics ??
+    makeDefaultObserver({
+      deploymentId: options.classify?.deploymentId ?? client.deploymentId,
+      affiliate: options.classify?.affiliate ?? client.affiliate,
+      ...(options.stats ? { correlateStats: options.stats } : {}),
+    })
+  );
+}
+
+/**
+ * Once the stream is given up (the outage budget spent), inputs not yet prepared are not read:
+ * `prepare` throws a {@link NotAttemptedError} instead, and `preprocess` turns it into a
+ * `NOT_ATTEMPTED` failure that `classify` lets through. `watch` learns of the death from the
+ * `connection` events.
+ */
+function notAttemptedGate<R>(): {
+  prepare(base: (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>): (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>;
+  watch: MonoTypeOperatorFunction<ClassifyEvent<R>>;
+} {
+  let dead = false;
+  return {
+    prepare: (base) => (input) => (dead ? throwError(() => new NotAttemptedError()) : base(input)),
+    watch: tap((event) => {
+      if (event.kind === 'connection' && event.state === 'failed') dead = true;
+    }),
+  };
+}
+

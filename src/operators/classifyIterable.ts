@@ -49,7 +49,7 @@ export async function* classifyIterable<R = unknown, S extends ImageSource | Ima
   options: ClassifyImagesOptions<RefFor<R, S>> = {},
 ): AsyncGenerator<ClassificationEvent<RefFor<R, S>>, void, undefined> {
   type Ref = RefFor<R, S>;
-  const limit = typeof options.window === 'object' ? options.window.size : options.window ?? DEFAULT_WINDOW;
+  const limit = typeof options.window === 'object' ? options.window.size : (options.window ?? DEFAULT_WINDOW);
   const iterator = iteratorOf(sources);
   /** Sources pulled minus results handed to the consumer. */
   let outstanding = 0;
@@ -92,22 +92,24 @@ export async function* classifyIterable<R = unknown, S extends ImageSource | Ima
   let finished = false;
   let failed = false;
   let error: unknown;
-  const subscription = input$.pipe(classifyImages(client, options as ClassifyImagesOptions) as unknown as OperatorFunction<Source<Ref>, ClassificationEvent<Ref>>).subscribe({
-    next: (event) => {
-      queue.push(event);
-      wake('consumer');
-    },
-    error: (err: unknown) => {
-      failed = true;
-      error = err;
-      finished = true;
-      wake('consumer');
-    },
-    complete: () => {
-      finished = true;
-      wake('consumer');
-    },
-  });
+  const subscription = input$
+    .pipe(classifyImages(client, options as ClassifyImagesOptions) as unknown as OperatorFunction<Source<Ref>, ClassificationEvent<Ref>>)
+    .subscribe({
+      next: (event) => {
+        queue.push(event);
+        wake('consumer');
+      },
+      error: (err: unknown) => {
+        failed = true;
+        error = err;
+        finished = true;
+        wake('consumer');
+      },
+      complete: () => {
+        finished = true;
+        wake('consumer');
+      },
+    });
 
   try {
     for (;;) {

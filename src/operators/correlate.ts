@@ -141,7 +141,12 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
       const foreignSeen = recentSet(remember);
 
       const serverFailure = (sent: SentImage<R>, at: number, error: ClassificationError) =>
-        failureOf(sent, at, { code: error.code, message: error.message, details: error.details, retryable: isRetryableCode(error.code) }, 'server');
+        failureOf(
+          sent,
+          at,
+          { code: error.code, message: error.message, details: error.details, retryable: isRetryableCode(error.code) },
+          'server',
+        );
 
       /** Takes `id` out of the expected set; the result is emitted by the caller. */
       const claim = (id: string): Expected<R> | undefined => {
@@ -211,6 +216,7 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
             return;
           }
           case 'connection':
+          case 'late':
             return;
         }
       };

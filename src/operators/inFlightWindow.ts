@@ -125,7 +125,8 @@ export function inFlightWindow(size: number): InFlightWindow {
       }),
     release(n = 1) {
       if (!Number.isInteger(n) || n < 0) throw new InvalidOptionError(`release: n must be an integer >= 0, got ${n}`);
-      if (n > inUse - held) throw new InvalidOptionError(`release: ${n} credits released but only ${inUse - held} in use and held by no id`);
+      if (n > inUse - held)
+        throw new InvalidOptionError(`release: ${n} credits released but only ${inUse - held} in use and held by no id`);
       inUse -= n;
       grant();
     },

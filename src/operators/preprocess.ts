@@ -1,13 +1,5 @@
 import { availableParallelism } from 'node:os';
-import {
-  asyncScheduler,
-  defer,
-  Observable,
-  Subscription,
-  type ObservableInput,
-  type OperatorFunction,
-  type SchedulerLike,
-} from 'rxjs';
+import { asyncScheduler, defer, Observable, Subscription, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
 import { defaultCorrelationIds, type CorrelationIdGenerator } from '../preprocess/correlationId';
 import { PreprocessError } from '../preprocess/errors';
 import { checkPrepareOptions, prepareImage, type PrepareOptions } from '../preprocess/prepare';
@@ -16,6 +8,7 @@ import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types
 import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { NotAttemptedError } from '../core/notAttempted';
 import { callUser, markUserErrors, THREW, UserCallbackError } from '../core/guard';
 
 /**
@@ -258,16 +251,30 @@ function prepareOne<R>(
 /** Error codes worth retrying: the file system was busy, not the image bad. */
 const TRANSIENT_ERRNO = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
 
-function toFailure<R>(input: ImageSource | ImageInput<R>, err: unknown, prepareMs: number, ids?: CorrelationIdGenerator): ClassificationFailure<R> {
+function toFailure<R>(
+  input: ImageSource | ImageInput<R>,
+  err: unknown,
+  prepareMs: number,
+  ids?: CorrelationIdGenerator,
+): ClassificationFailure<R> {
   const wrapped = isImageInput(input);
   const ref = (wrapped ? input.ref : typeof input === 'string' ? input : undefined) as R | undefined;
   // A caller's id is kept even when it is the reason for the failure (too long), so the caller
   // can find it; an empty one cannot identify anything and gets a generated id instead.
   const callerId = wrapped && typeof input.correlationId === 'string' && input.correlationId !== '' ? input.correlationId : undefined;
+  if (err instanceof NotAttemptedError) {
+    const correlationId = callerId ?? (ids ?? defaultCorrelationIds()).nextWithoutContent();
+    return { kind: 'failure', correlationId, ref, attempts: 0, timings: { prepareMs }, code: 'NOT_ATTEMPTED', message: err.message, details: '', retryable: true, stage: 'transport' };
+  }
   const e =
     err instanceof PreprocessError
       ? err
-      : new PreprocessError('DECODE_FAILED', `could not prepare the image: ${err instanceof Error ? err.message : String(err)}`, err instanceof Error ? err.name : '', { cause: err });
+      : new PreprocessError(
+          'DECODE_FAILED',
+          `could not prepare the image: ${err instanceof Error ? err.message : String(err)}`,
+          err instanceof Error ? err.name : '',
+          { cause: err },
+        );
   return {
     kind: 'failure',
     correlationId: callerId ?? (ids ?? defaultCorrelationIds()).nextWithoutContent(),

@@ -43,7 +43,11 @@ export const DEFAULT_RETRY_RULES: Readonly<Partial<Record<FailureCode, RetryRule
 
 /** The delay before retry number `n` (1-based) under `rule` (the backoff of `src/core/backoff`). */
 export function retryDelay(rule: RetryRule, n: number, random: () => number = Math.random): number {
-  return backoffDelay({ initialDelay: rule.initialDelay ?? 250, maxDelay: rule.maxDelay ?? 10_000, jitter: rule.jitter ?? 'full' }, n, random);
+  return backoffDelay(
+    { initialDelay: rule.initialDelay ?? 250, maxDelay: rule.maxDelay ?? 10_000, jitter: rule.jitter ?? 'full' },
+    n,
+    random,
+  );
 }
 
 function unlinked(failure: ClassificationFailure<unknown>): InvalidOptionError {

@@ -25,15 +25,17 @@ interface WasmGlobal {
 }
 const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmGlobal };
 
+// The exports are plain functions that use no `this`: typed as function properties, so that one
+// can be picked off the object (`cn === 3 ? k.hrow3 : k.hrow1`) and called alone.
 interface Kernels {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  hrow3(src: number, tab: number, out: number, groups: number, shift: number): void;
-  hrow1(src: number, tab: number, out: number, groups: number, shift: number): void;
-  vrow(h0: number, h1: number, b0: number, b1: number, out: number, n: number): void;
-  vbox(h0: number, h1: number, out: number, n: number): void;
-  swaprb(src: number, dst: number, n: number): void;
-  grey3(src: number, dst: number, n: number): void;
-  paeth(cur: number, prev: number, out: number, n: number): void;
+  readonly hrow3: (src: number, tab: number, out: number, groups: number, shift: number) => void;
+  readonly hrow1: (src: number, tab: number, out: number, groups: number, shift: number) => void;
+  readonly vrow: (h0: number, h1: number, b0: number, b1: number, out: number, n: number) => void;
+  readonly vbox: (h0: number, h1: number, out: number, n: number) => void;
+  readonly swaprb: (src: number, dst: number, n: number) => void;
+  readonly grey3: (src: number, dst: number, n: number) => void;
+  readonly paeth: (cur: number, prev: number, out: number, n: number) => void;
 }
 
 let kernels: Kernels | undefined;

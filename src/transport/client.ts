@@ -8,7 +8,7 @@ import type {
   ClassifyResponse,
   ListDeploymentsResponse,
 } from '../contract/messages';
-import { duplexClassify, type ClassifyDuplex } from './classify';
+import { duplexClassify, type ClassifyDuplex, type DuplexOpener } from './classify';
 import { encodeClassificationInput, encodeClassifyRequest, withFastEncoder } from './encodeRequest';
 import type { AthenaCredentials } from './credentials';
 import { AthenaTransportError } from './errors';
@@ -16,6 +16,7 @@ import { CLIENT_LANGUAGE, clientVersion } from './version';
 import type { AthenaClient, ClassifyCallOptions, UnaryCallOptions } from './types';
 import { InvalidOptionError } from '../core/invalidOptionError';
 import { withoutIpServerName } from './tlsServerName';
+import { unaryCall, type UnaryOpener } from './unary';
 
 /** 64 MiB: a batch of 50 raw 448x448 images (about 30 MB) with room to spare, both ways. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -78,6 +79,127 @@ export interface AthenaGrpcClient extends AthenaClient {
 
 const CLOSED_DETAILS = 'the Athena client was closed';
 
+/** The channel options of a client: the defaults, then the credentials', then the caller's. */
+function clientChannelOptions(options: AthenaClientOptions, channelCount: number): grpc.ChannelOptions {
+  return {
+    ...defaultChannelOptions(),
+    ...options.credentials.channelOptions,
+    ...options.channelOptions,
+    // grpc-js shares connections between channels with equal options; a pool needs its own.
+    ...(channelCount > 1 ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
+  };
+}
+
+/** The channels of a client; each call takes the next one in turn. */
+interface ChannelPool {
+  readonly pick: () => grpc.Client;
+  readonly close: () => void;
+}
+
+function openChannelPool(options: AthenaClientOptions, definition: grpc.ServiceDefinition, channelCount: number): ChannelPool {
+  const Client = grpc.makeGenericClientConstructor(definition, 'ClassifierService');
+  const channelOptions = clientChannelOptions(options, channelCount);
+  const pool: grpc.Client[] = Array.from(
+    { length: channelCount },
+    () => new Client(options.address, withoutIpServerName(options.credentials.channelCredentials()), channelOptions),
+  );
+  let next = 0;
+  return {
+    pick: () => pool[next++ % pool.length] as grpc.Client,
+    close: () => {
+      for (const client of pool) client.close();
+    },
+  };
+}
+
+/**
+ * The calls in progress, so that `close()` can cancel them, and whether the client is closed: a
+ * call asked for after `close()` fails at once with CANCELLED rather than reopening a channel.
+ */
+interface OpenCalls {
+  /** The error a call fails with once the client is closed; undefined while it is open. */
+  readonly closedError: () => AthenaTransportError | undefined;
+  /** Adds a call; the function returned removes it again. */
+  readonly track: (call: { cancel(): void }) => () => void;
+  /** Marks the client closed and cancels every call in progress. Returns false if it already was. */
+  readonly close: () => boolean;
+}
+
+function openCalls(): OpenCalls {
+  const active = new Set<{ cancel(): void }>();
+  let closed = false;
+  return {
+    closedError: () =>
+      closed ? new AthenaTransportError({ status: grpc.status.CANCELLED, details: CLOSED_DETAILS, retryable: false }) : undefined,
+    track: (call) => {
+      active.add(call);
+      return () => active.delete(call);
+    },
+    close: () => {
+      if (closed) return false;
+      closed = true;
+      for (const call of [...active]) call.cancel();
+      active.clear();
+      return true;
+    },
+  };
+}
+
+/** The metadata every call carries, the token asked anew of the provider (and its cache) each time. */
+function callMetadata(credentials: AthenaCredentials, version: string): () => Promise<grpc.Metadata> {
+  return async () => {
+    const md = new grpc.Metadata();
+    md.set('x-client-language', CLIENT_LANGUAGE);
+    md.set('x-client-version', version);
+    if (credentials.token) md.set('authorization', `Bearer ${await credentials.token.getToken()}`);
+    return md;
+  };
+}
+
+/** Fills the client's `affiliate` into inputs without one. */
+function affiliateFiller(affiliate: string | undefined): (input: Partial<ClassificationInput>) => Partial<ClassificationInput> {
+  return (input: Partial<ClassificationInput>): Partial<ClassificationInput> =>
+    affiliate && !input.affiliate ? { ...input, affiliate } : input;
+}
+
+/**
+ * The client's `Classify` requests: its `deploymentId` and `affiliate` filled in where a request
+ * or input has none; the stream is passed through untouched when the client has neither.
+ */
+function filledRequests(
+  requests: Observable<ClassifyRequestInit>,
+  deploymentId: string | undefined,
+  affiliate: string | undefined,
+): Observable<ClassifyRequestInit> {
+  if (deploymentId === undefined && affiliate === undefined) return requests;
+  const withAffiliate = affiliateFiller(affiliate);
+  return requests.pipe(
+    map((request) => {
+      const needsDeployment = deploymentId !== undefined && !request.deploymentId;
+      const needsAffiliate = affiliate !== undefined && (request.inputs ?? []).some((i) => !i.affiliate);
+      if (!needsDeployment && !needsAffiliate) return request;
+      return {
+        ...request,
+        deploymentId: needsDeployment ? deploymentId : request.deploymentId,
+        inputs: needsAffiliate ? (request.inputs ?? []).map(withAffiliate) : request.inputs,
+      };
+    }),
+  );
+}
+
+/** The three methods of the service, with the hand-written encoders where they apply. */
+function clientMethods(definition: grpc.ServiceDefinition) {
+  const classify = definition.Classify as grpc.MethodDefinition<ClassifyRequestInit, ClassifyResponse>;
+  const single = definition.ClassifySingle as grpc.MethodDefinition<Partial<ClassificationInput>, ClassificationOutput>;
+  // The requests that carry pixels are written by hand (one allocation, pixels copied once);
+  // protobufjs stays the fallback for shapes the encoder leaves alone.
+  return {
+    classify: { ...classify, requestSerialize: withFastEncoder(encodeClassifyRequest, classify.requestSerialize) },
+    classifySingle: { ...single, requestSerialize: withFastEncoder(encodeClassificationInput, single.requestSerialize) },
+    listDeployments: definition.ListDeployments as grpc.MethodDefinition<Record<string, never>, ListDeploymentsResponse>,
+  };
+}
+
 /**
  * Creates a client of the Athena `ClassifierService` over gRPC.
  *
@@ -99,174 +221,55 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaGrpcClie
   }
   const { credentials, deploymentId, affiliate } = options;
   credentials.checkAddress?.(options.address);
-  const version = options.clientVersion ?? clientVersion();
-  const defaultDeadlineMs = options.defaultDeadlineMs ?? 60_000;
-  const channelOptions: grpc.ChannelOptions = {
-    ...defaultChannelOptions(),
-    ...credentials.channelOptions,
-    ...options.channelOptions,
-    // grpc-js shares connections between channels with equal options; a pool needs its own.
-    ...(channelCount > 1 ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
-  };
-
   const definition = classifierServiceDefinition();
-  const Client = grpc.makeGenericClientConstructor(definition, 'ClassifierService');
-  const pool: grpc.Client[] = Array.from(
-    { length: channelCount },
-    () => new Client(options.address, withoutIpServerName(credentials.channelCredentials()), channelOptions),
-  );
-  let next = 0;
-  const pick = (): grpc.Client => pool[next++ % pool.length] as grpc.Client;
-
-  const active = new Set<{ cancel(): void }>();
-  let closed = false;
-  const closedError = (): AthenaTransportError =>
-    new AthenaTransportError({ status: grpc.status.CANCELLED, details: CLOSED_DETAILS, retryable: false });
-
-  async function metadata(): Promise<grpc.Metadata> {
-    const md = new grpc.Metadata();
-    md.set('x-client-language', CLIENT_LANGUAGE);
-    md.set('x-client-version', version);
-    if (credentials.token) md.set('authorization', `Bearer ${await credentials.token.getToken()}`);
-    return md;
-  }
-
+  const methods = clientMethods(definition);
+  const pool = openChannelPool(options, definition, channelCount);
+  const calls = openCalls();
+  const metadata = callMetadata(credentials, options.clientVersion ?? clientVersion());
   // A refused token may have been revoked before its expiry: fetch a new one for the next call.
-  const onFailure = (error: AthenaTransportError): void => {
+  const failed = (error: AthenaTransportError): void => {
     if (error.status === grpc.status.UNAUTHENTICATED) credentials.token?.invalidate?.();
   };
-
-  const withAffiliate = (input: Partial<ClassificationInput>): Partial<ClassificationInput> =>
-    affiliate && !input.affiliate ? { ...input, affiliate } : input;
-
-  const fillRequest = (request: ClassifyRequestInit): ClassifyRequestInit => {
-    const needsDeployment = deploymentId !== undefined && !request.deploymentId;
-    const needsAffiliate = affiliate !== undefined && (request.inputs ?? []).some((i) => !i.affiliate);
-    if (!needsDeployment && !needsAffiliate) return request;
-    return {
-      ...request,
-      deploymentId: needsDeployment ? (deploymentId as string) : request.deploymentId,
-      inputs: needsAffiliate ? (request.inputs ?? []).map(withAffiliate) : request.inputs,
-    };
+  const unary: UnaryOpener = {
+    closedError: calls.closedError,
+    prepare: metadata,
+    channel: pool.pick,
+    defaultDeadlineMs: options.defaultDeadlineMs ?? 60_000,
+    failed,
+    track: calls.track,
   };
-
-  const classifyMethod = definition.Classify as grpc.MethodDefinition<ClassifyRequestInit, ClassifyResponse>;
-  // The requests that carry pixels are written by hand (one allocation, pixels copied once);
-  // protobufjs stays the fallback for shapes the encoder leaves alone.
-  const serializeClassify = withFastEncoder(encodeClassifyRequest, classifyMethod.requestSerialize);
-  const singleMethod = definition.ClassifySingle as grpc.MethodDefinition<Partial<ClassificationInput>, ClassificationOutput>;
-  const serializeSingle = withFastEncoder(encodeClassificationInput, singleMethod.requestSerialize);
-
-  function classify(requests: Observable<ClassifyRequestInit>, callOptions?: ClassifyCallOptions): Observable<ClassifyResponse> {
-    return duplexClassify(
-      {
-        prepare: () => (closed ? Promise.reject(closedError()) : metadata()),
-        open: (md): ClassifyDuplex => {
-          if (closed) throw closedError();
-          const call = pick().makeBidiStreamRequest(
-            classifyMethod.path,
-            serializeClassify,
-            classifyMethod.responseDeserialize,
-            md,
-          );
-          return call;
-        },
-        failed: onFailure,
-        track: (call) => {
-          active.add(call);
-          return () => active.delete(call);
-        },
-      },
-      deploymentId !== undefined || affiliate !== undefined ? requests.pipe(map(fillRequest)) : requests,
-      callOptions,
-    );
-  }
-
-  function unary<Req, Res>(
-    method: grpc.MethodDefinition<Req, Res>,
-    request: Req,
-    callOptions: UnaryCallOptions = {},
-  ): Promise<Res> {
-    const { signal } = callOptions;
-    // The deadline counts from now, the token fetch included.
-    const deadline =
-      callOptions.deadline instanceof Date
-        ? callOptions.deadline
-        : new Date(Date.now() + (callOptions.deadline ?? defaultDeadlineMs));
-    return new Promise<Res>((resolve, reject) => {
-      if (closed) return reject(closedError());
-      if (signal?.aborted) return reject(signal.reason);
-      let call: grpc.ClientUnaryCall | undefined;
-      const onAbort = (): void => {
-        call?.cancel();
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        if (call) active.delete(call);
-      };
-      metadata().then(
-        (md) => {
-          if (signal?.aborted) return done();
-          if (closed) {
-            done();
-            return reject(closedError());
-          }
-          call = pick().makeUnaryRequest(
-            method.path,
-            method.requestSerialize,
-            method.responseDeserialize,
-            request,
-            md,
-            { deadline },
-            (error, response) => {
-              done();
-              if (error) {
-                const transportError = AthenaTransportError.from(error);
-                onFailure(transportError);
-                reject(transportError);
-              } else {
-                resolve(response as Res);
-              }
-            },
-          );
-          active.add(call);
-        },
-        (error: unknown) => {
-          done();
-          reject(error);
-        },
-      );
-    });
-  }
+  const duplex: DuplexOpener = {
+    prepare: () => {
+      const closedError = calls.closedError();
+      return closedError ? Promise.reject(closedError) : metadata();
+    },
+    open: (md): ClassifyDuplex => {
+      const closedError = calls.closedError();
+      if (closedError) throw closedError;
+      const { path, requestSerialize, responseDeserialize } = methods.classify;
+      return pool.pick().makeBidiStreamRequest(path, requestSerialize, responseDeserialize, md);
+    },
+    failed,
+    track: calls.track,
+  };
+  const withAffiliate = affiliateFiller(affiliate);
 
   return {
     deploymentId,
     affiliate,
     channelCount,
-    classify,
+    classify(requests: Observable<ClassifyRequestInit>, callOptions?: ClassifyCallOptions): Observable<ClassifyResponse> {
+      return duplexClassify(duplex, filledRequests(requests, deploymentId, affiliate), callOptions);
+    },
     credentialExpiresAt: () => credentials.token?.expiresAt?.(),
     classifySingle(input: Partial<ClassificationInput>, callOptions?: UnaryCallOptions): Promise<ClassificationOutput> {
-      return unary(
-        { ...singleMethod, requestSerialize: serializeSingle },
-        withAffiliate(input),
-        callOptions,
-      );
+      return unaryCall(unary, methods.classifySingle, withAffiliate(input), callOptions);
     },
     listDeployments(callOptions?: UnaryCallOptions): Promise<ListDeploymentsResponse> {
-      return unary(
-        definition.ListDeployments as grpc.MethodDefinition<Record<string, never>, ListDeploymentsResponse>,
-        {},
-        callOptions,
-      );
+      return unaryCall(unary, methods.listDeployments, {}, callOptions);
     },
     close(): void {
-      if (closed) return;
-      closed = true;
-      for (const call of [...active]) call.cancel();
-      active.clear();
-      for (const client of pool) client.close();
+      if (calls.close()) pool.close();
     },
   };
 }

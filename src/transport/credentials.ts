@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import { AthenaAuthError } from './errors';
 import { InvalidOptionError } from '../core/invalidOptionError';
-import { checkPem, checkTokenUrl, describeTokenlessBody, isLoopbackAddress, readTokenBody, redirectRefusal } from './plaintext';
+import { checkPem, checkTokenUrl, isLoopbackAddress } from './plaintext';
+import { requestToken, type CachedToken, type TokenRequest } from './tokenRequest';
 import { jwtExpiry } from './jwt';
 
 export { isLoopbackAddress, isLoopbackHost } from './plaintext';
@@ -77,13 +77,6 @@ export interface OAuthTokenProvider extends AccessTokenProvider {
   expiresAt(): number | undefined;
 }
 
-interface CachedToken {
-  readonly value: string;
-  /** Infinity when the endpoint gave no `expires_in`. */
-  readonly expiresAt: number;
-  readonly refreshAt: number;
-}
-
 /** Where `oauthClientCredentials` asks for tokens unless told otherwise. */
 export const DEFAULT_TOKEN_URL = 'https://crispthinking.auth0.com/oauth/token';
 /** The audience `oauthClientCredentials` asks tokens for unless told otherwise. */
@@ -106,143 +99,58 @@ export const DEFAULT_AUDIENCE = 'crisp-athena-live';
  * });
  */
 export function oauthClientCredentials(options: OAuthClientCredentialsOptions): OAuthTokenProvider {
-  const {
+  const { clientId, clientSecret, tokenUrl = DEFAULT_TOKEN_URL, now = Date.now } = options;
+  if (!clientId || !clientSecret) throw new InvalidOptionError('oauthClientCredentials: clientId and clientSecret are required');
+  const request: TokenRequest = {
     clientId,
     clientSecret,
-    audience = DEFAULT_AUDIENCE,
-    tokenUrl = DEFAULT_TOKEN_URL,
-    refreshMarginMs = 60_000,
-    requestTimeoutMs = DEFAULT_TOKEN_TIMEOUT_MS,
-    now = Date.now,
-  } = options;
-  const fetchFn = options.fetch ?? globalThis.fetch;
-  if (!clientId || !clientSecret) throw new InvalidOptionError('oauthClientCredentials: clientId and clientSecret are required');
-  const endpoint = checkTokenUrl(tokenUrl, options.allowPlaintextTokenUrl === true);
+    audience: options.audience ?? DEFAULT_AUDIENCE,
+    tokenUrl,
+    endpoint: checkTokenUrl(tokenUrl, options.allowPlaintextTokenUrl === true),
+    refreshMarginMs: options.refreshMarginMs ?? 60_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS,
+    fetch: options.fetch ?? globalThis.fetch,
+    now,
+  };
+  return cachedTokens(() => requestToken(request), now);
+}
 
+/**
+ * The cache in front of the token endpoint: a token is reused until its `refreshAt`; however many
+ * callers wait, at most one request is in flight; a failure is not cached.
+ */
+function cachedTokens(fetchToken: () => Promise<CachedToken>, now: () => number): OAuthTokenProvider {
   let current: CachedToken | undefined;
   let inflight: Promise<string> | undefined;
   // A token fetched before an invalidate() must not be stored after it.
   let generation = 0;
 
-  // Any text from the endpoint that reaches an error message goes through this first. A very short
-  // "secret" (tests, placeholders) would match ordinary letters and garble the message, so only
-  // secrets of 6 characters or more are searched for; real client secrets are far longer.
-  const redact = (text: string): string =>
-    clientSecret.length >= 6 ? text.split(clientSecret).join('[redacted]') : text;
-
-  async function requestToken(): Promise<CachedToken> {
-    const startedAt = now();
-    let response: Response;
-    try {
-      response = await fetchFn(tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({
-          client_id: clientId,
-          client_secret: clientSecret,
-          audience,
-          grant_type: 'client_credentials',
-        }),
-        signal: AbortSignal.timeout(requestTimeoutMs),
-        // Never follow: a redirect would resend the POST body, client secret included, to wherever
-        // the Location header points (and a 307/308 keeps the method and body).
-        redirect: 'manual',
-      });
-    } catch (cause) {
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      // AbortSignal.timeout() rejects with a DOMException named TimeoutError: say what that means.
-      const timedOut = (cause as { name?: unknown } | null)?.name === 'TimeoutError';
-      throw new AthenaAuthError({
-        code: 'TOKEN_ENDPOINT_UNREACHABLE',
-        message: timedOut
-          ? `Token endpoint ${tokenUrl} did not answer within ${requestTimeoutMs} ms`
-          : `Token endpoint ${tokenUrl} unreachable: ${redact(reason)}`,
-        retryable: true,
-        cause,
-      });
-    }
-    const redirect = redirectRefusal(response, endpoint, tokenUrl);
-    if (redirect) {
-      await response.body?.cancel().catch(() => undefined);
-      throw redirect;
-    }
-    // Capped: an endpoint that answers without end cannot fill the memory.
-    const text = await readTokenBody(response, tokenUrl);
-    let body: Record<string, unknown> = {};
-    let isJsonObject = false;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        body = parsed as Record<string, unknown>;
-        isJsonObject = true;
-      }
-    } catch {
-      // Not JSON: the status (and a snippet of the text, below) still says what happened.
-    }
-    const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? redact(v) : undefined);
-
-    if (!response.ok) {
-      const error = str(body.error);
-      const errorDescription = str(body.error_description) ?? str(body.message);
-      const said =
-        error || errorDescription
-          ? [error, errorDescription].filter(Boolean).join(': ')
-          : redact(text.slice(0, 200)).trim() || '(empty body)';
-      throw new AthenaAuthError({
-        code: 'TOKEN_REQUEST_FAILED',
-        message: `Token request to ${tokenUrl} failed: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${said}`,
-        httpStatus: response.status,
-        error,
-        errorDescription,
-        retryable: response.status === 429 || response.status >= 500,
-      });
-    }
-
-    const token = body.access_token;
-    if (typeof token !== 'string' || token === '') {
-      const what = describeTokenlessBody(response, text, isJsonObject ? body : undefined, redact);
-      throw new AthenaAuthError({
-        code: 'TOKEN_RESPONSE_INVALID',
-        message: `Token endpoint ${tokenUrl} answered HTTP ${response.status} with ${what}`,
-        httpStatus: response.status,
-        retryable: false,
-      });
-    }
-    const expiresIn = Number(body.expires_in);
-    if (!Number.isFinite(expiresIn) || expiresIn <= 0) {
-      // No lifetime given: keep it until the server refuses it (the client then invalidates).
-      return { value: token, expiresAt: Infinity, refreshAt: Infinity };
-    }
-    // Count the lifetime from when we asked, not when the answer came: errs on the early side.
-    const lifetimeMs = expiresIn * 1000;
-    const expiresAt = startedAt + lifetimeMs;
-    const margin = Math.min(refreshMarginMs, lifetimeMs / 2);
-    return { value: token, expiresAt, refreshAt: expiresAt - margin };
-  }
+  const refresh = (): Promise<string> => {
+    const gen = generation;
+    const previous = current;
+    const settled = fetchToken().then(
+      (fresh) => {
+        if (gen === generation) current = fresh;
+        return fresh.value;
+      },
+      (error: unknown) => {
+        // A refresh that fails inside the margin falls back on the still-valid token.
+        if (previous && gen === generation && now() < previous.expiresAt) return previous.value;
+        throw error;
+      },
+    );
+    void settled
+      .finally(() => {
+        if (inflight === settled) inflight = undefined;
+      })
+      .catch(() => undefined);
+    return settled;
+  };
 
   return {
     getToken(): Promise<string> {
-      const t = now();
-      if (current && t < current.refreshAt) return Promise.resolve(current.value);
-      if (!inflight) {
-        const gen = generation;
-        const previous = current;
-        inflight = requestToken().then(
-          (fresh) => {
-            if (gen === generation) current = fresh;
-            return fresh.value;
-          },
-          (error: unknown) => {
-            // A refresh that fails inside the margin falls back on the still-valid token.
-            if (previous && gen === generation && now() < previous.expiresAt) return previous.value;
-            throw error;
-          },
-        );
-        const settled = inflight;
-        void settled.finally(() => {
-          if (inflight === settled) inflight = undefined;
-        }).catch(() => undefined);
-      }
+      if (current && now() < current.refreshAt) return Promise.resolve(current.value);
+      inflight ??= refresh();
       return inflight;
     },
     invalidate(): void {

@@ -3,7 +3,7 @@
  * no image, prints one message with the cause and what to do, and exits 3.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -118,5 +118,18 @@ describe('classify when the service cannot be used', () => {
       expect(io.err()).toContain(`waiting for an access token from ${url} (2 s)...`);
       expect(message).toBe(`athena-rx classify: could not get an access token: Token endpoint ${url} did not answer within 3000 ms. Check the network and ATHENA_TOKEN_URL (--token-timeout waits longer)`);
     });
+  });
+});
+
+describe('e2e when the service cannot be used', () => {
+  it('exits 3 with one message before reading any image', async () => {
+    const dir = join(tmp, 'case');
+    mkdirSync(join(dir, 'images'), { recursive: true });
+    copyFileSync(join(root, 'samples/duck-pond.png'), join(dir, 'images/duck-pond.png'));
+    writeFileSync(join(dir, 'expected_outputs.json'), JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['duck-pond.png', [0.5]]] }));
+    const io = fakeIo({ cwd: root });
+    expect(await main(['e2e', dir, '--address', '127.0.0.1:1', '--insecure'], io)).toBe(3);
+    expect(io.err().trim().split('\n')).toEqual(['athena-rx e2e: nothing is listening at 127.0.0.1:1 (connection refused). Check --address (ATHENA_ADDRESS) and that the server is running']);
+    expect(io.out()).toBe('');
   });
 });

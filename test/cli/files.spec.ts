@@ -46,6 +46,14 @@ describe('classify: files that are not what they seem', () => {
     ]);
   });
 
+  it('a glob matches names that are not valid UTF-8 too (the glob reads names as text; the bytes are found again)', async () => {
+    mkdirSync(join(tmp, 'd'));
+    copyFileSync(DUCK, Buffer.concat([Buffer.from(tmp + '/d/caf'), Buffer.from([0xe9]), Buffer.from('.png')]));
+    const io = fakeIo({ cwd: tmp });
+    expect(await main(['classify', 'd/*.png', '--format', 'jsonl'], io)).toBe(0);
+    expect(jsonl(io.out()).map((r) => [r.file, r.outcome])).toEqual([['d/caf\\xe9.png', 'success']]);
+  });
+
   it("a '**' glob through a symlink loop classifies each file once", async () => {
     mkdirSync(join(tmp, 'd'));
     copyFileSync(DUCK, join(tmp, 'd/a.png'));

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { runServe } from '../../src/cli/commands/serve';
+import { pollBacklog } from '../../src/cli/metricsEndpoint';
+import { pipelineMetrics } from '../../src/metrics';
 import { main } from '../../src/cli/main';
 import { classifyImages } from '../../src/operators/classifyImages';
 import { createAthenaClient, insecure } from '../../src/transport';
@@ -140,5 +142,23 @@ describe('serve --metrics-port', () => {
     expect(samples.find((x) => x.name === 'athena_server_streams' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
     expect(samples.find((x) => x.name === 'athena_server_responses_purged_total' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
     expect(io.err()).toContain(`metrics for Prometheus at http://127.0.0.1:${port}/metrics`);
+  });
+});
+
+describe('pollBacklog', () => {
+  it('records every deployment ListDeployments reports, at once and then every interval', async () => {
+    const server = await startAthenaServer();
+    const client = createAthenaClient({ address: server.address, credentials: insecure(), deploymentId: 'polled' });
+    const seen: Array<[string, number]> = [];
+    const stop = pollBacklog(client, { recordBacklog: (d, n) => seen.push([d, n]) }, 50);
+    try {
+      await lastValueFrom(from(rawImages(2)).pipe(classifyImages<number>(client, { batch: { maxWait: 5 }, metrics: pipelineMetrics() }), toArray()));
+      while (!seen.some(([d]) => d === 'polled')) await new Promise((r) => setTimeout(r, 20));
+      expect(seen.find(([d]) => d === 'polled')).toEqual(['polled', 0]);
+    } finally {
+      stop();
+      client.close();
+      await server.stop();
+    }
   });
 });

@@ -46,7 +46,8 @@ describe('pipelineMetrics over loopback', () => {
     const reader = new TestReader();
     const provider = new MeterProvider({ readers: [reader] });
     const meter = provider.getMeter('athena-rx');
-    const m = pipelineMetrics({ meter, deploymentId: 'metrics-test' });
+    // No deploymentId here: the attribute comes from classify's connection events.
+    const m = pipelineMetrics({ meter });
     const window = inFlightWindow(32);
     m.observeWindow(window);
     m.observeBreaker(circuitBreaker());

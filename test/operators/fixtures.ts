@@ -47,7 +47,12 @@ export function success(id: string, at: number, attempts = 1, firstSentAt = 0, w
   };
 }
 
-export function failure(id: string, code: ClassificationFailure['code'], at: number, extra: Partial<ClassificationFailure<string>> = {}): ClassificationFailure<string> {
+export function failure(
+  id: string,
+  code: ClassificationFailure['code'],
+  at: number,
+  extra: Partial<ClassificationFailure<string>> = {},
+): ClassificationFailure<string> {
   return {
     kind: 'failure',
     correlationId: id,

@@ -14,9 +14,17 @@ import type { ImageInput, ImageSource, PreparedImage } from '../../src/preproces
 const FIXTURES = process.env.ATHENA_PREPROCESS_FIXTURES ?? join(__dirname, '..', 'fixtures', 'preprocess');
 
 /** A stand-in prepared image: only what the operator passes through matters here. */
-const prepared = (ref: string): PreparedImage<string> => ({ kind: 'prepared', correlationId: `id-${ref}`, ref }) as unknown as PreparedImage<string>;
+const prepared = (ref: string): PreparedImage<string> =>
+  ({ kind: 'prepared', correlationId: `id-${ref}`, ref }) as unknown as PreparedImage<string>;
 
-const failure = (ref: string, correlationId: string, code: string, message: string, prepareMs: number, details = ''): ClassificationFailure<string> => ({
+const failure = (
+  ref: string,
+  correlationId: string,
+  code: string,
+  message: string,
+  prepareMs: number,
+  details = '',
+): ClassificationFailure<string> => ({
   kind: 'failure',
   correlationId,
   ref,
@@ -83,9 +91,7 @@ describe('preprocess', () => {
       // b is done at 4 but waits for a (6); b's slot stays taken, so c starts only at 6.
       const source = hot('-a-b-c---------|', inputs('a', 'b', 'c'));
       const expected = '  ------(ab)c----|';
-      const result = source.pipe(
-        preprocess(options({ a: { ms: 5 }, b: { ms: 1 }, c: { ms: 4 } }, { concurrency: 2, order: 'source' })),
-      );
+      const result = source.pipe(preprocess(options({ a: { ms: 5 }, b: { ms: 1 }, c: { ms: 4 } }, { concurrency: 2, order: 'source' })));
       expectObservable(result).toBe(expected, values);
     });
   });
@@ -207,7 +213,9 @@ describe('preprocess', () => {
   it('handles synchronous preparation of a synchronous source, in order', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const source = cold('(abc|)', inputs('a', 'b', 'c'));
-      const result = source.pipe(preprocess({ ...options({}), concurrency: 1, prepare: (i) => of(prepared((i as ImageInput<string>).ref!)) }));
+      const result = source.pipe(
+        preprocess({ ...options({}), concurrency: 1, prepare: (i) => of(prepared((i as ImageInput<string>).ref!)) }),
+      );
       expectObservable(result).toBe('(abc|)', values);
     });
   });
@@ -289,7 +297,11 @@ describe('preprocess', () => {
     it('passes the prepare options through (Brotli, hashes) and gives each result its own id', async () => {
       const bytes = readFileSync(image('coffee-448x448.jpg'));
       const results = await lastValueFrom(
-        from([bytes, bytes]).pipe(preprocess({ encoding: 'brotli', brotliQuality: 1, hashes: ['sha1'] }), map((r) => r as PreparedImage), toArray()),
+        from([bytes, bytes]).pipe(
+          preprocess({ encoding: 'brotli', brotliQuality: 1, hashes: ['sha1'] }),
+          map((r) => r as PreparedImage),
+          toArray(),
+        ),
       );
       expect(results.map((r) => [r.encoding, r.hashes.map((h) => h.type)])).toEqual([
         ['REQUEST_ENCODING_BROTLI', ['HASH_TYPE_SHA1']],
@@ -328,4 +340,3 @@ describe('preprocess', () => {
     });
   });
 });
-

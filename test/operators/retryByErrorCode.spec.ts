@@ -187,7 +187,10 @@ describe('retryByErrorCode', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const context = pipelineContext();
       const source = cold<E>('-|');
-      const result = source.pipe(retryByErrorCode({ context, scheduler: testScheduler }), retryByErrorCode({ context, scheduler: testScheduler }));
+      const result = source.pipe(
+        retryByErrorCode({ context, scheduler: testScheduler }),
+        retryByErrorCode({ context, scheduler: testScheduler }),
+      );
       expectObservable(result).toBe(
         '#',
         undefined,
@@ -204,7 +207,11 @@ describe('retryByErrorCode', () => {
       const capability: RetryCapability = { reserve: () => undefined, context: pipelineContext() };
       const source = hot<E>('-f-', { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) });
       const result = source.pipe(retryByErrorCode({ rules, scheduler: testScheduler }));
-      expectObservable(result).toBe('-#', undefined, expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining("cannot retry 'a'") }));
+      expectObservable(result).toBe(
+        '-#',
+        undefined,
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining("cannot retry 'a'") }),
+      );
     });
   });
 });

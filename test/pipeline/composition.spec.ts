@@ -113,6 +113,41 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     expect(window.inUse).toBe(0);
   });
 
+  it('operators of yours at every joint at once: all images once, retries counted right, the window back at 0', async () => {
+    const prefix = 'every';
+    server.faults.modelErrorFor([`${prefix}-2`], 1);
+    const window = inFlightWindow(3);
+    const results = ours(
+      await lastValueFrom(
+        from(withIds(prefix, 7))
+          .pipe(
+            preprocess<number>({ window }),
+            map((item) => ({ ...item })),
+            observeOn(asapScheduler),
+            bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+            map((batch) => batch.map((item) => ({ ...item }))),
+            classify<number>(client(), { window }),
+          )
+          .pipe(
+            delay(1),
+            correlate<number>(),
+            concatMap((e) => of(e).pipe(delay(0))),
+            retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } } }),
+            toArray(),
+          ),
+      ),
+    );
+    expect(
+      accountedOnce(
+        results.map((r) => r.ref),
+        7,
+      ),
+    ).toEqual({ missing: [], twice: [] });
+    expect(results.filter((r) => r.kind !== 'success')).toEqual([]);
+    expect(results.find((r) => r.ref === 2)?.attempts).toBe(2);
+    expect(window.inUse).toBe(0);
+  });
+
   describe('subscribeOn between classify and retryByErrorCode (classify subscribes after the retry stage)', () => {
     const run = (prefix: string, context?: PipelineContext) => {
       server.faults.modelErrorFor([`${prefix}-1`], 1);

@@ -23,9 +23,18 @@ describe('pipeline over loopback: every image accounted for exactly once', () =>
     const stats = createCorrelateStats();
     const window = inFlightWindow(128);
     const results = await lastValueFrom(
-      from(rawImages(1000)).pipe(classifyImages<number>(client, { window, stats, preprocess: { encoding: 'brotli', brotliQuality: 1 } }), takeUntil(testEnded), toArray()),
+      from(rawImages(1000)).pipe(
+        classifyImages<number>(client, { window, stats, preprocess: { encoding: 'brotli', brotliQuality: 1 } }),
+        takeUntil(testEnded),
+        toArray(),
+      ),
     );
-    expect(accountedOnce(results.map((r) => (r.kind === 'foreign' ? undefined : r.ref)), 1000)).toEqual({ missing: [], twice: [] });
+    expect(
+      accountedOnce(
+        results.map((r) => (r.kind === 'foreign' ? undefined : r.ref)),
+        1000,
+      ),
+    ).toEqual({ missing: [], twice: [] });
     expect(results.filter((r) => r.kind !== 'success')).toEqual([]);
     expect(stats).toEqual({ results: 1000, foreign: 0, duplicates: 0, unattributed: 0 });
     expect(window.highWater).toBeLessThanOrEqual(128);

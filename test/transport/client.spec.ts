@@ -138,17 +138,32 @@ describe('transport over loopback', () => {
   });
 
   describe('channel failures (section 2)', () => {
+    // unavailableNext() fails the next calls that reach the server, whoever makes them. On the
+    // shared server, a call of an earlier case that arrives late under load (the aborted or
+    // timed-out ClassifySingle) could take the fault, and the call under test would succeed. So
+    // these cases get a server of their own, which no other client knows the address of.
+    let own: AthenaTestServer;
+    let ownClient: AthenaGrpcClient;
+    beforeEach(async () => {
+      own = await startAthenaServer();
+      ownClient = createAthenaClient({ address: own.address, credentials: insecure() });
+    });
+    afterEach(async () => {
+      ownClient.close();
+      await own.stop();
+    });
+
     it('UNAVAILABLE is a retryable AthenaTransportError; the next call succeeds', async () => {
-      server.faults.unavailableNext(1);
-      const error = await client.listDeployments().catch((e: unknown) => e);
+      own.faults.unavailableNext(1);
+      const error = await ownClient.listDeployments().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AthenaTransportError);
       expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 14, retryable: true });
-      await expect(client.listDeployments()).resolves.toHaveProperty('deployments');
+      await expect(ownClient.listDeployments()).resolves.toHaveProperty('deployments');
     });
 
     it('UNAVAILABLE on a Classify stream ends it with a retryable error', async () => {
-      server.faults.unavailableNext(1);
-      await expect(errorOf(client.classify(of({ deploymentId: 'x', inputs: [] })))).resolves.toMatchObject({
+      own.faults.unavailableNext(1);
+      await expect(errorOf(ownClient.classify(of({ deploymentId: 'x', inputs: [] })))).resolves.toMatchObject({
         code: 'UNAVAILABLE',
         retryable: true,
       });
@@ -210,8 +225,13 @@ describe('transport over loopback', () => {
       let maxQueued = 0;
       let pausedOnce = false;
       const send = () => {
-        if (sent < total) requests.next({ deploymentId: 'pace-dep', inputs: [rawImage(`pace-${sent++}`)] } as ClassifyRequest);
-        else if (sent === total) (sent++, resume(), requests.complete());
+        if (sent < total) {
+          requests.next({ deploymentId: 'pace-dep', inputs: [rawImage(`pace-${sent++}`)] } as ClassifyRequest);
+        } else if (sent === total) {
+          sent++;
+          resume();
+          requests.complete();
+        }
       };
       const done = lastValueFrom(
         client

@@ -1,4 +1,4 @@
-import { firstValueFrom, lastValueFrom, Observable, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, type Observable, toArray } from 'rxjs';
 import { RAW_IMAGE_BYTES, type ClassificationInput, type ClassifyResponse } from '../../src/contract/messages';
 
 /** A valid raw 448x448 BGR image; `seed` varies the pixels. */

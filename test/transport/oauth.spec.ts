@@ -205,7 +205,7 @@ describe('oauthClientCredentials (contract section 5)', () => {
       clientSecret: SECRET,
       tokenUrl: 'https://example.invalid/token',
       fetch: async (input) => {
-        seen.push(String(input));
+        seen.push(input instanceof Request ? input.url : String(input));
         return new Response(JSON.stringify({ access_token: 'injected', expires_in: 60 }), { status: 200 });
       },
     });

@@ -7,12 +7,15 @@ import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { createWriter, FORMATS, OutputError, terminalSafe, toRecord } from '../output';
 import { openOutput, planOutput, reportMissing } from '../outputFile';
 import { runPipeline } from '../pipeline';
+import { OutageLog } from '../outageLog';
+import type { ClassifyEvent } from '../../index';
+import type { ImageBytes } from '../summary';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { pipelineMetrics } from '../../metrics/index';
-import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import { METRICS_HELP, METRICS_OPTIONS, pollBacklog, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 import { preflight } from '../preflight';
 import { checkSummaryFile, RunRecord, type RunStatus } from '../summaryFile';
 
@@ -97,8 +100,11 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   const stats = new RunStats();
   const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: connection.client.affiliate, deploymentId: connection.client.deploymentId });
   const run = new RunRecord({ summaryPath, address: connection.address, total, stats, metrics, endpoint });
-  const finish = (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> =>
-    run.end(status, exitStatus, notAttempted, message);
+  let stopPolling: (() => void) | undefined;
+  const finish = (status: RunStatus, exitStatus: number, notAttempted: number, message?: string): Promise<number> => {
+    stopPolling?.();
+    return run.end(status, exitStatus, notAttempted, message);
+  };
 
   // Fail fast and say it once: no image is read while the service cannot be used at all.
   const problem = await preflight(connection, config, io, { token: connection.token });
@@ -110,6 +116,8 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     io.stderr.write(`nothing was read or sent: ${total} ${total === 1 ? 'image' : 'images'} not attempted\n`);
     return finish('unavailable', EXIT.unavailable, total, problem);
   }
+  // Deployment backlogs for the gauge, only when someone scrapes.
+  if (endpoint) stopPolling = pollBacklog(connection.client, metrics);
 
   const progress = new ProgressBar(io.stderr, total);
   const writer = createWriter(format, sink, { top, fileWidth: Math.max(...[...files, ...found.problems].map((f) => terminalSafe(f.display).length)) });
@@ -136,12 +144,17 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
         done();
       };
       const stop = watchInterrupts(io, onSignal);
-      subscription = runPipeline(connection.client, files, settings, { onPrepared: (sizes) => stats.addBytes(sizes), metrics }).subscribe({
+      const outage = new OutageLog((line) => {
+        progress.clear();
+        io.stderr.write(`athena-rx classify: ${terminalSafe(line)}\n`);
+      }, connection.address, settings.giveUpAfter);
+      const hooks = { onPrepared: (sizes: ImageBytes) => stats.addBytes(sizes), metrics, onEvent: (e: ClassifyEvent<InputFile>) => outage.onEvent(e) };
+      subscription = runPipeline(connection.client, files, settings, hooks).subscribe({
         next: (result) => {
           const file = result.ref as InputFile;
           progress.clear();
           // Inputs left unread after an outage are counted; the table does not list them one by one.
-          const shown = result.kind === 'success' || (result.code as string) !== 'NOT_ATTEMPTED' || format !== 'table';
+          const shown = result.kind === 'success' || result.code !== 'NOT_ATTEMPTED' || format !== 'table';
           try {
             if (shown) writer.write(toRecord(result, file.display));
           } catch (err) {

@@ -6,6 +6,7 @@ import { describeCallError } from '../errors';
 import { expandInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { collectResults } from '../pipeline';
+import { preflight } from '../preflight';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline, type PipelineSettings } from '../pipelineOptions';
 import { renderSummary } from '../summary';
 import { terminalSafe } from '../terminal';
@@ -20,7 +21,8 @@ const HELP = `usage: athena-rx e2e <dir> [options]
 Runs a shared test case: <dir>/${EXPECTED_FILE} lists labels and, per image in <dir>/images/,
 the expected weight of each label. Every image is classified and every label whose weight
 differs from the expected one by more than the tolerance is reported (a label the service
-did not return counts as 0.0). Exit status 0 when all pass, 1 on any difference or failed image.
+did not return counts as 0.0). Exit status 0 when all pass, 1 on any difference or failed image,
+3 when the service cannot be used at all (checked before any image is read).
 
 options:
   --tolerance T           largest accepted difference (default 1e-4: an exact model match;
@@ -76,6 +78,8 @@ async function checkCase(io: CliIo, dir: string, tolerance: number, settings: Pi
   const present = entries.filter((e) => existsSync(e.file.path));
 
   const connection = await connect(config, io);
+  const unusable = await checkService(connection, config, io);
+  if (unusable !== undefined) return unusable;
   let collected;
   try {
     collected = await collectResults(connection.client, present.map((e) => e.file), settings, io);
@@ -131,6 +135,8 @@ async function recordCase(
   files.sort((a, b) => (a.display < b.display ? -1 : a.display > b.display ? 1 : 0));
 
   const connection = await connect(config, io);
+  const unusable = await checkService(connection, config, io);
+  if (unusable !== undefined) return unusable;
   let collected;
   try {
     collected = await collectResults(connection.client, files, settings, io);
@@ -168,4 +174,13 @@ async function recordCase(
   writeFileSync(target, JSON.stringify(expected, null, 2) + '\n');
   io.stdout.write(`recorded ${recorded.length} images x ${expected.classification_labels.length} labels in ${posix(relative(io.cwd, target))}; check it with: athena-rx e2e ${dirArg}\n`);
   return EXIT.ok;
+}
+
+/** Fail fast and say it once: exit 3 with one message when the service cannot be used at all. */
+async function checkService(connection: Awaited<ReturnType<typeof connect>>, config: ConnectionConfig, io: CliIo): Promise<number | undefined> {
+  const problem = await preflight(connection, config, io, { token: connection.token });
+  if (problem === undefined) return undefined;
+  await connection.close();
+  io.stderr.write(`athena-rx e2e: ${problem}\n`);
+  return EXIT.unavailable;
 }

@@ -6,7 +6,8 @@ import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassifyTransport } from '../../transport/types';
 import type { InFlightWindow } from '../inFlightWindow';
 import { lentContext, pipelineContext, type PipelineContext } from '../pipelineContext';
-import { countedReconnect, type ReconnectOptions } from './connection';
+import type { CircuitBreaker } from '../../reliability/circuitBreaker';
+import { timedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem } from './events';
 import { ClassifySession, type SessionConfig } from './session';
 
@@ -33,7 +34,29 @@ export interface ClassifyOptions {
   readonly responseTimeout?: number;
   /** After a reopen, how long to wait for the deployment's backlog before re-sending, ms. Default 250. */
   readonly backlogGrace?: number;
-  readonly reconnect?: ReconnectOptions;
+  /**
+   * When to reopen a broken stream: the outage budget's settings (default 60 s, see
+   * {@link ReconnectOptions}), or a policy of your own that is told each break and returns the
+   * delay or gives up.
+   */
+  readonly reconnect?: ReconnectOptions | ReconnectPolicy;
+  /**
+   * A circuit breaker in front of the transport: asked before each request, told each request's
+   * outcome. While it is open nothing is sent (the window holds, so nothing more is prepared);
+   * when half-open one request goes as the probe. Default none.
+   */
+  readonly breaker?: CircuitBreaker;
+  /**
+   * How long before the token's expiry (the client's `credentialExpiresAt()`) a fresh stream
+   * replaces the current one, ms; capped at a quarter of the token's remaining lifetime when the
+   * stream got its first answer. Default 30,000. A stream keeps the token it opened with.
+   */
+  readonly rotateBefore?: number;
+  /**
+   * The service keeps an answer for `lifetime` ms (1 hour); an image still unanswered `warnAt` of
+   * it after its first send is reported by a `late` event. Default `{ lifetime: 3_600_000, warnAt: 0.5 }`.
+   */
+  readonly responseWindow?: { readonly lifetime?: number; readonly warnAt?: number };
   /** Jitter of reconnect delays, in [0, 1). Default `Math.random`. A throw ends the Observable with that error. */
   readonly random?: () => number;
   /**
@@ -45,7 +68,15 @@ export interface ClassifyOptions {
   readonly scheduler?: SchedulerLike;
 }
 
-const DEFAULTS = { maxInFlight: 256, keepAlive: 30_000, responseTimeout: 120_000, backlogGrace: 250 } as const;
+const DEFAULTS = {
+  maxInFlight: 256,
+  keepAlive: 30_000,
+  responseTimeout: 120_000,
+  backlogGrace: 250,
+  rotateBefore: 30_000,
+  lifetime: 3_600_000,
+  warnAt: 0.5,
+} as const;
 
 function positive(name: string, value: number, integer = false): number {
   if (!(value >= 0) || (integer && !(Number.isInteger(value) && value >= 1))) {
@@ -69,11 +100,33 @@ function resolve(
     keepAlive: positive('keepAlive', options.keepAlive ?? DEFAULTS.keepAlive),
     responseTimeout: positive('responseTimeout', options.responseTimeout ?? DEFAULTS.responseTimeout),
     backlogGrace: positive('backlogGrace', options.backlogGrace ?? DEFAULTS.backlogGrace),
-    reconnect: countedReconnect(options.reconnect, options.random ?? Math.random),
+    reconnect: isPolicy(options.reconnect) ? options.reconnect : timedReconnect(checkReconnect(options.reconnect), options.random ?? Math.random),
+    breaker: options.breaker,
+    rotateBefore: positive('rotateBefore', options.rotateBefore ?? DEFAULTS.rotateBefore),
+    lateAfter: lateAfter(options.responseWindow),
     shared: options.shared ?? givenId !== undefined,
     defaultAffiliate: options.affiliate ?? client.affiliate ?? '',
     ...(givenId !== undefined ? { givenId } : {}),
   };
+}
+
+function isPolicy(reconnect: ReconnectOptions | ReconnectPolicy | undefined): reconnect is ReconnectPolicy {
+  return typeof (reconnect as Partial<ReconnectPolicy> | undefined)?.delay === 'function';
+}
+
+function checkReconnect(options: ReconnectOptions | undefined): ReconnectOptions | undefined {
+  if (options?.giveUpAfter !== undefined && !(options.giveUpAfter > 0)) {
+    throw new InvalidOptionError(`classify: reconnect.giveUpAfter must be a number of ms > 0, got ${options.giveUpAfter}`);
+  }
+  return options;
+}
+
+/** When an unanswered image is late: `warnAt` of the response lifetime after its first send. */
+function lateAfter(window: ClassifyOptions['responseWindow']): { after: number; lifetime: number } {
+  const lifetime = positive('responseWindow.lifetime', window?.lifetime ?? DEFAULTS.lifetime);
+  const warnAt = window?.warnAt ?? DEFAULTS.warnAt;
+  if (!(warnAt > 0 && warnAt <= 1)) throw new InvalidOptionError(`classify: responseWindow.warnAt must be in (0, 1], got ${warnAt}`);
+  return { after: lifetime * warnAt, lifetime };
 }
 
 /** The context of one subscription: the given one, else the one a retry stage downstream lends. */
@@ -90,7 +143,7 @@ function contextFor(given: PipelineContext | undefined): PipelineContext {
 /**
  * Sends batches of prepared images as `ClassifyRequest`s on one duplex stream per subscription and
  * emits what happens to them: `sent`, `response`, `failed` (timeout or transport given up),
- * `rejected` (items that could not be sent) and `connection` events.
+ * `rejected` (items that could not be sent), `connection` and `late` events.
  *
  * Use it after `bufferBatch()` and before `correlate()`; it keeps at most `maxInFlight` images
  * unanswered, keeps the stream alive, reopens it after a transient failure without losing or
@@ -129,7 +182,10 @@ function contextFor(given: PipelineContext | undefined): PipelineContext {
  * @param options.keepAlive Default 30,000 ms.
  * @param options.responseTimeout Default 120,000 ms.
  * @param options.backlogGrace Default 250 ms.
- * @param options.reconnect Default `{ maxAttempts: 5, initialDelay: 200, maxDelay: 10_000 }`.
+ * @param options.reconnect Default `{ giveUpAfter: 60_000, initialDelay: 200, maxDelay: 500 }`, or a `ReconnectPolicy`.
+ * @param options.breaker Default none.
+ * @param options.rotateBefore Default 30,000 ms.
+ * @param options.responseWindow Default `{ lifetime: 3_600_000, warnAt: 0.5 }`.
  * @param options.random Default `Math.random`.
  * @param options.context Default: the context of the `retryByErrorCode` downstream, else none.
  * @param options.scheduler Default `asyncScheduler`.

@@ -147,30 +147,48 @@ export interface ReconnectPolicy {
 
 /** Reopening after a transient failure, as `classify`'s `reconnect` option sets it. */
 export interface ReconnectOptions {
-  /** Reopen attempts in a row (without a response in between) before giving up. Default 5. */
+  /**
+   * The outage budget: how long, in ms from the first break since the last answer, broken streams
+   * are reopened before the transport is given up. Default 60,000. Any answer resets it.
+   */
+  readonly giveUpAfter?: number;
+  /** Reopen attempts in a row (without a response in between) before giving up, as well. Default: no limit (the budget decides). */
   readonly maxAttempts?: number;
   /** Delay before the first reopen, ms; doubles each attempt. Default 200. */
   readonly initialDelay?: number;
-  /** Largest delay, ms. Default 10,000. */
+  /**
+   * Largest delay, ms. Default 500: with grpc-js's own reconnect backoff capped at 1 s (the
+   * client's channel options), a server that is back is found within about a second.
+   */
   readonly maxDelay?: number;
 }
 
 /** Defaults of {@link ReconnectOptions}. */
-export const DEFAULT_RECONNECT = { maxAttempts: 5, initialDelay: 200, maxDelay: 10_000 } as const;
+export const DEFAULT_RECONNECT = { giveUpAfter: 60_000, maxAttempts: Infinity, initialDelay: 200, maxDelay: 500 } as const;
 
 /**
- * The default policy: at most `maxAttempts` reopens in a row, after `initialDelay * 2^(n-1)` ms
- * (capped at `maxDelay`) with equal jitter (half of it random). `random` is user code: the
- * session calls the policy through its guard.
+ * The default policy, an outage budget in time: reopen after `initialDelay * 2^(n-1)` ms (capped
+ * at `maxDelay`, equal jitter: half of it random) for as long as `giveUpAfter` ms since the first
+ * break have not passed (the last wait is cut to fit), and at most `maxAttempts` times in a row.
+ * Time, not a count, because grpc-js backs off between connection attempts by itself: a few quick
+ * reopens of ours can all fall inside one of its waits. `random` is user code: the session calls
+ * the policy through its guard.
  */
-export function countedReconnect(options: ReconnectOptions = {}, random: () => number = Math.random): ReconnectPolicy {
+export function timedReconnect(options: ReconnectOptions = {}, random: () => number = Math.random): ReconnectPolicy {
+  const giveUpAfter = options.giveUpAfter ?? DEFAULT_RECONNECT.giveUpAfter;
   const maxAttempts = options.maxAttempts ?? DEFAULT_RECONNECT.maxAttempts;
   const backoff = {
     initialDelay: options.initialDelay ?? DEFAULT_RECONNECT.initialDelay,
     maxDelay: options.maxDelay ?? DEFAULT_RECONNECT.maxDelay,
     jitter: 'equal' as const,
   };
-  return { delay: ({ attempt }) => (attempt > maxAttempts ? undefined : backoffDelay(backoff, attempt, random)) };
+  return {
+    delay: ({ attempt, since, now }) => {
+      const left = since + giveUpAfter - now;
+      if (attempt > maxAttempts || left <= 0) return undefined;
+      return Math.min(left, backoffDelay(backoff, attempt, random));
+    },
+  };
 }
 
 function isRetryableError(err: unknown): boolean {

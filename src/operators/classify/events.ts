@@ -34,9 +34,13 @@ export interface ClassifyResponseEvent<R = unknown> {
 
 /** Why images of a {@link ClassifyFailedEvent} get no answer. */
 export interface ClassifyFailure {
+  /** `RESPONSE_TIMEOUT` or `TRANSPORT_FAILED`. */
   readonly code: PipelineErrorCode;
+  /** What happened, for people (never image bytes). */
   readonly message: string;
+  /** Always `''` for these codes (the server's `details` field has no counterpart here). */
   readonly details: string;
+  /** Whether trying again later may help. */
   readonly retryable: boolean;
 }
 
@@ -62,12 +66,34 @@ export interface ClassifyConnectionEvent {
   readonly state: 'open' | 'reconnecting' | 'failed';
   /** Reconnect attempt (0 for the first open). */
   readonly attempt: number;
+  /** The deployment the stream joins. */
+  readonly deploymentId?: string;
+  /** `'rotation'`: a fresh stream opened ahead of the token's expiry (the old one half-closes once answered). */
+  readonly reason?: 'rotation';
   readonly error?: unknown;
+}
+
+/**
+ * Images still unanswered when `warnAt` of the service's response lifetime (1 hour) has passed
+ * since their first send: their answers risk being purged before they are read. Nothing fails
+ * because of it; it is for logs, metrics and alerts.
+ */
+export interface ClassifyLateEvent<R = unknown> {
+  readonly kind: 'late';
+  readonly at: number;
+  readonly images: readonly SentImage<R>[];
+  /** The response lifetime the warning is measured against, ms. */
+  readonly lifetime: number;
 }
 
 /** What `classify` emits; `correlate()` turns it into one result per image. */
 export type ClassifyEvent<R = unknown> =
-  ClassifySentEvent<R> | ClassifyResponseEvent<R> | ClassifyFailedEvent<R> | ClassifyRejectedEvent<R> | ClassifyConnectionEvent;
+  | ClassifySentEvent<R>
+  | ClassifyResponseEvent<R>
+  | ClassifyFailedEvent<R>
+  | ClassifyRejectedEvent<R>
+  | ClassifyConnectionEvent
+  | ClassifyLateEvent<R>;
 
 /** What `classify` accepts in a batch: prepared images, and failures that ride along. */
 export type ClassifyItem<R = unknown> = PreparedImage<R> | ClassificationFailure<R>;

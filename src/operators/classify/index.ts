@@ -1,10 +1,11 @@
 export { classify, type ClassifyOptions } from './classify';
-export type { ReconnectOptions } from './connection';
+export { DEFAULT_RECONNECT, timedReconnect, type ReconnectOptions, type ReconnectPolicy, type StreamBreak } from './connection';
 export type {
   ClassifyConnectionEvent,
   ClassifyEvent,
   ClassifyFailedEvent,
   ClassifyFailure,
+  ClassifyLateEvent,
   ClassifyItem,
   ClassifyRejectedEvent,
   ClassifyResponseEvent,

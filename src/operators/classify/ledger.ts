@@ -44,6 +44,8 @@ export interface SentRequest<R> {
   answered: boolean;
   /** Its response timeout. */
   timer?: Cancellable;
+  /** Its warning late in the response window (only when that comes before the timeout). */
+  lateTimer?: Cancellable;
 }
 
 /**
@@ -136,6 +138,7 @@ export class ClassifyLedger<R> {
     const req = rec.request;
     if (req && req.recs.every((r) => r.state !== 'sent' || r.request !== req)) {
       req.timer?.unsubscribe();
+      req.lateTimer?.unsubscribe();
       req.answered = true;
     }
   }
@@ -185,6 +188,7 @@ export class ClassifyLedger<R> {
     const again: ImageRecord<R>[][] = [];
     for (const [req, recs] of groups) {
       req.timer?.unsubscribe();
+      req.lateTimer?.unsubscribe();
       for (const rec of recs) {
         rec.state = 'pending';
         rec.resent = true;

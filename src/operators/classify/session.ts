@@ -2,6 +2,7 @@ import { Subscription, type Observable, type SchedulerLike, type Subscriber } fr
 import type { ClassifyResponse } from '../../contract/messages';
 import type { FailureCode } from '../../core/codes';
 import { callUser, THREW } from '../../core/guard';
+import type { CircuitBreaker } from '../../reliability/circuitBreaker';
 import type { ClassifyTransport } from '../../transport/types';
 import type { InFlightWindow } from '../inFlightWindow';
 import type { PipelineContext } from '../pipelineContext';
@@ -9,8 +10,9 @@ import type { ClassificationFailure, PipelineErrorCode } from '../results';
 import { isReconnectable, isRetryableError, StreamConnection, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem, SentImage } from './events';
 import { batchProblem, idInUse, itemProblem } from './items';
-import { ClassifyLedger, type ImageRecord } from './ledger';
+import { ClassifyLedger, type ImageRecord, type SentRequest } from './ledger';
 import { retryCapability, type RetryHooks } from './retry';
+import { lateDelay, recordOutcome, rotationDelay } from './watch';
 
 /** Everything a session needs, options resolved. */
 export interface SessionConfig {
@@ -23,6 +25,10 @@ export interface SessionConfig {
   readonly responseTimeout: number;
   readonly backlogGrace: number;
   readonly reconnect: ReconnectPolicy;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly rotateBefore: number;
+  /** `late` events: `after` ms from an image's first send, of a response `lifetime`. */
+  readonly lateAfter: { readonly after: number; readonly lifetime: number };
   readonly deploymentId: string;
   readonly shared: boolean;
   readonly defaultAffiliate: string;
@@ -55,6 +61,10 @@ export class ClassifySession<R> {
   private phaseTimer: Subscription | undefined;
   private pumping = false;
   private readonly retryHooks: RetryHooks<R>;
+  /** Streams replaced ahead of token expiry: half-closed, still delivering their answers. */
+  private readonly retired = new Set<StreamConnection>();
+  /** The stream whose rotation is scheduled (armed on its first answer). */
+  private rotationArmedFor: StreamConnection | undefined;
 
   constructor(
     private readonly c: SessionConfig,
@@ -82,6 +92,9 @@ export class ClassifySession<R> {
 
   /** Opens the stream, subscribes to the batches; returns the teardown. */
   start(source: Observable<readonly ClassifyItem<R>[]>): () => void {
+    const { breaker } = this.c;
+    // A breaker that half-opens or closes lets requests go again: send what waits.
+    if (breaker) this.subscriptions.add(breaker.events.subscribe((e) => e.to !== 'open' && this.pump()));
     this.open();
     if (!this.over) {
       this.subscriptions.add(
@@ -165,17 +178,26 @@ export class ClassifySession<R> {
 
   // --- the stream ---
 
-  private open(): void {
+  /**
+   * Opens a stream: the first, a reopen after a break (which waits `backlogGrace` for the
+   * deployment's backlog, then re-sends what is unanswered), or a rotation ahead of token expiry
+   * (the old stream is alive and still answers: nothing to wait for, nothing to re-send).
+   */
+  private open(reason?: 'rotation'): void {
     this.streamNo += 1;
     this.ledger.newStream();
-    const first = this.streamNo === 1;
+    const first = this.streamNo === 1 || reason === 'rotation';
     this.phase = first ? 'open' : 'joining';
-    this.emit({ kind: 'connection', at: this.now(), state: 'open', attempt: this.reconnects });
     const { client: transport, deploymentId, keepAlive } = this.c;
+    this.emit({ kind: 'connection', at: this.now(), state: 'open', attempt: this.reconnects, deploymentId, ...(reason ? { reason } : {}) });
     const after = (delay: number, work: () => void): Subscription => this.after(delay, work);
-    const stream = new StreamConnection(
+    const stream: StreamConnection = new StreamConnection(
       { transport, deploymentId, keepAlive, after, sink: this.subscriber },
-      { response: (r) => this.onResponse(r), end: (err) => this.onStreamEnd(err), writable: () => this.pump() },
+      {
+        response: (r) => this.onResponse(r, stream),
+        end: (err) => (this.stream === stream ? this.onStreamEnd(err) : this.onRetiredEnd(stream, err)),
+        writable: () => this.pump(),
+      },
     );
     this.stream = stream;
     stream.open();
@@ -198,6 +220,7 @@ export class ClassifySession<R> {
     // A stream the server ends without our half-close is as good as broken: reopen it.
     const error = err ?? Object.assign(new Error('the server ended the Classify stream'), { code: 'STREAM_ENDED', retryable: true });
     this.lastError = error;
+    this.c.breaker?.recordFailure();
     if (isReconnectable(error, answered)) {
       if (this.reconnects === 0) this.brokenSince = this.now();
       const broken = { attempt: this.reconnects + 1, since: this.brokenSince, now: this.now(), error };
@@ -206,7 +229,7 @@ export class ClassifySession<R> {
       if (delay !== undefined) {
         this.reconnects += 1;
         this.phase = 'connecting';
-        this.emit({ kind: 'connection', at: this.now(), state: 'reconnecting', attempt: this.reconnects, error });
+        this.emit({ kind: 'connection', at: this.now(), state: 'reconnecting', attempt: this.reconnects, deploymentId: this.c.deploymentId, error });
         this.phaseTimer = this.after(delay, () => {
           if (this.phase === 'connecting') this.open();
         });
@@ -214,13 +237,15 @@ export class ClassifySession<R> {
       }
     }
     this.phase = 'dead';
-    this.emit({ kind: 'connection', at: this.now(), state: 'failed', attempt: this.reconnects, error });
+    this.emit({ kind: 'connection', at: this.now(), state: 'failed', attempt: this.reconnects, deploymentId: this.c.deploymentId, error });
     this.failDead(this.ledger.takeUnanswered());
     this.checkDone();
   }
 
-  private onResponse(response: ClassifyResponse): void {
+  private onResponse(response: ClassifyResponse, stream: StreamConnection): void {
     this.reconnects = 0;
+    if (stream === this.stream && this.rotationArmedFor !== stream) this.armRotation(stream);
+    recordOutcome(this.c.breaker, response);
     const settled: ImageRecord<R>[] = [];
     let request: SentImage<R>[] | undefined;
     let outputs = response.outputs ?? [];
@@ -265,6 +290,53 @@ export class ClassifySession<R> {
     this.checkDone();
   }
 
+  // --- token expiry: a fresh stream before the old one's token runs out ---
+
+  /**
+   * Schedules the rotation of `stream`, on its first answer: by then the client has fetched the
+   * token the stream carries, so `credentialExpiresAt()` is that token's (asking at open would
+   * see the previous token's, and rotate at once).
+   */
+  private armRotation(stream: StreamConnection): void {
+    this.rotationArmedFor = stream;
+    const expiresAt = callUser(this.subscriber, () => this.c.client.credentialExpiresAt?.());
+    const delay = expiresAt === THREW ? undefined : rotationDelay(expiresAt, this.now(), this.c.rotateBefore);
+    if (delay !== undefined) this.after(delay, () => this.rotate(stream));
+  }
+
+  /** Opens a fresh stream and half-closes `old`: the server ends it once it has written its answers. */
+  private rotate(old: StreamConnection): void {
+    if (this.stream !== old || this.phase !== 'open' || this.over) return;
+    this.retired.add(old);
+    old.end();
+    this.open('rotation');
+  }
+
+  /**
+   * A replaced stream ended. Normally after its answers (the server ends a half-closed call once it
+   * has written them); if it broke instead, its unanswered images go again on the current stream
+   * (own deployment; in a shared one their answers may come through another member).
+   */
+  private onRetiredEnd(stream: StreamConnection, err: unknown): void {
+    this.retired.delete(stream);
+    if (err === undefined || this.c.shared || this.phase !== 'open') return;
+    this.ledger.resendUnanswered(this.streamNo);
+    this.pump();
+  }
+
+  // --- the 1-hour response window ---
+
+  /** Reports the images of `req` still unanswered `lateAfter` after their first send, if that comes before the timeout. */
+  private watchLate(req: SentRequest<R>): void {
+    const { after, lifetime } = this.c.lateAfter;
+    const due = lateDelay(req.recs, this.now(), after, this.c.responseTimeout);
+    if (due === undefined) return;
+    req.lateTimer = this.after(due, () => {
+      const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
+      if (late.length > 0) this.emit({ kind: 'late', at: this.now(), images: late.map((r) => this.view(r)), lifetime });
+    });
+  }
+
   // --- sending ---
 
   private pump(): void {
@@ -282,6 +354,8 @@ export class ClassifySession<R> {
         // In a shared deployment answers may go to another member, so nothing can be confirmed.
         const probe = !shared && head.slice(0, want).some((r) => !this.ledger.isConfirmed(r.image.affiliate ?? this.c.defaultAffiliate));
         if (probe && this.ledger.hasUnansweredProbe()) break;
+        // Asked last, right before sending: in half-open, a yes is the one probe.
+        if (this.c.breaker && !this.c.breaker.tryPass()) break;
         this.send(want, probe);
       }
     } finally {
@@ -296,10 +370,12 @@ export class ClassifySession<R> {
     const { recs } = req;
     req.timer = this.after(this.c.responseTimeout, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
+      if (late.length > 0) this.c.breaker?.recordFailure();
       this.fail(late, 'RESPONSE_TIMEOUT', `no response within ${this.c.responseTimeout} ms`, true);
       this.pump();
       this.checkDone();
     });
+    this.watchLate(req);
     const stream = this.stream;
     // `sent` goes first, so a correlator downstream knows the ids before any answer can arrive.
     this.emit({ kind: 'sent', at, images: recs.map((r) => this.view(r)) });
@@ -375,6 +451,8 @@ export class ClassifySession<R> {
     this.subscriptions.unsubscribe();
     this.stream?.close();
     this.stream = undefined;
+    for (const old of this.retired) old.close();
+    this.retired.clear();
     for (const rec of this.ledger.clear()) this.giveBack(rec);
   }
 }

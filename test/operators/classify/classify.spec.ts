@@ -1,7 +1,7 @@
 import { delay, map, mergeMap, Observable, observeOn, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ClassifyRequest, ClassifyResponse } from '../../../src/contract/messages';
-import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../../../src/operators/classify';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions, type StreamBreak } from '../../../src/operators/classify';
 import { correlate } from '../../../src/operators/correlate';
 import { inFlightWindow } from '../../../src/operators/inFlightWindow';
 import { pipelineContext } from '../../../src/operators/pipelineContext';
@@ -69,6 +69,8 @@ function short(e: ClassifyEvent<string>): string {
       return `${e.failure.code} ${e.images.map((i) => i.image.correlationId).join(',')}`;
     case 'rejected':
       return `rejected ${e.result.correlationId}`;
+    case 'late':
+      return `late ${e.images.map((i) => i.image.correlationId).join(',')}`;
   }
 }
 
@@ -194,7 +196,10 @@ describe('classify', () => {
         s: 'resp a2',
       });
       testScheduler.flush();
-      expect(calls.map((c) => c.log)).toEqual([['0:-', '1:a1,a2'], ['5:-', '7:a2', '9:end']]);
+      expect(calls.map((c) => c.log)).toEqual([
+        ['0:-', '1:a1,a2'],
+        ['5:-', '7:a2', '9:end'],
+      ]);
     });
   });
 
@@ -208,7 +213,10 @@ describe('classify', () => {
       const result = source.pipe(classify<string>(transport, { ...options, deploymentId: undefined, shared: undefined }), map(short));
       expectObservable(result).toBe('ox-R-or----(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
       testScheduler.flush();
-      expect(calls.map((c) => c.log)).toEqual([['0:-', '1:a1,a2'], ['5:-', '11:end']]);
+      expect(calls.map((c) => c.log)).toEqual([
+        ['0:-', '1:a1,a2'],
+        ['5:-', '11:end'],
+      ]);
     });
   });
 
@@ -374,7 +382,10 @@ describe('classify', () => {
     source.pipe(
       classify<string>(transport, opts()),
       correlate<string>(),
-      retryByErrorCode<string>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: delay, jitter: 'none' } }, scheduler: testScheduler }),
+      retryByErrorCode<string>({
+        rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: delay, jitter: 'none' } },
+        scheduler: testScheduler,
+      }),
       map(shortResult),
     );
 
@@ -498,7 +509,11 @@ describe('classify', () => {
         classify<string>(transport, opts({ deploymentId: 'x'.repeat(65) })),
         tap({ error: (e: unknown) => (error = e) }),
       );
-      expectObservable(result).toBe('#', undefined, new RangeError(`classify: deployment id must be 1-64 characters, got '${'x'.repeat(65)}'`));
+      expectObservable(result).toBe(
+        '#',
+        undefined,
+        new RangeError(`classify: deployment id must be 1-64 characters, got '${'x'.repeat(65)}'`),
+      );
     });
     expect(error).toBeInstanceOf(RangeError);
     expect(error).toMatchObject({ name: 'InvalidOptionError', code: 'INVALID_OPTION' });
@@ -509,12 +524,12 @@ describe('classify', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const { transport, calls } = fakeTransport(testScheduler);
       const source = cold('-a|', { a: prepared('a1') as unknown as ClassifyItem<string>[] });
-      const result = source.pipe(
-        classify<string>(transport, opts()),
-        tap({ error: (e: unknown) => (error = e) }),
-        map(short),
+      const result = source.pipe(classify<string>(transport, opts()), tap({ error: (e: unknown) => (error = e) }), map(short));
+      expectObservable(result).toBe(
+        'o#',
+        V,
+        new RangeError('classify: expects batches (arrays) of prepared images and failures, as bufferBatch() emits; got Object'),
       );
-      expectObservable(result).toBe('o#', V, new RangeError('classify: expects batches (arrays) of prepared images and failures, as bufferBatch() emits; got Object'));
       expectSubscriptions(source.subscriptions).toBe('^!');
       testScheduler.flush();
       expect(calls[0].cancelledAt).toBe(1);
@@ -527,11 +542,7 @@ describe('classify', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const { transport, calls } = fakeTransport(testScheduler);
       const source = cold<ClassifyItem<string>[]>('-a|', { a: [{ kind: 'bogus' } as unknown as ClassifyItem<string>] });
-      const result = source.pipe(
-        classify<string>(transport, opts()),
-        tap({ error: (e: unknown) => (error = e) }),
-        map(short),
-      );
+      const result = source.pipe(classify<string>(transport, opts()), tap({ error: (e: unknown) => (error = e) }), map(short));
       expectObservable(result).toBe('o#', V, new RangeError('classify: a batch item must be a prepared image or a failure, got "bogus"'));
       expectSubscriptions(source.subscriptions).toBe('^!');
       testScheduler.flush();
@@ -584,7 +595,10 @@ describe('classify', () => {
         classify<string>(transport, opts({ window })),
         correlate<string>(),
         delay(3),
-        retryByErrorCode<string>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } }, scheduler: testScheduler }),
+        retryByErrorCode<string>({
+          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } },
+          scheduler: testScheduler,
+        }),
         map(shortResult),
       );
       expectObservable(result).toBe('-------------(s|)', { s: 'a1 success' });
@@ -605,7 +619,10 @@ describe('classify', () => {
         classify<string>(transport, opts()),
         correlate<string>(),
         observeOn(testScheduler, 3),
-        retryByErrorCode<string>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } }, scheduler: testScheduler }),
+        retryByErrorCode<string>({
+          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } },
+          scheduler: testScheduler,
+        }),
         map(shortResult),
       );
       // The failure reaches the retry stage at 5: no retry can be sent, so it is final, and the
@@ -636,5 +653,23 @@ describe('classify', () => {
       testScheduler.flush();
       expect(calls).toHaveLength(0);
     });
+  });
+
+  it('asks a reconnect policy of its own at each break (attempt, since, now) and gives up when it says so', () => {
+    const breaks: string[] = [];
+    testScheduler.run(({ cold, expectObservable }) => {
+      const { transport, calls } = fakeTransport(testScheduler);
+      const source = cold('-a|', batches(['a1']));
+      testScheduler.schedule(() => calls[0].fail(retryable), 2);
+      testScheduler.schedule(() => calls[1].fail(retryable), 5); // opened at 4
+      testScheduler.schedule(() => calls[2].fail(retryable), 8); // opened at 7
+      // A time budget: reopen after 2 frames while the outage is shorter than 6 frames.
+      const budget = {
+        delay: ({ attempt, since, now }: StreamBreak) => (breaks.push(`${attempt}:${since}:${now}`), now - since < 6 ? 2 : undefined),
+      };
+      const result = source.pipe(classify<string>(transport, opts({ reconnect: budget })), map(short));
+      expectObservable(result).toBe('oxR-oR-o(Ff|)', { ...V, x: 'sent a1#1', f: 'TRANSPORT_FAILED a1' });
+    });
+    expect(breaks).toEqual(['1:2:2', '2:2:5', '3:2:8']);
   });
 });
