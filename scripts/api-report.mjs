@@ -8,9 +8,9 @@
 // The declarations are emitted into a temporary folder (not dist/, which tests read) from
 // tsconfig.build.json, so the report sees exactly what the package ships, `stripInternal` included.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -36,6 +36,35 @@ const entries = Object.entries(pkg.exports)
     return { subpath, report: [pkg.name, ...parts].join('-') + '.api.md', dts: target.types.replace(/^\.\/dist\/cjs\//, '') };
   });
 
+/**
+ * The subpath entries (`athena-rx/redis`, `athena-rx/testing`) use types that belong to the root
+ * entry (`ClassifyTransport`, `ErrorCode`, ...): the user imports those from `athena-rx`. API
+ * Extractor knows one entry point per report, so it would take them for types the subpath forgot
+ * to export and copy their definitions in. Here a subpath's declarations that import from outside
+ * its own folder import from `athena-rx` instead, a copy of the declarations in a node_modules/
+ * folder, which API Extractor treats as a dependency: the report then shows them as imports from
+ * `athena-rx`. A name the root entry does not export fails the check as a compiler error, so a
+ * subpath cannot use a type that no entry point exports.
+ */
+function linkSubpathsToRoot(dts, work) {
+  const copy = join(work, 'node_modules', pkg.name);
+  cpSync(dts, copy, { recursive: true });
+  writeFileSync(join(copy, 'package.json'), JSON.stringify({ name: pkg.name, types: './index.d.ts' }));
+  for (const entry of entries.filter((e) => e.subpath !== '.')) {
+    const folder = dirname(join(dts, entry.dts));
+    for (const name of readdirSync(folder, { recursive: true })) {
+      if (!String(name).endsWith('.d.ts')) continue;
+      const file = join(folder, String(name));
+      const text = readFileSync(file, 'utf8').replace(/(from |import\()(['"])(\.\.?\/[^'"]*)\2/g, (whole, lead, quote, specifier) => {
+        const target = resolve(dirname(file), specifier);
+        return relative(folder, target).startsWith('..' + sep) ? `${lead}${quote}${pkg.name}${quote}` : whole;
+      });
+      writeFileSync(file, text);
+    }
+  }
+  return join(copy, 'index.d.ts');
+}
+
 mkdirSync(reportFolder, { recursive: true });
 // In the package's git-ignored tmp/, so that the declarations resolve rxjs and @grpc/grpc-js from
 // node_modules/ (not inside node_modules/, where API Extractor would take them for a dependency's),
@@ -49,6 +78,7 @@ try {
   const tscArgs = ['-p', join(root, 'tsconfig.build.json'), '--emitDeclarationOnly', '--noCheck', '--sourceMap', 'false', '--outDir', dts];
   execFileSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inherit' });
 
+  const rootTypes = linkSubpathsToRoot(dts, work);
   const entryFiles = entries.map((entry) => join(dts, entry.dts));
   const configs = entries.map((entry, i) =>
     ExtractorConfig.prepare({
@@ -65,6 +95,7 @@ try {
               module: 'node16',
               moduleResolution: 'node16',
               types: ['node'],
+              paths: { [pkg.name]: [rootTypes] },
               strict: true,
               esModuleInterop: true,
             },

@@ -3,7 +3,6 @@ import {
   classifyImages,
   pipelineMetrics,
   prepareImage,
-  readFileSource,
   type AthenaGrpcClient,
   type ClassificationEvent,
   type ClassificationResult,
@@ -12,6 +11,7 @@ import {
   type PipelineMetrics,
   type PipelineObserver,
 } from '../index';
+import { readFileSource } from '../preprocess/sources';
 import type { InputFile } from './files';
 import type { CliIo } from './io';
 import type { PipelineSettings } from './pipelineOptions';

@@ -33,7 +33,7 @@ type Source<R> = ImageSource | ImageInput<R>;
  * @see classifyIterable
  * @see classifyImages
  */
-export async function classifyAll<R = unknown, S extends Source<R> = Source<R>>(
+export async function classifyAll<R = unknown, S extends ImageSource | ImageInput<R> = ImageSource | ImageInput<R>>(
   client: ClassifyTransport,
   sources: Iterable<S> | AsyncIterable<S>,
   options: ClassifyImagesOptions<number> = {},

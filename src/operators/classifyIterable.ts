@@ -43,7 +43,7 @@ function iteratorOf<T>(sources: Iterable<T> | AsyncIterable<T>): Iterator<T> | A
  * @see classifyImages
  * @see classifyAll
  */
-export async function* classifyIterable<R = unknown, S extends Source<R> = Source<R>>(
+export async function* classifyIterable<R = unknown, S extends ImageSource | ImageInput<R> = ImageSource | ImageInput<R>>(
   client: ClassifyTransport,
   sources: Iterable<S> | AsyncIterable<S>,
   options: ClassifyImagesOptions<RefFor<R, S>> = {},

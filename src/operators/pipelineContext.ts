@@ -1,5 +1,6 @@
 import type { FailureCode } from '../core/codes';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import type { RetryCapability } from './results';
 
 /** What a retry stage (`retryByErrorCode`) tells the `classify` sessions of its pipeline. */
 export interface RetryDecider {
@@ -25,6 +26,13 @@ export interface RetryDecider {
  */
 export class PipelineContext {
   #decider: RetryDecider | undefined;
+  /**
+   * The images `classify` keeps for the retry stage's decision, by correlation id: the retry
+   * stage finds an image here by the failure's id, so a failure that was copied on its way
+   * (`map((e) => ({ ...e }))` drops hidden properties) is still retried. Bounded by the window:
+   * an image is here only while it is held.
+   */
+  readonly #held = new Map<string, RetryCapability>();
 
   /** Whether a retry stage is attached now. */
   get hasRetryStage(): boolean {
@@ -51,6 +59,18 @@ export class PipelineContext {
   /** See {@link RetryDecider.wantsRetry}; false when no retry stage is attached. */
   wantsRetry(correlationId: string, code: FailureCode): boolean {
     return this.#decider?.wantsRetry(correlationId, code) ?? false;
+  }
+
+  /** `classify` keeps the image `correlationId` for the retry stage: its capability, by id. */
+  keepForRetry(correlationId: string, capability: RetryCapability): void {
+    this.#held.set(correlationId, capability);
+  }
+
+  /** The capability of a kept image, handed over once (the retry stage then reserves or releases it). */
+  takeKept(correlationId: string): RetryCapability | undefined {
+    const capability = this.#held.get(correlationId);
+    this.#held.delete(correlationId);
+    return capability;
   }
 }
 

@@ -13,7 +13,8 @@ export interface ResultTimings {
   readonly roundTripMs?: number;
 }
 
-interface ResultBase<R> {
+/** The fields every result has, success or failure. */
+export interface ResultBase<R> {
   readonly correlationId: string;
   /** The caller's reference to the source (see `ImageInput.ref`). */
   readonly ref: R | undefined;

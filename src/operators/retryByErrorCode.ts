@@ -119,7 +119,9 @@ export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTyp
       };
 
       const onFailure = (failure: ClassificationFailure<R>): void => {
-        const capability = retryCapabilityOf(failure);
+        // By id first: the failure may be a copy that lost its hidden capability on the way.
+        const kept = context.takeKept(failure.correlationId);
+        const capability = kept ?? retryCapabilityOf(failure);
         const rule = ruleFor(failure.code, failure.correlationId);
         const foreign = capability?.context !== undefined && capability.context !== context;
         if (rule && foreign && !capability?.context?.hasRetryStage) return subscriber.error(unlinked(failure));

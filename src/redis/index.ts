@@ -18,6 +18,7 @@ export {
   type JobErrorCode,
   type JobFailure,
   type JobResult,
+  type JobResultBase,
   type JobSuccess,
   type ParseJobOptions,
   type ParsedJob,
@@ -32,4 +33,3 @@ export {
   type WorkerEvent,
 } from './redisWorker';
 export { enqueueJobs } from './enqueueJobs';
-export { COMMIT_SCRIPT } from './scripts';

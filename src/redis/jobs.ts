@@ -140,7 +140,8 @@ export function encodeJob(job: ImageJob): string[] {
  */
 export type JobResult = JobSuccess | JobFailure;
 
-interface JobResultBase {
+/** The fields every job result has, success or failure. */
+export interface JobResultBase {
   /** The job's entry id in the jobs stream. */
   readonly job: string;
   /** The caller's `fields` of the job, unchanged. */

@@ -38,9 +38,9 @@ export interface CircuitBreakerOptions {
  * A circuit breaker: counts the outcomes of calls and, after too many failures, refuses calls for
  * a cool-down, then lets a single probe through to decide whether to close again.
  *
- * The breaker makes no calls itself; whoever makes them asks {@link tryPass} first and reports each
- * call's outcome with {@link recordSuccess} or {@link recordFailure}. `classify(client, { breaker })`
- * does this per request: while the circuit is open it stops sending, so the window fills and the
+ * The breaker makes no calls itself; whoever makes them asks {@link CircuitBreaker.tryPass} first
+ * and reports each call's outcome with {@link CircuitBreaker.recordSuccess} or
+ * {@link CircuitBreaker.recordFailure}. `classify(client, { breaker })` does this per request: while the circuit is open it stops sending, so the window fills and the
  * pipeline stops reading and preparing images.
  */
 export interface CircuitBreaker {

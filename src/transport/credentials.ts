@@ -15,8 +15,9 @@ export interface AccessTokenProvider {
   /** A token valid now. Rejects with an {@link AthenaAuthError} when none can be had. */
   getToken(): Promise<string>;
   /**
-   * Forgets a cached token, so the next {@link getToken} fetches a new one. The client calls it
-   * when the server answers `UNAUTHENTICATED` (a token revoked before its expiry).
+   * Forgets a cached token, so the next {@link AccessTokenProvider.getToken} fetches a new one.
+   * The client calls it when the server answers `UNAUTHENTICATED` (a token revoked before its
+   * expiry).
    */
   invalidate?(): void;
   /**

@@ -28,6 +28,7 @@ export {
   AthenaTransportError,
   isRetryableStatus,
   type AthenaAuthErrorCode,
+  type AthenaAuthErrorInit,
   type AthenaTransportErrorInit,
   type GrpcStatusName,
 } from './errors';

@@ -138,7 +138,8 @@ export interface StreamBreak {
 /**
  * When to reopen a broken stream: the seam between `classify` and whatever bounds its outage (a
  * count of attempts by default; a time budget or a circuit breaker can stand in). Only asked
- * about breaks worth reopening for ({@link isReconnectable}).
+ * about breaks worth reopening for: a retryable error, or an `UNAUTHENTICATED` on a stream that
+ * had been answered (its token expired).
  */
 export interface ReconnectPolicy {
   /** Milliseconds to wait before reopening, or `undefined` to give up (the transport is then dead). */

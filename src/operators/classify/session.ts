@@ -143,7 +143,10 @@ export class ClassifySession<R> {
   /** Settles `rec`; a failure the pipeline's retry stage will retry is held for its decision. */
   private settle(rec: ImageRecord<R>, failure?: FailureCode): void {
     this.ledger.settle(rec);
-    if (failure !== undefined && this.phase !== 'dead' && this.c.context.wantsRetry(rec.id, failure)) this.ledger.hold(rec);
+    if (failure !== undefined && this.phase !== 'dead' && this.c.context.wantsRetry(rec.id, failure)) {
+      this.ledger.hold(rec);
+      this.c.context.keepForRetry(rec.id, rec.retry);
+    }
   }
 
   private fail(recs: ImageRecord<R>[], code: PipelineErrorCode, message: string, retryable: boolean): void {

@@ -1,0 +1,40 @@
+// `npm run check`: the lint, format, layer and API-report checks of issue 10, run by `npm test`
+// before jest. Lint (type-aware, the slowest) runs in one lane and the three others one after
+// another in a second lane, so the two cores both work; each check's output is printed whole when
+// it ends. Exit status 1 when any check fails, naming which.
+import { spawn } from 'node:child_process';
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const lanes = [['lint'], ['check:layers', 'format:check', 'api:check']];
+
+function run(script) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(npm, ['run', '--silent', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => {
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      process.stdout.write(`${code === 0 ? 'ok  ' : 'FAIL'} ${script} (${secs} s)\n${code === 0 ? '' : out}`);
+      resolve(code === 0 ? undefined : script);
+    });
+  });
+}
+
+const failed = (
+  await Promise.all(
+    lanes.map(async (lane) => {
+      const bad = [];
+      for (const script of lane) {
+        const result = await run(script);
+        if (result) bad.push(result);
+      }
+      return bad;
+    }),
+  )
+).flat();
+if (failed.length > 0) {
+  process.stdout.write(`check failed: ${failed.join(', ')}\n`);
+  process.exit(1);
+}
