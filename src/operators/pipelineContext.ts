@@ -1,6 +1,5 @@
 import type { FailureCode } from '../core/codes';
 import { InvalidOptionError } from '../core/invalidOptionError';
-import type { RetryCapability } from './results';
 
 /** What a retry stage (`retryByErrorCode`) tells the `classify` sessions of its pipeline. */
 export interface RetryDecider {
@@ -98,4 +97,26 @@ export function lendContext<T>(context: PipelineContext, subscribe: () => T): T 
 /** The context a retry stage downstream lends right now, if any (see {@link lendContext}). */
 export function lentContext(): PipelineContext | undefined {
   return lent[lent.length - 1];
+}
+
+/** Reserved retry of one image: `send()` puts it back on the stream, `cancel()` lets it go. Each acts once. */
+export interface RetryTicket {
+  send(): void;
+  cancel(): void;
+}
+
+/**
+ * The way back into the `classify` session that produced a failure. `reserve()` keeps the prepared
+ * image and holds the session open, and returns a ticket to send it again; it returns `undefined`
+ * when the image can no longer be sent (session over, transport dead, already reserved or let go).
+ * A failure that the pipeline's retry stage said it would retry ({@link PipelineContext}) is
+ * kept until `reserve()` or `release()`, however late that comes; any other failure only while it
+ * is being delivered.
+ */
+export interface RetryCapability {
+  reserve(): RetryTicket | undefined;
+  /** Lets the image go if it is still kept for a decision: its failure is final. */
+  release?(): void;
+  /** The pipeline context of the session (absent for a capability made by hand). */
+  readonly context?: PipelineContext;
 }

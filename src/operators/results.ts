@@ -1,6 +1,6 @@
 import type { Classification, ClassificationOutput } from '../contract/messages';
 import type { FailureCode, FailureStage } from '../core/codes';
-import type { PipelineContext } from './pipelineContext';
+import type { RetryCapability } from './pipelineContext';
 
 export type { PreprocessErrorCode, PipelineErrorCode, FailureCode, FailureStage } from '../core/codes';
 export { isRetryableCode } from '../core/codes';
@@ -58,27 +58,7 @@ export interface ForeignOutput {
 /** What `correlate()` emits: our results, and other clients' outputs as their own kind. */
 export type ClassificationEvent<R = unknown> = ClassificationResult<R> | ForeignOutput;
 
-/** Reserved retry of one image: `send()` puts it back on the stream, `cancel()` lets it go. Each acts once. */
-export interface RetryTicket {
-  send(): void;
-  cancel(): void;
-}
-
-/**
- * The way back into the `classify` session that produced a failure. `reserve()` keeps the prepared
- * image and holds the session open, and returns a ticket to send it again; it returns `undefined`
- * when the image can no longer be sent (session over, transport dead, already reserved or let go).
- * A failure that the pipeline's retry stage said it would retry ({@link PipelineContext}) is
- * kept until `reserve()` or `release()`, however late that comes; any other failure only while it
- * is being delivered.
- */
-export interface RetryCapability {
-  reserve(): RetryTicket | undefined;
-  /** Lets the image go if it is still kept for a decision: its failure is final. */
-  release?(): void;
-  /** The pipeline context of the session (absent for a capability made by hand). */
-  readonly context?: PipelineContext;
-}
+export type { RetryCapability, RetryTicket } from './pipelineContext';
 
 /** Symbol under which `correlate()` attaches a {@link RetryCapability} to a failure (non-enumerable). */
 export const RETRY_CAPABILITY: unique symbol = Symbol.for('athena-rx.retryCapability');
