@@ -33,7 +33,14 @@ export async function measureClientCpu({ quick = false, rounds, images, log = co
   const secure = cert ? await startServerProcess({ tls: cert }) : undefined;
   const clients = {
     plaintext: athena.createAthenaClient({ address: plain.address, credentials: athena.insecure() }),
-    ...(secure ? { TLS: athena.createAthenaClient({ address: `localhost:${secure.address.split(':').pop()}`, credentials: athena.tls({ rootCerts: cert.cert }) }) } : {}),
+    ...(secure
+      ? {
+          TLS: athena.createAthenaClient({
+            address: `localhost:${secure.address.split(':').pop()}`,
+            credentials: athena.tls({ rootCerts: cert.cert }),
+          }),
+        }
+      : {}),
   };
   // maxWait long enough that every batch fills to 32 even when preparing is slow (a loaded or
   // pinned CPU prepares 5 images in the default 50 ms); the last one flushes on completion.
@@ -97,8 +104,17 @@ export async function measureClientCpu({ quick = false, rounds, images, log = co
 /** Runs {@link measureClientCpu} in a child pinned away from the server's CPU (where possible). */
 export async function benchClientCpu({ quick = false, rounds, images } = {}) {
   const cpus = separateCpus();
-  const args = ['--json', ...(quick ? ['--quick'] : []), ...(rounds ? ['--rounds', String(rounds)] : []), ...(images ? ['--images', String(images)] : [])];
-  const result = await runChild(fileURLToPath(import.meta.url), args, cpus ? { prefix: ['taskset', '-c', cpus.client], env: { BENCH_SERVER_CPUS: cpus.server } } : {});
+  const args = [
+    '--json',
+    ...(quick ? ['--quick'] : []),
+    ...(rounds ? ['--rounds', String(rounds)] : []),
+    ...(images ? ['--images', String(images)] : []),
+  ];
+  const result = await runChild(
+    fileURLToPath(import.meta.url),
+    args,
+    cpus ? { prefix: ['taskset', '-c', cpus.client], env: { BENCH_SERVER_CPUS: cpus.server } } : {},
+  );
   return { ...result, cpus };
 }
 
@@ -113,7 +129,11 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       pinned: { type: 'boolean', default: false },
     },
   });
-  const opts = { quick: values.quick, rounds: values.rounds ? Number(values.rounds) : undefined, images: values.images ? Number(values.images) : undefined };
+  const opts = {
+    quick: values.quick,
+    rounds: values.rounds ? Number(values.rounds) : undefined,
+    images: values.images ? Number(values.images) : undefined,
+  };
   if (values.pinned) {
     console.log(JSON.stringify(await benchClientCpu(opts)));
   } else {

@@ -106,22 +106,34 @@ export async function benchEndToEnd({ quick = false, images, reps, batches = [1,
   const baseline = median(base.map((x) => x.perS));
   const baseCpu = median(base.map((x) => x.cpuPerImage));
   const result = { images: n, reps: repeat, preprocessOnly: baseline, preprocessOnlyCpuPerImage: baseCpu, batches: {} };
-  log(`\nend to end: ${n} images (samples/ repeated), median of ${repeat}; preprocess-only ${f1(baseline)} images/s, ${f2(baseCpu)} CPU ms/image`);
+  log(
+    `\nend to end: ${n} images (samples/ repeated), median of ${repeat}; preprocess-only ${f1(baseline)} images/s, ${f2(baseCpu)} CPU ms/image`,
+  );
   // CPU ratios, beside the throughput ratio: preprocess-only CPU per image over what end to end
   // costs the client alone, and the client and the server together. The server shares this
   // machine's cores, so the second bounds the throughput ratio when every core is busy.
-  log('| batch | images/s | / preprocess-only | latency p50 ms | p99 ms | prepare p50 ms | round trip p50 ms | client CPU ms/image | server CPU ms/image | CPU ratio, client | CPU ratio, client + server |');
+  log(
+    '| batch | images/s | / preprocess-only | latency p50 ms | p99 ms | prepare p50 ms | round trip p50 ms | client CPU ms/image | server CPU ms/image | CPU ratio, client | CPU ratio, client + server |',
+  );
   log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const [b, runs] of rows) {
     const m = (k) => median(runs.map((x) => x[k]));
     const row = {
-      perS: m('perS'), ratio: m('perS') / baseline, p50: m('p50'), p99: m('p99'), prepareP50: m('prepareP50'), roundTripP50: m('roundTripP50'),
-      clientCpuPerImage: m('clientCpuPerImage'), serverCpuPerImage: m('serverCpuPerImage'),
+      perS: m('perS'),
+      ratio: m('perS') / baseline,
+      p50: m('p50'),
+      p99: m('p99'),
+      prepareP50: m('prepareP50'),
+      roundTripP50: m('roundTripP50'),
+      clientCpuPerImage: m('clientCpuPerImage'),
+      serverCpuPerImage: m('serverCpuPerImage'),
     };
     row.cpuRatioClient = baseCpu / row.clientCpuPerImage;
     row.cpuRatioBoth = baseCpu / (row.clientCpuPerImage + row.serverCpuPerImage);
     result.batches[b] = row;
-    log(`| ${b} | ${f1(row.perS)} | ${f2(row.ratio)} | ${f1(row.p50)} | ${f1(row.p99)} | ${f1(row.prepareP50)} | ${f1(row.roundTripP50)} | ${f2(row.clientCpuPerImage)} | ${f2(row.serverCpuPerImage)} | ${f2(row.cpuRatioClient)} | ${f2(row.cpuRatioBoth)} |`);
+    log(
+      `| ${b} | ${f1(row.perS)} | ${f2(row.ratio)} | ${f1(row.p50)} | ${f1(row.p99)} | ${f1(row.prepareP50)} | ${f1(row.roundTripP50)} | ${f2(row.clientCpuPerImage)} | ${f2(row.serverCpuPerImage)} | ${f2(row.cpuRatioClient)} | ${f2(row.cpuRatioBoth)} |`,
+    );
   }
   return result;
 }

@@ -57,7 +57,14 @@ export async function startServerProcess({ latency = 0, tls } = {}) {
   // that on a host with 4 or more it does not take the client's: start the client with
   // `taskset -c 0-1` and the end-to-end ratio measures the client alone.
   const cpus = process.env.BENCH_SERVER_CPUS;
-  const command = [process.execPath, ...nodeArgs, join(here, 'server.mjs'), '--latency', String(latency), ...(tls ? ['--tls', tls.dir] : [])];
+  const command = [
+    process.execPath,
+    ...nodeArgs,
+    join(here, 'server.mjs'),
+    '--latency',
+    String(latency),
+    ...(tls ? ['--tls', tls.dir] : []),
+  ];
   const [file, ...args] = cpus ? ['taskset', '-c', cpus, ...command] : command;
   const child = spawn(file, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -100,8 +107,23 @@ export function selfSignedCert() {
   const dir = mkdtempSync(join(tmpdir(), 'athena-bench-tls-'));
   const made = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
     { stdio: 'ignore' },
   );
   if (made.status !== 0) return undefined;

@@ -35,11 +35,29 @@ export async function benchMemory({ quick = false, small, large, latency, reps, 
   const m = (k, key) => median(runs[k].map((x) => x[key]));
   const result = {
     latency: ms,
-    small: { images: nSmall, peakRss: m('small', 'peakRss'), sampledRss: m('small', 'sampledRss'), heap: m('small', 'heap'), external: m('small', 'external'), perS: m('small', 'perS'), highWater: m('small', 'highWater') },
-    large: { images: nLarge, peakRss: m('large', 'peakRss'), sampledRss: m('large', 'sampledRss'), heap: m('large', 'heap'), external: m('large', 'external'), perS: m('large', 'perS'), highWater: m('large', 'highWater') },
+    small: {
+      images: nSmall,
+      peakRss: m('small', 'peakRss'),
+      sampledRss: m('small', 'sampledRss'),
+      heap: m('small', 'heap'),
+      external: m('small', 'external'),
+      perS: m('small', 'perS'),
+      highWater: m('small', 'highWater'),
+    },
+    large: {
+      images: nLarge,
+      peakRss: m('large', 'peakRss'),
+      sampledRss: m('large', 'sampledRss'),
+      heap: m('large', 'heap'),
+      external: m('large', 'external'),
+      perS: m('large', 'perS'),
+      highWater: m('large', 'highWater'),
+    },
   };
   result.ratio = result.large.peakRss / result.small.peakRss;
-  log(`\nmemory: classifyImages defaults, server latency ${ms} ms per response, a fresh process per run${repeat > 1 ? `, median of ${repeat}` : ''}`);
+  log(
+    `\nmemory: classifyImages defaults, server latency ${ms} ms per response, a fresh process per run${repeat > 1 ? `, median of ${repeat}` : ''}`,
+  );
   log('| images | peak RSS MB (VmHWM) | sampled RSS peak MB | heap peak MB | external peak MB | window high water | images/s |');
   log('|--:|--:|--:|--:|--:|--:|--:|');
   for (const k of ['small', 'large']) {
@@ -83,7 +101,9 @@ async function child(images, address) {
   sample();
   client.close();
   if (n !== images || failures) throw new Error(`memory child: ${n} results of ${images}, ${failures} not successes`);
-  process.stdout.write(JSON.stringify({ images, peakRss: peakRss(), sampledRss, heap, external, perS: images / seconds, highWater: window.highWater }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ images, peakRss: peakRss(), sampledRss, heap, external, perS: images / seconds, highWater: window.highWater }) + '\n',
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -104,6 +124,12 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     process.exit(0);
   } else {
     const num = (v) => (v === undefined ? undefined : Number(v));
-    await benchMemory({ quick: values.quick, small: num(values.small), large: num(values.large), latency: num(values.latency), reps: num(values.reps) });
+    await benchMemory({
+      quick: values.quick,
+      small: num(values.small),
+      large: num(values.large),
+      latency: num(values.latency),
+      reps: num(values.reps),
+    });
   }
 }

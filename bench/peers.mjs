@@ -84,7 +84,10 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
   const { athena } = load();
   const { decodeRaw } = createRequire(import.meta.url)(join(distDir(), 'preprocess', 'decode.js'));
   const files = corpus();
-  const peer = await startPeer(found.python, files.map((f) => f.path));
+  const peer = await startPeer(
+    found.python,
+    files.map((f) => f.path),
+  );
   const r = rounds ?? (quick ? 2 : 5);
   const k = reps ?? (quick ? 1 : 3);
 
@@ -162,7 +165,20 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
   await peer.stop();
 
   const n = files.length;
-  const result = { measured: true, python: found.python, cv2: peer.cv2, brotli: peer.brotli, images: n, rounds: r, reps: k, identical, compared, pngIdentical, pngCompared: pngPaths.length, modes: {} };
+  const result = {
+    measured: true,
+    python: found.python,
+    cv2: peer.cv2,
+    brotli: peer.brotli,
+    images: n,
+    rounds: r,
+    reps: k,
+    identical,
+    compared,
+    pngIdentical,
+    pngCompared: pngPaths.length,
+    modes: {},
+  };
   for (const m of modes) {
     const x = runs[m];
     const perFile = (side) => files.map((_, i) => median(x[side].map((run) => run.cpu_ms[i])));
@@ -178,8 +194,12 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
       perFile: files.map((f, i) => ({ name: f.name, format: formatOf(f.name), ours: o[i], theirs: t[i] })),
     };
   }
-  log(`\npeers: ${n} images (fixture corpus), ${found.python} with OpenCV ${peer.cv2}; one image at a time, CPU ms per image (mean over the corpus), median of ${r} rounds`);
-  log(`pixels: ${identical}/${compared} prepared images identical to OpenCV's (MD5 of the B,G,R bytes); compact wire: cv2.imdecode of our PNG gives back exactly our pixels for ${pngIdentical}/${pngPaths.length}`);
+  log(
+    `\npeers: ${n} images (fixture corpus), ${found.python} with OpenCV ${peer.cv2}; one image at a time, CPU ms per image (mean over the corpus), median of ${r} rounds`,
+  );
+  log(
+    `pixels: ${identical}/${compared} prepared images identical to OpenCV's (MD5 of the B,G,R bytes); compact wire: cv2.imdecode of our PNG gives back exactly our pixels for ${pngIdentical}/${pngPaths.length}`,
+  );
   log('| recipe | athena-rx CPU ms/image | Python reference CPU ms/image | athena-rx / Python (median of rounds) | per round |');
   log('|---|--:|--:|--:|---|');
   const label = {
@@ -207,7 +227,9 @@ export async function benchPeers({ quick = false, rounds, reps, table = false, l
   log('|---|--:|--:|--:|--:|--:|');
   for (const [format, g] of [...groups].sort()) {
     result.formats[format] = { files: g.files.size, prepare: g.prepare, decode: g.decode };
-    log(`| ${format} | ${g.files.size} | ${f2(g.prepare[0])} / ${f2(g.prepare[1])} | ${f2(g.prepare[0] / g.prepare[1])} | ${f2(g.decode[0])} / ${f2(g.decode[1])} | ${f2(g.decode[0] / g.decode[1])} |`);
+    log(
+      `| ${format} | ${g.files.size} | ${f2(g.prepare[0])} / ${f2(g.prepare[1])} | ${f2(g.prepare[0] / g.prepare[1])} | ${f2(g.decode[0])} / ${f2(g.decode[1])} | ${f2(g.decode[0] / g.decode[1])} |`,
+    );
   }
   if (table) {
     log('\n| image | ours prepare ms | Python prepare ms | ratio |');
@@ -226,5 +248,10 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       table: { type: 'boolean', default: false },
     },
   });
-  await benchPeers({ quick: values.quick, table: values.table, rounds: values.rounds ? Number(values.rounds) : undefined, reps: values.reps ? Number(values.reps) : undefined });
+  await benchPeers({
+    quick: values.quick,
+    table: values.table,
+    rounds: values.rounds ? Number(values.rounds) : undefined,
+    reps: values.reps ? Number(values.reps) : undefined,
+  });
 }

@@ -111,14 +111,18 @@ export async function benchPreprocess(options = {}) {
     await sharpDecode(bytes);
   }
   const backend = resizeBackend().backend;
-  log(`preprocess bench: ${images.length} images, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), resize on ${backend}\n`);
+  log(
+    `preprocess bench: ${images.length} images, node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), resize on ${backend}\n`,
+  );
 
   const result = { backend };
   if (options.table ?? true) Object.assign(result, await perImageTable());
 
   async function perImageTable() {
     log(`median of ${reps} runs per image:`);
-    log(`${'image'.padEnd(26)} ${pad('decode', 7)} ${pad('resize', 7)} ${pad('hash', 6)} ${pad('brotli', 7)} ${pad('prepare', 8)} ${pad('sharp', 7)} ${pad('ratio', 6)}`);
+    log(
+      `${'image'.padEnd(26)} ${pad('decode', 7)} ${pad('resize', 7)} ${pad('hash', 6)} ${pad('brotli', 7)} ${pad('prepare', 8)} ${pad('sharp', 7)} ${pad('ratio', 6)}`,
+    );
     const rows = [];
     for (const { name, bytes, sharpReads } of images) {
       const m = { decode: [], resize: [], hash: [], brotli: [], prepare: [], sharp: [] };
@@ -149,13 +153,19 @@ export async function benchPreprocess(options = {}) {
     log(
       `${`total (${both.length} sharp reads)`.padEnd(26)} ${pad(f1(total('decode')), 7)} ${pad(f1(total('resize')), 7)} ${pad(f2(total('hash')), 6)} ${pad(f1(total('brotli')), 7)} ${pad(f1(total('prepare')), 8)} ${pad(f1(total('sharp')), 7)} ${pad(f2(total('prepare') / total('sharp')), 6)}`,
     );
-    log(`\nsequential prepareImage (uncompressed): ${f1((1000 * both.length) / total('prepare'))} images/s; sharp decode alone: ${f1((1000 * both.length) / total('sharp'))} images/s`);
-    log(`our decode / sharp decode: ${f2(total('decode') / total('sharp'))} (sum over images); prepare / sharp decode: ${f2(total('prepare') / total('sharp'))}`);
+    log(
+      `\nsequential prepareImage (uncompressed): ${f1((1000 * both.length) / total('prepare'))} images/s; sharp decode alone: ${f1((1000 * both.length) / total('sharp'))} images/s`,
+    );
+    log(
+      `our decode / sharp decode: ${f2(total('decode') / total('sharp'))} (sum over images); prepare / sharp decode: ${f2(total('prepare') / total('sharp'))}`,
+    );
     const big = rows.filter((r) => megapixels(r.name) >= 1);
     const out = { rows };
     if (big.length) {
       out.resizeOverDecode = median(big.map((r) => r.resize / r.decode));
-      log(`resize / decode, median over photos >= 1 MP (${big.map((r) => r.name).join(', ')}): ${f2(out.resizeOverDecode)} (target <= 0.25)`);
+      log(
+        `resize / decode, median over photos >= 1 MP (${big.map((r) => r.name).join(', ')}): ${f2(out.resizeOverDecode)} (target <= 0.25)`,
+      );
     }
     return out;
   }
@@ -173,7 +183,9 @@ export async function benchPreprocess(options = {}) {
   const operator = () => run(preprocess({ concurrency: 2, encoding: 'uncompressed' }));
   await decodeOnly(); // warm-up of both, not counted
   await operator();
-  log(`\nthroughput, concurrency 2, ${stream.length} images per run (${readable.length} that sharp reads${quick ? '' : ', twice'}), ${rounds} rounds:`);
+  log(
+    `\nthroughput, concurrency 2, ${stream.length} images per run (${readable.length} that sharp reads${quick ? '' : ', twice'}), ${rounds} rounds:`,
+  );
   log(`${'round'.padEnd(6)} ${pad('decode only', 12)} ${pad('preprocess()', 13)} ${pad('ratio', 6)}`);
   const d = [];
   const o = [];
@@ -194,7 +206,9 @@ export async function benchPreprocess(options = {}) {
     log(`${String(r + 1).padEnd(6)} ${pad(f1(a), 12)} ${pad(f1(b), 13)} ${pad(f2(b / a), 6)}`);
   }
   Object.assign(result, { decodeOnly: median(d), operator: median(o), ratio: median(ratios), ratios, streamImages: stream.length });
-  log(`median: decode only (sharp raw) ${f1(result.decodeOnly)} images/s, preprocess() ${f1(result.operator)} images/s; ratio (median of rounds) ${f2(result.ratio)} (target >= 0.8)`);
+  log(
+    `median: decode only (sharp raw) ${f1(result.decodeOnly)} images/s, preprocess() ${f1(result.operator)} images/s; ratio (median of rounds) ${f2(result.ratio)} (target >= 0.8)`,
+  );
 
   if (options.brotli) {
     // Brotli per quality over the prepared pixels of every image (what would be sent).
@@ -219,7 +233,9 @@ export async function benchPreprocess(options = {}) {
   }
 
   // The digest of the corpus, so two runs can be seen to use the same images.
-  result.corpusMd5 = createHash('md5').update(Buffer.concat(images.map((x) => x.bytes))).digest('hex');
+  result.corpusMd5 = createHash('md5')
+    .update(Buffer.concat(images.map((x) => x.bytes)))
+    .digest('hex');
   log(`\ncorpus md5: ${result.corpusMd5}`);
   return result;
 }

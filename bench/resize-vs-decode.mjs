@@ -69,10 +69,14 @@ for (const name of readdirSync(dir).sort()) {
 
 console.log(`${'image'.padEnd(28)} ${'MP'.padStart(6)} ${'decode ms'.padStart(10)} ${'resize ms'.padStart(10)} ${'ratio'.padStart(6)}`);
 for (const { name, mp, d, r } of rows) {
-  console.log(`${name.padEnd(28)} ${mp.toFixed(2).padStart(6)} ${d.toFixed(2).padStart(10)} ${r.toFixed(2).padStart(10)} ${(r / d).toFixed(3).padStart(6)}`);
+  console.log(
+    `${name.padEnd(28)} ${mp.toFixed(2).padStart(6)} ${d.toFixed(2).padStart(10)} ${r.toFixed(2).padStart(10)} ${(r / d).toFixed(3).padStart(6)}`,
+  );
 }
 const big = rows.filter((x) => x.mp >= 1);
 const ratios = big.map((x) => x.r / x.d);
 console.log(`\nphotos >= 1 MP: ${big.map((x) => x.name).join(', ')}`);
 console.log(`median resize/decode over them: ${median(ratios).toFixed(3)} (target <= 0.25)`);
-console.log(`median resize ms over all images: ${median(rows.map((x) => x.r)).toFixed(2)}; max: ${Math.max(...rows.map((x) => x.r)).toFixed(2)}`);
+console.log(
+  `median resize ms over all images: ${median(rows.map((x) => x.r)).toFixed(2)}; max: ${Math.max(...rows.map((x) => x.r)).toFixed(2)}`,
+);

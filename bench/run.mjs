@@ -59,13 +59,34 @@ if (selected.includes('e2e')) {
   results.e2e = r;
   for (const [b, x] of Object.entries(r.batches)) {
     const target = b === '32' ? '>= 0.8' : '';
-    row(`end to end, batch ${b} (images/s; p50/p99 ms)`, `${f1(x.perS)}; ${f1(x.p50)}/${f1(x.p99)}`, `preprocess only ${f1(r.preprocessOnly)}`, f2(x.ratio), target, target ? x.ratio >= 0.8 : '');
+    row(
+      `end to end, batch ${b} (images/s; p50/p99 ms)`,
+      `${f1(x.perS)}; ${f1(x.p50)}/${f1(x.p99)}`,
+      `preprocess only ${f1(r.preprocessOnly)}`,
+      f2(x.ratio),
+      target,
+      target ? x.ratio >= 0.8 : '',
+    );
   }
   // Where the end-to-end time goes at batch 32: CPU per image against preprocess-only's.
   const x = r.batches['32'];
   if (x) {
-    row('end to end, batch 32, client CPU (ms/image)', f2(x.clientCpuPerImage), `preprocess only ${f2(r.preprocessOnlyCpuPerImage)}`, f2(x.cpuRatioClient), '', '');
-    row('end to end, batch 32, client + server CPU (ms/image)', f2(x.clientCpuPerImage + x.serverCpuPerImage), `preprocess only ${f2(r.preprocessOnlyCpuPerImage)}`, f2(x.cpuRatioBoth), '', '');
+    row(
+      'end to end, batch 32, client CPU (ms/image)',
+      f2(x.clientCpuPerImage),
+      `preprocess only ${f2(r.preprocessOnlyCpuPerImage)}`,
+      f2(x.cpuRatioClient),
+      '',
+      '',
+    );
+    row(
+      'end to end, batch 32, client + server CPU (ms/image)',
+      f2(x.clientCpuPerImage + x.serverCpuPerImage),
+      `preprocess only ${f2(r.preprocessOnlyCpuPerImage)}`,
+      f2(x.cpuRatioBoth),
+      '',
+      '',
+    );
   }
   // Again with the server on a CPU of its own, as a remote service would be: above, it takes a
   // share of the client's cores (about 2 ms of CPU per image), which the target is not about.
@@ -74,7 +95,14 @@ if (selected.includes('e2e')) {
     results.e2eSeparateCpus = s;
     for (const [b, x] of Object.entries(s.batches)) {
       const target = b === '32' ? '>= 0.8' : '';
-      row(`end to end, server on its own CPU ${s.cpus.server}, batch ${b} (images/s; p50/p99 ms)`, `${f1(x.perS)}; ${f1(x.p50)}/${f1(x.p99)}`, `preprocess only ${f1(s.preprocessOnly)}`, f2(x.ratio), target, target ? x.ratio >= 0.8 : '');
+      row(
+        `end to end, server on its own CPU ${s.cpus.server}, batch ${b} (images/s; p50/p99 ms)`,
+        `${f1(x.perS)}; ${f1(x.p50)}/${f1(x.p99)}`,
+        `preprocess only ${f1(s.preprocessOnly)}`,
+        f2(x.ratio),
+        target,
+        target ? x.ratio >= 0.8 : '',
+      );
     }
   }
 }
@@ -89,7 +117,15 @@ if (selected.includes('clientcpu')) {
   const base = r.rows['preprocess only'];
   for (const k of ['plaintext', 'TLS']) {
     const x = r.rows[k];
-    if (x) row(`client CPU per image, batch 32, ${k}, ${where} (ms)`, f2(x.cpuPerImage), `preprocess only ${f2(base.cpuPerImage)}`, f2(x.ratio), '<= 1.10', x.ratio <= 1.1);
+    if (x)
+      row(
+        `client CPU per image, batch 32, ${k}, ${where} (ms)`,
+        f2(x.cpuPerImage),
+        `preprocess only ${f2(base.cpuPerImage)}`,
+        f2(x.ratio),
+        '<= 1.10',
+        x.ratio <= 1.1,
+      );
     else row(`client CPU per image, batch 32, ${k}`, 'not measured (no openssl)', '', '', '<= 1.10', '');
   }
 }
@@ -102,19 +138,54 @@ if (selected.includes('peers')) {
     row('prepareImage CPU per image vs the Python client (OpenCV)', 'not measured (no python3-opencv)', '', '', '<= 1.0', '');
   } else {
     const m = r.modes;
-    row('prepareImage CPU/image, uncompressed, no hashes (ms)', f2(m.prepareNoHashes.ours), `Python cv2 decode + resize ${f2(m.prepareNoHashes.theirs)}`, f2(m.prepareNoHashes.ratio), '<= 1.0', m.prepareNoHashes.ratio <= 1);
-    row('prepareImage CPU/image, uncompressed, MD5+SHA1 (default) (ms)', f2(m.prepare.ours), `Python cv2 decode + resize ${f2(m.prepare.theirs)}`, f2(m.prepare.ratio), '', '');
-    row('prepareImage CPU/image, Brotli q1 (ms)', f2(m.brotli1.ours), `Python cv2 + Brotli q1 ${f2(m.brotli1.theirs)}`, f2(m.brotli1.ratio), '', '');
+    row(
+      'prepareImage CPU/image, uncompressed, no hashes (ms)',
+      f2(m.prepareNoHashes.ours),
+      `Python cv2 decode + resize ${f2(m.prepareNoHashes.theirs)}`,
+      f2(m.prepareNoHashes.ratio),
+      '<= 1.0',
+      m.prepareNoHashes.ratio <= 1,
+    );
+    row(
+      'prepareImage CPU/image, uncompressed, MD5+SHA1 (default) (ms)',
+      f2(m.prepare.ours),
+      `Python cv2 decode + resize ${f2(m.prepare.theirs)}`,
+      f2(m.prepare.ratio),
+      '',
+      '',
+    );
+    row(
+      'prepareImage CPU/image, Brotli q1 (ms)',
+      f2(m.brotli1.ours),
+      `Python cv2 + Brotli q1 ${f2(m.brotli1.theirs)}`,
+      f2(m.brotli1.ratio),
+      '',
+      '',
+    );
     row('decode only CPU/image (ms)', f2(m.decode.ours), `cv2.imdecode ${f2(m.decode.theirs)}`, f2(m.decode.ratio), '', '');
     row('prepared pixels identical to OpenCV', `${r.identical}/${r.compared}`, '', '', 'all', r.identical === r.compared);
-    row('compact wire (png) read back by cv2.imdecode identical', `${r.pngIdentical}/${r.pngCompared}`, '', '', 'all', r.pngIdentical === r.pngCompared);
+    row(
+      'compact wire (png) read back by cv2.imdecode identical',
+      `${r.pngIdentical}/${r.pngCompared}`,
+      '',
+      '',
+      'all',
+      r.pngIdentical === r.pngCompared,
+    );
   }
 }
 
 if (selected.includes('memory')) {
   const r = await benchMemory({ quick });
   results.memory = r;
-  row(`peak RSS, ${r.large.images} vs ${r.small.images} images (MB)`, mb(r.large.peakRss), mb(r.small.peakRss), f2(r.ratio), '<= 1.2', r.ratio <= 1.2);
+  row(
+    `peak RSS, ${r.large.images} vs ${r.small.images} images (MB)`,
+    mb(r.large.peakRss),
+    mb(r.small.peakRss),
+    f2(r.ratio),
+    '<= 1.2',
+    r.ratio <= 1.2,
+  );
 }
 
 if (selected.includes('wire')) {
@@ -128,17 +199,45 @@ if (selected.includes('wire')) {
   for (const [link, w] of Object.entries(r.winners)) {
     const best = r.rows.find((y) => y.name === w.best);
     const alt = r.rows.find((y) => y.name === w.withoutPassThrough);
-    row(`best at ${link} (ms/image)`, `${w.best} ${f2(best.time[link])}; else ${w.withoutPassThrough} ${f2(alt.time[link])}`, `raw ${f2(raw.time[link])}`, f2(best.time[link] / raw.time[link]), '', '');
+    row(
+      `best at ${link} (ms/image)`,
+      `${w.best} ${f2(best.time[link])}; else ${w.withoutPassThrough} ${f2(alt.time[link])}`,
+      `raw ${f2(raw.time[link])}`,
+      f2(best.time[link] / raw.time[link]),
+      '',
+      '',
+    );
   }
   const c = r.compact;
-  row('compact wire (png) bytes/image, prepared photos', `${Math.round(c.pngBytesRatio * 602112)}`, 'raw 602112', f2(c.pngBytesRatio), '<= 0.45', c.pngBytesRatio <= 0.45);
-  row('compact wire (png) added CPU/image vs decoding the photo (ms)', f2(c.pngCpu), `decode ${f2(c.decodeCpuMean)}`, f2(c.cpuOverDecode), '<= 1.0', c.cpuOverDecode <= 1);
+  row(
+    'compact wire (png) bytes/image, prepared photos',
+    `${Math.round(c.pngBytesRatio * 602112)}`,
+    'raw 602112',
+    f2(c.pngBytesRatio),
+    '<= 0.45',
+    c.pngBytesRatio <= 0.45,
+  );
+  row(
+    'compact wire (png) added CPU/image vs decoding the photo (ms)',
+    f2(c.pngCpu),
+    `decode ${f2(c.decodeCpuMean)}`,
+    f2(c.cpuOverDecode),
+    '<= 1.0',
+    c.cpuOverDecode <= 1,
+  );
 }
 
 if (selected.includes('trickle')) {
   const r = await benchTrickle({ quick });
   results.trickle = r;
-  row(`trickle, source to result p99 (ms)`, f1(r.endToEnd.p99), `preprocess only ${f1(r.prepareOnly.p99)}`, f2(r.endToEnd.p99 / r.prepareOnly.p99), `<= ${r.target} ms`, r.endToEnd.p99 <= r.target);
+  row(
+    `trickle, source to result p99 (ms)`,
+    f1(r.endToEnd.p99),
+    `preprocess only ${f1(r.prepareOnly.p99)}`,
+    f2(r.endToEnd.p99 / r.prepareOnly.p99),
+    `<= ${r.target} ms`,
+    r.endToEnd.p99 <= r.target,
+  );
 }
 
 if (selected.includes('redis')) {
@@ -147,7 +246,14 @@ if (selected.includes('redis')) {
   results.redis = r;
   row('redis fleet, 1 worker process (images/s)', f1(r.worker1), `classify process ${f1(r.classify)}`, f2(r.ratio1), '', '');
   row('redis fleet, 2 worker processes (images/s)', f1(r.worker2), `classify process ${f1(r.classify)}`, f2(r.ratio2), '', '');
-  row('shared deployment, 2 consumers: answers at the other consumer', `${r.shared.foreign} of ${r.shared.answers}`, 'own deployments: 0', f2(r.shared.foreignShare), '', '');
+  row(
+    'shared deployment, 2 consumers: answers at the other consumer',
+    `${r.shared.foreign} of ${r.shared.answers}`,
+    'own deployments: 0',
+    f2(r.shared.foreignShare),
+    '',
+    '',
+  );
 }
 
 const mark = (met) => (met === '' ? '' : met ? 'yes' : '**no**');
@@ -162,7 +268,17 @@ console.log(`\nload average at the end: ${loadavg().map(f2).join(' ')}`);
 writeFileSync(
   values.out,
   JSON.stringify(
-    { date: started.toISOString(), quick, node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, loadavg: loadavg(), dist: distDir(), rows, results },
+    {
+      date: started.toISOString(),
+      quick,
+      node: process.version,
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      loadavg: loadavg(),
+      dist: distDir(),
+      rows,
+      results,
+    },
     null,
     2,
   ) + '\n',

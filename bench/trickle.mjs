@@ -61,6 +61,12 @@ export async function benchTrickle({ quick = false, images, interval = 200, log 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, images: { type: 'string' }, interval: { type: 'string' } } });
-  await benchTrickle({ quick: values.quick, images: values.images ? Number(values.images) : undefined, interval: values.interval ? Number(values.interval) : undefined });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, images: { type: 'string' }, interval: { type: 'string' } },
+  });
+  await benchTrickle({
+    quick: values.quick,
+    images: values.images ? Number(values.images) : undefined,
+    interval: values.interval ? Number(values.interval) : undefined,
+  });
 }

@@ -27,7 +27,14 @@ import { cpuMs, distDir, f2, load, median, root } from './lib.mjs';
 const unbrotli = promisify(brotliDecompress);
 const CORES = 2;
 const RAW = 448 * 448 * 3;
-const PHOTOS = ['astronaut-q95.jpg', 'camera-gray8.png', 'chelsea-2000x1500.jpg', 'coffee-5000x3500.jpg', 'retina-lossless.webp', 'rocket-original.jpg'];
+const PHOTOS = [
+  'astronaut-q95.jpg',
+  'camera-gray8.png',
+  'chelsea-2000x1500.jpg',
+  'coffee-5000x3500.jpg',
+  'retina-lossless.webp',
+  'rocket-original.jpg',
+];
 const LINKS = { '10 Mbit/s': 10e6, '100 Mbit/s': 100e6, '1 Gbit/s': 1e9 };
 
 export async function benchWire({ quick = false, reps, log = console.log } = {}) {
@@ -128,22 +135,52 @@ export async function benchWire({ quick = false, reps, log = console.log } = {})
   const winners = Object.fromEntries(
     Object.keys(LINKS).map((k) => {
       const best = rows.reduce((a, b) => (b.time[k] < a.time[k] ? b : a));
-      const bestEncoded = rows.filter((r) => r.name !== 'pass-through' && r.name !== 'png').reduce((a, b) => (b.time[k] < a.time[k] ? b : a));
+      const bestEncoded = rows
+        .filter((r) => r.name !== 'pass-through' && r.name !== 'png')
+        .reduce((a, b) => (b.time[k] < a.time[k] ? b : a));
       const bestLossless = rows.filter((r) => r.name !== 'pass-through').reduce((a, b) => (b.time[k] < a.time[k] ? b : a));
-      return [k, { best: best.name, ms: best.time[k], withoutPassThrough: bestEncoded.name, msWithoutPassThrough: bestEncoded.time[k], withPng: bestLossless.name, msWithPng: bestLossless.time[k] }];
+      return [
+        k,
+        {
+          best: best.name,
+          ms: best.time[k],
+          withoutPassThrough: bestEncoded.name,
+          msWithoutPassThrough: bestEncoded.time[k],
+          withPng: bestLossless.name,
+          msWithPng: bestLossless.time[k],
+        },
+      ];
     }),
   );
   log(`\nwire: ${pngs.length} PNG 448x448 inputs, median of ${repeat}; raw prepare (decode + layout) ${f2(median(rawCpu))} CPU ms/image`);
-  log(`| option | bytes/image | / raw | extra client CPU ms/image | server decode CPU ms/image | ${Object.keys(LINKS).map((k) => `ms/image @${k}`).join(' | ')} |`);
-  log(`|---|--:|--:|--:|--:|${Object.keys(LINKS).map(() => '--:').join('|')}|`);
+  log(
+    `| option | bytes/image | / raw | extra client CPU ms/image | server decode CPU ms/image | ${Object.keys(LINKS)
+      .map((k) => `ms/image @${k}`)
+      .join(' | ')} |`,
+  );
+  log(
+    `|---|--:|--:|--:|--:|${Object.keys(LINKS)
+      .map(() => '--:')
+      .join('|')}|`,
+  );
   for (const r of rows) {
-    log(`| ${r.name} | ${Math.round(r.bytes)} | ${f2(r.ratio)} | ${f2(r.cpu)} | ${f2(r.serverCpu)} | ${Object.keys(LINKS).map((k) => f2(r.time[k])).join(' | ')} |`);
+    log(
+      `| ${r.name} | ${Math.round(r.bytes)} | ${f2(r.ratio)} | ${f2(r.cpu)} | ${f2(r.serverCpu)} | ${Object.keys(LINKS)
+        .map((k) => f2(r.time[k]))
+        .join(' | ')} |`,
+    );
   }
   for (const [k, w] of Object.entries(winners)) {
-    log(`${k}: ${w.best} wins (${f2(w.ms)} ms/image); without pass-through (JPEG or non-448 input): ${w.withPng} (${f2(w.msWithPng)} ms/image), without png either: ${w.withoutPassThrough} (${f2(w.msWithoutPassThrough)} ms/image)`);
+    log(
+      `${k}: ${w.best} wins (${f2(w.ms)} ms/image); without pass-through (JPEG or non-448 input): ${w.withPng} (${f2(w.msWithPng)} ms/image), without png either: ${w.withoutPassThrough} (${f2(w.msWithoutPassThrough)} ms/image)`,
+    );
   }
-  log(`\ncompact wire on the prepared pixels of the ${compact.photos} original photos (mean per image): png ${f2(compact.pngBytesRatio)} of raw for +${f2(compact.pngCpu)} CPU ms; brotli q1 ${f2(compact.brotli1BytesRatio)} for +${f2(compact.brotli1Cpu)} ms; decoding the photo ${f2(compact.decodeCpuMean)} ms: png CPU / decode ${f2(compact.cpuOverDecode)} (targets: <= 0.45 of raw, <= 1.0 of decode)`);
-  log(`per photo (decode ms, png +ms, png bytes): ${compactRows.map((r, i) => `${PHOTOS[i]} ${f2(r.decode)} +${f2(r.png)} ${r.pngBytes}`).join('; ')}`);
+  log(
+    `\ncompact wire on the prepared pixels of the ${compact.photos} original photos (mean per image): png ${f2(compact.pngBytesRatio)} of raw for +${f2(compact.pngCpu)} CPU ms; brotli q1 ${f2(compact.brotli1BytesRatio)} for +${f2(compact.brotli1Cpu)} ms; decoding the photo ${f2(compact.decodeCpuMean)} ms: png CPU / decode ${f2(compact.cpuOverDecode)} (targets: <= 0.45 of raw, <= 1.0 of decode)`,
+  );
+  log(
+    `per photo (decode ms, png +ms, png bytes): ${compactRows.map((r, i) => `${PHOTOS[i]} ${f2(r.decode)} +${f2(r.png)} ${r.pngBytes}`).join('; ')}`,
+  );
   return { images: pngs.length, reps: repeat, rows, winners, compact };
 }
 

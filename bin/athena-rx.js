@@ -8,7 +8,14 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('athena-rx: the package is not built (no dist/): run `npm run build` in ' + path.join(__dirname, '..') + '\n');
   process.exit(2);
 }
-require(entry).main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`athena-rx: ${err && err.message ? err.message : err}\n`); process.exitCode = 2; },
-);
+require(entry)
+  .main(process.argv.slice(2))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`athena-rx: ${err && err.message ? err.message : err}\n`);
+      process.exitCode = 2;
+    },
+  );

@@ -62,7 +62,9 @@ export async function connect(env = process.env) {
   // As the command line reads it: 1, true or yes (any case) for plaintext.
   const plaintext = ['1', 'true', 'yes'].includes((value('ATHENA_INSECURE') ?? '').trim().toLowerCase());
   if (!token && !plaintext) {
-    throw new Error('ATHENA_ADDRESS is set but no credentials: set ATHENA_CLIENT_ID and ATHENA_CLIENT_SECRET (or ATHENA_TOKEN), or ATHENA_INSECURE=1 for a local server');
+    throw new Error(
+      'ATHENA_ADDRESS is set but no credentials: set ATHENA_CLIENT_ID and ATHENA_CLIENT_SECRET (or ATHENA_TOKEN), or ATHENA_INSECURE=1 for a local server',
+    );
   }
   const credentials = plaintext ? insecure(token) : tls({ token });
   const client = createAthenaClient({ address, credentials, affiliate, deploymentId });

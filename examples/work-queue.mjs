@@ -82,7 +82,15 @@ const SAMPLES = fileURLToPath(new URL('../samples', import.meta.url));
  * @param {{ producers?: number, jobs?: number, capacity?: number, window?: number, dir?: string,
  *   env?: NodeJS.ProcessEnv, out?: NodeJS.WritableStream }} [options]
  */
-export async function main({ producers = 3, jobs = 20, capacity = 8, window = 16, dir = SAMPLES, env = process.env, out = process.stdout } = {}) {
+export async function main({
+  producers = 3,
+  jobs = 20,
+  capacity = 8,
+  window = 16,
+  dir = SAMPLES,
+  env = process.env,
+  out = process.stdout,
+} = {}) {
   const files = (await readdir(dir)).filter((name) => !name.startsWith('.') && !name.endsWith('.md')).sort();
   if (files.length === 0) throw new Error(`no files in ${dir}`);
   const { client, close } = await connect(env);

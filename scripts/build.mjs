@@ -12,15 +12,19 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // builds into a temporary copy so that it never races other tests that read dist/.
 const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dist, 'cjs')], {
-  stdio: 'inherit',
-});
+execFileSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dist, 'cjs')],
+  {
+    stdio: 'inherit',
+  },
+);
 writeFileSync(join(dist, 'cjs/package.json'), '{ "type": "commonjs" }\n');
 // The resize kernels (assembled from resize.wat by scripts/build-wasm.mjs), loaded from __dirname.
 copyFileSync(join(root, 'src/preprocess/resize.wasm'), join(dist, 'cjs/preprocess/resize.wasm'));
 
 const require = createRequire(import.meta.url);
-const entries = { 'index': 'index', 'testing/index': 'testing/index', 'redis/index': 'redis/index' };
+const entries = { index: 'index', 'testing/index': 'testing/index', 'redis/index': 'redis/index' };
 mkdirSync(join(dist, 'esm/testing'), { recursive: true });
 mkdirSync(join(dist, 'esm/redis'), { recursive: true });
 writeFileSync(join(dist, 'esm/package.json'), '{ "type": "module" }\n');
@@ -28,12 +32,7 @@ for (const [esm, cjs] of Object.entries(entries)) {
   const mod = require(join(dist, 'cjs', cjs + '.js'));
   const names = Object.keys(mod).filter((n) => n !== 'default' && n !== '__esModule');
   const rel = '../'.repeat(esm.split('/').length) + 'cjs/' + cjs + '.js';
-  const body = [
-    `import cjs from '${rel}';`,
-    ...names.map((n) => `export const ${n} = cjs.${n};`),
-    'export default cjs;',
-    '',
-  ].join('\n');
+  const body = [`import cjs from '${rel}';`, ...names.map((n) => `export const ${n} = cjs.${n};`), 'export default cjs;', ''].join('\n');
   writeFileSync(join(dist, 'esm', esm + '.js'), body);
   writeFileSync(join(dist, 'esm', esm + '.d.ts'), `export * from '${rel}';\n`);
 }

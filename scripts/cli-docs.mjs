@@ -60,7 +60,7 @@ for (const name of commandNames(usage)) {
 if (markdown === before) {
   console.log('docs/cli.md: every --help block is up to date');
 } else if (check) {
-  console.error('docs/cli.md differs from the commands\' --help: run `npm run build && npm run docs:cli`');
+  console.error("docs/cli.md differs from the commands' --help: run `npm run build && npm run docs:cli`");
   process.exitCode = 1;
 } else {
   writeFileSync(page, markdown);

@@ -29,20 +29,30 @@ function svg(s) {
   if (s.peaks) {
     for (let i = 0; i < 5; i++) {
       const x = (i / 4) * s.w;
-      parts.push(`<polygon points="${x - s.w * 0.25},${s.h * 0.7} ${x},${s.h * (0.2 + 0.1 * (i % 2))} ${x + s.w * 0.25},${s.h * 0.7}" fill="#${(0x556677 + i * 0x111111).toString(16).slice(0, 6)}"/>`);
+      parts.push(
+        `<polygon points="${x - s.w * 0.25},${s.h * 0.7} ${x},${s.h * (0.2 + 0.1 * (i % 2))} ${x + s.w * 0.25},${s.h * 0.7}" fill="#${(0x556677 + i * 0x111111).toString(16).slice(0, 6)}"/>`,
+      );
     }
   }
   parts.push(`<rect y="${s.h * 0.65}" width="${s.w}" height="${s.h * 0.35}" fill="${s.ground}"/>`);
   for (let i = 0; i < (s.trees ?? 0); i++) {
     const x = ((i + 0.5) / s.trees) * s.w;
-    parts.push(`<polygon points="${x - 25},${s.h * 0.7} ${x},${s.h * (0.3 + 0.03 * (i % 4))} ${x + 25},${s.h * 0.7}" fill="#1e${(40 + i * 9).toString(16)}20"/>`);
+    parts.push(
+      `<polygon points="${x - 25},${s.h * 0.7} ${x},${s.h * (0.3 + 0.03 * (i % 4))} ${x + 25},${s.h * 0.7}" fill="#1e${(40 + i * 9).toString(16)}20"/>`,
+    );
   }
   if (s.waves) {
-    for (let i = 0; i < 6; i++) parts.push(`<path d="M0 ${s.h * (0.55 + i * 0.02)} Q ${s.w / 4} ${s.h * (0.5 + i * 0.02)} ${s.w / 2} ${s.h * (0.55 + i * 0.02)} T ${s.w} ${s.h * (0.55 + i * 0.02)}" stroke="#0b5394" stroke-width="4" fill="none"/>`);
+    for (let i = 0; i < 6; i++)
+      parts.push(
+        `<path d="M0 ${s.h * (0.55 + i * 0.02)} Q ${s.w / 4} ${s.h * (0.5 + i * 0.02)} ${s.w / 2} ${s.h * (0.55 + i * 0.02)} T ${s.w} ${s.h * (0.55 + i * 0.02)}" stroke="#0b5394" stroke-width="4" fill="none"/>`,
+      );
   }
   for (let i = 0; i < (s.ducks ?? 0); i++) {
-    const x = s.w * (0.15 + 0.17 * i), y = s.h * (0.78 + 0.03 * (i % 2));
-    parts.push(`<ellipse cx="${x}" cy="${y}" rx="${s.w * 0.05}" ry="${s.h * 0.03}" fill="#f1c232"/><circle cx="${x + s.w * 0.04}" cy="${y - s.h * 0.04}" r="${s.h * 0.02}" fill="#7f6000"/>`);
+    const x = s.w * (0.15 + 0.17 * i),
+      y = s.h * (0.78 + 0.03 * (i % 2));
+    parts.push(
+      `<ellipse cx="${x}" cy="${y}" rx="${s.w * 0.05}" ry="${s.h * 0.03}" fill="#f1c232"/><circle cx="${x + s.w * 0.04}" cy="${y - s.h * 0.04}" r="${s.h * 0.02}" fill="#7f6000"/>`,
+    );
   }
   parts.push('</svg>');
   return Buffer.from(parts.join(''));
@@ -53,6 +63,8 @@ const ext = { jpeg: 'jpg', png: 'png', webp: 'webp', tiff: 'tiff' };
 for (const [i, scene] of scenes.entries()) {
   const f = formats[i];
   const file = join(out, `${scene.name}.${ext[f]}`);
-  await sharp(svg(scene)).toFormat(f, f === 'jpeg' ? { quality: 85 } : {}).toFile(file);
+  await sharp(svg(scene))
+    .toFormat(f, f === 'jpeg' ? { quality: 85 } : {})
+    .toFile(file);
   console.log(file);
 }

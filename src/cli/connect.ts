@@ -115,7 +115,8 @@ const ADDRESS = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 function checkId(s: Setting | undefined, what: string): string | undefined {
   if (!s) return undefined;
-  if (s.value.length > MAX_ID_LENGTH) throw new UsageError(`${s.source}: a ${what} has at most ${MAX_ID_LENGTH} characters, got ${s.value.length}`);
+  if (s.value.length > MAX_ID_LENGTH)
+    throw new UsageError(`${s.source}: a ${what} has at most ${MAX_ID_LENGTH} characters, got ${s.value.length}`);
   return s.value;
 }
 
@@ -154,7 +155,10 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   if (!ADDRESS.test(address.value) || Number(ADDRESS.exec(address.value)?.[1]) > 65535 || Number(ADDRESS.exec(address.value)?.[1]) === 0) {
     throw new UsageError(`${address.source} must be HOST:PORT (for example ${SERVICE_ADDRESS} or 127.0.0.1:50051), got '${address.value}'`);
   }
-  if (insecureSetting && caFile) throw new UsageError(`${insecureSetting.source} and --ca-file contradict each other: a plaintext channel uses no certificates; drop one`);
+  if (insecureSetting && caFile)
+    throw new UsageError(
+      `${insecureSetting.source} and --ca-file contradict each other: a plaintext channel uses no certificates; drop one`,
+    );
 
   let auth: AuthConfig;
   if (token && (clientId || clientSecret)) {
@@ -164,11 +168,17 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   if (token) {
     auth = { kind: 'token', token: token.value };
   } else if (clientId || clientSecret) {
-    if (!clientId) throw new UsageError(`${(clientSecret as Setting).source} is set but no client id: set ATHENA_CLIENT_ID (or --client-id) too`);
-    if (!clientSecret) throw new UsageError(`${clientId.source} is set but no client secret: set ATHENA_CLIENT_SECRET (or --client-secret) too`);
+    if (!clientId)
+      throw new UsageError(`${(clientSecret as Setting).source} is set but no client id: set ATHENA_CLIENT_ID (or --client-id) too`);
+    if (!clientSecret)
+      throw new UsageError(`${clientId.source} is set but no client secret: set ATHENA_CLIENT_SECRET (or --client-secret) too`);
     const tokenTimeout = intFlag(flags, 'token-timeout', { min: 1, max: 600 });
     auth = {
-      kind: 'oauth', clientId: clientId.value, clientSecret: clientSecret.value, audience: audience?.value, tokenUrl: tokenUrl?.value,
+      kind: 'oauth',
+      clientId: clientId.value,
+      clientSecret: clientSecret.value,
+      audience: audience?.value,
+      tokenUrl: tokenUrl?.value,
       ...(tokenTimeout !== undefined ? { tokenTimeoutMs: tokenTimeout * 1000 } : {}),
     };
   } else {
@@ -183,12 +193,23 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
   if (auth.kind !== 'oauth') {
     const stray = [audience, tokenUrl].filter((s): s is Setting => s !== undefined);
     if (stray.length > 0) {
-      throw new UsageError(`${stray.map((s) => s.source).join(' and ')} only apply to client credentials (ATHENA_CLIENT_ID/ATHENA_CLIENT_SECRET); set those or drop ${stray.length === 1 ? 'it' : 'them'}`);
+      throw new UsageError(
+        `${stray.map((s) => s.source).join(' and ')} only apply to client credentials (ATHENA_CLIENT_ID/ATHENA_CLIENT_SECRET); set those or drop ${stray.length === 1 ? 'it' : 'them'}`,
+      );
     }
   }
   const allowPlaintextCredentials = boolFlag(flags, 'allow-plaintext-credentials');
   checkPlaintextCredentials(address, insecureSetting, auth, tokenUrl, allowPlaintextCredentials);
-  return { kind: 'remote', address: address.value, secure: !plaintext, caFile: caFile?.value, auth, affiliate, deploymentId, allowPlaintextCredentials };
+  return {
+    kind: 'remote',
+    address: address.value,
+    secure: !plaintext,
+    caFile: caFile?.value,
+    auth,
+    affiliate,
+    deploymentId,
+    allowPlaintextCredentials,
+  };
 }
 
 /**
@@ -196,7 +217,13 @@ export function resolveConnection(flags: Flags, env: NodeJS.ProcessEnv): Connect
  * from OAuth) over --insecure to a host that is not loopback, and the client secret to an
  * http:// token URL that is not loopback, need --allow-plaintext-credentials.
  */
-function checkPlaintextCredentials(address: Setting, plaintext: Setting | undefined, auth: AuthConfig, tokenUrl: Setting | undefined, allowed: boolean): void {
+function checkPlaintextCredentials(
+  address: Setting,
+  plaintext: Setting | undefined,
+  auth: AuthConfig,
+  tokenUrl: Setting | undefined,
+  allowed: boolean,
+): void {
   if (allowed) return;
   if (plaintext && auth.kind !== 'none' && !isLoopbackAddress(address.value)) {
     throw new UsageError(
@@ -240,8 +267,15 @@ export interface Connection {
 export async function connect(config: ConnectionConfig, io: CliIo): Promise<Connection> {
   if (config.kind === 'embedded') {
     const server = await startAthenaServer({});
-    io.stderr.write(`no --address given: using the embedded test server at ${server.address} (benign classifier)\n${SYNTHETIC_WEIGHTS_NOTE}\n`);
-    const client = createAthenaClient({ address: server.address, credentials: insecure(), affiliate: config.affiliate, deploymentId: config.deploymentId });
+    io.stderr.write(
+      `no --address given: using the embedded test server at ${server.address} (benign classifier)\n${SYNTHETIC_WEIGHTS_NOTE}\n`,
+    );
+    const client = createAthenaClient({
+      address: server.address,
+      credentials: insecure(),
+      affiliate: config.affiliate,
+      deploymentId: config.deploymentId,
+    });
     let closed: Promise<void> | undefined;
     return {
       client,
@@ -290,7 +324,12 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
     }
     throw err;
   }
-  const client = createAthenaClient({ address: config.address, credentials, affiliate: config.affiliate, deploymentId: config.deploymentId });
+  const client = createAthenaClient({
+    address: config.address,
+    credentials,
+    affiliate: config.affiliate,
+    deploymentId: config.deploymentId,
+  });
   let closed = false;
   return {
     client,

@@ -6,14 +6,38 @@ import { terminalSafe } from './terminal';
  * `athena-rx prepare` does not load gRPC.
  */
 const commands: Record<string, { summary: string; load: () => Command }> = {
-  classify: { summary: 'classify image files, folders or globs, streaming results', load: () => (require('./commands/classify') as typeof import('./commands/classify')).classify },
-  single: { summary: 'classify one image with the unary ClassifySingle call', load: () => (require('./commands/single') as typeof import('./commands/single')).single },
-  deployments: { summary: 'list the deployments of a server and their backlogs', load: () => (require('./commands/deployments') as typeof import('./commands/deployments')).deployments },
-  e2e: { summary: 'run a shared test-case folder (expected_outputs.json + images/)', load: () => (require('./commands/e2e') as typeof import('./commands/e2e')).e2e },
-  prepare: { summary: 'write the exact 448x448 BGR pixels that would be sent, for inspection', load: () => (require('./commands/prepare') as typeof import('./commands/prepare')).prepare },
-  enqueue: { summary: 'add image files as jobs to a Redis stream for workers', load: () => (require('./commands/enqueue') as typeof import('./commands/enqueue')).enqueue },
-  worker: { summary: 'classify the jobs of a Redis stream as one worker of a group', load: () => (require('./commands/worker') as typeof import('./commands/worker')).worker },
-  serve: { summary: 'run the in-process Athena-compatible server standalone', load: () => (require('./commands/serve') as typeof import('./commands/serve')).serve },
+  classify: {
+    summary: 'classify image files, folders or globs, streaming results',
+    load: () => (require('./commands/classify') as typeof import('./commands/classify')).classify,
+  },
+  single: {
+    summary: 'classify one image with the unary ClassifySingle call',
+    load: () => (require('./commands/single') as typeof import('./commands/single')).single,
+  },
+  deployments: {
+    summary: 'list the deployments of a server and their backlogs',
+    load: () => (require('./commands/deployments') as typeof import('./commands/deployments')).deployments,
+  },
+  e2e: {
+    summary: 'run a shared test-case folder (expected_outputs.json + images/)',
+    load: () => (require('./commands/e2e') as typeof import('./commands/e2e')).e2e,
+  },
+  prepare: {
+    summary: 'write the exact 448x448 BGR pixels that would be sent, for inspection',
+    load: () => (require('./commands/prepare') as typeof import('./commands/prepare')).prepare,
+  },
+  enqueue: {
+    summary: 'add image files as jobs to a Redis stream for workers',
+    load: () => (require('./commands/enqueue') as typeof import('./commands/enqueue')).enqueue,
+  },
+  worker: {
+    summary: 'classify the jobs of a Redis stream as one worker of a group',
+    load: () => (require('./commands/worker') as typeof import('./commands/worker')).worker,
+  },
+  serve: {
+    summary: 'run the in-process Athena-compatible server standalone',
+    load: () => (require('./commands/serve') as typeof import('./commands/serve')).serve,
+  },
 };
 
 function usage(): string {

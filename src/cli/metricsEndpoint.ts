@@ -74,7 +74,9 @@ export const BACKLOG_POLL_MS = 15_000;
  * errors say what is wrong. Returns the function that stops polling.
  */
 export function pollBacklog(
-  client: { listDeployments(options?: { deadline?: number }): Promise<{ deployments: ReadonlyArray<{ deploymentId: string; backlog: number }> }> },
+  client: {
+    listDeployments(options?: { deadline?: number }): Promise<{ deployments: ReadonlyArray<{ deploymentId: string; backlog: number }> }>;
+  },
   metrics: { recordBacklog(deploymentId: string, backlog: number): void },
   intervalMs = BACKLOG_POLL_MS,
 ): () => void {

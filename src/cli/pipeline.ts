@@ -80,7 +80,11 @@ function withEvents(metrics: PipelineMetrics, onEvent: ((event: ClassifyEvent<In
   if (!onEvent) return metrics;
   return {
     correlateStats: metrics.correlateStats,
-    tapClassifyEvents: <R>() => pipe(metrics.tapClassifyEvents<R>(), tap((e: ClassifyEvent<R>) => onEvent(e as ClassifyEvent<InputFile>))),
+    tapClassifyEvents: <R>() =>
+      pipe(
+        metrics.tapClassifyEvents<R>(),
+        tap((e: ClassifyEvent<R>) => onEvent(e as ClassifyEvent<InputFile>)),
+      ),
     tapResults: <R>() => metrics.tapResults<R>(),
     observeWindow: (w) => metrics.observeWindow(w),
     observeBreaker: (b) => metrics.observeBreaker(b),
@@ -112,7 +116,12 @@ export interface Collected {
  * Runs the pipeline to the end and keeps every result, with the progress line on stderr (when
  * it is a terminal): for commands that judge results together (`e2e`), not one by one.
  */
-export function collectResults(client: AthenaGrpcClient, files: readonly InputFile[], settings: PipelineSettings, io: CliIo): Promise<Collected> {
+export function collectResults(
+  client: AthenaGrpcClient,
+  files: readonly InputFile[],
+  settings: PipelineSettings,
+  io: CliIo,
+): Promise<Collected> {
   const stats = new RunStats();
   const results = new Map<InputFile, ClassificationResult<InputFile>>();
   const progress = new ProgressBar(io.stderr, files.length);

@@ -57,10 +57,14 @@ export function resolvePrepare(flags: Flags): PrepareSettings {
   const rawHashes = stringFlag(flags, 'hashes');
   let hashes: WireHash[] = ['md5', 'sha1'];
   if (rawHashes !== undefined) {
-    const words = rawHashes.split(',').map((w) => w.trim().toLowerCase()).filter((w) => w !== '');
+    const words = rawHashes
+      .split(',')
+      .map((w) => w.trim().toLowerCase())
+      .filter((w) => w !== '');
     if (words.length === 1 && words[0] === 'none') hashes = [];
     else {
-      for (const w of words) if (w !== 'md5' && w !== 'sha1') throw new UsageError(`--hashes takes md5, sha1 (comma separated) or none; got '${w}'`);
+      for (const w of words)
+        if (w !== 'md5' && w !== 'sha1') throw new UsageError(`--hashes takes md5, sha1 (comma separated) or none; got '${w}'`);
       hashes = [...new Set(words as WireHash[])];
     }
   }
@@ -73,7 +77,9 @@ export function resolvePipeline(flags: Flags): PipelineSettings {
   const concurrency = intFlag(flags, 'concurrency', { min: 1, max: 256 }) ?? defaultConcurrency();
   const inFlight = intFlag(flags, 'in-flight', { min: 1, max: 100_000 }) ?? DEFAULT_WINDOW;
   if (inFlight < batchSize) {
-    throw new UsageError(`--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`);
+    throw new UsageError(
+      `--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`,
+    );
   }
   const giveUpAfter = (intFlag(flags, 'give-up-after', { min: 1, max: 86_400 }) ?? DEFAULT_GIVE_UP_AFTER_S) * 1000;
   return { ...resolvePrepare(flags), batchSize, concurrency, inFlight, giveUpAfter };

@@ -22,7 +22,12 @@ export interface PreflightOptions {
  * credential. Returns `undefined` when it can, else one message with the cause and what to do.
  * Progress goes to stderr while it waits (a token endpoint or a server that does not answer).
  */
-export async function preflight(connection: Connection, config: ConnectionConfig, io: CliIo, options: PreflightOptions = {}): Promise<string | undefined> {
+export async function preflight(
+  connection: Connection,
+  config: ConnectionConfig,
+  io: CliIo,
+  options: PreflightOptions = {},
+): Promise<string | undefined> {
   if (config.kind !== 'remote') return undefined; // the embedded server was just started here
   const now = options.now ?? Date.now;
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;

@@ -10,7 +10,8 @@ export function samplesDir(from: string = __dirname): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
     // dist/cjs/package.json only sets the module type; the package's own has its name.
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'athena-rx') return join(dir, 'samples');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'athena-rx')
+      return join(dir, 'samples');
     if (dirname(dir) === dir) throw new Error(`the athena-rx package root was not found above ${from}`);
   }
 }
@@ -19,7 +20,14 @@ export function samplesDir(from: string = __dirname): string {
  * Names the bundled samples `samples/<name>` in the output, as in the docs, instead of their
  * absolute path under node_modules when the working directory is elsewhere.
  */
-export function withSampleNames<T extends { readonly path: string; readonly display: string }>(files: readonly T[], dir: string = samplesDir()): T[] {
+export function withSampleNames<T extends { readonly path: string; readonly display: string }>(
+  files: readonly T[],
+  dir: string = samplesDir(),
+): T[] {
   const prefix = dir + sep;
-  return files.map((f) => (f.path.startsWith(prefix) && isAbsolute(f.display) ? { ...f, display: 'samples/' + f.path.slice(prefix.length).split(sep).join('/') } : f));
+  return files.map((f) =>
+    f.path.startsWith(prefix) && isAbsolute(f.display)
+      ? { ...f, display: 'samples/' + f.path.slice(prefix.length).split(sep).join('/') }
+      : f,
+  );
 }

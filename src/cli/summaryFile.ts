@@ -86,7 +86,13 @@ export class RunRecord {
         finishedAt: new Date().toISOString(),
         elapsedSeconds: Math.round(performance.now() - this.startedAt) / 1000,
         address: this.init.address,
-        images: { total: this.init.total, succeeded: stats.succeeded, failed: stats.failed, notAttempted, byCode: Object.fromEntries(stats.byCode) },
+        images: {
+          total: this.init.total,
+          succeeded: stats.succeeded,
+          failed: stats.failed,
+          notAttempted,
+          byCode: Object.fromEntries(stats.byCode),
+        },
         bytes: snap.bytes,
         metrics: snap,
       });

@@ -31,7 +31,8 @@ export function readExpected(path: string): ExpectedOutputs {
   const shape = `expected {"classification_labels": [label, ...], "images": [[file, [weight per label, ...]], ...]}`;
   if (!data || typeof data !== 'object') throw new UsageError(`${path}: ${shape}`);
   const { classification_labels: labels, images } = data as Record<string, unknown>;
-  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new UsageError(`${path}: "classification_labels" must be a list of strings; ${shape}`);
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))
+    throw new UsageError(`${path}: "classification_labels" must be a list of strings; ${shape}`);
   if (!Array.isArray(images)) throw new UsageError(`${path}: "images" must be a list; ${shape}`);
   images.forEach((entry: unknown, i) => {
     const ok =
@@ -51,7 +52,14 @@ export function readExpected(path: string): ExpectedOutputs {
 
 /** One check that did not pass. */
 export type Mismatch =
-  | { readonly kind: 'weight'; readonly file: string; readonly label: string; readonly expected: number; readonly actual: number; readonly diff: number }
+  | {
+      readonly kind: 'weight';
+      readonly file: string;
+      readonly label: string;
+      readonly expected: number;
+      readonly actual: number;
+      readonly diff: number;
+    }
   | { readonly kind: 'failed'; readonly file: string; readonly code: string; readonly message: string }
   | { readonly kind: 'missing'; readonly file: string };
 
@@ -99,7 +107,9 @@ export function renderMismatch(m: Mismatch): string {
  * returned, in order of first appearance; an image that lacks one records 0.0 for it, which is
  * how the runner treats a missing label anyway.
  */
-export function recordExpected(entries: ReadonlyArray<{ file: string; classifications: Readonly<Record<string, number>>; order: readonly string[] }>): ExpectedOutputs {
+export function recordExpected(
+  entries: ReadonlyArray<{ file: string; classifications: Readonly<Record<string, number>>; order: readonly string[] }>,
+): ExpectedOutputs {
   const labels: string[] = [];
   const seen = new Set<string>();
   for (const e of entries) {

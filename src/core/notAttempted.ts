@@ -7,7 +7,9 @@
 export class NotAttemptedError extends Error {
   readonly code = 'NOT_ATTEMPTED' as const;
 
-  constructor(message = 'not read: the stream to the Athena service had been given up before this image was sent (the outage outlasted the budget)') {
+  constructor(
+    message = 'not read: the stream to the Athena service had been given up before this image was sent (the outage outlasted the budget)',
+  ) {
     super(message);
     this.name = 'NotAttemptedError';
   }

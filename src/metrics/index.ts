@@ -1,5 +1,11 @@
 export { ATTR, INSTRUMENTS, METER_NAME, type InstrumentSpec } from './instruments';
-export { pipelineMetrics, type DurationSummary, type MetricsSnapshot, type PipelineMetrics, type PipelineMetricsOptions } from './pipelineMetrics';
+export {
+  pipelineMetrics,
+  type DurationSummary,
+  type MetricsSnapshot,
+  type PipelineMetrics,
+  type PipelineMetricsOptions,
+} from './pipelineMetrics';
 
 import { setDefaultPipelineObserver } from '../operators/pipelineObserver';
 import { pipelineMetrics } from './pipelineMetrics';

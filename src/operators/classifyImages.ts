@@ -1,4 +1,14 @@
-import { defer, finalize, tap, throwError, type MonoTypeOperatorFunction, type Observable, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import {
+  defer,
+  finalize,
+  tap,
+  throwError,
+  type MonoTypeOperatorFunction,
+  type Observable,
+  type ObservableInput,
+  type OperatorFunction,
+  type SchedulerLike,
+} from 'rxjs';
 import { NotAttemptedError } from '../core/notAttempted';
 import { prepareImage } from '../preprocess/prepare';
 import type { PreparedImage } from '../preprocess/types';
@@ -128,7 +138,8 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
         if (breaker) metrics.observeBreaker(breaker);
       }
       const gate = notAttemptedGate<Ref>();
-      const basePrepare = options.preprocess?.prepare ?? ((input: ImageSource | ImageInput<Ref>) => prepareImage<Ref>(input, options.preprocess));
+      const basePrepare =
+        options.preprocess?.prepare ?? ((input: ImageSource | ImageInput<Ref>) => prepareImage<Ref>(input, options.preprocess));
       const results = (source as Observable<ImageSource | ImageInput<Ref>>).pipe(
         preprocess<Ref>({ ...options.preprocess, prepare: gate.prepare(basePrepare), window, ...(scheduler ? { scheduler } : {}) }),
         bufferBatch<ClassifyItem<Ref>>({ ...options.batch, scheduler }),
@@ -140,7 +151,10 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
       const final = retry ? results.pipe(retry) : results;
       if (!metrics) return final;
       // Metrics made here are released with the subscription; given ones belong to the caller.
-      return final.pipe(metrics.tapResults<Ref>(), finalize(() => options.metrics === undefined && metrics.dispose()));
+      return final.pipe(
+        metrics.tapResults<Ref>(),
+        finalize(() => options.metrics === undefined && metrics.dispose()),
+      );
     });
 }
 
@@ -163,7 +177,9 @@ function metricsOf<R>(client: ClassifyTransport, options: ClassifyImagesOptions<
  * `connection` events.
  */
 function notAttemptedGate<R>(): {
-  prepare(base: (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>): (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>;
+  prepare(
+    base: (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>,
+  ): (input: ImageSource | ImageInput<R>) => ObservableInput<PreparedImage<R>>;
   watch: MonoTypeOperatorFunction<ClassifyEvent<R>>;
 } {
   let dead = false;
@@ -174,4 +190,3 @@ function notAttemptedGate<R>(): {
     }),
   };
 }
-

@@ -264,7 +264,18 @@ function toFailure<R>(
   const callerId = wrapped && typeof input.correlationId === 'string' && input.correlationId !== '' ? input.correlationId : undefined;
   if (err instanceof NotAttemptedError) {
     const correlationId = callerId ?? (ids ?? defaultCorrelationIds()).nextWithoutContent();
-    return { kind: 'failure', correlationId, ref, attempts: 0, timings: { prepareMs }, code: 'NOT_ATTEMPTED', message: err.message, details: '', retryable: true, stage: 'transport' };
+    return {
+      kind: 'failure',
+      correlationId,
+      ref,
+      attempts: 0,
+      timings: { prepareMs },
+      code: 'NOT_ATTEMPTED',
+      message: err.message,
+      details: '',
+      retryable: true,
+      stage: 'transport',
+    };
   }
   const e =
     err instanceof PreprocessError

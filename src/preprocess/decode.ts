@@ -72,13 +72,7 @@ function* jpegSegments(bytes: Buffer): Generator<{ marker: number; at: number; l
 }
 
 /** Expand or reorder decoded samples (R,G,B[,A] / grey[,A], 8 or 16 bits) into B,G,R. */
-function toBgr(
-  data: Buffer,
-  width: number,
-  height: number,
-  channels: number,
-  sixteenBit: boolean,
-): Buffer {
+function toBgr(data: Buffer, width: number, height: number, channels: number, sixteenBit: boolean): Buffer {
   const n = width * height;
   const out = Buffer.allocUnsafe(n * 3);
   // 16-bit samples: OpenCV (libpng png_set_strip_16, libtiff, ...) keeps the high byte, which in

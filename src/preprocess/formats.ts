@@ -54,11 +54,20 @@ export function detectFormat(bytes: Uint8Array): ImageFormat {
   if (ascii(0, 'BM') && n >= 18 && BMP_INFO_HEADER_SIZES.has(readU32LE(b, 14))) return 'IMAGE_FORMAT_BMP';
   if (n >= 3 && b[0] === 0x50 /* P */ && isNetpbmSpace(b[2]!)) {
     switch (b[1]) {
-      case 0x31: case 0x34: return 'IMAGE_FORMAT_PBM'; // P1, P4
-      case 0x32: case 0x35: return 'IMAGE_FORMAT_PGM'; // P2, P5
-      case 0x33: case 0x36: return 'IMAGE_FORMAT_PPM'; // P3, P6
-      case 0x37: return 'IMAGE_FORMAT_PXM'; // P7 (PAM)
-      case 0x46: case 0x66: return 'IMAGE_FORMAT_PFM'; // PF, Pf
+      case 0x31:
+      case 0x34:
+        return 'IMAGE_FORMAT_PBM'; // P1, P4
+      case 0x32:
+      case 0x35:
+        return 'IMAGE_FORMAT_PGM'; // P2, P5
+      case 0x33:
+      case 0x36:
+        return 'IMAGE_FORMAT_PPM'; // P3, P6
+      case 0x37:
+        return 'IMAGE_FORMAT_PXM'; // P7 (PAM)
+      case 0x46:
+      case 0x66:
+        return 'IMAGE_FORMAT_PFM'; // PF, Pf
     }
   }
   return 'IMAGE_FORMAT_UNSPECIFIED';
@@ -103,7 +112,7 @@ export function isLosslessWebp(bytes: Uint8Array): boolean {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.length < 20 || view.toString('latin1', 0, 4) !== 'RIFF' || view.toString('latin1', 8, 12) !== 'WEBP') return false;
   let sawLossless = false;
-  for (let off = 12; off + 8 <= view.length; ) {
+  for (let off = 12; off + 8 <= view.length;) {
     const tag = view.toString('latin1', off, off + 4);
     const size = view.readUInt32LE(off + 4);
     if (tag === 'VP8 ' || tag === 'ALPH' || tag === 'ANIM' || tag === 'ANMF') return false;
@@ -114,8 +123,7 @@ export function isLosslessWebp(bytes: Uint8Array): boolean {
 }
 
 /** The file formats {@link detectFormat} recognises, for messages that list what is supported. */
-export const SUPPORTED_FORMATS_TEXT =
-  'JPEG, PNG, GIF, BMP, WebP, TIFF, Netpbm (PBM, PGM, PPM, PAM, PFM), Sun raster and Radiance HDR';
+export const SUPPORTED_FORMATS_TEXT = 'JPEG, PNG, GIF, BMP, WebP, TIFF, Netpbm (PBM, PGM, PPM, PAM, PFM), Sun raster and Radiance HDR';
 
 /**
  * Names a format that {@link detectFormat} does not support, from its signature, so that a
@@ -145,7 +153,11 @@ export function describeUnsupportedFormat(bytes: Uint8Array): string | undefined
   if (ascii(0, 'qoif')) return 'QOI';
   if (b.length >= 4 && b[0] === 0 && b[1] === 0 && (b[2] === 1 || b[2] === 2) && b[3] === 0) return 'ICO/CUR';
   if (ascii(0, 'II') && (ascii(2, 'RO') || ascii(2, 'U\0'))) return 'a camera raw file';
-  const head = b.toString('latin1', 0, Math.min(b.length, 256)).replace(/^\uFEFF|^\xEF\xBB\xBF/, '').trimStart().toLowerCase();
+  const head = b
+    .toString('latin1', 0, Math.min(b.length, 256))
+    .replace(/^\uFEFF|^\xEF\xBB\xBF/, '')
+    .trimStart()
+    .toLowerCase();
   if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return 'SVG';
   if (head.startsWith('<!doctype html') || head.startsWith('<html')) return 'HTML';
   if (ascii(0, 'RIFF')) return `RIFF ${JSON.stringify(b.toString('latin1', 8, 12).replace(/[^\x20-\x7e]/g, '?'))} (not WebP)`;

@@ -85,7 +85,9 @@ export async function prepareImage<R = unknown>(
 ): Promise<PreparedImage<R>> {
   const t0 = performance.now();
   checkPrepareOptions(options);
-  const input: ImageInput<R> = isImageInput(source) ? source : { source, ref: (typeof source === 'string' ? source : undefined) as R | undefined };
+  const input: ImageInput<R> = isImageInput(source)
+    ? source
+    : { source, ref: (typeof source === 'string' ? source : undefined) as R | undefined };
   // The caller's id is checked first: a bad id fails fast, before any reading or decoding.
   const callerId = input.correlationId === undefined ? undefined : validateCorrelationId(input.correlationId);
   const affiliate = input.affiliate ?? options.affiliate;
@@ -107,7 +109,8 @@ export async function prepareImage<R = unknown>(
 
   // Decoding runs on sharp's threads for most formats, so hashing and the id are computed while
   // it runs rather than after it.
-  const pixelsPromise = read.kind === 'bgr' ? undefined : toModelPixels(original, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
+  const pixelsPromise =
+    read.kind === 'bgr' ? undefined : toModelPixels(original, options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels });
   pixelsPromise?.catch(() => undefined); // awaited below; keeps a failure here from being "unhandled" meanwhile
 
   let hashes;
@@ -200,18 +203,29 @@ export async function prepareImage<R = unknown>(
  */
 export function checkPrepareOptions(options: PrepareOptions): void {
   const q = options.brotliQuality;
-  if (q !== undefined && (!Number.isInteger(q) || q < 0 || q > 11)) throw new InvalidOptionError(`brotliQuality must be an integer from 0 to 11, got ${q}`);
-  if (options.encoding !== undefined && options.encoding !== 'uncompressed' && options.encoding !== 'brotli' && options.encoding !== 'png') {
+  if (q !== undefined && (!Number.isInteger(q) || q < 0 || q > 11))
+    throw new InvalidOptionError(`brotliQuality must be an integer from 0 to 11, got ${q}`);
+  if (
+    options.encoding !== undefined &&
+    options.encoding !== 'uncompressed' &&
+    options.encoding !== 'brotli' &&
+    options.encoding !== 'png'
+  ) {
     throw new InvalidOptionError(`encoding must be 'uncompressed', 'brotli' or 'png', got ${JSON.stringify(options.encoding)}`);
   }
-  for (const [name, v] of [['maxPixels', options.maxPixels], ['maxSourceBytes', options.maxSourceBytes]] as const) {
+  for (const [name, v] of [
+    ['maxPixels', options.maxPixels],
+    ['maxSourceBytes', options.maxSourceBytes],
+  ] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidOptionError(`${name} must be a positive integer, got ${v}`);
   }
   for (const a of options.hashes ?? []) {
-    if (a !== 'md5' && a !== 'sha1') throw new InvalidOptionError(`hashes: ${JSON.stringify(a)} cannot go on the wire; use 'md5' or 'sha1' (pixelHashes takes others)`);
+    if (a !== 'md5' && a !== 'sha1')
+      throw new InvalidOptionError(`hashes: ${JSON.stringify(a)} cannot go on the wire; use 'md5' or 'sha1' (pixelHashes takes others)`);
   }
   for (const a of options.pixelHashes ?? []) {
-    if (!['md5', 'sha1', 'sha256', 'sha512'].includes(a)) throw new InvalidOptionError(`pixelHashes: unknown algorithm ${JSON.stringify(a)}`);
+    if (!['md5', 'sha1', 'sha256', 'sha512'].includes(a))
+      throw new InvalidOptionError(`pixelHashes: unknown algorithm ${JSON.stringify(a)}`);
   }
 }
 

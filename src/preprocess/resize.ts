@@ -192,14 +192,7 @@ function horizontal(src: Uint8Array, base: number, t: HTables, dst: Int32Array):
  * >> 4 = 32640` and `b0 + b1 <= 2049`, so `v <= 1020` and the result `<= 255`; it is never negative.
  * A plain byte store is therefore exact (and faster than a Uint8ClampedArray).
  */
-function vertical(
-  h0: Int32Array,
-  h1: Int32Array,
-  b0: number,
-  b1: number,
-  out: Uint8Array,
-  offset: number,
-): void {
+function vertical(h0: Int32Array, h1: Int32Array, b0: number, b1: number, out: Uint8Array, offset: number): void {
   const n = h0.length;
   for (let k = 0; k < n; k++) {
     out[offset + k] = ((imul(h0[k]!, b0) >> 16) + (imul(h1[k]!, b1) >> 16) + 2) >> 2;

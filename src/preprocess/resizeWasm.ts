@@ -140,7 +140,13 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
     // vbox adds the two rows and rounds: (a + b + c + d + 2) >> 2.
     const key = `half:${cn}:${dstW}`;
     if (tableKey !== key) {
-      writeTable(tab, cn, (dx) => 2 * dx * cn, () => 0x10001, dstW);
+      writeTable(
+        tab,
+        cn,
+        (dx) => 2 * dx * cn,
+        () => 0x10001,
+        dstW,
+      );
       tableKey = key;
     }
     for (let dy = 0; dy < dstH; dy++) {
@@ -161,7 +167,13 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   // pixel, and adds nothing).
   const key = `${srcW}:${cn}:${dstW}`;
   if (tableKey !== key) {
-    writeTable(tab, cn, (dx) => cols.index[dx]! * cn, (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!, dstW);
+    writeTable(
+      tab,
+      cn,
+      (dx) => cols.index[dx]! * cn,
+      (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!,
+      dstW,
+    );
     tableKey = key;
   }
 

@@ -16,13 +16,7 @@ export type ReadSource =
 
 /** True for `{ source, ... }` wrappers, as opposed to a bare source. */
 export function isImageInput<R>(value: ImageSource | ImageInput<R>): value is ImageInput<R> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !(value instanceof Uint8Array) &&
-    !(value instanceof Readable) &&
-    'source' in value
-  );
+  return typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof Readable) && 'source' in value;
 }
 
 /**
@@ -173,7 +167,16 @@ async function readStreamCapped(stream: Readable, maxBytes: number, what = 'stre
 
 function unreadable(what: string, err: unknown): PreprocessError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : err instanceof Error ? err.message : String(err);
+  const reason =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EISDIR'
+        ? 'is a directory'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : err instanceof Error
+            ? err.message
+            : String(err);
   return new PreprocessError('SOURCE_UNREADABLE', `cannot read ${what}: ${reason}`, code ?? '', { cause: err });
 }
 

@@ -114,7 +114,8 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   checkPositive('window', options.window, false);
   checkPositive('coolDown', options.coolDown, false);
   const rate = options.failureRate;
-  if (rate !== undefined && !(rate > 0 && rate <= 1)) throw new InvalidOptionError(`circuitBreaker: failureRate must be in (0, 1], got ${rate}`);
+  if (rate !== undefined && !(rate > 0 && rate <= 1))
+    throw new InvalidOptionError(`circuitBreaker: failureRate must be in (0, 1], got ${rate}`);
   const threshold = options.failureThreshold ?? DEFAULTS.failureThreshold;
   const minimumCalls = options.minimumCalls ?? DEFAULTS.minimumCalls;
   const window = options.window ?? DEFAULTS.window;

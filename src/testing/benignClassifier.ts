@@ -65,7 +65,15 @@ export function benignClassify(bgr448: Uint8Array): Classification[] {
   // through the cache, where the sampling loop then finds its rows (a server receives a batch of
   // 32 images, 19 MB, before classifying any, so each image starts out of cache).
   const digest = fullDigest(bgr448);
-  let sumB = 0, sumG = 0, sumR = 0, sumL = 0, sumL2 = 0, edgeH = 0, edgeV = 0, top = 0, bottom = 0;
+  let sumB = 0,
+    sumG = 0,
+    sumR = 0,
+    sumL = 0,
+    sumL2 = 0,
+    edgeH = 0,
+    edgeV = 0,
+    top = 0,
+    bottom = 0;
   // Locals, not module imports, inside the hot loop: imported bindings compile to property reads.
   const side = IMAGE_SIDE;
   const half = side / 2;
@@ -77,9 +85,15 @@ export function benignClassify(bgr448: Uint8Array): Classification[] {
     let left = -1;
     for (let x = 0, col = 0; x < side; x += STRIDE, col++) {
       const i = y * rowBytes + x * 3;
-      const b = px[i], g = px[i + 1], r = px[i + 2];
+      const b = px[i],
+        g = px[i + 1],
+        r = px[i + 2];
       const l = 0.114 * b + 0.587 * g + 0.299 * r;
-      sumB += b; sumG += g; sumR += r; sumL += l; sumL2 += l * l;
+      sumB += b;
+      sumG += g;
+      sumR += r;
+      sumL += l;
+      sumL2 += l * l;
       // No Math.* in the hot loop: under vm sandboxes such as Jest's, global lookups are slow.
       if (left >= 0) {
         const d = l - left;
@@ -91,14 +105,18 @@ export function benignClassify(bgr448: Uint8Array): Classification[] {
       }
       prevRow[col] = l;
       left = l;
-      if (y < half) top += l; else bottom += l;
+      if (y < half) top += l;
+      else bottom += l;
       n++;
     }
   }
-  const mb = sumB / n / 255, mg = sumG / n / 255, mr = sumR / n / 255;
+  const mb = sumB / n / 255,
+    mg = sumG / n / 255,
+    mr = sumR / n / 255;
   const meanL = sumL / n;
   const std = Math.sqrt(Math.max(0, sumL2 / n - meanL * meanL)) / 128;
-  const eh = edgeH / n / 255, ev = edgeV / n / 255;
+  const eh = edgeH / n / 255,
+    ev = edgeV / n / 255;
   const tb = (top - bottom) / (n / 2) / 255;
 
   const nudge = (k: number): number => (digest[k] / 255 - 0.5) * 0.05;

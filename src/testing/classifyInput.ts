@@ -48,7 +48,10 @@ const HEX = { HASH_TYPE_MD5: /^[0-9a-f]{32}$/, HASH_TYPE_SHA1: /^[0-9a-f]{40}$/ 
 function checkHashes(hashes: readonly ImageHash[]): void {
   for (const h of hashes) {
     if (h.type !== 'HASH_TYPE_MD5' && h.type !== 'HASH_TYPE_SHA1') {
-      throw new InputRejected('ERROR_CODE_UNSPECIFIED', `hash type ${String(h.type)} is not supported; send HASH_TYPE_MD5 or HASH_TYPE_SHA1`);
+      throw new InputRejected(
+        'ERROR_CODE_UNSPECIFIED',
+        `hash type ${String(h.type)} is not supported; send HASH_TYPE_MD5 or HASH_TYPE_SHA1`,
+      );
     }
     if (!HEX[h.type].test(h.value)) {
       throw new InputRejected('ERROR_CODE_UNSPECIFIED', `${h.type} value is not lower-case hex of the right length`);

@@ -70,7 +70,8 @@ export class FaultState implements Faults {
   onLatencyChange: (ms: number) => void = () => {};
 
   modelErrorFor(ids: Iterable<string> | ((correlationId: string) => boolean), times?: number): void {
-    if (times !== undefined && !(Number.isInteger(times) && times >= 0)) throw new InvalidOptionError(`modelErrorFor: times must be an integer >= 0, got ${times}`);
+    if (times !== undefined && !(Number.isInteger(times) && times >= 0))
+      throw new InvalidOptionError(`modelErrorFor: times must be an integer >= 0, got ${times}`);
     let match: (id: string) => boolean;
     if (typeof ids === 'function') match = ids;
     else {
@@ -93,12 +94,14 @@ export class FaultState implements Faults {
   }
 
   resetAfter(messages: number): void {
-    if (!(Number.isInteger(messages) && messages >= 0)) throw new InvalidOptionError(`resetAfter: messages must be an integer >= 0, got ${messages}`);
+    if (!(Number.isInteger(messages) && messages >= 0))
+      throw new InvalidOptionError(`resetAfter: messages must be an integer >= 0, got ${messages}`);
     this.pendingReset = messages;
   }
 
   unavailableNext(calls: number): void {
-    if (!(Number.isInteger(calls) && calls >= 0)) throw new InvalidOptionError(`unavailableNext: calls must be an integer >= 0, got ${calls}`);
+    if (!(Number.isInteger(calls) && calls >= 0))
+      throw new InvalidOptionError(`unavailableNext: calls must be an integer >= 0, got ${calls}`);
     this.unavailable = calls;
   }
 

@@ -25,11 +25,7 @@ const RETRYABLE: ReadonlySet<number> = new Set([
   grpc.status.ABORTED,
 ]);
 
-const RESET_CAN_RETRY: ReadonlySet<number> = new Set([
-  grpc.status.INTERNAL,
-  grpc.status.CANCELLED,
-  grpc.status.UNKNOWN,
-]);
+const RESET_CAN_RETRY: ReadonlySet<number> = new Set([grpc.status.INTERNAL, grpc.status.CANCELLED, grpc.status.UNKNOWN]);
 
 /** The wording grpc-js uses when the HTTP/2 stream or the connection under it went away. */
 const STREAM_RESET = /RST_STREAM|stream (was )?reset|ECONNRESET|connection (dropped|closed)|GOAWAY|Connection reset/i;
@@ -125,11 +121,7 @@ export class AthenaTransportError extends Error {
 }
 
 function isServiceError(error: unknown): error is grpc.ServiceError {
-  return (
-    error instanceof Error &&
-    typeof (error as Partial<grpc.ServiceError>).code === 'number' &&
-    'details' in error
-  );
+  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === 'number' && 'details' in error;
 }
 
 /** Codes of {@link AthenaAuthError}. */

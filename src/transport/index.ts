@@ -1,11 +1,5 @@
 /** The transport layer: channels, credentials and calls of the Athena gRPC API. */
-export {
-  createAthenaClient,
-  defaultChannelOptions,
-  MAX_MESSAGE_BYTES,
-  type AthenaClientOptions,
-  type AthenaGrpcClient,
-} from './client';
+export { createAthenaClient, defaultChannelOptions, MAX_MESSAGE_BYTES, type AthenaClientOptions, type AthenaGrpcClient } from './client';
 export {
   insecure,
   oauthClientCredentials,
@@ -33,11 +27,4 @@ export {
   type GrpcStatusName,
 } from './errors';
 export { clientVersion } from './version';
-export type {
-  AthenaClient,
-  ClassifyCall,
-  ClassifyCallOptions,
-  ClassifyTransport,
-  ClassifyWriteState,
-  UnaryCallOptions,
-} from './types';
+export type { AthenaClient, ClassifyCall, ClassifyCallOptions, ClassifyTransport, ClassifyWriteState, UnaryCallOptions } from './types';

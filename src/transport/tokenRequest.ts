@@ -103,19 +103,11 @@ function jsonObject(text: string): Record<string, unknown> | undefined {
 const field = (v: unknown, redact: Redact): string | undefined => (typeof v === 'string' && v !== '' ? redact(v) : undefined);
 
 /** The error for an answer that is not 2xx: the OAuth `error` fields if any, else a snippet of the text. */
-function requestFailed(
-  tokenUrl: string,
-  response: Response,
-  text: string,
-  body: Record<string, unknown>,
-  redact: Redact,
-): AthenaAuthError {
+function requestFailed(tokenUrl: string, response: Response, text: string, body: Record<string, unknown>, redact: Redact): AthenaAuthError {
   const error = field(body.error, redact);
   const errorDescription = field(body.error_description, redact) ?? field(body.message, redact);
   const said =
-    error || errorDescription
-      ? [error, errorDescription].filter(Boolean).join(': ')
-      : redact(text.slice(0, 200)).trim() || '(empty body)';
+    error || errorDescription ? [error, errorDescription].filter(Boolean).join(': ') : redact(text.slice(0, 200)).trim() || '(empty body)';
   return new AthenaAuthError({
     code: 'TOKEN_REQUEST_FAILED',
     message: `Token request to ${tokenUrl} failed: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${said}`,

@@ -13,10 +13,7 @@ import type {
  * completing `requests` half-closes the call, unsubscribing cancels it, and a gRPC failure ends
  * the Observable with an `AthenaTransportError`.
  */
-export type ClassifyCall = (
-  requests: Observable<ClassifyRequest>,
-  options?: ClassifyCallOptions,
-) => Observable<ClassifyResponse>;
+export type ClassifyCall = (requests: Observable<ClassifyRequest>, options?: ClassifyCallOptions) => Observable<ClassifyResponse>;
 
 /**
  * The write side of one `Classify` call, as {@link ClassifyCallOptions.onWriteState} reports it.

@@ -62,16 +62,24 @@ export function unaryCall<Req, Res>(
         }
         call = opener
           .channel()
-          .makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, md, { deadline }, (error, response) => {
-            done();
-            if (error) {
-              const transportError = AthenaTransportError.from(error);
-              opener.failed(transportError);
-              reject(transportError);
-            } else {
-              resolve(response as Res);
-            }
-          });
+          .makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            request,
+            md,
+            { deadline },
+            (error, response) => {
+              done();
+              if (error) {
+                const transportError = AthenaTransportError.from(error);
+                opener.failed(transportError);
+                reject(transportError);
+              } else {
+                resolve(response as Res);
+              }
+            },
+          );
         untrack = opener.track(call);
       },
       (error: unknown) => {

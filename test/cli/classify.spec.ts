@@ -38,9 +38,15 @@ describe('athena-rx classify --samples (the demo) with the embedded server', () 
     // From a folder without samples/, as in a project that installed the package.
     const io = fakeIo({ cwd: tmp });
     const code = await main(['classify', '--samples', join(root, BAD), '--format', 'jsonl'], io);
-    expect(io.err()).toMatch(/no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)\nnote: the embedded server's weights are synthetic/);
+    expect(io.err()).toMatch(
+      /no --address given: using the embedded test server at 127\.0\.0\.1:\d+ \(benign classifier\)\nnote: the embedded server's weights are synthetic/,
+    );
     expect(io.err().match(/synthetic/g)).toHaveLength(1);
-    const records = io.out().trim().split('\n').map((line) => JSON.parse(line));
+    const records = io
+      .out()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(records).toHaveLength(SAMPLE_COUNT);
     expect(new Set(records.map((r) => r.file)).size).toBe(SAMPLE_COUNT);
     // The bundled samples are named as in the docs, not by their path inside the package.
@@ -66,7 +72,12 @@ describe('athena-rx classify --samples (the demo) with the embedded server', () 
   it('exits 0 when every image succeeds (a file and a quoted glob, each file once)', async () => {
     const io = fakeIo({ cwd: few });
     expect(await main(['classify', '--format', 'jsonl', 'duck-pond.png', '*.png', '**/*.PNG'], io)).toBe(0);
-    const files = io.out().trim().split('\n').map((l) => JSON.parse(l).file).sort();
+    const files = io
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).file)
+      .sort();
     expect(files).toEqual(['duck-copy.png', 'duck-pond.png', 'sub/DUCK.PNG']);
     // A glob that matches nothing is a usage error, before any work.
     const none = fakeIo({ cwd: few });
@@ -112,8 +123,33 @@ describe('athena-rx classify --samples (the demo) with the embedded server', () 
   it('--output with jsonl and uncompressed pixels: lines in the file; the summary says uncompressed', async () => {
     const io = fakeIo({ cwd: root });
     const out = join(tmp, 'results.jsonl');
-    expect(await main(['classify', GOOD[0]!, '--format', 'jsonl', '--output', out, '--brotli-quality', '0', '--hashes', 'none', '--batch-size', '1', '--in-flight', '1', '--concurrency', '1'], io)).toBe(0);
-    const [record] = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(
+      await main(
+        [
+          'classify',
+          GOOD[0]!,
+          '--format',
+          'jsonl',
+          '--output',
+          out,
+          '--brotli-quality',
+          '0',
+          '--hashes',
+          'none',
+          '--batch-size',
+          '1',
+          '--in-flight',
+          '1',
+          '--concurrency',
+          '1',
+        ],
+        io,
+      ),
+    ).toBe(0);
+    const [record] = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(record.labels['KnownCSAM-MD5']).toBeUndefined();
     expect(io.err()).toMatch(/602 kB of pixels prepared, 602 kB sent \(100% of the pixels; uncompressed\)/);
   });
@@ -132,14 +168,36 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     [['no/such/place'], /no such file or folder: 'no\/such\/place'/],
     [['samples', '--insecure'], /--insecure given but no server address: add --address/],
     [['samples', '--address', 'localhost'], /--address must be HOST:PORT/],
-    [['samples', '--address', 'localhost:50051', '--token', 't', '--client-id', 'c'], /both a static token \(--token\) and client credentials \(--client-id\)/],
+    [
+      ['samples', '--address', 'localhost:50051', '--token', 't', '--client-id', 'c'],
+      /both a static token \(--token\) and client credentials \(--client-id\)/,
+    ],
     [['samples', '--address', 'localhost:50051', '--client-id', 'c'], /no client secret: set ATHENA_CLIENT_SECRET/],
     [['samples', '--address', 'localhost:50051', '--insecure', '--ca-file', 'x.pem'], /--insecure and --ca-file contradict/],
     [['samples', '--deployment-id', 'x'.repeat(65)], /a deployment id has at most 64 characters/],
     // Credentials in plaintext to another machine (issue 12).
-    [['samples', '--address', '10.0.0.5:50051', '--insecure', '--token', 't'], /--insecure would send the token in plaintext to 10\.0\.0\.5:50051, which is not loopback: .*--allow-plaintext-credentials/],
-    [['samples', '--address', 'athena.example:443', '--client-id', 'c', '--client-secret', 's', '--token-url', 'http://auth.example/token'], /--token-url is plaintext http and would send the client secret unencrypted to auth\.example: .*--allow-plaintext-credentials/],
-    [['samples', '--address', 'athena.example:443', '--token', 't', '--ca-file', 'samples/LICENSE.md'], /--ca-file 'samples\/LICENSE\.md' is not PEM: expected PEM text with a -----BEGIN CERTIFICATE----- line/],
+    [
+      ['samples', '--address', '10.0.0.5:50051', '--insecure', '--token', 't'],
+      /--insecure would send the token in plaintext to 10\.0\.0\.5:50051, which is not loopback: .*--allow-plaintext-credentials/,
+    ],
+    [
+      [
+        'samples',
+        '--address',
+        'athena.example:443',
+        '--client-id',
+        'c',
+        '--client-secret',
+        's',
+        '--token-url',
+        'http://auth.example/token',
+      ],
+      /--token-url is plaintext http and would send the client secret unencrypted to auth\.example: .*--allow-plaintext-credentials/,
+    ],
+    [
+      ['samples', '--address', 'athena.example:443', '--token', 't', '--ca-file', 'samples/LICENSE.md'],
+      /--ca-file 'samples\/LICENSE\.md' is not PEM: expected PEM text with a -----BEGIN CERTIFICATE----- line/,
+    ],
   ];
   it.each(cases)('classify %j', async (args, message) => {
     const io = fakeIo({ cwd: root });
@@ -152,10 +210,16 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
   it('--allow-plaintext-credentials lets credentials travel in plaintext; loopback needs no flag', () => {
     const remote = { address: '10.0.0.5:50051', insecure: true, token: 't' };
     expect(() => resolveConnection(remote, {})).toThrow(/not loopback/);
-    expect(resolveConnection({ ...remote, 'allow-plaintext-credentials': true }, {})).toMatchObject({ kind: 'remote', secure: false, allowPlaintextCredentials: true });
+    expect(resolveConnection({ ...remote, 'allow-plaintext-credentials': true }, {})).toMatchObject({
+      kind: 'remote',
+      secure: false,
+      allowPlaintextCredentials: true,
+    });
     expect(resolveConnection({ ...remote, address: '127.0.0.1:50051' }, {})).toMatchObject({ kind: 'remote', secure: false });
     // Plaintext asked for through the environment is named as such.
-    expect(() => resolveConnection({ address: '10.0.0.5:50051', token: 't' }, { ATHENA_INSECURE: '1' })).toThrow(/^ATHENA_INSECURE would send the token in plaintext to 10\.0\.0\.5:50051/);
+    expect(() => resolveConnection({ address: '10.0.0.5:50051', token: 't' }, { ATHENA_INSECURE: '1' })).toThrow(
+      /^ATHENA_INSECURE would send the token in plaintext to 10\.0\.0\.5:50051/,
+    );
     const oauth = { address: 'athena.example:443', 'client-id': 'c', 'client-secret': 's', 'token-url': 'http://localhost:8080/token' };
     expect(resolveConnection(oauth, {})).toMatchObject({ auth: { kind: 'oauth', tokenUrl: 'http://localhost:8080/token' } });
   });
@@ -163,12 +227,18 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
   it('outside a clone `classify samples/` finds no folder: the message points at --samples', async () => {
     const io = fakeIo({ cwd: tmp });
     expect(await main(['classify', 'samples/'], io)).toBe(2);
-    expect(io.err()).toBe("athena-rx classify: no such file or folder: 'samples/'; for the sample images shipped with the package use --samples\n");
+    expect(io.err()).toBe(
+      "athena-rx classify: no such file or folder: 'samples/'; for the sample images shipped with the package use --samples\n",
+    );
   });
 
   it.each<[NodeJS.ProcessEnv, string[], RegExp]>([
     [{ ATHENA_INSECURE: '1' }, [], /ATHENA_INSECURE given but no server address/],
-    [{ ATHENA_ADDRESS: 'localhost:50051', ATHENA_INSECURE: 'maybe' }, [], /ATHENA_INSECURE must be 1 \(plaintext, for a local server\) or 0, got 'maybe'/],
+    [
+      { ATHENA_ADDRESS: 'localhost:50051', ATHENA_INSECURE: 'maybe' },
+      [],
+      /ATHENA_INSECURE must be 1 \(plaintext, for a local server\) or 0, got 'maybe'/,
+    ],
     [{ ATHENA_ADDRESS: 'localhost:50051', ATHENA_INSECURE: '1' }, ['--ca-file', 'x.pem'], /ATHENA_INSECURE and --ca-file contradict/],
   ])('reads ATHENA_INSECURE as the examples do: %j %j', async (env, extra, message) => {
     const io = fakeIo({ cwd: root, env });

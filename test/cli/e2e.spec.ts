@@ -66,7 +66,16 @@ describe('athena-rx e2e', () => {
     const dir = join(tmp, 'broken');
     mkdirSync(join(dir, 'images'), { recursive: true });
     copyFileSync(join(root, 'test/fixtures/not-an-image.jpg'), join(dir, 'images/bad.jpg'));
-    writeFileSync(join(dir, 'expected_outputs.json'), JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['gone.png', [0.5]], ['bad.jpg', [0.5]]] }));
+    writeFileSync(
+      join(dir, 'expected_outputs.json'),
+      JSON.stringify({
+        classification_labels: ['UnknownCSAM-Ducks'],
+        images: [
+          ['gone.png', [0.5]],
+          ['bad.jpg', [0.5]],
+        ],
+      }),
+    );
     const io = fakeIo({ cwd: tmp });
     expect(await main(['e2e', 'broken'], io)).toBe(1);
     expect(io.out()).toMatch(/^FAIL  gone\.png  no result/m);
@@ -110,7 +119,13 @@ describe('test-case helpers', () => {
         { file: 'a.png', classifications: { X: 1, Y: 2 }, order: ['X', 'Y'] },
         { file: 'b.png', classifications: { Z: 3, X: 4 }, order: ['Z', 'X'] },
       ]),
-    ).toEqual({ classification_labels: ['X', 'Y', 'Z'], images: [['a.png', [1, 2, 0]], ['b.png', [4, 0, 3]]] });
+    ).toEqual({
+      classification_labels: ['X', 'Y', 'Z'],
+      images: [
+        ['a.png', [1, 2, 0]],
+        ['b.png', [4, 0, 3]],
+      ],
+    });
   });
 });
 
@@ -120,7 +135,16 @@ describe('athena-rx e2e with hostile names (issue 12)', () => {
     mkdirSync(join(dir, 'images'), { recursive: true });
     copyFileSync(join(root, 'samples/duck-pond.png'), join(dir, 'images/duck.png'));
     const name = '\x1b]0;pwned\x07\x1b[2Jgone.png';
-    writeFileSync(join(dir, 'expected_outputs.json'), JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['duck.png', [0]], [name, [0]]] }));
+    writeFileSync(
+      join(dir, 'expected_outputs.json'),
+      JSON.stringify({
+        classification_labels: ['UnknownCSAM-Ducks'],
+        images: [
+          ['duck.png', [0]],
+          [name, [0]],
+        ],
+      }),
+    );
     const io = fakeIo({ cwd: tmp });
     expect(await main(['e2e', 'hostile'], io)).toBe(1);
     expect(io.out()).toContain('FAIL  \\x1b]0;pwned\\x07\\x1b[2Jgone.png  no result');

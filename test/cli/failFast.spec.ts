@@ -24,8 +24,23 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 function selfSignedCert(): { cert: Buffer; key: Buffer } {
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem')],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      join(tmp, 'key.pem'),
+      '-out',
+      join(tmp, 'cert.pem'),
+    ],
     { stdio: 'ignore' },
   );
   return { cert: readFileSync(join(tmp, 'cert.pem')), key: readFileSync(join(tmp, 'key.pem')) };
@@ -74,7 +89,9 @@ describe('classify when the service cannot be used', () => {
 
   it('a refused token: one message that points at the credentials', async () => {
     const { message } = await failFast(['--address', plain.address, '--insecure'], { ATHENA_TOKEN: 'wrong' });
-    expect(message).toMatch(new RegExp(`${plain.address} refused the credentials \\(UNAUTHENTICATED: unknown bearer token\\)\\. Check the token`));
+    expect(message).toMatch(
+      new RegExp(`${plain.address} refused the credentials \\(UNAUTHENTICATED: unknown bearer token\\)\\. Check the token`),
+    );
   });
 
   it('TLS to a plaintext server: says so and suggests --insecure', async () => {
@@ -116,7 +133,9 @@ describe('classify when the service cannot be used', () => {
       const env = { ATHENA_CLIENT_ID: 'id', ATHENA_CLIENT_SECRET: 'secret-value', ATHENA_TOKEN_URL: url };
       const { io, message } = await failFast(['--address', plain.address, '--insecure', '--token-timeout', '3'], env);
       expect(io.err()).toContain(`waiting for an access token from ${url} (2 s)...`);
-      expect(message).toBe(`athena-rx classify: could not get an access token: Token endpoint ${url} did not answer within 3000 ms. Check the network and ATHENA_TOKEN_URL (--token-timeout waits longer)`);
+      expect(message).toBe(
+        `athena-rx classify: could not get an access token: Token endpoint ${url} did not answer within 3000 ms. Check the network and ATHENA_TOKEN_URL (--token-timeout waits longer)`,
+      );
     });
   });
 });
@@ -126,10 +145,15 @@ describe('e2e when the service cannot be used', () => {
     const dir = join(tmp, 'case');
     mkdirSync(join(dir, 'images'), { recursive: true });
     copyFileSync(join(root, 'samples/duck-pond.png'), join(dir, 'images/duck-pond.png'));
-    writeFileSync(join(dir, 'expected_outputs.json'), JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['duck-pond.png', [0.5]]] }));
+    writeFileSync(
+      join(dir, 'expected_outputs.json'),
+      JSON.stringify({ classification_labels: ['UnknownCSAM-Ducks'], images: [['duck-pond.png', [0.5]]] }),
+    );
     const io = fakeIo({ cwd: root });
     expect(await main(['e2e', dir, '--address', '127.0.0.1:1', '--insecure'], io)).toBe(3);
-    expect(io.err().trim().split('\n')).toEqual(['athena-rx e2e: nothing is listening at 127.0.0.1:1 (connection refused). Check --address (ATHENA_ADDRESS) and that the server is running']);
+    expect(io.err().trim().split('\n')).toEqual([
+      'athena-rx e2e: nothing is listening at 127.0.0.1:1 (connection refused). Check --address (ATHENA_ADDRESS) and that the server is running',
+    ]);
     expect(io.out()).toBe('');
   });
 });

@@ -74,8 +74,29 @@ describe('classify --metrics-port', () => {
     const port = await freePort();
     const summary = join(tmp, 'summary.json');
     const io = fakeIo({ cwd: root });
-    const args = ['classify', 'samples', '--address', server.address, '--insecure', '--format', 'jsonl', '--batch-size', '1', '--in-flight', '1',
-      '--deployment-id', 'metrics-run', '--affiliate', 'acme', '--metrics-port', String(port), '--metrics-host', '127.0.0.1', '--summary-file', summary];
+    const args = [
+      'classify',
+      'samples',
+      '--address',
+      server.address,
+      '--insecure',
+      '--format',
+      'jsonl',
+      '--batch-size',
+      '1',
+      '--in-flight',
+      '1',
+      '--deployment-id',
+      'metrics-run',
+      '--affiliate',
+      'acme',
+      '--metrics-port',
+      String(port),
+      '--metrics-host',
+      '127.0.0.1',
+      '--summary-file',
+      summary,
+    ];
     const run = main(args, io);
 
     // Scrape until at least 3 results were printed, and only keep a scrape during which no result
@@ -85,9 +106,16 @@ describe('classify --metrics-port', () => {
     while (!scraped) {
       await new Promise((r) => setTimeout(r, 50));
       const before = io.out();
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => undefined);
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => undefined,
+      );
       if (text === undefined || io.out() !== before) continue;
-      printed = before.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      printed = before
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       if (printed.length >= 3) scraped = parse(text);
     }
     expect(await run).toBe(1);
@@ -99,11 +127,22 @@ describe('classify --metrics-port', () => {
     expect(printed.length).toBeLessThan(8); // scraped halfway
     const ours = { athena_deployment_id: 'metrics-run', athena_affiliate: 'acme' };
     expect(total(s, 'athena_client_images_total', { ...ours, athena_outcome: 'success' })).toBe(succeeded);
-    expect(total(s, 'athena_client_images_total', { ...ours, athena_outcome: 'failure', athena_error_code: 'ERROR_CODE_MODEL_ERROR', athena_failure_stage: 'server' })).toBe(modelErrors);
+    expect(
+      total(s, 'athena_client_images_total', {
+        ...ours,
+        athena_outcome: 'failure',
+        athena_error_code: 'ERROR_CODE_MODEL_ERROR',
+        athena_failure_stage: 'server',
+      }),
+    ).toBe(modelErrors);
     expect(total(s, 'athena_client_images_total')).toBe(printed.length);
     // Every answer counts, each retry too: a failing image has 4 MODEL_ERROR answers (3 retries).
-    expect(total(s, 'athena_client_outputs_total', { ...ours, athena_error_code: 'ERROR_CODE_MODEL_ERROR' })).toBeGreaterThanOrEqual(4 * modelErrors);
-    expect(total(s, 'athena_client_retries_total', { athena_error_code: 'ERROR_CODE_MODEL_ERROR', athena_deployment_id: 'metrics-run' })).toBeGreaterThanOrEqual(3 * modelErrors);
+    expect(total(s, 'athena_client_outputs_total', { ...ours, athena_error_code: 'ERROR_CODE_MODEL_ERROR' })).toBeGreaterThanOrEqual(
+      4 * modelErrors,
+    );
+    expect(
+      total(s, 'athena_client_retries_total', { athena_error_code: 'ERROR_CODE_MODEL_ERROR', athena_deployment_id: 'metrics-run' }),
+    ).toBeGreaterThanOrEqual(3 * modelErrors);
     // Histograms: one observation per result, in seconds.
     expect(total(s, 'athena_client_classify_duration_count')).toBe(printed.length);
     expect(total(s, 'athena_client_preprocess_duration_count')).toBe(printed.length);
@@ -115,7 +154,11 @@ describe('classify --metrics-port', () => {
 
     // The summary file has the same figures at the end.
     const written = JSON.parse(readFileSync(summary, 'utf8'));
-    expect(written).toMatchObject({ status: 'failed', exitStatus: 1, images: { total: 8, succeeded: 6, failed: 2, notAttempted: 0, byCode: { ERROR_CODE_MODEL_ERROR: 2 } } });
+    expect(written).toMatchObject({
+      status: 'failed',
+      exitStatus: 1,
+      images: { total: 8, succeeded: 6, failed: 2, notAttempted: 0, byCode: { ERROR_CODE_MODEL_ERROR: 2 } },
+    });
     expect(written.metrics.outputs.byCode.ERROR_CODE_MODEL_ERROR).toBe(8);
     expect(written.metrics.retries).toBe(6);
     expect(written.bytes.sent).toBeGreaterThan(0);
@@ -124,7 +167,7 @@ describe('classify --metrics-port', () => {
 });
 
 describe('serve --metrics-port', () => {
-  it('serves each deployment\'s backlog, joined streams and purged responses', async () => {
+  it("serves each deployment's backlog, joined streams and purged responses", async () => {
     const port = await freePort();
     const io = fakeIo();
     const abort = new AbortController();
@@ -140,7 +183,9 @@ describe('serve --metrics-port', () => {
     expect(await done).toBe(0);
     expect(samples.find((x) => x.name === 'athena_deployment_backlog' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
     expect(samples.find((x) => x.name === 'athena_server_streams' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
-    expect(samples.find((x) => x.name === 'athena_server_responses_purged_total' && x.labels.athena_deployment_id === 'served')?.value).toBe(0);
+    expect(
+      samples.find((x) => x.name === 'athena_server_responses_purged_total' && x.labels.athena_deployment_id === 'served')?.value,
+    ).toBe(0);
     expect(io.err()).toContain(`metrics for Prometheus at http://127.0.0.1:${port}/metrics`);
   });
 });
@@ -152,7 +197,9 @@ describe('pollBacklog', () => {
     const seen: Array<[string, number]> = [];
     const stop = pollBacklog(client, { recordBacklog: (d, n) => seen.push([d, n]) }, 50);
     try {
-      await lastValueFrom(from(rawImages(2)).pipe(classifyImages<number>(client, { batch: { maxWait: 5 }, metrics: pipelineMetrics() }), toArray()));
+      await lastValueFrom(
+        from(rawImages(2)).pipe(classifyImages<number>(client, { batch: { maxWait: 5 }, metrics: pipelineMetrics() }), toArray()),
+      );
       while (!seen.some(([d]) => d === 'polled')) await new Promise((r) => setTimeout(r, 20));
       expect(seen.find(([d]) => d === 'polled')).toEqual(['polled', 0]);
     } finally {

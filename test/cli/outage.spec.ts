@@ -25,12 +25,33 @@ describe('classify through an outage longer than --give-up-after', () => {
     }, 20);
     try {
       const code = await main(
-        ['classify', 'samples', '--address', server.address, '--insecure', '--format', 'jsonl', '--batch-size', '1', '--in-flight', '1',
-          '--concurrency', '1', '--give-up-after', '1', '--summary-file', summary],
+        [
+          'classify',
+          'samples',
+          '--address',
+          server.address,
+          '--insecure',
+          '--format',
+          'jsonl',
+          '--batch-size',
+          '1',
+          '--in-flight',
+          '1',
+          '--concurrency',
+          '1',
+          '--give-up-after',
+          '1',
+          '--summary-file',
+          summary,
+        ],
         io,
       );
       expect(code).toBe(1);
-      const lines = io.out().trim().split('\n').map((l) => JSON.parse(l));
+      const lines = io
+        .out()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(lines).toHaveLength(8);
       expect(new Set(lines.map((l) => l.file)).size).toBe(8);
       const byCode = (c: string | null) => lines.filter((l) => l.errorCode === c).length;

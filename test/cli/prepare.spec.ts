@@ -39,7 +39,9 @@ describe('athena-rx prepare', () => {
       const bgr = readFileSync(join(dir, 'out', `${name}.bgr`));
       expect([name, bgr.length, md5(bgr)]).toEqual([name, 602112, c.md5_bgr]);
       // The PNG holds the same pixels with red first, as the golden PNGs do.
-      const png = await sharp(join(dir, 'out', `${name}.png`)).raw().toBuffer({ resolveWithObject: true });
+      const png = await sharp(join(dir, 'out', `${name}.png`))
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       expect(png.info).toMatchObject({ width: 448, height: 448, channels: 3 });
       const golden = await sharp(fixturePath(c.expected!)).raw().toBuffer();
       expect(png.data.equals(golden)).toBe(true);
@@ -53,7 +55,9 @@ describe('athena-rx prepare', () => {
     const good = fixturePath(cases[0]!.file);
     const code = await prepare([bad, good, '--out-dir', join(dir, 'out')], io);
     expect(code).toBe(EXIT.failed);
-    expect(io.err()).toMatch(new RegExp(`^athena-rx prepare: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: UNSUPPORTED_FORMAT: [^\n]+\n$`));
+    expect(io.err()).toMatch(
+      new RegExp(`^athena-rx prepare: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: UNSUPPORTED_FORMAT: [^\n]+\n$`),
+    );
     expect(existsSync(join(dir, 'out', 'coffee-448x448.jpg.bgr'))).toBe(true);
     expect(existsSync(join(dir, 'out', 'not-an-image.jpg.bgr'))).toBe(false);
     expect(existsSync(join(dir, 'out', 'coffee-448x448.jpg.png'))).toBe(false);
@@ -67,7 +71,11 @@ describe('athena-rx prepare', () => {
     copyFileSync(fixturePath(cases[0]!.file), join(tree, 'sub', 'a.jpg'));
     writeFileSync(join(tree, 'notes.txt'), 'not an image extension: not walked');
     expect(await main(['prepare', 'in', '--out-dir', 'out'], io)).toBe(EXIT.ok);
-    expect(readdirSync(join(dir, 'out'), { recursive: true, encoding: 'utf8' }).sort()).toEqual(['a.jpg.bgr', 'sub', join('sub', 'a.jpg.bgr')]);
+    expect(readdirSync(join(dir, 'out'), { recursive: true, encoding: 'utf8' }).sort()).toEqual([
+      'a.jpg.bgr',
+      'sub',
+      join('sub', 'a.jpg.bgr'),
+    ]);
     expect(io.out()).toContain('in/sub/a.jpg -> ');
   });
 
@@ -105,7 +113,9 @@ describe('athena-rx prepare', () => {
       mkdirSync(join(dir, sub));
       copyFileSync(fixturePath(cases[0]!.file), join(dir, sub, 'x.jpg'));
     }
-    await expect(prepare(['a/x.jpg', 'b/x.jpg', '--out-dir', 'x'], fakeIo(dir))).rejects.toThrow(/a\/x.jpg and b\/x.jpg would both be written as x.jpg.bgr/);
+    await expect(prepare(['a/x.jpg', 'b/x.jpg', '--out-dir', 'x'], fakeIo(dir))).rejects.toThrow(
+      /a\/x.jpg and b\/x.jpg would both be written as x.jpg.bgr/,
+    );
     expect(existsSync(join(dir, 'x'))).toBe(false);
   });
 

@@ -15,7 +15,9 @@ describe('renderProgress (pure)', () => {
   });
 
   it('when done: a full bar and ETA 0:00', () => {
-    expect(renderProgress({ done: 9, total: 9, errors: 2, elapsedMs: 3000 }, 80)).toMatch(/^\[#{30}\]  9\/9  100%  3\.0 img\/s  2 errors  ETA 0:00$/);
+    expect(renderProgress({ done: 9, total: 9, errors: 2, elapsedMs: 3000 }, 80)).toMatch(
+      /^\[#{30}\]  9\/9  100%  3\.0 img\/s  2 errors  ETA 0:00$/,
+    );
   });
 
   it('shrinks the bar to the terminal and never fills the last column', () => {

@@ -59,10 +59,12 @@ describe('athena-rx deployments', () => {
     expect(io.err()).toMatch(/no deployments/);
   });
 
-  it('a deployment id with escape sequences (ids are anyone\'s to choose) is listed escaped', async () => {
+  it("a deployment id with escape sequences (ids are anyone's to choose) is listed escaped", async () => {
     const id = '\x1b]0;pwned\x07\x1b[2Jdep';
     const make = fakeIo({ cwd: join(__dirname, '../..') });
-    expect(await main(['classify', 'samples/duck-pond.png', '--address', server.address, '--insecure', '--deployment-id', id], make)).toBe(0);
+    expect(await main(['classify', 'samples/duck-pond.png', '--address', server.address, '--insecure', '--deployment-id', id], make)).toBe(
+      0,
+    );
     const io = fakeIo();
     expect(await main(['deployments', '--address', server.address, '--insecure'], io)).toBe(0);
     expect(io.out()).toContain('\\x1b]0;pwned\\x07\\x1b[2Jdep');

@@ -224,9 +224,25 @@ describe('wire contract (athena-api.md section 1)', () => {
     ImageFormat: Object.fromEntries(
       (
         [
-          ['UNSPECIFIED', 0], ['GIF', 1], ['JPEG', 2], ['BMP', 3], ['DIB', 4], ['PNG', 5], ['WEBP', 6],
-          ['PBM', 7], ['PGM', 8], ['PPM', 9], ['PXM', 10], ['PNM', 11], ['PFM', 12], ['SR', 13],
-          ['RAS', 14], ['TIFF', 15], ['HDR', 16], ['PIC', 17], ['RAW_UINT8_BGR', 19],
+          ['UNSPECIFIED', 0],
+          ['GIF', 1],
+          ['JPEG', 2],
+          ['BMP', 3],
+          ['DIB', 4],
+          ['PNG', 5],
+          ['WEBP', 6],
+          ['PBM', 7],
+          ['PGM', 8],
+          ['PPM', 9],
+          ['PXM', 10],
+          ['PNM', 11],
+          ['PFM', 12],
+          ['SR', 13],
+          ['RAS', 14],
+          ['TIFF', 15],
+          ['HDR', 16],
+          ['PIC', 17],
+          ['RAW_UINT8_BGR', 19],
         ] as const
       ).map(([n, v]) => [`IMAGE_FORMAT_${n}`, v]),
     ),
@@ -242,11 +258,13 @@ describe('wire contract (athena-api.md section 1)', () => {
     RequestEncoding: (name) => varint(only(encode.classificationInput({ encoding: name }), 3)[0] ?? { field: 3, wireType: 0, value: 0n }),
     ImageFormat: (name) => varint(only(encode.classificationInput({ format: name }), 5)[0] ?? { field: 5, wireType: 0, value: 0n }),
     HashType: (name) =>
-      varint(only(bytesOf(only(encode.classificationInput({ hashes: [{ value: 'a', type: name }] }), 6)[0]), 2)[0] ?? {
-        field: 2,
-        wireType: 0,
-        value: 0n,
-      }),
+      varint(
+        only(bytesOf(only(encode.classificationInput({ hashes: [{ value: 'a', type: name }] }), 6)[0]), 2)[0] ?? {
+          field: 2,
+          wireType: 0,
+          value: 0n,
+        },
+      ),
   };
 
   for (const [enumName, values] of Object.entries(contractEnums) as Array<[keyof typeof contractEnums, Record<string, number>]>) {

@@ -24,7 +24,11 @@ function markdownFiles(): string[] {
   return files;
 }
 
-interface Sample { file: string; line: number; code: string }
+interface Sample {
+  file: string;
+  line: number;
+  code: string;
+}
 
 export function extractSamples(markdown: string, file: string): Sample[] {
   const samples: Sample[] = [];

@@ -55,7 +55,8 @@ class Example {
   async until(test: () => boolean, what: string, ms = 10_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!test()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; stdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 100);

@@ -40,5 +40,4 @@ describe('examples/ types', () => {
       });
     expect(problems).toEqual([]);
   });
-
 });

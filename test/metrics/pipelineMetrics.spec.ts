@@ -53,7 +53,10 @@ describe('pipelineMetrics over loopback', () => {
     m.observeBreaker(circuitBreaker());
     const client = createAthenaClient({ address: server.address, credentials: insecure(), affiliate: 'acme' });
     // 3 of 20 images always fail with MODEL_ERROR; one of those (m-1) succeeds on its retry.
-    const inputs = [...rawImages(20, (i) => (i % 2 === 0 ? 'acme' : 'globex'))].map((input) => ({ ...input, correlationId: `m-${input.ref}` }));
+    const inputs = [...rawImages(20, (i) => (i % 2 === 0 ? 'acme' : 'globex'))].map((input) => ({
+      ...input,
+      correlationId: `m-${input.ref}`,
+    }));
     server.faults.modelErrorFor(['m-3', 'm-5'], 10);
     server.faults.modelErrorFor(['m-1'], 1);
     const results = await lastValueFrom(
@@ -77,9 +80,13 @@ describe('pipelineMetrics over loopback', () => {
     expect(images?.descriptor.unit).toBe('{image}');
     expect(sum(images, { 'athena.outcome': 'success' })).toBe(18);
     expect(sum(images, { 'athena.outcome': 'failure', 'athena.error.code': 'ERROR_CODE_MODEL_ERROR' })).toBe(2);
-    expect(sum(images, { 'athena.outcome': 'failure', 'athena.error.code': 'UNSUPPORTED_FORMAT', 'athena.failure.stage': 'preprocess' })).toBe(1);
+    expect(
+      sum(images, { 'athena.outcome': 'failure', 'athena.error.code': 'UNSUPPORTED_FORMAT', 'athena.failure.stage': 'preprocess' }),
+    ).toBe(1);
     // m-3 and m-5 are odd: affiliate globex, deployment named.
-    expect(sum(images, { 'athena.error.code': 'ERROR_CODE_MODEL_ERROR', 'athena.affiliate': 'globex', 'athena.deployment.id': 'metrics-test' })).toBe(2);
+    expect(
+      sum(images, { 'athena.error.code': 'ERROR_CODE_MODEL_ERROR', 'athena.affiliate': 'globex', 'athena.deployment.id': 'metrics-test' }),
+    ).toBe(2);
     expect(sum(images, { 'athena.outcome': 'success', 'athena.affiliate': 'acme' })).toBe(10);
 
     // Every answer of the service, retries included: 20 first answers and 3 retried ones.

@@ -23,7 +23,8 @@ describe('the built package', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-package-'));
     pkg = path.join(tmp, 'athena-rx');
     fs.mkdirSync(pkg);
-    for (const entry of ['package.json', 'proto', 'bin', 'samples']) fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
+    for (const entry of ['package.json', 'proto', 'bin', 'samples'])
+      fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
     await run(process.execPath, [path.join(root, 'scripts/build.mjs'), path.join(pkg, 'dist')], { cwd: root });
     consumer = path.join(tmp, 'consumer');
@@ -39,7 +40,7 @@ describe('the built package', () => {
     const out = await node([
       '-e',
       "const a = require('athena-rx'); const t = require('athena-rx/testing');" +
-        "console.log(typeof a.createAthenaClient, typeof a.prepareImage, typeof t.startAthenaServer, a.ImageFormat.IMAGE_FORMAT_RAW_UINT8_BGR)",
+        'console.log(typeof a.createAthenaClient, typeof a.prepareImage, typeof t.startAthenaServer, a.ImageFormat.IMAGE_FORMAT_RAW_UINT8_BGR)',
     ]);
     expect(out).toBe('function function function 19');
   });
@@ -60,12 +61,18 @@ describe('the built package', () => {
 
   it('ships the WebAssembly resizer, and the built code uses it (not the slower JS fallback)', async () => {
     expect(fs.existsSync(path.join(pkg, 'dist/cjs/preprocess/resize.wasm'))).toBe(true);
-    const out = await node(['-e', `console.log(require(${JSON.stringify(path.join(pkg, 'dist/cjs/preprocess/resizeWasm.js'))}).resizeBackend().backend)`]);
+    const out = await node([
+      '-e',
+      `console.log(require(${JSON.stringify(path.join(pkg, 'dist/cjs/preprocess/resizeWasm.js'))}).resizeBackend().backend)`,
+    ]);
     expect(out).toBe('wasm');
   });
 
   it('serves the redis entry to both module systems', async () => {
-    fs.writeFileSync(path.join(consumer, 'redis.mjs'), "import { redisWorker, encodeJob } from 'athena-rx/redis';\nconsole.log(typeof redisWorker, encodeJob({ path: 'a.jpg' })[0]);\n");
+    fs.writeFileSync(
+      path.join(consumer, 'redis.mjs'),
+      "import { redisWorker, encodeJob } from 'athena-rx/redis';\nconsole.log(typeof redisWorker, encodeJob({ path: 'a.jpg' })[0]);\n",
+    );
     expect(await node(['redis.mjs'])).toBe('function job');
     expect(await node(['-e', "console.log(typeof require('athena-rx/redis').enqueueJobs)"])).toBe('function');
   });
@@ -88,16 +95,27 @@ describe('the built package', () => {
   // Every subpath in `exports` (`athena-rx/testing`, and any added later) must also resolve for
   // consumers whose TypeScript ignores `exports` (moduleResolution node10): `typesVersions`.
   const subpaths = (): { specifier: string; types: string }[] => {
-    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { exports: Record<string, string | { types?: string }> };
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, string | { types?: string }>;
+    };
     return Object.entries(manifest.exports)
       .filter(([key, target]) => key !== './package.json' && typeof target === 'object' && target.types)
-      .map(([key, target]) => ({ specifier: key === '.' ? 'athena-rx' : `athena-rx/${key.slice(2)}`, types: (target as { types: string }).types }));
+      .map(([key, target]) => ({
+        specifier: key === '.' ? 'athena-rx' : `athena-rx/${key.slice(2)}`,
+        types: (target as { types: string }).types,
+      }));
   };
 
   it('typesVersions maps every subpath export to the declarations its `exports` entry names', () => {
-    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { typesVersions: Record<string, Record<string, string[]>> };
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      typesVersions: Record<string, Record<string, string[]>>;
+    };
     const mapped = manifest.typesVersions['*'] ?? {};
-    const expected = Object.fromEntries(subpaths().filter((s) => s.specifier !== 'athena-rx').map((s) => [s.specifier.slice('athena-rx/'.length), [s.types]]));
+    const expected = Object.fromEntries(
+      subpaths()
+        .filter((s) => s.specifier !== 'athena-rx')
+        .map((s) => [s.specifier.slice('athena-rx/'.length), [s.types]]),
+    );
     expect(mapped).toEqual(expected);
   });
 
@@ -118,7 +136,11 @@ describe('the built package', () => {
 
   it.each([
     // node10 is deprecated in TypeScript 6 (and gone in 7) but still what many projects use.
-    ['node10', { module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10, ignoreDeprecations: '6.0' }, ['consumer.ts']],
+    [
+      'node10',
+      { module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10, ignoreDeprecations: '6.0' },
+      ['consumer.ts'],
+    ],
     ['node16', { module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16 }, ['consumer.mts', 'consumer.cts']],
     ['bundler', { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler }, ['consumer.ts']],
   ] as const)('a TypeScript consumer under moduleResolution %s compiles against every entry point', (_name, resolution, files) => {
@@ -154,22 +176,37 @@ describe('the built package', () => {
       typeRoots: [path.join(root, 'node_modules/@types')],
     };
     const program = ts.createProgram(names, options, cachingHost(options));
-    const problems = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+    const problems = ts
+      .getPreEmitDiagnostics(program)
+      .map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
     expect(problems).toEqual([]);
   });
 
   it('`athena-rx classify --samples` runs the demo from a project that installed the package', async () => {
-    const { stdout, stderr } = await run(process.execPath, [path.join(pkg, 'bin/athena-rx.js'), 'classify', '--samples', '--format', 'jsonl'], { cwd: consumer });
-    const records = stdout.trim().split('\n').map((line) => JSON.parse(line) as { file: string; outcome: string });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [path.join(pkg, 'bin/athena-rx.js'), 'classify', '--samples', '--format', 'jsonl'],
+      { cwd: consumer },
+    );
+    const records = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { file: string; outcome: string });
     expect(records.map((r) => r.file).sort()).toEqual(
-      fs.readdirSync(path.join(root, 'samples')).filter((f) => !f.endsWith('.md')).map((f) => `samples/${f}`).sort(),
+      fs
+        .readdirSync(path.join(root, 'samples'))
+        .filter((f) => !f.endsWith('.md'))
+        .map((f) => `samples/${f}`)
+        .sort(),
     );
     expect(records.every((r) => r.outcome === 'success')).toBe(true);
     expect(stderr).toMatch(/weights are synthetic/);
   });
 
   it('`athena-rx serve` prints its address first and answers ListDeployments from another process', async () => {
-    const server = spawn(process.execPath, [path.join(pkg, 'bin/athena-rx.js'), 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(process.execPath, [path.join(pkg, 'bin/athena-rx.js'), 'serve', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       const address = await new Promise<string>((resolve, reject) => {
         let buffered = '';
@@ -192,7 +229,9 @@ describe('the built package', () => {
     } finally {
       server.kill('SIGTERM');
     }
-    const code = await new Promise<number | null>((resolve) => (server.exitCode !== null ? resolve(server.exitCode) : server.once('exit', resolve)));
+    const code = await new Promise<number | null>((resolve) =>
+      server.exitCode !== null ? resolve(server.exitCode) : server.once('exit', resolve),
+    );
     expect(code).toBe(0);
   });
 });

@@ -56,7 +56,12 @@ describe('classify with a circuit breaker, over loopback', () => {
           ),
         ),
       );
-      expect(accountedOnce(results.map((r) => r.ref), n)).toEqual({ missing: [], twice: [] });
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          n,
+        ),
+      ).toEqual({ missing: [], twice: [] });
       const opened = log.indexOf('open');
       const halfOpen = log.indexOf('half-open');
       const closed = log.indexOf('closed');
@@ -67,11 +72,19 @@ describe('classify with a circuit breaker, over loopback', () => {
       expect(log.slice(opened + 1, halfOpen).filter((s) => s.startsWith('sent'))).toEqual([]);
       expect(log.slice(halfOpen + 1, closed).filter((s) => s.startsWith('sent'))).toHaveLength(1);
       // While open the window held: no more images were prepared than it has credits.
-      const preparedWhenOpen = Number(log.slice(0, opened).filter((s) => s.startsWith('sent')).pop()!.split(':')[2]);
+      const preparedWhenOpen = Number(
+        log
+          .slice(0, opened)
+          .filter((s) => s.startsWith('sent'))
+          .pop()!
+          .split(':')[2],
+      );
       const probe = log.slice(halfOpen + 1, closed).find((s) => s.startsWith('sent'))!;
       expect(Number(probe.split(':')[2]) - preparedWhenOpen).toBeLessThanOrEqual(window.size);
       // Images failed before the breaker opened are MODEL_ERROR; after it closed, all succeed.
-      expect(results.filter((r) => r.kind === 'failure').every((r) => r.kind === 'failure' && r.code === 'ERROR_CODE_MODEL_ERROR')).toBe(true);
+      expect(results.filter((r) => r.kind === 'failure').every((r) => r.kind === 'failure' && r.code === 'ERROR_CODE_MODEL_ERROR')).toBe(
+        true,
+      );
       expect(results.filter((r) => r.kind === 'success').length).toBeGreaterThan(n / 2);
       expect(window.inUse).toBe(0);
     } finally {

@@ -35,7 +35,11 @@ async function throughOutage(n: number, stopAfter: number, outageMs: number): Pr
   let stopped: Promise<void> | undefined;
   const run = lastValueFrom(
     from(rawImages(n)).pipe(
-      classifyImages<number>(client, { window: 16, batch: { maxCount: 4, maxWait: 5 }, preprocess: { encoding: 'brotli', brotliQuality: 1 } }),
+      classifyImages<number>(client, {
+        window: 16,
+        batch: { maxCount: 4, maxWait: 5 },
+        preprocess: { encoding: 'brotli', brotliQuality: 1 },
+      }),
       tap((r) => {
         done += 1;
         if (restartedAt !== undefined && foundAfterMs === undefined && r.kind === 'success') foundAfterMs = Date.now() - restartedAt;
@@ -64,13 +68,22 @@ async function throughOutage(n: number, stopAfter: number, outageMs: number): Pr
 }
 
 describe('an outage of the server, ridden out by time', () => {
-  it.each([3_000, 10_000])('a server back after %i ms: every image exactly once, all classified', async (outageMs) => {
-    const n = 60;
-    const { results, foundAfterMs } = await throughOutage(n, 12, outageMs);
-    console.log(`outage ${outageMs} ms: first answer ${foundAfterMs} ms after the restart`);
-    expect(accountedOnce(results.map((r) => r.ref), n)).toEqual({ missing: [], twice: [] });
-    expect(results.filter((r) => r.kind !== 'success').map((r) => (r.kind === 'failure' ? r.code : r.kind))).toEqual([]);
-  }, 60_000);
+  it.each([3_000, 10_000])(
+    'a server back after %i ms: every image exactly once, all classified',
+    async (outageMs) => {
+      const n = 60;
+      const { results, foundAfterMs } = await throughOutage(n, 12, outageMs);
+      console.log(`outage ${outageMs} ms: first answer ${foundAfterMs} ms after the restart`);
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          n,
+        ),
+      ).toEqual({ missing: [], twice: [] });
+      expect(results.filter((r) => r.kind !== 'success').map((r) => (r.kind === 'failure' ? r.code : r.kind))).toEqual([]);
+    },
+    60_000,
+  );
 });
 
 /**
@@ -84,7 +97,12 @@ long('long outages (ATHENA_LONG_TESTS=1)', () => {
     const n = 60;
     const { results, foundAfterMs } = await throughOutage(n, 12, 30_000);
     console.log(`outage 30000 ms: first answer ${foundAfterMs} ms after the restart`);
-    expect(accountedOnce(results.map((r) => r.ref), n)).toEqual({ missing: [], twice: [] });
+    expect(
+      accountedOnce(
+        results.map((r) => r.ref),
+        n,
+      ),
+    ).toEqual({ missing: [], twice: [] });
     expect(results.filter((r) => r.kind !== 'success')).toEqual([]);
   }, 120_000);
 
@@ -118,7 +136,12 @@ long('long outages (ATHENA_LONG_TESTS=1)', () => {
           ),
         ),
       );
-      expect(accountedOnce(results.map((r) => r.ref), n)).toEqual({ missing: [], twice: [] });
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          n,
+        ),
+      ).toEqual({ missing: [], twice: [] });
       const notAttempted = results.filter((r) => r.kind === 'failure' && r.code === 'NOT_ATTEMPTED').length;
       expect(prepared + notAttempted).toBe(n);
       expect(notAttempted).toBeGreaterThan(n / 2);
@@ -164,9 +187,15 @@ describe('an outage longer than the budget', () => {
           ),
         ),
       );
-      expect(accountedOnce(results.map((r) => r.ref), n)).toEqual({ missing: [], twice: [] });
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          n,
+        ),
+      ).toEqual({ missing: [], twice: [] });
       const codes = new Map<string, number>();
-      for (const r of results) codes.set(r.kind === 'success' ? 'success' : r.code, (codes.get(r.kind === 'success' ? 'success' : r.code) ?? 0) + 1);
+      for (const r of results)
+        codes.set(r.kind === 'success' ? 'success' : r.code, (codes.get(r.kind === 'success' ? 'success' : r.code) ?? 0) + 1);
       const notAttempted = results.filter((r) => r.kind === 'failure' && r.code === 'NOT_ATTEMPTED');
       // Nothing after the outage was read: every input is either prepared once or NOT_ATTEMPTED.
       expect(prepared + notAttempted.length).toBe(n);

@@ -73,7 +73,12 @@ describe('a token that expires during a run', () => {
           ),
         ),
       );
-      expect(accountedOnce(results.map((r) => r.ref), n)).toEqual({ missing: [], twice: [] });
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          n,
+        ),
+      ).toEqual({ missing: [], twice: [] });
       expect(results.filter((r) => r.kind !== 'success')).toEqual([]);
       // Opened, then rotated at least twice, never broken.
       expect(connections[0]).toEqual({ state: 'open' });

@@ -43,7 +43,10 @@ describe('bad input: one typed failure per bad image, the good ones around it un
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'athena-bad-input-'));
-    writeFileSync(join(dir, 'drawing.svg'), '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="448" height="448"><rect width="448" height="448" fill="red"/></svg>');
+    writeFileSync(
+      join(dir, 'drawing.svg'),
+      '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="448" height="448"><rect width="448" height="448" fill="red"/></svg>',
+    );
     writeFileSync(join(dir, 'notes.txt'), 'not an image at all\n');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -151,7 +154,9 @@ describe('bad input: one typed failure per bad image, the good ones around it un
   });
 
   it('HEIC and AVIF (what phones write) are named as such, not as an unknown signature', async () => {
-    const avif = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).avif().toBuffer();
+    const avif = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } })
+      .avif()
+      .toBuffer();
     const heic = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), randomBytes(200)]);
     expect((await between({ source: avif, ref: 'avif' })).message).toMatch(/\(detected AVIF; supported: JPEG, PNG, /);
     expect((await between({ source: heic, ref: 'heic' })).message).toMatch(/\(detected HEIC\/HEIF; supported: JPEG, PNG, /);

@@ -46,7 +46,7 @@ function pngDeclaring(width: number, height: number): Buffer {
 /** A baseline JPEG whose SOF0 declares height x width: the real rocket file with its size patched. */
 function jpegDeclaring(width: number, height: number): Buffer {
   const jpg = Buffer.from(fixture('rocket-original.jpg'));
-  for (let p = 2; p < jpg.length; ) {
+  for (let p = 2; p < jpg.length;) {
     const marker = jpg[p + 1]!;
     if (marker === 0xc0 || marker === 0xc2) {
       jpg.writeUInt16BE(height, p + 5);

@@ -59,7 +59,15 @@ describe('BMP decoder (OpenCV 4.6 grfmt_bmp.cpp behaviour)', () => {
   });
 
   it('reads top-down rows when the height is negative', () => {
-    const file = bmp({ width: 1, height: -2, bpp: 24, rows: [[1, 2, 3], [4, 5, 6]] });
+    const file = bmp({
+      width: 1,
+      height: -2,
+      bpp: 24,
+      rows: [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+    });
     expect(px(decodeBmp(file))).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
@@ -76,9 +84,7 @@ describe('BMP decoder (OpenCV 4.6 grfmt_bmp.cpp behaviour)', () => {
       [40, 50, 60],
       [70, 80, 90],
     ];
-    expect(px(decodeBmp(bmp({ width: 3, height: 1, bpp: 8, palette, rows: [[2, 0, 1]] })))).toEqual([
-      70, 80, 90, 10, 20, 30, 40, 50, 60,
-    ]);
+    expect(px(decodeBmp(bmp({ width: 3, height: 1, bpp: 8, palette, rows: [[2, 0, 1]] })))).toEqual([70, 80, 90, 10, 20, 30, 40, 50, 60]);
     expect(px(decodeBmp(bmp({ width: 3, height: 1, bpp: 4, palette, rows: [[0x21, 0x00]] })))).toEqual([
       70, 80, 90, 40, 50, 60, 10, 20, 30,
     ]);
@@ -98,7 +104,15 @@ describe('BMP decoder (OpenCV 4.6 grfmt_bmp.cpp behaviour)', () => {
   });
 
   it('fails on truncated pixel data and refuses RLE as unsupported', () => {
-    const file = bmp({ width: 3, height: 2, bpp: 24, rows: [[1, 2, 3], [4, 5, 6]] });
+    const file = bmp({
+      width: 3,
+      height: 2,
+      bpp: 24,
+      rows: [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+    });
     expect(() => decodeBmp(file.subarray(0, file.length - 1))).toThrow(expect.objectContaining({ code: 'DECODE_FAILED' }));
     const rle = bmp({ width: 2, height: 1, bpp: 8, compression: 1, palette: [[0, 0, 0]], rows: [[2, 0, 0, 1]] });
     expect(() => decodeBmp(rle)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_FORMAT' }));

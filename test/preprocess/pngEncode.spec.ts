@@ -60,7 +60,7 @@ describe('encodePngBgr', () => {
   it('writes no colour chunk a decoder could colour-manage by: IHDR, IDAT, IEND only', async () => {
     const png = await encodePngBgr(synthetic(8, 8), 8, 8);
     const types: string[] = [];
-    for (let at = 8; at < png.length; ) {
+    for (let at = 8; at < png.length;) {
       const length = png.readUInt32BE(at);
       types.push(png.toString('latin1', at + 4, at + 8));
       at += 12 + length;
@@ -94,7 +94,12 @@ describe('the WebAssembly Paeth filter against the JavaScript one', () => {
     [17, 9],
     [100, 37],
   ])('%dx%d: the same filtered bytes, on structured pixels, noise and extremes', (width, height) => {
-    for (const bgr of [synthetic(width, height), randomBytes(width * height * 3), Buffer.alloc(width * height * 3, 255), Buffer.alloc(width * height * 3, 0)]) {
+    for (const bgr of [
+      synthetic(width, height),
+      randomBytes(width * height * 3),
+      Buffer.alloc(width * height * 3, 255),
+      Buffer.alloc(width * height * 3, 0),
+    ]) {
       const wasm = pngFilterWasm(bgr, width, height);
       expect(wasm).toBeDefined();
       expect((wasm as Buffer).equals(filterRowsJs(bgr, width, height))).toBe(true);

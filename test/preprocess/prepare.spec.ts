@@ -38,7 +38,12 @@ describe('prepareImage', () => {
     ]);
     expect(p.pixelHashes).toEqual([]);
     expect(p.passedThrough).toBe(false);
-    expect(p.sizes).toEqual({ original: rocketBytes.length, decoded: { width: 640, height: 427 }, prepared: RAW_IMAGE_BYTES, wire: RAW_IMAGE_BYTES });
+    expect(p.sizes).toEqual({
+      original: rocketBytes.length,
+      decoded: { width: 640, height: 427 },
+      prepared: RAW_IMAGE_BYTES,
+      wire: RAW_IMAGE_BYTES,
+    });
     for (const ms of Object.values(p.timings)) expect(ms).toBeGreaterThanOrEqual(0);
     expect(p.timings.totalMs).toBeGreaterThanOrEqual(p.timings.decodeMs + p.timings.resizeMs);
     expect(p.ref).toBe(path);
@@ -80,7 +85,10 @@ describe('prepareImage', () => {
   });
 
   it('keeps the ImageInput ref, id and affiliate; the options give a default affiliate', async () => {
-    const p = await prepareImage({ source: rocketBytes, ref: { row: 3 }, correlationId: 'mine-1', affiliate: 'acme' }, { affiliate: 'other' });
+    const p = await prepareImage(
+      { source: rocketBytes, ref: { row: 3 }, correlationId: 'mine-1', affiliate: 'acme' },
+      { affiliate: 'other' },
+    );
     expect(p.ref).toEqual({ row: 3 });
     expect(p.correlationId).toBe('mine-1');
     expect(p.affiliate).toBe('acme');
@@ -115,7 +123,9 @@ describe('prepareImage', () => {
   });
 
   it('refuses options that are wrong for every image with a RangeError, before reading', async () => {
-    await expect(prepareImage(rocketBytes, { encoding: 'brotli', brotliQuality: 12 })).rejects.toThrow(/brotliQuality must be an integer from 0 to 11/);
+    await expect(prepareImage(rocketBytes, { encoding: 'brotli', brotliQuality: 12 })).rejects.toThrow(
+      /brotliQuality must be an integer from 0 to 11/,
+    );
     await expect(prepareImage(rocketBytes, { maxPixels: 0 })).rejects.toThrow(RangeError);
     await expect(prepareImage(rocketBytes, { hashes: ['sha256' as 'md5'] })).rejects.toThrow(/cannot go on the wire/);
   });

@@ -131,9 +131,7 @@ describe('resize: OpenCV 4.6 INTER_LINEAR on 8-bit BGR', () => {
 
   it('does not take the box path when only one axis is 2x (896x448)', () => {
     const img = noise(896, 448, 3);
-    expect(resizeToModel({ data: img, width: 896, height: 448 }).equals(naiveLinear(img, 896, 448, 448, 448))).toBe(
-      true,
-    );
+    expect(resizeToModel({ data: img, width: 896, height: 448 }).equals(naiveLinear(img, 896, 448, 448, 448))).toBe(true);
   });
 
   it.each([

@@ -88,9 +88,12 @@ describe('resize: WebAssembly SIMD kernels', () => {
     [123, 77, 1000, 3],
   ];
   for (const layout of LAYOUTS) {
-    it.each(shapes)(`${layout.channels === 1 ? 'grey' : layout.order} %ix%i -> %ix%i matches the JavaScript reference`, (sw, sh, dw, dh) => {
-      expectSame(image(sw, sh, layout, sw * 7919 + sh * 31 + dw + layout.channels), dw, dh);
-    });
+    it.each(shapes)(
+      `${layout.channels === 1 ? 'grey' : layout.order} %ix%i -> %ix%i matches the JavaScript reference`,
+      (sw, sh, dw, dh) => {
+        expectSame(image(sw, sh, layout, sw * 7919 + sh * 31 + dw + layout.channels), dw, dh);
+      },
+    );
   }
 
   it('matches on 200 random shapes', () => {

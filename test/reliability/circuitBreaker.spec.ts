@@ -93,7 +93,14 @@ describe('circuitBreaker', () => {
 
   it('with failureRate, opens on the share of failures once minimumCalls outcomes are in the window', () => {
     testScheduler.run(({ hot, expectObservable }) => {
-      const breaker = circuitBreaker({ failureRate: 0.5, minimumCalls: 4, failureThreshold: 1, window: 20, coolDown: 5, scheduler: testScheduler });
+      const breaker = circuitBreaker({
+        failureRate: 0.5,
+        minimumCalls: 4,
+        failureThreshold: 1,
+        window: 20,
+        coolDown: 5,
+        scheduler: testScheduler,
+      });
       // f, f, f: 3 of 3 failed but fewer than 4 calls; then s: 3 of 4 is at least half.
       const outcomes = hot('-f-f-f-s-|');
       const expected = '    -------o----h';

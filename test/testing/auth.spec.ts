@@ -66,11 +66,27 @@ describe('in-process server: TLS (contract section 5: gRPC over TLS)', () => {
   let key: Buffer;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     cert = fs.readFileSync(path.join(dir, 'cert.pem'));
     key = fs.readFileSync(path.join(dir, 'key.pem'));
   });
@@ -78,7 +94,10 @@ describe('in-process server: TLS (contract section 5: gRPC over TLS)', () => {
 
   it('serves TLS when given a certificate and key; a client trusting it classifies (section 5)', async () => {
     const server = await startAthenaServer({ tls: { cert, key } });
-    const client = makeClient(server.address, grpc.credentials.createSsl(cert), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' });
+    const client = makeClient(server.address, grpc.credentials.createSsl(cert), {
+      'grpc.ssl_target_name_override': 'localhost',
+      'grpc.default_authority': 'localhost',
+    });
     const out = await classifySingle(client, rawInput('tls', 1));
     expect(out.error).toBeNull();
     client.close();

@@ -8,7 +8,9 @@ const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 const SHA1 = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
 
 async function png(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 10 } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 10 } } })
+    .png()
+    .toBuffer();
 }
 
 describe('in-process server: RPCs and validation (contract sections 1, 2, 4)', () => {
@@ -195,7 +197,10 @@ describe('in-process server: RPCs and validation (contract sections 1, 2, 4)', (
 
   it('undecodable image data -> ERROR_CODE_UNSPECIFIED, and the stream lives on (section 2: per-image problems never end the stream)', async () => {
     const s = openStream(client);
-    s.send({ deploymentId: 'junk', inputs: [{ affiliate: 'a', correlationId: 'j', format: 'IMAGE_FORMAT_JPEG', data: Buffer.from('not a jpeg') }] });
+    s.send({
+      deploymentId: 'junk',
+      inputs: [{ affiliate: 'a', correlationId: 'j', format: 'IMAGE_FORMAT_JPEG', data: Buffer.from('not a jpeg') }],
+    });
     expect((await s.next()).outputs[0].error?.code).toBe('ERROR_CODE_UNSPECIFIED');
     s.send({ deploymentId: 'junk', inputs: [rawInput('after', 1)] });
     expect((await s.next()).outputs[0].error).toBeNull();
@@ -240,7 +245,12 @@ describe('in-process server: RPCs and validation (contract sections 1, 2, 4)', (
     const list = await listDeployments(client);
     expect(list.deployments.length).toBeGreaterThan(3);
     expect(list.deployments.every((d) => typeof d.backlog === 'number')).toBe(true);
-    expect(server.deployments().map((d) => d.deploymentId).sort()).toEqual(list.deployments.map((d) => d.deploymentId).sort());
+    expect(
+      server
+        .deployments()
+        .map((d) => d.deploymentId)
+        .sort(),
+    ).toEqual(list.deployments.map((d) => d.deploymentId).sort());
   });
 
   it('one audit record per image, with metadata and no image bytes (section 3)', async () => {

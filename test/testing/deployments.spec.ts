@@ -2,7 +2,11 @@ import { startAthenaServer, ManualClock, type AthenaTestServer } from '../../src
 import { listDeployments, makeClient, openStream, rawInput, until, type RawClient, type TestStream } from './helpers';
 
 const HOUR = 60 * 60 * 1000;
-const hashOnly = (correlationId: string) => ({ affiliate: 'a', correlationId, hashes: [{ type: 'HASH_TYPE_MD5' as const, value: '0'.repeat(32) }] });
+const hashOnly = (correlationId: string) => ({
+  affiliate: 'a',
+  correlationId,
+  hashes: [{ type: 'HASH_TYPE_MD5' as const, value: '0'.repeat(32) }],
+});
 
 describe('in-process server: deployments (contract section 3)', () => {
   let clock: ManualClock;

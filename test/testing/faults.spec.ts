@@ -2,7 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import { startAthenaServer, ManualClock, type AthenaTestServer } from '../../src/testing';
 import { classifySingle, listDeployments, makeClient, openStream, until, type RawClient } from './helpers';
 
-const hashOnly = (correlationId: string) => ({ affiliate: 'a', correlationId, hashes: [{ type: 'HASH_TYPE_SHA1' as const, value: '0'.repeat(40) }] });
+const hashOnly = (correlationId: string) => ({
+  affiliate: 'a',
+  correlationId,
+  hashes: [{ type: 'HASH_TYPE_SHA1' as const, value: '0'.repeat(40) }],
+});
 
 describe('in-process server: fault injection (contract section 2: retry advice, channel failures)', () => {
   let server: AthenaTestServer;

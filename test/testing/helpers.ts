@@ -1,12 +1,7 @@
 // Test helpers: a plain @grpc/grpc-js client of the contract (real gRPC over loopback, no mocks).
 import * as grpc from '@grpc/grpc-js';
 import { classifierServiceDefinition } from '../../src/contract/load';
-import type {
-  ClassificationInput,
-  ClassificationOutput,
-  ClassifyResponse,
-  ListDeploymentsResponse,
-} from '../../src/contract/messages';
+import type { ClassificationInput, ClassificationOutput, ClassifyResponse, ListDeploymentsResponse } from '../../src/contract/messages';
 import { RAW_IMAGE_BYTES } from '../../src/contract/messages';
 
 const ClientCtor = grpc.makeGenericClientConstructor(classifierServiceDefinition(), 'ClassifierService');
@@ -30,13 +25,21 @@ export function bearer(token: string): grpc.Metadata {
 
 export function listDeployments(client: RawClient, metadata = new grpc.Metadata()): Promise<ListDeploymentsResponse> {
   return new Promise((resolve, reject) =>
-    client.ListDeployments({}, metadata, (err: grpc.ServiceError | null, res: ListDeploymentsResponse) => (err ? reject(err) : resolve(res))),
+    client.ListDeployments({}, metadata, (err: grpc.ServiceError | null, res: ListDeploymentsResponse) =>
+      err ? reject(err) : resolve(res),
+    ),
   );
 }
 
-export function classifySingle(client: RawClient, input: Partial<ClassificationInput>, metadata = new grpc.Metadata()): Promise<ClassificationOutput> {
+export function classifySingle(
+  client: RawClient,
+  input: Partial<ClassificationInput>,
+  metadata = new grpc.Metadata(),
+): Promise<ClassificationOutput> {
   return new Promise((resolve, reject) =>
-    client.ClassifySingle(input, metadata, (err: grpc.ServiceError | null, res: ClassificationOutput) => (err ? reject(err) : resolve(res))),
+    client.ClassifySingle(input, metadata, (err: grpc.ServiceError | null, res: ClassificationOutput) =>
+      err ? reject(err) : resolve(res),
+    ),
   );
 }
 
@@ -91,7 +94,7 @@ export function rawImage(seed: number): Buffer {
 
 function makeRaw(seed: number): Buffer {
   const buf = Buffer.alloc(RAW_IMAGE_BYTES);
-  let x = seed * 2654435761 >>> 0;
+  let x = (seed * 2654435761) >>> 0;
   for (let i = 0; i < buf.length; i++) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     buf[i] = ((i % 1344) * ((seed % 5) + 1) + (x >>> 26)) & 0xff;

@@ -268,7 +268,11 @@ describe('transport over loopback', () => {
       try {
         await expect(c.listDeployments()).resolves.toHaveProperty('deployments');
         await expect(c.classifySingle({ ...rawImage('tok-1'), affiliate: 'a' })).resolves.toMatchObject({ error: null });
-        const responses = await lastValueFrom(c.classify(of({ deploymentId: 'tok-dep', inputs: [{ ...rawImage('tok-2'), affiliate: 'a' }] } as ClassifyRequest)).pipe(toArray()));
+        const responses = await lastValueFrom(
+          c
+            .classify(of({ deploymentId: 'tok-dep', inputs: [{ ...rawImage('tok-2'), affiliate: 'a' }] } as ClassifyRequest))
+            .pipe(toArray()),
+        );
         expect(answeredIds(responses)).toEqual(['tok-2']);
       } finally {
         c.close();
@@ -305,7 +309,8 @@ describe('transport over loopback', () => {
 
     it('a token provider that fails ends the call with its AthenaAuthError before any call opens', async () => {
       const failing: AccessTokenProvider = {
-        getToken: () => Promise.reject(new AthenaAuthError({ code: 'TOKEN_REQUEST_FAILED', message: 'HTTP 401', httpStatus: 401, retryable: false })),
+        getToken: () =>
+          Promise.reject(new AthenaAuthError({ code: 'TOKEN_REQUEST_FAILED', message: 'HTTP 401', httpStatus: 401, retryable: false })),
       };
       const c = createAthenaClient({ address: authServer.address, credentials: insecure(failing) });
       try {

@@ -32,7 +32,10 @@ const inputs: Array<[string, ClassificationInputInit]> = [
   ['a prepared raw image, as classify() sends it', image(1, randomBytes(RAW_IMAGE_BYTES))],
   ['Brotli data', { ...image(2, randomBytes(1000)), encoding: 'REQUEST_ENCODING_BROTLI' }],
   ['enums by number', loose({ correlationId: 'n', encoding: 2, format: 5, data: Buffer.from([1]), hashes: [{ value: 'v', type: 1 }] })],
-  ['enums at 0 (written explicitly, as protobufjs does)', loose({ correlationId: 'z', encoding: 'REQUEST_ENCODING_UNSPECIFIED', format: 0 })],
+  [
+    'enums at 0 (written explicitly, as protobufjs does)',
+    loose({ correlationId: 'z', encoding: 'REQUEST_ENCODING_UNSPECIFIED', format: 0 }),
+  ],
   ['an unlisted enum number', { correlationId: 'u', format: 18 as unknown as 'IMAGE_FORMAT_UNSPECIFIED' }],
   ['empty strings and empty data (written explicitly)', { affiliate: '', correlationId: '', data: Buffer.alloc(0) }],
   ['absent and null fields (left out)', { correlationId: 'only', affiliate: undefined, data: null as unknown as Buffer, hashes: [] }],

@@ -12,7 +12,10 @@ describe('OAuth client credentials through the client', () => {
   let tokenServer: http.Server;
   let tokenUrl: string;
   let posts = 0;
-  let answer: { status: number; body: object } = { status: 200, body: { access_token: 'issued-token', token_type: 'Bearer', expires_in: 3600 } };
+  let answer: { status: number; body: object } = {
+    status: 200,
+    body: { access_token: 'issued-token', token_type: 'Bearer', expires_in: 3600 },
+  };
 
   beforeAll(async () => {
     server = await startAthenaServer({ tokens: { 'issued-token': '*' } });

@@ -226,22 +226,28 @@ describe('oauthClientCredentials: the secret stays with the token endpoint (issu
     await elsewhere.close();
   });
 
-  it.each([301, 302, 303, 307, 308])('a %i redirect to another origin is refused, naming the target; nothing reaches it', async (status) => {
-    endpoint.answer = () => ({ status, body: '', headers: { location: `${elsewhere.url}?steal=1` } });
-    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
-    const error = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
-    expect(error).toBeInstanceOf(AthenaAuthError);
-    expect(error).toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', httpStatus: status, retryable: false });
-    expect(error.message).toContain(`redirecting to ${new URL(elsewhere.url).origin}/oauth/token (another origin)`);
-    expect(error.message).not.toContain('steal');
-    expect(error.message).not.toContain(SECRET);
-    expect(elsewhere.requests).toHaveLength(0);
-  });
+  it.each([301, 302, 303, 307, 308])(
+    'a %i redirect to another origin is refused, naming the target; nothing reaches it',
+    async (status) => {
+      endpoint.answer = () => ({ status, body: '', headers: { location: `${elsewhere.url}?steal=1` } });
+      const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+      const error = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
+      expect(error).toBeInstanceOf(AthenaAuthError);
+      expect(error).toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', httpStatus: status, retryable: false });
+      expect(error.message).toContain(`redirecting to ${new URL(elsewhere.url).origin}/oauth/token (another origin)`);
+      expect(error.message).not.toContain('steal');
+      expect(error.message).not.toContain(SECRET);
+      expect(elsewhere.requests).toHaveLength(0);
+    },
+  );
 
   it('a redirect within the same origin is refused too (a 303 would drop the body, a 307 resend the secret)', async () => {
     endpoint.answer = () => ({ status: 307, body: '', headers: { location: '/v2/token' } });
     const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
-    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', message: expect.stringContaining('/v2/token (same origin)') });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      code: 'TOKEN_REDIRECT_REFUSED',
+      message: expect.stringContaining('/v2/token (same origin)'),
+    });
     expect(endpoint.requests).toHaveLength(1);
   });
 
@@ -256,18 +262,28 @@ describe('oauthClientCredentials: the secret stays with the token endpoint (issu
         return r;
       },
     });
-    await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_REDIRECT_REFUSED', message: expect.stringContaining('https://evil.example/token') });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      code: 'TOKEN_REDIRECT_REFUSED',
+      message: expect.stringContaining('https://evil.example/token'),
+    });
   });
 
   it('an http:// token URL to another machine is refused at once; loopback and allowPlaintextTokenUrl are allowed', () => {
     const make = (tokenUrl: string, allowPlaintextTokenUrl?: boolean) => () =>
-      oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl, allowPlaintextTokenUrl, fetch: async () => new Response('{}') });
+      oauthClientCredentials({
+        clientId: 'i',
+        clientSecret: SECRET,
+        tokenUrl,
+        allowPlaintextTokenUrl,
+        fetch: async () => new Response('{}'),
+      });
     expect(make('http://auth.example.com/oauth/token')).toThrow(InvalidOptionError);
     expect(make('http://10.0.0.7:8080/token')).toThrow(/plaintext http.*allowPlaintextTokenUrl: true.*--allow-plaintext-credentials/);
     expect(make('ftp://auth.example.com/token')).toThrow(InvalidOptionError);
     expect(make('not a url')).toThrow(InvalidOptionError);
     expect(make('http://auth.example.com/oauth/token', true)).not.toThrow();
-    for (const url of ['http://127.0.0.1:9/t', 'http://localhost:9/t', 'http://[::1]:9/t', 'https://auth.example.com/t']) expect(make(url)).not.toThrow();
+    for (const url of ['http://127.0.0.1:9/t', 'http://localhost:9/t', 'http://[::1]:9/t', 'https://auth.example.com/t'])
+      expect(make(url)).not.toThrow();
   });
 
   it('an endpoint that answers without end is cut off at 1 MiB, not buffered', async () => {
@@ -280,7 +296,11 @@ describe('oauthClientCredentials: the secret stays with the token endpoint (issu
   });
 
   it('HTML or invalid JSON with HTTP 200 says what came back (content type, first bytes), never the secret', async () => {
-    endpoint.answer = () => ({ status: 200, body: `<!DOCTYPE html><html><body>Sign in\n${SECRET}</body></html>`, headers: { 'content-type': 'text/html; charset=utf-8' } });
+    endpoint.answer = () => ({
+      status: 200,
+      body: `<!DOCTYPE html><html><body>Sign in\n${SECRET}</body></html>`,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+    });
     const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
     const html = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
     expect(html).toMatchObject({ code: 'TOKEN_RESPONSE_INVALID', httpStatus: 200 });
@@ -290,9 +310,13 @@ describe('oauthClientCredentials: the secret stays with the token endpoint (issu
     expect(html.message).not.toContain('without an access_token');
 
     endpoint.answer = () => ({ status: 200, body: '{"access_token": "trunc', headers: { 'content-type': 'application/json' } });
-    await expect(provider.getToken()).rejects.toMatchObject({ message: expect.stringContaining(`(content-type application/json), starting '{"access_token": "trunc'`) });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      message: expect.stringContaining(`(content-type application/json), starting '{"access_token": "trunc'`),
+    });
 
     endpoint.answer = () => ({ status: 200, body: { token_type: 'Bearer', expires_in: 60 } });
-    await expect(provider.getToken()).rejects.toMatchObject({ message: expect.stringContaining('a JSON object without an access_token (fields: token_type, expires_in)') });
+    await expect(provider.getToken()).rejects.toMatchObject({
+      message: expect.stringContaining('a JSON object without an access_token (fields: token_type, expires_in)'),
+    });
   });
 });

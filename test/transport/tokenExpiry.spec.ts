@@ -29,7 +29,10 @@ describe('token lifetimes', () => {
 
     it('is given up after requestTimeoutMs with a message that says so', async () => {
       const provider = oauthClientCredentials({ clientId: 'id', clientSecret: 'secret-value', tokenUrl: url, requestTimeoutMs: 300 });
-      const error = await provider.getToken().then(() => undefined, (e: unknown) => e);
+      const error = await provider.getToken().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(AthenaAuthError);
       expect(error).toMatchObject({ code: 'TOKEN_ENDPOINT_UNREACHABLE', retryable: true });
       expect((error as Error).message).toBe(`Token endpoint ${url} did not answer within 300 ms`);

@@ -82,7 +82,12 @@ async function checkCase(io: CliIo, dir: string, tolerance: number, settings: Pi
   if (unusable !== undefined) return unusable;
   let collected;
   try {
-    collected = await collectResults(connection.client, present.map((e) => e.file), settings, io);
+    collected = await collectResults(
+      connection.client,
+      present.map((e) => e.file),
+      settings,
+      io,
+    );
   } finally {
     await connection.close();
   }
@@ -97,7 +102,8 @@ async function checkCase(io: CliIo, dir: string, tolerance: number, settings: Pi
   // Names come from the test case's JSON and the folder: escaped, so that none acts on the terminal.
   for (const m of mismatches) io.stdout.write(terminalSafe(renderMismatch(m)) + '\n');
   io.stderr.write(renderSummary(collected.stats, collected.elapsedMs) + '\n');
-  if (collected.error !== undefined) io.stderr.write(`athena-rx e2e: the pipeline failed: ${describeCallError(collected.error, connection.address)}\n`);
+  if (collected.error !== undefined)
+    io.stderr.write(`athena-rx e2e: the pipeline failed: ${describeCallError(collected.error, connection.address)}\n`);
 
   const badImages = new Set(mismatches.map((m) => m.file)).size;
   const head = `e2e ${posix(relative(io.cwd, dir)) || '.'}: ${entries.length} images, ${checked} weights checked, tolerance ${tolerance}`;
@@ -105,7 +111,9 @@ async function checkCase(io: CliIo, dir: string, tolerance: number, settings: Pi
     io.stdout.write(`${head}: PASS\n`);
     return EXIT.ok;
   }
-  io.stdout.write(`${head}: FAIL (${mismatches.length} ${mismatches.length === 1 ? 'problem' : 'problems'} in ${badImages} of ${entries.length} images)\n`);
+  io.stdout.write(
+    `${head}: FAIL (${mismatches.length} ${mismatches.length === 1 ? 'problem' : 'problems'} in ${badImages} of ${entries.length} images)\n`,
+  );
   return EXIT.failed;
 }
 
@@ -129,7 +137,8 @@ async function recordCase(
     const base = existsSync(fromRoot) && statSync(fromRoot).isDirectory() ? fromRoot : dirname(fromRoot);
     files = (await expandInputs([from], io.cwd)).map((f) => ({ path: f.path, display: posix(relative(base, f.path)) }));
   } else {
-    if (!existsSync(imagesDir)) throw new UsageError(`no folder ${imagesDir}: put the test images there, or take them from a folder with --from FOLDER`);
+    if (!existsSync(imagesDir))
+      throw new UsageError(`no folder ${imagesDir}: put the test images there, or take them from a folder with --from FOLDER`);
     files = (await expandInputs([imagesDir], io.cwd)).map((f) => ({ path: f.path, display: posix(relative(imagesDir, f.path)) }));
   }
   files.sort((a, b) => (a.display < b.display ? -1 : a.display > b.display ? 1 : 0));
@@ -172,12 +181,18 @@ async function recordCase(
   mkdirSync(dir, { recursive: true });
   const expected = recordExpected(recorded);
   writeFileSync(target, JSON.stringify(expected, null, 2) + '\n');
-  io.stdout.write(`recorded ${recorded.length} images x ${expected.classification_labels.length} labels in ${posix(relative(io.cwd, target))}; check it with: athena-rx e2e ${dirArg}\n`);
+  io.stdout.write(
+    `recorded ${recorded.length} images x ${expected.classification_labels.length} labels in ${posix(relative(io.cwd, target))}; check it with: athena-rx e2e ${dirArg}\n`,
+  );
   return EXIT.ok;
 }
 
 /** Fail fast and say it once: exit 3 with one message when the service cannot be used at all. */
-async function checkService(connection: Awaited<ReturnType<typeof connect>>, config: ConnectionConfig, io: CliIo): Promise<number | undefined> {
+async function checkService(
+  connection: Awaited<ReturnType<typeof connect>>,
+  config: ConnectionConfig,
+  io: CliIo,
+): Promise<number | undefined> {
   const problem = await preflight(connection, config, io, { token: connection.token });
   if (problem === undefined) return undefined;
   await connection.close();

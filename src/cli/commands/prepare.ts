@@ -97,7 +97,8 @@ async function outputNames(operands: readonly string[], cwd: string): Promise<{ 
       seenPaths.add(file.path);
       const name = isFolder ? path.relative(folder, file.path) : path.basename(file.path);
       const other = seenNames.get(name);
-      if (other !== undefined) throw new UsageError(`${other} and ${file.display} would both be written as ${name}.bgr; prepare them into different --out-dir`);
+      if (other !== undefined)
+        throw new UsageError(`${other} and ${file.display} would both be written as ${name}.bgr; prepare them into different --out-dir`);
       seenNames.set(name, file.display);
       out.push({ source: file.path, ref: { display: file.display, name } });
     }
@@ -150,7 +151,9 @@ export const prepare: Command = async (args: string[], io: CliIo) => {
         await mkdir(path.dirname(base), { recursive: true });
         await writeFile(`${base}.bgr`, result.data);
         if (parsed.png) {
-          await sharp(bgrToRgb(result.data), { raw: { width: IMAGE_SIDE, height: IMAGE_SIDE, channels: 3 } }).png().toFile(`${base}.png`);
+          await sharp(bgrToRgb(result.data), { raw: { width: IMAGE_SIDE, height: IMAGE_SIDE, channels: 3 } })
+            .png()
+            .toFile(`${base}.png`);
         }
       } catch (err) {
         failures++;
@@ -158,7 +161,9 @@ export const prepare: Command = async (args: string[], io: CliIo) => {
         return;
       }
       const d = result.sizes.decoded;
-      io.stdout.write(`${file} -> ${base}.bgr${parsed.png ? ' (+ .png)' : ''}  ${result.sourceFormat.replace('IMAGE_FORMAT_', '')} ${d ? `${d.width}x${d.height}` : ''}\n`);
+      io.stdout.write(
+        `${file} -> ${base}.bgr${parsed.png ? ' (+ .png)' : ''}  ${result.sourceFormat.replace('IMAGE_FORMAT_', '')} ${d ? `${d.width}x${d.height}` : ''}\n`,
+      );
     }, 1),
     toArray(),
   );

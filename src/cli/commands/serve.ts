@@ -113,7 +113,9 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
     return EXIT.failed;
   }
   io.stdout.write(`${server.address}\n`);
-  io.stderr.write(`athena-rx serve: listening on ${server.address} (${parsed.tls ? 'TLS' : 'plaintext'}${parsed.tokens ? ', tokens required' : ''}); Ctrl-C stops\n`);
+  io.stderr.write(
+    `athena-rx serve: listening on ${server.address} (${parsed.tls ? 'TLS' : 'plaintext'}${parsed.tokens ? ', tokens required' : ''}); Ctrl-C stops\n`,
+  );
   const endpoint = metrics ? await serveMetrics(server, metrics) : undefined;
   if (endpoint) io.stderr.write(`athena-rx serve: metrics for Prometheus at ${endpoint.url}\n`);
   await new Promise<void>((resolve) => {

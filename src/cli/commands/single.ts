@@ -91,13 +91,29 @@ export const single: Command = withHelp(HELP, async (args, io) => {
     }
     const failure = outputError(output);
     if (failure) {
-      writeRecord({ file, correlationId: prepared.correlationId, outcome: 'failure', labels: {}, errorCode: failure.code, errorMessage: failure.message, attempts: 1 });
+      writeRecord({
+        file,
+        correlationId: prepared.correlationId,
+        outcome: 'failure',
+        labels: {},
+        errorCode: failure.code,
+        errorMessage: failure.message,
+        attempts: 1,
+      });
       io.stderr.write(`athena-rx single: ${file}: ${failure.code}: ${failure.message}\n`);
       return EXIT.failed;
     }
     const labels: Record<string, number> = {};
     for (const c of output.classifications) labels[c.label] = c.weight;
-    writeRecord({ file, correlationId: prepared.correlationId, outcome: 'success', labels, errorCode: null, errorMessage: null, attempts: 1 });
+    writeRecord({
+      file,
+      correlationId: prepared.correlationId,
+      outcome: 'success',
+      labels,
+      errorCode: null,
+      errorMessage: null,
+      attempts: 1,
+    });
     if (format === 'table') {
       const rows = [...output.classifications].sort((a, b) => b.weight - a.weight);
       const w = Math.max('LABEL'.length, ...rows.map((c) => c.label.length));

@@ -101,7 +101,9 @@ function resolve(
     keepAlive: positive('keepAlive', options.keepAlive ?? DEFAULTS.keepAlive),
     responseTimeout: positive('responseTimeout', options.responseTimeout ?? DEFAULTS.responseTimeout),
     backlogGrace: positive('backlogGrace', options.backlogGrace ?? DEFAULTS.backlogGrace),
-    reconnect: isPolicy(options.reconnect) ? options.reconnect : timedReconnect(checkReconnect(options.reconnect), options.random ?? Math.random),
+    reconnect: isPolicy(options.reconnect)
+      ? options.reconnect
+      : timedReconnect(checkReconnect(options.reconnect), options.random ?? Math.random),
     breaker: options.breaker,
     rotateBefore: positive('rotateBefore', options.rotateBefore ?? DEFAULTS.rotateBefore),
     lateAfter: lateAfter(options.responseWindow),

@@ -32,9 +32,7 @@ export interface PnmHeader {
 
 /** `P1`..`P6` followed by whitespace (OpenCV's `PxMDecoder::checkSignature`). */
 export function isPnm(bytes: Uint8Array): boolean {
-  return (
-    bytes.length >= 3 && bytes[0] === 0x50 && bytes[1]! >= 0x31 && bytes[1]! <= 0x36 && isSpace(bytes[2]!)
-  );
+  return bytes.length >= 3 && bytes[0] === 0x50 && bytes[1]! >= 0x31 && bytes[1]! <= 0x36 && isSpace(bytes[2]!);
 }
 
 function isSpace(c: number): boolean {
