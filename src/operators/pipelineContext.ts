@@ -33,7 +33,7 @@ export class PipelineContext {
    */
   readonly #held = new Map<string, RetryCapability>();
 
-  /** Whether a retry stage is attached now. */
+  /** Whether a retry stage is attached now. @internal */
   get hasRetryStage(): boolean {
     return this.#decider !== undefined;
   }
@@ -42,6 +42,7 @@ export class PipelineContext {
    * Attaches the pipeline's retry stage; returns its detach function. A context serves one retry
    * stage at a time: a second one is a composition that cannot work (each would hold images
    * for the other), refused with `InvalidOptionError`.
+   * @internal
    */
   attachRetryStage(decider: RetryDecider): () => void {
     if (this.#decider) {
@@ -55,17 +56,17 @@ export class PipelineContext {
     };
   }
 
-  /** See {@link RetryDecider.wantsRetry}; false when no retry stage is attached. */
+  /** See {@link RetryDecider.wantsRetry}; false when no retry stage is attached. @internal */
   wantsRetry(correlationId: string, code: FailureCode): boolean {
     return this.#decider?.wantsRetry(correlationId, code) ?? false;
   }
 
-  /** `classify` keeps the image `correlationId` for the retry stage: its capability, by id. */
+  /** `classify` keeps the image `correlationId` for the retry stage: its capability, by id. @internal */
   keepForRetry(correlationId: string, capability: RetryCapability): void {
     this.#held.set(correlationId, capability);
   }
 
-  /** The capability of a kept image, handed over once (the retry stage then reserves or releases it). */
+  /** The capability of a kept image, handed over once (the retry stage then reserves or releases it). @internal */
   takeKept(correlationId: string): RetryCapability | undefined {
     const capability = this.#held.get(correlationId);
     this.#held.delete(correlationId);
