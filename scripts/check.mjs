@@ -1,11 +1,11 @@
-// `npm run check`: the lint, format, layer and API-report checks of issue 10, run by `npm test`
-// before jest. Lint (type-aware, the slowest) runs in one lane and the three others one after
-// another in a second lane, so the two cores both work; each check's output is printed whole when
-// it ends. Exit status 1 when any check fails, naming which.
+// `npm run check`: the static checks, run by `npm test` before jest: the type check, and the lint,
+// format, layer and API-report checks of issue 10. Lint (type-aware, the slowest) runs in one lane
+// and the others one after another in a second lane, so the two cores both work; each check's
+// output is printed whole when it ends. Exit status 1 when any check fails, naming which.
 import { spawn } from 'node:child_process';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const lanes = [['lint'], ['check:layers', 'format:check', 'api:check']];
+const lanes = [['lint'], ['typecheck', 'check:layers', 'format:check', 'api:check']];
 
 function run(script) {
   return new Promise((resolve) => {

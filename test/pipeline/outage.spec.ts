@@ -72,8 +72,8 @@ describe('an outage of the server, ridden out by time', () => {
     'a server back after %i ms: every image exactly once, all classified',
     async (outageMs) => {
       const n = 60;
-      const { results, foundAfterMs } = await throughOutage(n, 12, outageMs);
-      console.log(`outage ${outageMs} ms: first answer ${foundAfterMs} ms after the restart`);
+      // How soon the restarted server is found is measured in bench, not asserted here (no wall-clock thresholds).
+      const { results } = await throughOutage(n, 12, outageMs);
       expect(
         accountedOnce(
           results.map((r) => r.ref),
