@@ -2,7 +2,7 @@
  * Fail fast and say it once (issue 11): when the service cannot be used at all, `classify` reads
  * no image, prints one message with the cause and what to do, and exits 3.
  */
-import { execFileSync } from 'node:child_process';
+import { selfSignedCert } from '../helpers/selfSignedCert';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,31 +20,6 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'athena-failfast-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function selfSignedCert(): { cert: Buffer; key: Buffer } {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      join(tmp, 'key.pem'),
-      '-out',
-      join(tmp, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert: readFileSync(join(tmp, 'cert.pem')), key: readFileSync(join(tmp, 'key.pem')) };
-}
 
 /** Runs classify on samples/ (8 images) and checks what every such failure shares. */
 async function failFast(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ io: FakeIo; message: string }> {

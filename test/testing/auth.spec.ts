@@ -1,7 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { selfSignedCert } from '../helpers/selfSignedCert';
 import * as grpc from '@grpc/grpc-js';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { bearer, classifySingle, listDeployments, makeClient, openStream, rawInput, type RawClient } from './helpers';
@@ -61,36 +58,11 @@ describe('in-process server: tokens and affiliates (contract sections 2, 5)', ()
 });
 
 describe('in-process server: TLS (contract section 5: gRPC over TLS)', () => {
-  let dir: string;
   let cert: Buffer;
   let key: Buffer;
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    cert = fs.readFileSync(path.join(dir, 'cert.pem'));
-    key = fs.readFileSync(path.join(dir, 'key.pem'));
+    ({ cert, key } = selfSignedCert());
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('serves TLS when given a certificate and key; a client trusting it classifies (section 5)', async () => {
     const server = await startAthenaServer({ tls: { cert, key } });

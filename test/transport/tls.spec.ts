@@ -2,42 +2,9 @@
  * TLS with a custom root CA (athena-api.md section 5: gRPC over TLS), against the in-process
  * server serving a certificate made here with openssl for 127.0.0.1 and localhost.
  */
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { selfSignedCert } from '../helpers/selfSignedCert';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { AthenaTransportError, createAthenaClient, insecure, tls } from '../../src/transport';
-
-function selfSignedCert(): { cert: Buffer; key: Buffer } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout',
-        path.join(dir, 'key.pem'),
-        '-out',
-        path.join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return { cert: fs.readFileSync(path.join(dir, 'cert.pem')), key: fs.readFileSync(path.join(dir, 'key.pem')) };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe('TLS with a custom root CA', () => {
   let server: AthenaTestServer;

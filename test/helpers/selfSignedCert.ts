@@ -1,0 +1,21 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A fresh self-signed certificate and its key (PEM), made by openssl for one day: the server's
+ * and the client's trust root at once in the TLS tests. `subjectAltName` defaults to the names a
+ * loopback test connects by.
+ */
+export function selfSignedCert(subjectAltName = 'IP:127.0.0.1,DNS:localhost'): { cert: Buffer; key: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'athena-tls-'));
+  try {
+    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'];
+    execFileSync('openssl', [...args, '-addext', `subjectAltName=${subjectAltName}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    return { cert: readFileSync(cert), key: readFileSync(key) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
