@@ -1,3 +1,5 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
@@ -25,6 +27,24 @@ describe('athena-rx single', () => {
     expect(record).toMatchObject({ outcome: 'success', errorCode: null });
     expect(record.labels['KnownCSAM-MD5']).toBe(0);
     expect(record.labels['KnownCSAM-SHA1']).toBeUndefined();
+  });
+
+  it('a file name with escape sequences is printed escaped, in the header and in errors (no terminal control)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'athena-single-'));
+    try {
+      const good = join(dir, 'a\u001b]0;pwned\u0007.png');
+      copyFileSync(join(samples, 'duck-pond.png'), good);
+      const bad = join(dir, 'b\u001b[2J.jpg');
+      writeFileSync(bad, 'not an image');
+      const ok = fakeIo();
+      expect(await main(['single', good], ok)).toBe(0);
+      const failed = fakeIo();
+      expect(await main(['single', bad], failed)).toBe(1);
+      for (const text of [ok.out(), failed.err()]) expect(text).not.toMatch(/\u001b|\u0007/);
+      expect(ok.out()).toContain('a\\x1b]0;pwned\\x07.png');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 1 with the code for an undecodable image', async () => {

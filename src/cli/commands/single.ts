@@ -5,6 +5,7 @@ import { choiceFlag, intFlag, parseCommandArgs, withHelp } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromFlags } from '../connect';
 import { describeCallError, messageOf } from '../errors';
 import { EXIT, UsageError, type Command } from '../io';
+import { terminalSafe } from '../terminal';
 import type { ResultRecord } from '../output';
 import { PREPARE_HELP, PREPARE_OPTIONS, resolvePrepare } from '../pipelineOptions';
 
@@ -69,7 +70,7 @@ export const single: Command = withHelp(HELP, async (args, io) => {
       const code = typeof (err as { code?: unknown } | null)?.code === 'string' ? (err as { code: string }).code : 'PREPARE_FAILED';
       const message = messageOf(err);
       writeRecord({ file, correlationId: '', outcome: 'failure', labels: {}, errorCode: code, errorMessage: message, attempts: 0 });
-      io.stderr.write(`athena-rx single: ${file}: ${code}: ${message}\n`);
+      io.stderr.write(`athena-rx single: ${terminalSafe(file)}: ${code}: ${terminalSafe(message)}\n`);
       return EXIT.failed;
     }
     let output: ClassificationOutput;
@@ -100,7 +101,7 @@ export const single: Command = withHelp(HELP, async (args, io) => {
         errorMessage: failure.message,
         attempts: 1,
       });
-      io.stderr.write(`athena-rx single: ${file}: ${failure.code}: ${failure.message}\n`);
+      io.stderr.write(`athena-rx single: ${terminalSafe(file)}: ${failure.code}: ${terminalSafe(failure.message)}\n`);
       return EXIT.failed;
     }
     const labels: Record<string, number> = {};
@@ -116,10 +117,11 @@ export const single: Command = withHelp(HELP, async (args, io) => {
     });
     if (format === 'table') {
       const rows = [...output.classifications].sort((a, b) => b.weight - a.weight);
-      const w = Math.max('LABEL'.length, ...rows.map((c) => c.label.length));
-      io.stdout.write(`${file}  (correlation id ${prepared.correlationId})\n`);
+      const w = Math.max('LABEL'.length, ...rows.map((c) => terminalSafe(c.label).length));
+      io.stdout.write(`${terminalSafe(file)}  (correlation id ${terminalSafe(prepared.correlationId)})\n`);
       io.stdout.write(`${'LABEL'.padEnd(w)}  WEIGHT\n`);
-      for (const c of rows) io.stdout.write(`${c.label.padEnd(w)}  ${c.weight.toFixed(6)}\n`);
+      // Labels come from the server: escaped like file names, so a hostile server cannot drive the terminal.
+      for (const c of rows) io.stdout.write(`${terminalSafe(c.label).padEnd(w)}  ${c.weight.toFixed(6)}\n`);
       if (rows.length === 0) io.stdout.write('(the service returned no labels)\n');
     }
     return EXIT.ok;
