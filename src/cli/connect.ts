@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { MAX_ID_LENGTH } from '../contract/messages';
+import { idProblem } from '../core/ids';
 import { startAthenaServer, type AthenaTestServer } from '../testing/index';
 import { createAthenaClient, insecure, isLoopbackAddress, oauthClientCredentials, tls, type AthenaGrpcClient } from '../transport/index';
 import { isLoopbackHost } from '../transport/credentials';
@@ -115,8 +115,9 @@ const ADDRESS = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 function checkId(s: Setting | undefined, what: string): string | undefined {
   if (!s) return undefined;
-  if (s.value.length > MAX_ID_LENGTH)
-    throw new UsageError(`${s.source}: a ${what} has at most ${MAX_ID_LENGTH} characters, got ${s.value.length}`);
+  // The contract's one id rule (src/core/ids), said as a usage error naming the flag or variable.
+  const problem = idProblem(`a ${what}`, s.value);
+  if (problem !== undefined) throw new UsageError(`${s.source}: ${problem}`);
   return s.value;
 }
 

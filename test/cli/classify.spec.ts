@@ -174,7 +174,7 @@ describe('athena-rx classify: bad usage exits 2 with what to fix', () => {
     ],
     [['samples', '--address', 'localhost:50051', '--client-id', 'c'], /no client secret: set ATHENA_CLIENT_SECRET/],
     [['samples', '--address', 'localhost:50051', '--insecure', '--ca-file', 'x.pem'], /--insecure and --ca-file contradict/],
-    [['samples', '--deployment-id', 'x'.repeat(65)], /a deployment id has at most 64 characters/],
+    [['samples', '--deployment-id', 'x'.repeat(65)], /a deployment id is 65 characters long; the service accepts at most 64/],
     // Credentials in plaintext to another machine (issue 12).
     [
       ['samples', '--address', '10.0.0.5:50051', '--insecure', '--token', 't'],
