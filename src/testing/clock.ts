@@ -1,11 +1,13 @@
+import type { SchedulerLike } from 'rxjs';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
  * Where the in-process server reads the time. Expiry (responses after 1 h, deployments after 24 h
  * idle) is computed from `now()`, so tests inject a {@link ManualClock} and advance it instead of
- * waiting.
+ * waiting. It is RxJS's own clock, `SchedulerLike`'s `now()`, so the one time abstraction of the
+ * project serves here too: a `TestScheduler` or `VirtualTimeScheduler` is a `Clock` as it is.
  */
-export interface Clock {
+export interface Clock extends Pick<SchedulerLike, 'now'> {
   /** Milliseconds since an arbitrary epoch; must never go backwards. */
   now(): number;
   /**

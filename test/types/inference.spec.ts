@@ -1,11 +1,11 @@
 /* eslint-disable @typescript-eslint/no-unused-vars -- type tests: these values exist to have their types checked */
 import { join } from 'node:path';
-import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
+import { from, lastValueFrom, toArray, VirtualTimeScheduler, type Observable } from 'rxjs';
 import { classifyAll } from '../../src/operators/classifyAll';
 import { classifyImages } from '../../src/operators/classifyImages';
 import { classifyIterable } from '../../src/operators/classifyIterable';
 import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
-import { startAthenaServer } from '../../src/testing';
+import { startAthenaServer, type Clock } from '../../src/testing';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';
 
 /**
@@ -89,6 +89,21 @@ describe('inferred ref types (compiled by tsc in npm test)', () => {
       expect(refs).toEqual([file]);
     } finally {
       real.close();
+    }
+  });
+});
+
+describe('one clock abstraction', () => {
+  it("an RxJS scheduler is the testing server's Clock as it is (SchedulerLike's now())", async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const clock: Clock = scheduler; // compiles: a SchedulerLike is a Clock
+    const server = await startAthenaServer({ clock });
+    try {
+      const client = createAthenaClient({ address: server.address, credentials: insecure() });
+      await expect(client.listDeployments()).resolves.toHaveProperty('deployments');
+      client.close();
+    } finally {
+      await server.stop();
     }
   });
 });
