@@ -24,6 +24,48 @@ export interface PackageCopy {
   remove(): void;
 }
 
+export interface PackageCopyOptions {
+  /**
+   * For a program run as another user (the CLI as `nobody`, where a file permission is the point
+   * of a test). By default `node_modules/` links back to this clone's, which another user cannot
+   * reach when the clone sits in a folder only its owner may enter (root's home, a `mktemp -d`).
+   * Self-contained, the copy has its own `node_modules/` with the package's runtime dependencies
+   * (about 65 MB: the `dependencies` of package.json and theirs), and every file in it is
+   * readable by all users whatever the umask was when the clone was made.
+   */
+  readonly selfContained?: boolean;
+}
+
+/** The runtime dependencies of the package, as folders under node_modules/: its `dependencies` and theirs. */
+function runtimeDependencies(): string[] {
+  const found = new Set<string>();
+  const visit = (name: string): void => {
+    const manifest = path.join(root, 'node_modules', name, 'package.json');
+    // A dependency installed inside its dependent's own node_modules/ is copied along with it;
+    // an optional one for another platform is not installed at all.
+    if (found.has(name) || !fs.existsSync(manifest)) return;
+    found.add(name);
+    const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as Record<string, Record<string, string> | undefined>;
+    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(dep);
+  };
+  const own = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  for (const dep of Object.keys(own.dependencies)) visit(dep);
+  return [...found];
+}
+
+/** `chmod -R a+rX`: folders and files readable (and folders enterable) by every user. */
+function readableByAll(dir: string): void {
+  fs.chmodSync(dir, 0o755);
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) readableByAll(full);
+    else if (entry.isFile()) {
+      const mode = fs.statSync(full).mode & 0o777;
+      fs.chmodSync(full, mode | 0o444 | (mode & 0o100 ? 0o111 : 0));
+    }
+  }
+}
+
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
@@ -32,14 +74,20 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-export async function transpiledPackage(): Promise<PackageCopy> {
+export async function transpiledPackage(options: PackageCopyOptions = {}): Promise<PackageCopy> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-examples-'));
   const dir = path.join(tmp, 'athena-rx');
   fs.mkdirSync(dir);
   for (const entry of ['package.json', 'proto', 'samples', 'examples', 'bin']) {
     fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
   }
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  if (options.selfContained) {
+    for (const dep of runtimeDependencies()) {
+      fs.cpSync(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true, dereference: true });
+    }
+  } else {
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  }
 
   const cjs = path.join(dir, 'dist/cjs');
   const compilerOptions: ts.CompilerOptions = {
@@ -83,5 +131,6 @@ export async function transpiledPackage(): Promise<PackageCopy> {
       fs.writeFileSync(path.join(dist, 'esm', entry + '.js'), body.join('\\n'));
     }`;
   await run(process.execPath, ['-e', facade, path.join(dir, 'dist')], { cwd: dir });
+  if (options.selfContained) readableByAll(tmp);
   return { dir, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }
