@@ -54,6 +54,8 @@ beforeEach(() => {
 });
 /** The CLI runs of the current case: killed if still running when it ends (it failed), never left behind. */
 let runs: Run[] = [];
+/** Folders a case made unreadable, made readable again when it ends. */
+const locked: string[] = [];
 afterEach(() => {
   for (const run of runs) {
     if (run.exited()) continue;
@@ -62,6 +64,8 @@ afterEach(() => {
     process.stderr.write(`athena-rx ${run.args.join(' ')} was still running when the case ended; its stderr:\n${run.stderr()}\n`);
   }
   runs = [];
+  // A folder a case locked (mode 000) stops its owner's rmSync too, unless that owner is root.
+  for (const folder of locked.splice(0)) chmodSync(folder, 0o755);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -241,6 +245,7 @@ describe('athena-rx classify as a process, where a permission denies a folder', 
         chmodSync(join(tmp, file), 0o644);
       }
       chmodSync(join(tmp, 'in/locked'), 0o000);
+      locked.push(join(tmp, 'in/locked'));
       const run = await athena(['classify', 'in', '--format', 'jsonl', '--output', 'out.jsonl']).done;
       const records = lines(join(tmp, 'out.jsonl')).map(
         (l) => JSON.parse(l) as { file: string; outcome: string; errorCode: string; errorMessage: string },
