@@ -51,8 +51,8 @@ class Example {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** Resolves once `test` holds for the output so far. */
-  async until(test: () => boolean, what: string, ms = 10_000): Promise<void> {
+  /** Resolves once `test` holds for the output so far (within 60 s: 10 s was too short on a loaded machine). */
+  async until(test: () => boolean, what: string, ms = 60_000): Promise<void> {
     const deadline = Date.now() + ms;
     while (!test()) {
       if (Date.now() > deadline)
@@ -64,7 +64,7 @@ class Example {
     }
   }
 
-  async exitCode(ms = 10_000): Promise<number | null> {
+  async exitCode(ms = 60_000): Promise<number | null> {
     const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
     const code = await Promise.race([this.exited, timer]);
     if (code === 'timeout') {
@@ -84,6 +84,7 @@ class Example {
 }
 
 describe('examples/', () => {
+  jest.setTimeout(120_000); // the bounds above are 60 s, for a loaded machine
   let pkg: PackageCopy;
   const running: Example[] = [];
   const start = (file: string, args: string[]): Example => {

@@ -1,9 +1,11 @@
 /**
  * The circuit breaker in front of the transport (issue 11): while it is open nothing is sent and
  * the window holds, so the pipeline stops reading and preparing; one probe after the cool-down
- * decides.
+ * decides. The cool-down runs on virtual time, ended by the test once every request sent before
+ * the circuit opened is answered: no answer can come late, into the half-open state, however
+ * loaded the machine.
  */
-import { from, lastValueFrom, tap, toArray } from 'rxjs';
+import { from, lastValueFrom, tap, toArray, VirtualTimeScheduler } from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import { classify, type ClassifyItem } from '../../src/operators/classify';
 import { correlate } from '../../src/operators/correlate';
@@ -28,13 +30,22 @@ describe('classify with a circuit breaker, over loopback', () => {
   it('stops sending while open (the window holds), probes once after the cool-down, and flows again when the probe succeeds', async () => {
     server.faults.modelErrorRate(1); // the service fails every image, until the test clears it
     const client = createAthenaClient({ address: server.address, credentials: insecure() });
-    const breaker = circuitBreaker({ failureThreshold: 3, window: 10_000, coolDown: 400 });
+    const clock = new VirtualTimeScheduler();
+    const breaker = circuitBreaker({ failureThreshold: 3, window: 10_000, coolDown: 400, scheduler: clock });
     const log: string[] = [];
+    // Images sent, and answered (failed or not); `allAnswered` is called once they are equal.
+    let sentImages = 0;
+    let answeredImages = 0;
+    let allAnswered: (() => void) | undefined;
     breaker.events.subscribe((e: CircuitBreakerEvent) => {
       log.push(e.to);
       if (e.to === 'open' && log.filter((s) => s === 'open').length === 1) {
-        // While open: nothing may be sent. Let the service recover during the cool-down.
-        setTimeout(() => server.faults.clear(), 100);
+        // While open: nothing may be sent. Once the requests sent before are all answered (as
+        // failures), the service recovers and the cool-down ends.
+        void new Promise<void>((resolve) => (answeredImages >= sentImages ? resolve() : (allAnswered = resolve))).then(() => {
+          server.faults.clear();
+          clock.flush();
+        });
       }
     });
     const window = inFlightWindow(8);
@@ -50,6 +61,9 @@ describe('classify with a circuit breaker, over loopback', () => {
             classify<number>(client, { window, breaker }),
             tap((e) => {
               if (e.kind === 'sent') log.push(`sent:${breaker.state}:${prepared}`);
+              if (e.kind === 'sent') sentImages += e.images.length;
+              if (e.kind === 'response') answeredImages += e.response.outputs.length;
+              if (allAnswered && answeredImages >= sentImages) allAnswered();
             }),
             correlate<number>(),
             toArray(),

@@ -225,7 +225,9 @@ describe('redisWorker', () => {
     await redis.xreadgroup('GROUP', 'g', 'dead1', 'COUNT', 1, 'STREAMS', stream, '>');
     await redis.xclaim(stream, 'g', 'dead2', 0, killer);
     await redis.xclaim(stream, 'g', 'dead3', 0, killer);
-    await new Promise((r) => setTimeout(r, 30));
+    // Claimable once Redis itself counts the job idle for claimIdle (20 ms): asked of Redis, not slept for.
+    const idle = async () => Number(((await redis.xpending(stream, 'g', '-', '+', 1)) as Array<[string, string, number, number]>)[0]![2]);
+    while ((await idle()) < 20) await new Promise((r) => setTimeout(r, 5));
     const events = await drain(stream, { claimIdle: 20, maxDeliveries: 3 });
     expect(events.map((e) => e.kind)).toEqual(['dead-lettered']);
     const [result] = await results(stream);

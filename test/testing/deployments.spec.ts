@@ -63,12 +63,12 @@ describe('in-process server: deployments (contract section 3)', () => {
     expect([...got(a), ...got(b)].sort()).toEqual(ids);
     expect(got(a).length).toBe(3);
     expect(got(b).length).toBe(3);
-    // Nothing arrives twice, even later.
-    await new Promise((r) => setTimeout(r, 50));
-    expect(a.responses.length + b.responses.length).toBe(ids.length);
+    // Nothing arrives twice, even later: counted once both streams have ended ('end' follows the last 'data').
+    const ended = [a, b].map((s) => new Promise((r) => s.call.once('end', r)));
     a.call.end();
     b.call.end();
-    await Promise.all([a.status, b.status]);
+    await Promise.all([a.status, b.status, ...ended]);
+    expect(a.responses.length + b.responses.length).toBe(ids.length);
   });
 
   it('the outputs of one request are delivered together, in one response (section 3, modelled)', async () => {
