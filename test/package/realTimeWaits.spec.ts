@@ -1,0 +1,89 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ts from 'typescript';
+
+const root = path.resolve(__dirname, '../..');
+
+/**
+ * The spots in `source` where a test asserts after a fixed real-time wait: an `await` of a sleep
+ * (`sleep(ms)`, `delay(ms)`, a Promise around `setTimeout`, a race with one of those) that stands
+ * on its own, not in a loop that polls for a condition, and is followed in the same block by an
+ * `expect`. On a loaded machine the wait is too short, and what the `expect` checks for absence
+ * was merely late; on an idle one it is long for nothing. Wait on a signal, on virtual time, or
+ * poll for a condition within a stated bound instead.
+ */
+export function expectAfterSleep(fileName: string, source: string): string[] {
+  const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  const found: string[] = [];
+  const isWait = (node: ts.Node): boolean => /\b(setTimeout|sleep|delay)\s*\(/.test(node.getText(file));
+  const inLoop = (node: ts.Node): boolean => {
+    for (let up = node.parent; up && !ts.isFunctionLike(up); up = up.parent) if (ts.isIterationStatement(up, false)) return true;
+    return false;
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isBlock(node) || ts.isSourceFile(node)) {
+      const statements = node.statements;
+      statements.forEach((statement, i) => {
+        const waits = ts.isExpressionStatement(statement) && ts.isAwaitExpression(statement.expression) && isWait(statement.expression);
+        if (!waits || inLoop(statement)) return;
+        if (!statements.slice(i + 1).some((later) => /\bexpect\s*\(/.test(later.getText(file)))) return;
+        const { line } = file.getLineAndCharacterOfPosition(statement.getStart(file));
+        found.push(`${fileName}:${line + 1}: ${statement.getText(file)}`);
+      });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found;
+}
+
+function testFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'fixtures' ? [] : testFiles(full);
+    return entry.name.endsWith('.ts') ? [full] : [];
+  });
+}
+
+describe('no test asserts after a fixed real-time wait', () => {
+  it('finds the pattern, and lets polling loops, outages and bounded races be (the finder works)', () => {
+    const flagged = `
+      it('x', async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        expect(seen).toHaveLength(2);
+      });
+      it('y', async () => {
+        await sleep(500);
+        const after = count();
+        expect(after).toBe(1);
+      });`;
+    expect(expectAfterSleep('flagged.ts', flagged)).toEqual([
+      'flagged.ts:3: await new Promise((r) => setTimeout(r, 50));',
+      'flagged.ts:7: await sleep(500);',
+    ]);
+    const fine = `
+      it('polls', async () => {
+        while (!done()) await new Promise((r) => setTimeout(r, 20));
+        for (;;) {
+          if (ready()) break;
+          await sleep(5);
+        }
+        expect(done()).toBe(true);
+      });
+      async function outage() {
+        await server.stop();
+        await sleep(3000);
+        await server.start();
+      }
+      it('signals', async () => {
+        await new Promise((r) => stream.once('end', r));
+        expect(count).toBe(3);
+      });`;
+    expect(expectAfterSleep('fine.ts', fine)).toEqual([]);
+  });
+
+  it('in test/', () => {
+    const found = testFiles(path.join(root, 'test')).flatMap((f) => expectAfterSleep(path.relative(root, f), fs.readFileSync(f, 'utf8')));
+    expect(found).toEqual([]);
+  });
+});
