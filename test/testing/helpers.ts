@@ -52,7 +52,7 @@ export interface OutgoingRequest {
 export interface TestStream {
   call: grpc.ClientDuplexStream<OutgoingRequest, ClassifyResponse>;
   responses: ClassifyResponse[];
-  /** Resolves with the next response not yet taken by `next()`. */
+  /** Resolves with the next response not yet taken by `next()` (within 20 s by default: a bound for a loaded machine). */
   next(timeoutMs?: number): Promise<ClassifyResponse>;
   /** The final status (OK or the error). */
   status: Promise<grpc.StatusObject>;
@@ -70,7 +70,7 @@ export function openStream(client: RawClient, metadata = new grpc.Metadata()): T
   });
   call.on('error', () => {});
   const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-  const next = (timeoutMs = 5000) =>
+  const next = (timeoutMs = 20_000) =>
     new Promise<ClassifyResponse>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
       const check = () => {
@@ -108,8 +108,8 @@ export function rawInput(correlationId: string, seed = 1, extra: Partial<Classif
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `cond` until true (real time, short). */
-export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+/** Polls `cond` until true, within `timeoutMs` (20 s by default: a bound for a loaded machine, not an expected time). */
+export async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time');
