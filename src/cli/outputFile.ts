@@ -3,6 +3,7 @@ import { extname, resolve } from 'node:path';
 import { messageOf } from './errors';
 import { UsageError } from './io';
 import { fileSink, streamSink, terminalSafe, type FileSink, type OutputFormat, type ResultRecord, type Sink } from './output';
+import { lockOutput, type OutputLock } from './outputLock';
 import { isFinal, readPreviousOutput, type PreviousOutput } from './resume';
 
 /** How `classify` was asked to write: the flags that decide it. */
@@ -14,6 +15,8 @@ export interface OutputRequest {
   readonly resume: boolean;
   readonly force: boolean;
   readonly cwd: string;
+  /** Told of a stale lock taken over or a stale temporary file removed (one line each). */
+  readonly notice?: (line: string) => void;
 }
 
 /** Where results go, decided and checked before any work starts. */
@@ -27,12 +30,16 @@ export interface OutputPlan {
   readonly kept: readonly ResultRecord[];
   /** Lines of the earlier output that could not be read (and are dropped). */
   readonly unreadable: number;
+  /** The output file's lock, held from the plan on: the caller releases it on every way out. */
+  readonly lock?: OutputLock;
 }
 
 /**
  * Checks the output flags against the file system: a non-empty output file is replaced only with
  * `--force`; `--resume` reads it (jsonl, csv or json) for the inputs that already have a final
- * result. Throws a {@link UsageError} that says what to do.
+ * result. Throws a {@link UsageError} that says what to do. The output file is locked
+ * ({@link lockOutput}) before it is read, so that no other run writes it from here on; nothing
+ * in it is changed until {@link openOutput}.
  */
 export function planOutput(request: OutputRequest): OutputPlan {
   const { output, resume, force } = request;
@@ -44,6 +51,18 @@ export function planOutput(request: OutputRequest): OutputPlan {
     return { format: request.format ?? 'table', done: new Set(), kept: [], unreadable: 0 };
   }
   const path = resolve(request.cwd, output);
+  const lock = lockOutput(path, output, request.notice ?? (() => undefined));
+  try {
+    return { ...planFile(request, output, path), lock };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** {@link planOutput} for an output file, once it is locked. */
+function planFile(request: OutputRequest, output: string, path: string): OutputPlan {
+  const { resume, force } = request;
   const existing = statSync(path, { throwIfNoEntry: false });
   const hasResults = existing?.isFile() === true && existing.size > 0;
   if (hasResults && !resume && !force) {

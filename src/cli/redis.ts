@@ -23,9 +23,27 @@ export interface OpenRedis {
   readonly close: () => void;
 }
 
-/** The URL without its password, for messages. */
+/**
+ * The URL without its password, for messages. Parsed with `URL`, whose authority ends at the last
+ * `@` (a password may hold `@`); where it does not parse, or parses with the credentials elsewhere
+ * (an unencoded `?`, `#` or `/` in the password), everything between `//` and the last `@` goes.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  const at = url.lastIndexOf('@');
+  if (scheme === undefined || at < scheme.length) return url;
+  try {
+    const parsed = new URL(url);
+    // The parser's host is what follows the last '@': the password it found is the whole one.
+    const afterAt = url.slice(at + 1).toLowerCase();
+    if (parsed.password !== '' && afterAt.startsWith(parsed.host.toLowerCase())) {
+      parsed.password = '***';
+      return parsed.href;
+    }
+  } catch {
+    // Not a URL: cut by hand below.
+  }
+  return `${scheme}***${url.slice(at)}`;
 }
 
 /** Reads `--redis` and `--stream`. */

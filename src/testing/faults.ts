@@ -36,7 +36,7 @@ export interface Faults {
 }
 
 /** mulberry32: small, seedable, and the same sequence on every platform. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

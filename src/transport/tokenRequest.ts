@@ -1,5 +1,6 @@
 import { AthenaAuthError } from './errors';
 import { describeTokenlessBody, readTokenBody, redirectRefusal } from './plaintext';
+import { redactor, type Redact } from '../core/redact';
 
 /** A token from the endpoint, with when it expires and when to replace it. */
 export interface CachedToken {
@@ -23,24 +24,15 @@ export interface TokenRequest {
   readonly now: () => number;
 }
 
-type Redact = (text: string) => string;
-
-/**
- * Any text from the endpoint that reaches an error message goes through this first. A very short
- * "secret" (tests, placeholders) would match ordinary letters and garble the message, so only
- * secrets of 6 characters or more are searched for; real client secrets are far longer.
- */
-function secretRedactor(clientSecret: string): Redact {
-  return (text) => (clientSecret.length >= 6 ? text.split(clientSecret).join('[redacted]') : text);
-}
-
 /**
  * Asks the endpoint for a token: POSTs the client credentials as JSON, reads the answer (capped)
  * and returns the token with its expiry, or rejects with an {@link AthenaAuthError} that says what
  * the endpoint answered, never the secret.
  */
 export async function requestToken(request: TokenRequest): Promise<CachedToken> {
-  const redact = secretRedactor(request.clientSecret);
+  // Any text from the endpoint that reaches an error message is redacted first, in every
+  // spelling the endpoint could echo the secret in (JSON-escaped, URL-encoded, Basic base64).
+  const redact = redactor([{ secret: request.clientSecret, basicUser: request.clientId }]);
   const startedAt = request.now();
   const response = await postCredentials(request, redact);
   const redirect = redirectRefusal(response, request.endpoint, request.tokenUrl);
@@ -107,10 +99,10 @@ function requestFailed(tokenUrl: string, response: Response, text: string, body:
   const error = field(body.error, redact);
   const errorDescription = field(body.error_description, redact) ?? field(body.message, redact);
   const said =
-    error || errorDescription ? [error, errorDescription].filter(Boolean).join(': ') : redact(text.slice(0, 200)).trim() || '(empty body)';
+    error || errorDescription ? [error, errorDescription].filter(Boolean).join(': ') : redact(text).slice(0, 200).trim() || '(empty body)';
   return new AthenaAuthError({
     code: 'TOKEN_REQUEST_FAILED',
-    message: `Token request to ${tokenUrl} failed: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}: ${said}`,
+    message: `Token request to ${tokenUrl} failed: HTTP ${response.status}${response.statusText ? ` ${redact(response.statusText)}` : ''}: ${said}`,
     httpStatus: response.status,
     error,
     errorDescription,

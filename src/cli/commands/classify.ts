@@ -1,7 +1,7 @@
 import type { Subscription } from 'rxjs';
-import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp } from '../args';
+import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection, type Connection, type ConnectionConfig } from '../connect';
-import { describeCallError } from '../errors';
+import { describeCallError, messageOf } from '../errors';
 import { watchInterrupts } from '../interrupts';
 import { findInputs, type FoundInputs, type InputFile } from '../files';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
@@ -57,7 +57,20 @@ Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration
 
 export const classify: Command = withHelp(HELP, async (args, io) => {
   const plan = await planRun(args, io);
-  const output = openOutput(plan.output, io.stdout, plan.outputName);
+  // The output file is locked from the plan on; the lock goes on every way out.
+  try {
+    return await runPlanned(plan, io);
+  } finally {
+    plan.output.lock?.release();
+  }
+});
+
+/**
+ * Runs a checked plan. The output file is opened (truncated, or its resume file created) only once
+ * the metrics port, the address and the credentials have passed: a run refused before that leaves
+ * it as it was.
+ */
+async function runPlanned(plan: RunPlan, io: CliIo): Promise<number> {
   const startedAt = performance.now();
   const endpoint: MetricsEndpoint | undefined = plan.metricsAt ? await startMetricsEndpoint(plan.metricsAt) : undefined;
   if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
@@ -80,8 +93,6 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   if (problem !== undefined) {
     const { total } = plan;
     await connection.close();
-    output.sink.close();
-    output.lostFile(); // a resume's new file, not yet in place, is removed
     io.stderr.write(`athena-rx classify: ${problem}\n`);
     io.stderr.write(`nothing was read or sent: ${total} ${total === 1 ? 'image' : 'images'} not attempted\n`);
     return finish('unavailable', EXIT.unavailable, total, problem);
@@ -89,11 +100,19 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   // Deployment backlogs for the gauge, only when someone scrapes.
   if (endpoint) stopPolling = pollBacklog(connection.client, metrics);
 
+  let output: OpenOutput;
+  try {
+    output = openOutput(plan.output, io.stdout, plan.outputName);
+  } catch (err) {
+    await connection.close();
+    await finish('failed', EXIT.usage, plan.total, messageOf(err));
+    throw err;
+  }
   const ctx: RunContext = { plan, output, connection, stats, metrics, io };
   const outcome = await classifyFiles(ctx);
   const { status, exitStatus, notAttempted } = report(ctx, outcome, startedAt);
   return finish(status, exitStatus, notAttempted);
-});
+}
 
 /** The command line, read and checked: what to classify, where results go, how to connect. */
 interface RunPlan {
@@ -141,7 +160,24 @@ async function planRun(args: string[], io: CliIo): Promise<RunPlan> {
     resume: boolFlag(flags, 'resume'),
     force: boolFlag(flags, 'force'),
     cwd: io.cwd,
+    notice: (line) => io.stderr.write(`athena-rx classify: ${terminalSafe(line)}\n`),
   });
+  try {
+    return await planInputs(flags, positionals, io, { top, settings, config, outputName, output });
+  } catch (err) {
+    output.lock?.release();
+    throw err;
+  }
+}
+
+/** The rest of {@link planRun}, once the output is planned (and locked). */
+async function planInputs(
+  flags: Flags,
+  positionals: string[],
+  io: CliIo,
+  planned: Pick<RunPlan, 'top' | 'settings' | 'config' | 'outputName' | 'output'>,
+): Promise<RunPlan> {
+  const { top, settings, config, outputName, output } = planned;
   const found = await inputFiles(positionals, boolFlag(flags, 'samples'), io.cwd);
   // --resume: inputs that already have a final result are not classified again.
   const files = found.files.filter((f) => !output.done.has(f.display));
