@@ -26,7 +26,7 @@ const require = createRequire(import.meta.url);
 const sharp = require('sharp');
 
 /** Bump when the recipe changes, so that a cached corpus of the old recipe is not reused. */
-const RECIPE = 3;
+const RECIPE = 4;
 export const DEFAULT_PHOTOS = 60;
 
 const SOURCES = ['chelsea-2000x1500.jpg', 'coffee-5000x3500.jpg', 'astronaut-q95.jpg', 'rocket-original.jpg', 'retina-icc-srgb.jpg'];
@@ -124,7 +124,7 @@ async function make(p, file) {
   ch = Math.max(16, Math.floor(ch));
   const left = Math.floor(rnd() * (meta.width - cw));
   const top = Math.floor(rnd() * (meta.height - ch));
-  const side = 512;
+  const side = 256; // smaller than the smallest photo: sharp composites a tile no larger than the image
   // Stronger detail in the JPEGs (about 2-3 bits per pixel at these qualities, as from a camera);
   // gentler in the PNGs, which keep every bit of it (about 12-16 bits per pixel, as a photo saved as PNG).
   const tile = detailTile(p.seed, side, p.png ? 14 : 52);
