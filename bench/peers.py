@@ -8,7 +8,10 @@ no pip package is needed). Measures process CPU time (every thread) per image.
 Protocol (one JSON object per line): the first stdin line is {"files": [paths]}; answers
 {"ready": true, "cv2": version, "brotli": bool}. Then each line {"run": mode, "reps": n} runs
 every file n times and answers {"cpu_ms": [per file, mean over reps], "bytes": [...]}, where mode
-is "decode" (imdecode only), "prepare" (decode + resize) or "brotli<q>" (prepare + Brotli at q).
+is "decode" (imdecode of the bytes in memory), "resize" (cv2.resize of the decoded image, decoded
+once outside the count), "prepare" (read the file, decode, resize), "client" (the Python client's
+own preparation: read the file, MD5 and SHA-256 of its bytes, decode, resize) or "brotli<q>"
+(prepare + Brotli at q).
 {"md5": true} answers the MD5 of each file's prepared B,G,R pixels (or null when OpenCV cannot
 decode it); {"decode_md5": [paths]} the MD5 of imdecode's output for other files (the compact
 PNG wire, checked against the reference decoder). Exits at the end of stdin.
@@ -66,17 +69,36 @@ def prepare(data):
     return img.tobytes()
 
 
-def run(files, mode, reps):
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run(paths, files, mode, reps):
     cpu, sizes = [], []
-    for data in files:
+    for path, data in zip(paths, files):
+        if mode == "resize":
+            img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+            start = time.process_time()
+            for _ in range(reps):
+                out = cv2.resize(img, (SIDE, SIDE), interpolation=cv2.INTER_LINEAR).tobytes()
+            cpu.append((time.process_time() - start) * 1000 / reps)
+            sizes.append(len(out))
+            del img
+            continue
         start = time.process_time()
         size = 0
         for _ in range(reps):
-            if mode == "decode":
+            if mode == "client":
+                data = read(path)
+                _hashes = (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+                pixels = prepare(data)
+                size = 0 if pixels is None else len(pixels)
+            elif mode == "decode":
                 img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
                 size = 0 if img is None else img.nbytes
             else:
-                pixels = prepare(data)
+                pixels = prepare(read(path) if mode == "prepare" else data)
                 if pixels is None:
                     size = 0
                 elif mode.startswith("brotli"):
@@ -90,10 +112,8 @@ def run(files, mode, reps):
 
 def main():
     first = json.loads(sys.stdin.readline())
-    files = []
-    for path in first["files"]:
-        with open(path, "rb") as f:
-            files.append(f.read())
+    paths = first["files"]
+    files = [read(path) for path in paths]
     print(json.dumps({"ready": True, "cv2": cv2.__version__, "brotli": BROTLI is not None}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
@@ -112,7 +132,7 @@ def main():
                 out.append(None if pixels is None else hashlib.md5(pixels).hexdigest())
             print(json.dumps({"md5": out}), flush=True)
         else:
-            print(json.dumps(run(files, cmd["run"], cmd.get("reps", 1))), flush=True)
+            print(json.dumps(run(paths, files, cmd["run"], cmd.get("reps", 1))), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,19 @@ import { intFlag, stringFlag, type Flags, type OptionSpec } from './args';
 import { DEFAULT_BROTLI_QUALITY, DEFAULT_MAX_BATCH_COUNT, DEFAULT_WINDOW, defaultConcurrency } from '../index';
 import { UsageError } from './io';
 
+/** The forms of `--wire`, as `PrepareOptions.encoding` names them. */
+const WIRES = { raw: 'uncompressed', brotli: 'brotli', png: 'png' } as const;
+type Wire = keyof typeof WIRES;
+
+/**
+ * The CLI's wire when neither `--wire` nor `--brotli-quality` is given, chosen by measurement on
+ * the photo corpus (docs/performance.md, "The CLI's wire").
+ */
+export const DEFAULT_WIRE: Wire = 'raw';
+
 /** How images are prepared: shared by `classify`, `single` and `e2e`. */
 export const PREPARE_OPTIONS = {
+  wire: { type: 'string' },
   'brotli-quality': { type: 'string' },
   hashes: { type: 'string' },
 } as const satisfies OptionSpec;
@@ -24,7 +35,9 @@ const DEFAULT_GIVE_UP_AFTER_S = 60;
 // only when asked), batch size, and classifyImages' window.
 
 export const PREPARE_HELP = `preparation:
-  --brotli-quality Q      Brotli quality 0-11 for the pixels, 0 sends them uncompressed (default ${DEFAULT_BROTLI_QUALITY})
+  --wire FORM             how the pixels travel: raw, brotli or png (lossless; default ${DEFAULT_WIRE})
+  --brotli-quality Q      Brotli quality 0-11 for --wire brotli, 0 sends the pixels raw (default ${DEFAULT_BROTLI_QUALITY};
+                          given alone, it implies --wire brotli)
   --hashes LIST           hashes of the file to send: md5,sha1 (default), md5, sha1 or none`;
 
 export const PIPELINE_HELP = `${PREPARE_HELP}
@@ -38,7 +51,7 @@ pipeline:
 export type WireHash = 'md5' | 'sha1';
 
 export interface PrepareSettings {
-  readonly encoding: 'uncompressed' | 'brotli';
+  readonly encoding: 'uncompressed' | 'brotli' | 'png';
   readonly brotliQuality: number;
   readonly hashes: readonly WireHash[];
 }
@@ -51,9 +64,27 @@ export interface PipelineSettings extends PrepareSettings {
   readonly giveUpAfter: number;
 }
 
-/** Reads `--brotli-quality` and `--hashes`. */
+/**
+ * The wire from `--wire` and `--brotli-quality`: `--brotli-quality` alone keeps its old meaning
+ * (0 raw, else Brotli at that quality); with `--wire`, it must agree.
+ */
+function resolveWire(flags: Flags): { encoding: PrepareSettings['encoding']; brotliQuality: number } {
+  const given = intFlag(flags, 'brotli-quality', { min: 0, max: 11 });
+  const text = stringFlag(flags, 'wire');
+  if (text !== undefined && !Object.hasOwn(WIRES, text)) throw new UsageError(`--wire takes raw, brotli or png; got '${text}'`);
+  const wire: Wire = (text as Wire | undefined) ?? (given === undefined ? DEFAULT_WIRE : given === 0 ? 'raw' : 'brotli');
+  if (given !== undefined && (wire === 'brotli') !== given > 0) {
+    throw new UsageError(
+      wire === 'brotli'
+        ? '--brotli-quality 0 sends the pixels raw: give --wire raw'
+        : `--brotli-quality applies to --wire brotli, not --wire ${wire}`,
+    );
+  }
+  return { encoding: WIRES[wire], brotliQuality: given || DEFAULT_BROTLI_QUALITY };
+}
+
+/** Reads `--wire`, `--brotli-quality` and `--hashes`. */
 export function resolvePrepare(flags: Flags): PrepareSettings {
-  const quality = intFlag(flags, 'brotli-quality', { min: 0, max: 11 }) ?? DEFAULT_BROTLI_QUALITY;
   const rawHashes = stringFlag(flags, 'hashes');
   let hashes: WireHash[] = ['md5', 'sha1'];
   if (rawHashes !== undefined) {
@@ -68,7 +99,7 @@ export function resolvePrepare(flags: Flags): PrepareSettings {
       hashes = [...new Set(words as WireHash[])];
     }
   }
-  return { encoding: quality === 0 ? 'uncompressed' : 'brotli', brotliQuality: quality, hashes };
+  return { ...resolveWire(flags), hashes };
 }
 
 /** Reads every pipeline flag, checking ranges so that mistakes stop before any work. */

@@ -1,5 +1,5 @@
 import { constants, type PathLike, type Stats } from 'node:fs';
-import { open, stat as statPath } from 'node:fs/promises';
+import { open, stat as statPath, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { RAW_IMAGE_BYTES } from '../contract/messages';
 import { PreprocessError } from './errors';
@@ -126,12 +126,44 @@ async function readFileCapped(path: PathLike, maxBytes: number, label = String(p
     const stat = await handle.stat();
     if (!stat.isFile()) throw notRegular(label, stat);
     checkSize(stat.size, maxBytes, label);
-    return await readStreamCapped(handle.createReadStream({ autoClose: false }), maxBytes, label);
+    return await readWhole(handle, stat.size, maxBytes, label);
   } catch (err) {
     throw err instanceof PreprocessError ? err : unreadable(label, err);
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+/** Bytes asked for at a time past the size `fstat` gave (a file that grew), and the probe for that. */
+const GROWTH_CHUNK = 64 * 1024;
+
+/**
+ * Reads an opened regular file into one buffer of the size `fstat` gave: one allocation and,
+ * for a file in the page cache, one `read`, with no list of chunks to concatenate (a stream of
+ * 64 KiB chunks then `Buffer.concat` copied every byte once more and fed the collector). A file
+ * that shrank since is returned as far as it goes; one that grew (or a file whose size the
+ * kernel reports as 0, as in /proc) is read on in chunks, still refused past `maxBytes`.
+ */
+async function readWhole(handle: FileHandle, size: number, maxBytes: number, label: string): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const { bytesRead } = await handle.read(buffer, got, size - got, got);
+    if (bytesRead === 0) return buffer.subarray(0, got);
+    got += bytesRead;
+  }
+  // At the size fstat gave: end of file, unless the file grew meanwhile.
+  const more: Buffer[] = [];
+  let total = got;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(GROWTH_CHUNK);
+    const { bytesRead } = await handle.read(chunk, 0, GROWTH_CHUNK, total);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    checkSize(total, maxBytes, label);
+    more.push(chunk.subarray(0, bytesRead));
+  }
+  return more.length === 0 ? buffer : Buffer.concat([buffer, ...more], total);
 }
 
 function notRegular(label: string, s: Stats): PreprocessError {
