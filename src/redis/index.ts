@@ -8,6 +8,7 @@
 export type { RedisConnection } from './connection';
 export {
   DEFAULT_MAX_INLINE_BYTES,
+  DEFAULT_MAX_JOB_BYTES,
   JOB_FIELD,
   encodeJob,
   encodeResult,
@@ -33,3 +34,4 @@ export {
   type WorkerEvent,
 } from './redisWorker';
 export { enqueueJobs } from './enqueueJobs';
+export { WorkerGaveUpError, workerStats, type WorkerStats } from './workerState';

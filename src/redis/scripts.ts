@@ -13,11 +13,16 @@ import type { RedisConnection } from './connection';
  * With a dead-letter entry (ARGV after the result fields), the job's history (KEYS[3]) is
  * appended to it and the entry is added to KEYS[4] in the same step.
  *
+ * When the jobs stream or its group is gone (Redis lost its data), nothing is written: `-1`.
+ *
  * KEYS: jobs stream, results stream, history key, dead-letter stream.
  * ARGV: group, job id, number of result fields, result fields..., dead-letter fields...
  */
 export const COMMIT_SCRIPT = `
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local acked = redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
+if type(acked) == 'table' and acked.err then return -1 end
+if acked == 0 then return 0 end
 local n = tonumber(ARGV[3])
 local result = {}
 for i = 1, n do result[i] = ARGV[3 + i] end
@@ -33,13 +38,17 @@ redis.call('DEL', KEYS[3])
 return 1
 `;
 
+/** What {@link commit} resolves with when the jobs stream or its group no longer exists. */
+export const LOST = -1;
+
 const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex');
 const COMMIT_SHA = sha1(COMMIT_SCRIPT);
 
 /**
  * Runs {@link COMMIT_SCRIPT} by its digest, loading it when the server does not know it (first
  * use, or a restarted server). Resolves 1 when this call wrote the result, 0 when the job had
- * already been acknowledged (another worker wrote its result first).
+ * already been acknowledged (another worker wrote its result first), {@link LOST} when the
+ * stream or group is gone.
  */
 export async function commit(
   redis: RedisConnection,
