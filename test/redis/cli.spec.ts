@@ -48,7 +48,7 @@ describe('athena-rx enqueue / worker', () => {
     expect(lines.map(([, file]) => file)).toEqual(['samples/seashore.jpg', 'test/fixtures/not-an-image.jpg']);
 
     const io = fakeIo({ cwd: root, env: {} });
-    expect(await main(['worker', '--redis', redisServer.url, '--stream', 'cli', '--group', 'g', '--consumer', 'c1', '--drain'], io)).toBe(
+    expect(await main(['worker', '--redis', redisServer.url, '--stream', 'cli', '--group', 'g', '--consumer', 'c1', '--drain', '--root', root], io)).toBe(
       EXIT.ok,
     );
     expect(io.err()).toContain('using the embedded test server');
@@ -84,6 +84,7 @@ describe('athena-rx enqueue / worker', () => {
       '--address',
       `127.0.0.1:${closed}`,
       '--insecure',
+      '--any-path',
     ];
     expect(await main(args, io)).toBe(EXIT.unavailable);
     expect(io.err()).toMatch(/athena-rx worker: .*127\.0\.0\.1:\d+[\s\S]*no job was read\n$/);
@@ -95,7 +96,14 @@ describe('athena-rx enqueue / worker', () => {
     [['worker'], '--stream NAME is required'],
     [['worker', '--stream', 's', '--redis', 'http://x'], '--redis must be a redis:// or rediss:// URL'],
     [['worker', '--stream', 's', 'photos/'], "unexpected argument 'photos/'"],
-    [['worker', '--stream', 's', '--claim-idle', '0'], '--claim-idle must be between 10 and'],
+    [['worker', '--stream', 's', '--any-path', '--claim-idle', '0'], '--claim-idle must be between 10 and'],
+    // A results stream that is the jobs stream reads every result back as a job: a feedback loop.
+    [['worker', '--stream', 's', '--any-path', '--results', 's'], '--results must not be the jobs stream (s)'],
+    [['worker', '--stream', 's', '--any-path', '--dead-letter', 's'], '--dead-letter must not be the jobs stream (s)'],
+    // Jobs are confined by default: reading any file is a choice made out loud.
+    [['worker', '--stream', 's'], 'give --root DIR'],
+    [['worker', '--stream', 's', '--root', '.', '--any-path'], '--root and --any-path exclude each other'],
+    [['worker', '--stream', 's', '--any-path', '--shutdown-timeout', '0'], '--shutdown-timeout must be between 1 and'],
     [['worker', '--stream', 's', '--group', ''], '--group must not be empty'],
     [['enqueue', '--stream', 's'], 'give at least one image file, folder or glob'],
     [['enqueue', '--stream', 's', 'samples', '--fields', '[1]'], '--fields must be a JSON object'],
