@@ -33,5 +33,5 @@ export {
   type RedisWorkerOptions,
   type WorkerEvent,
 } from './redisWorker';
-export { enqueueJobs } from './enqueueJobs';
+export { enqueueJobs, enqueueOnce, EnqueueError, type EnqueuedJob, type KeyedJob } from './enqueueJobs';
 export { WorkerGaveUpError, workerStats, type WorkerStats } from './workerState';

@@ -42,11 +42,49 @@ return 1
 export const LOST = -1;
 
 const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex');
-const COMMIT_SHA = sha1(COMMIT_SCRIPT);
 
 /**
- * Runs {@link COMMIT_SCRIPT} by its digest, loading it when the server does not know it (first
- * use, or a restarted server). Resolves 1 when this call wrote the result, 0 when the job had
+ * Adds a job unless one with the same key was added before: the key's entry id is kept in a hash
+ * beside the stream (KEYS[2], `<stream>:keys`), so that a re-run of the same enqueue adds only what
+ * is missing. Returns `{id, 1}` when added, `{id, 0}` with the first entry's id when not.
+ *
+ * KEYS: jobs stream, keys hash. ARGV: key, the job's entry fields...
+ */
+export const ENQUEUE_SCRIPT = `
+local id = redis.call('HGET', KEYS[2], ARGV[1])
+if id then return {id, 0} end
+id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+redis.call('HSET', KEYS[2], ARGV[1], id)
+return {id, 1}
+`;
+
+/**
+ * Runs a script by its digest, loading it when the server does not know it (first use, or a
+ * restarted server).
+ */
+export async function runScript(
+  redis: RedisConnection,
+  script: string,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  try {
+    return await redis.call('EVALSHA', digest(script), keys.length, ...keys, ...args);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return redis.call('EVAL', script, keys.length, ...keys, ...args);
+  }
+}
+
+const digests = new Map<string, string>();
+function digest(script: string): string {
+  let d = digests.get(script);
+  if (d === undefined) digests.set(script, (d = sha1(script)));
+  return d;
+}
+
+/**
+ * Runs {@link COMMIT_SCRIPT}. Resolves 1 when this call wrote the result, 0 when the job had
  * already been acknowledged (another worker wrote its result first), {@link LOST} when the
  * stream or group is gone.
  */
@@ -55,10 +93,5 @@ export async function commit(
   keys: readonly [string, string, string, string],
   args: readonly string[],
 ): Promise<number> {
-  try {
-    return Number(await redis.call('EVALSHA', COMMIT_SHA, keys.length, ...keys, ...args));
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return Number(await redis.call('EVAL', COMMIT_SCRIPT, keys.length, ...keys, ...args));
-  }
+  return Number(await runScript(redis, COMMIT_SCRIPT, keys, args));
 }
