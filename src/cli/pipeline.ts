@@ -1,4 +1,4 @@
-import { filter, from, map, pipe, tap, type Observable } from 'rxjs';
+import { filter, from, map, type Observable } from 'rxjs';
 import {
   classifyImages,
   pipelineMetrics,
@@ -9,12 +9,12 @@ import {
   type ClassifyEvent,
   type ImageInput,
   type PipelineMetrics,
-  type PipelineObserver,
 } from '../index';
+import { withClassifyEvents } from '../metrics/withClassifyEvents';
 import { readFileSource } from '../preprocess/sources';
 import type { InputFile } from './files';
 import type { CliIo } from './io';
-import type { PipelineSettings } from './pipelineOptions';
+import { classifyImagesOptions, type PipelineSettings } from './pipelineOptions';
 import { ProgressBar } from './progress';
 import { RunStats, type ImageBytes } from './summary';
 
@@ -42,27 +42,18 @@ export function runPipeline(
   settings: PipelineSettings,
   hooks: PipelineHooks = {},
 ): Observable<ClassificationResult<InputFile>> {
-  const prepareOptions = {
-    encoding: settings.encoding,
-    brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
-    hashes: settings.hashes,
-    affiliate: client.affiliate,
-  };
+  const options = classifyImagesOptions<InputFile>(settings, client.affiliate);
   const inputs = files.map((file): ImageInput<InputFile> => ({ source: file.path, ref: file }));
   const metrics = hooks.metrics ?? pipelineMetrics({ affiliate: client.affiliate, deploymentId: client.deploymentId });
   return from(inputs).pipe(
     classifyImages<InputFile>(client, {
-      // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
-      window: settings.inFlight,
-      batch: { maxCount: settings.batchSize },
-      classify: { reconnect: { giveUpAfter: settings.giveUpAfter } },
-      metrics: withEvents(metrics, hooks.onEvent),
+      ...options,
+      metrics: hooks.onEvent ? withClassifyEvents(metrics, hooks.onEvent as (event: ClassifyEvent<unknown>) => void) : metrics,
       preprocess: {
-        ...prepareOptions,
-        concurrency: settings.concurrency,
+        ...options.preprocess,
         // Results do not carry the prepared sizes: tap them here for the summary; the image goes on unchanged.
         prepare: (input) =>
-          from(prepareFile(input as ImageInput<InputFile>, prepareOptions)).pipe(
+          from(prepareFile(input as ImageInput<InputFile>, options.preprocess)).pipe(
             map((prepared) => {
               hooks.onPrepared?.(prepared.sizes);
               return prepared;
@@ -73,23 +64,6 @@ export function runPipeline(
     // Answers for another member of a shared deployment are not ours to report.
     filter((event: ClassificationEvent<InputFile>): event is ClassificationResult<InputFile> => event.kind !== 'foreign'),
   );
-}
-
-/** `metrics`, with `onEvent` told of every `classify` event too. */
-function withEvents(metrics: PipelineMetrics, onEvent: ((event: ClassifyEvent<InputFile>) => void) | undefined): PipelineObserver {
-  if (!onEvent) return metrics;
-  return {
-    correlateStats: metrics.correlateStats,
-    tapClassifyEvents: <R>() =>
-      pipe(
-        metrics.tapClassifyEvents<R>(),
-        tap((e: ClassifyEvent<R>) => onEvent(e as ClassifyEvent<InputFile>)),
-      ),
-    tapResults: <R>() => metrics.tapResults<R>(),
-    observeWindow: (w) => metrics.observeWindow(w),
-    observeBreaker: (b) => metrics.observeBreaker(b),
-    dispose: () => metrics.dispose(),
-  };
 }
 
 /**

@@ -1,5 +1,12 @@
 import { intFlag, stringFlag, type Flags, type OptionSpec } from './args';
-import { DEFAULT_BROTLI_QUALITY, DEFAULT_MAX_BATCH_COUNT, DEFAULT_WINDOW, defaultConcurrency } from '../index';
+import {
+  DEFAULT_BROTLI_QUALITY,
+  DEFAULT_MAX_BATCH_COUNT,
+  DEFAULT_WINDOW,
+  defaultConcurrency,
+  type ClassifyImagesOptions,
+  type PrepareOptions,
+} from '../index';
 import { UsageError } from './io';
 
 /** The forms of `--wire`, as `PrepareOptions.encoding` names them. */
@@ -102,8 +109,47 @@ export function resolvePrepare(flags: Flags): PrepareSettings {
   return { ...resolveWire(flags), hashes };
 }
 
+/** How the settings prepare an image, as `prepareImage` and `preprocess` take it. */
+export function prepareOptionsOf(settings: PrepareSettings, affiliate: string | undefined): PrepareOptions {
+  return {
+    encoding: settings.encoding,
+    brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
+    hashes: settings.hashes,
+    affiliate,
+  };
+}
+
+/**
+ * The settings as `classifyImages` options: the window, batches, the outage budget (when there is
+ * one) and preparation. The one mapping of the pipeline flags, for `classify`, `e2e` and `worker`.
+ */
+export function classifyImagesOptions<R>(
+  settings: PipelineSettings | WorkerPipelineSettings,
+  affiliate: string | undefined,
+): ClassifyImagesOptions<R> & { readonly preprocess: PrepareOptions } {
+  return {
+    // At most `inFlight` images are decoded or unanswered at once, whatever the number of inputs.
+    window: settings.inFlight,
+    batch: { maxCount: settings.batchSize },
+    ...(settings.giveUpAfter !== undefined ? { classify: { reconnect: { giveUpAfter: settings.giveUpAfter } } } : {}),
+    preprocess: { ...prepareOptionsOf(settings, affiliate), concurrency: settings.concurrency },
+  };
+}
+
+/** {@link PipelineSettings} of a command with no outage budget by default (`worker`). */
+export interface WorkerPipelineSettings extends Omit<PipelineSettings, 'giveUpAfter'> {
+  /** The outage budget, ms, when `--give-up-after` was given. */
+  readonly giveUpAfter: number | undefined;
+}
+
 /** Reads every pipeline flag, checking ranges so that mistakes stop before any work. */
 export function resolvePipeline(flags: Flags): PipelineSettings {
+  const settings = resolveWorkerPipeline(flags);
+  return { ...settings, giveUpAfter: settings.giveUpAfter ?? DEFAULT_GIVE_UP_AFTER_S * 1000 };
+}
+
+/** {@link resolvePipeline}, with no outage budget unless `--give-up-after` is given. */
+export function resolveWorkerPipeline(flags: Flags): WorkerPipelineSettings {
   const batchSize = intFlag(flags, 'batch-size', { min: 1, max: 50 }) ?? DEFAULT_MAX_BATCH_COUNT;
   const concurrency = intFlag(flags, 'concurrency', { min: 1, max: 256 }) ?? defaultConcurrency();
   const inFlight = intFlag(flags, 'in-flight', { min: 1, max: 100_000 }) ?? DEFAULT_WINDOW;
@@ -112,6 +158,7 @@ export function resolvePipeline(flags: Flags): PipelineSettings {
       `--in-flight (${inFlight}) must be at least --batch-size (${batchSize}), otherwise no batch ever fills and each waits for its timer`,
     );
   }
-  const giveUpAfter = (intFlag(flags, 'give-up-after', { min: 1, max: 86_400 }) ?? DEFAULT_GIVE_UP_AFTER_S) * 1000;
+  const seconds = intFlag(flags, 'give-up-after', { min: 1, max: 86_400 });
+  const giveUpAfter = seconds === undefined ? undefined : seconds * 1000;
   return { ...resolvePrepare(flags), batchSize, concurrency, inFlight, giveUpAfter };
 }

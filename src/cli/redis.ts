@@ -60,16 +60,21 @@ export function resolveRedis(flags: Flags, env: NodeJS.ProcessEnv): { url: strin
  * wait for Redis across restarts instead of failing. Connection trouble is said once on stderr,
  * and once more when it is over, not once per retry.
  */
-export function openRedis(url: string, io: CliIo, command: string, options: { wait: boolean }): OpenRedis {
+export function openRedis(
+  url: string,
+  io: CliIo,
+  command: string,
+  options: { wait: boolean; onState?: (down: boolean) => void },
+): OpenRedis {
   let IORedis: typeof import('ioredis').default;
   try {
     // Loaded on use: ioredis is an optional peer dependency, needed only by enqueue and worker.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     IORedis = (require('ioredis') as typeof import('ioredis')).default;
   } catch (err) {
-    throw new UsageError(
-      `${command} needs the ioredis package, an optional dependency of athena-rx: npm install ioredis (${messageOf(err)})`,
-    );
+    // One line: Node's message goes on with the require stack, a line per module.
+    const why = messageOf(err).split('\n')[0];
+    throw new UsageError(`${command} needs the ioredis package, an optional dependency of athena-rx: npm install ioredis (${why})`);
   }
   const shown = redactUrl(url);
   // A worker waits for Redis (null: no limit); a one-shot command gives up after a few tries.
@@ -79,11 +84,17 @@ export function openRedis(url: string, io: CliIo, command: string, options: { wa
   let trouble: string | undefined;
   redis.on('error', (err: unknown) => {
     const message = messageOf(err);
-    if (trouble === undefined) io.stderr.write(`redis ${shown}: ${message}; ${options.wait ? 'retrying until it answers' : 'retrying'}\n`);
+    if (trouble === undefined) {
+      io.stderr.write(`redis ${shown}: unreachable (${message}); ${options.wait ? 'retrying until it answers' : 'retrying'}\n`);
+      options.onState?.(true);
+    }
     trouble = message;
   });
   redis.on('ready', () => {
-    if (trouble !== undefined) io.stderr.write(`redis ${shown}: connected again\n`);
+    if (trouble !== undefined) {
+      io.stderr.write(`redis ${shown}: connected again\n`);
+      options.onState?.(false);
+    }
     trouble = undefined;
   });
   return { redis, url: shown, close: () => redis.disconnect() };

@@ -8,6 +8,7 @@
 export type { RedisConnection } from './connection';
 export {
   DEFAULT_MAX_INLINE_BYTES,
+  DEFAULT_MAX_JOB_BYTES,
   JOB_FIELD,
   encodeJob,
   encodeResult,
@@ -32,4 +33,5 @@ export {
   type RedisWorkerOptions,
   type WorkerEvent,
 } from './redisWorker';
-export { enqueueJobs } from './enqueueJobs';
+export { enqueueJobs, enqueueOnce, EnqueueError, type EnqueuedJob, type KeyedJob } from './enqueueJobs';
+export { WorkerGaveUpError, workerStats, type WorkerStats } from './workerState';

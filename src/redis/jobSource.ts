@@ -9,6 +9,11 @@ export interface JobDelivery {
   readonly fields: readonly string[];
   /** How many times the group has delivered it (1 the first time; more after claims). */
   readonly deliveries: number;
+  /**
+   * Times this worker has put the job through again within the same delivery (0 the first time):
+   * after an answer lost to an outage, which does not count as a delivery.
+   */
+  readonly again?: number;
 }
 
 /** Options of {@link redisJobSource}. */
@@ -29,6 +34,11 @@ export interface RedisJobSourceOptions {
   readonly drain: boolean;
   /** Called for every claimed job that another consumer had: `deliveries` counts this one. */
   readonly onClaim?: (delivery: JobDelivery) => Promise<void>;
+  /**
+   * Called when a read finds the group gone (`NOGROUP`: Redis lost its data, restarted without
+   * persistence, or the stream was deleted). The group is created again and reading goes on.
+   */
+  readonly onGroupLost?: () => void;
 }
 
 /** The reading side of a worker: what is in flight, and how to settle and stop. */
@@ -37,8 +47,22 @@ export interface JobSourceControl {
   readonly inFlight: ReadonlySet<string>;
   /** The job is done here (written, released or dead-lettered): make room for another. */
   settle(id: string): void;
-  /** Stop reading: the source completes after the read in progress (at most `blockMs`). */
+  /**
+   * Stop reading: the blocking read in progress is cut short (`CLIENT UNBLOCK`), and the source
+   * completes.
+   */
   stop(): void;
+  /**
+   * Whether the service is down. While it is, no job is read or claimed, except one when none is
+   * held here (it finds out when the service answers again); the jobs held stay pending.
+   */
+  setOutage(down: boolean): void;
+  /**
+   * Puts a held job through again within its delivery (its answer was lost to an outage): it is
+   * emitted again with `again` one higher, and stays in flight. After `stop()` it is settled instead
+   * (it stays pending in the group, for another worker), and `false` is returned.
+   */
+  again(delivery: JobDelivery): boolean;
   /**
    * Touches the jobs in flight (`XCLAIM ... JUSTID` to ourselves resets their idle time), so that
    * no one claims the jobs of a consumer that is alive. Call it every `claimIdle / 3` ms until the
@@ -67,6 +91,9 @@ export function redisJobSource(
   const { stream, group, consumer, limit, claimIdle, blockMs } = options;
   const inFlight = new Set<string>();
   let stopped = false;
+  let down = false;
+  let readerId: unknown;
+  const redo: JobDelivery[] = [];
   let wake: (() => void) | undefined;
   const poke = (): void => {
     const w = wake;
@@ -80,8 +107,24 @@ export function redisJobSource(
       if (inFlight.delete(id)) poke();
     },
     stop() {
+      if (stopped) return;
       stopped = true;
       poke();
+      // A blocking read in progress returns at once (as if it had timed out): nothing is lost.
+      if (readerId !== undefined) redis.call('CLIENT', 'UNBLOCK', String(readerId)).catch(() => undefined);
+    },
+    setOutage(value) {
+      down = value;
+      poke();
+    },
+    again(delivery) {
+      if (stopped) {
+        control.settle(delivery.id);
+        return false;
+      }
+      redo.push({ ...delivery, again: (delivery.again ?? 0) + 1 });
+      poke();
+      return true;
     },
     async touch() {
       if (inFlight.size > 0) await redis.call('XCLAIM', stream, group, consumer, 0, ...inFlight, 'JUSTID');
@@ -111,20 +154,31 @@ export function redisJobSource(
 
     void (async () => {
       try {
-        try {
-          await redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM');
-        } catch (err) {
-          if (!(err instanceof Error) || !err.message.startsWith('BUSYGROUP')) throw err;
-        }
+        await createGroup(redis, stream, group);
+        readerId = await reader.call('CLIENT', 'ID');
         while (!closed && !stopped) {
-          const room = limit - inFlight.size;
+          const again = redo.shift();
+          if (again) {
+            subscriber.next(again);
+            continue;
+          }
+          // While the service is down, one job at most, to find out when it is back.
+          const room = down ? (inFlight.size === 0 ? 1 : 0) : limit - inFlight.size;
           if (room <= 0) {
             await new Promise<void>((resolve) => (wake = resolve));
             continue;
           }
-          if (performance.now() - lastClaim >= claimIdle / 2) {
+          if (!down && performance.now() - lastClaim >= claimIdle / 2) {
             lastClaim = performance.now();
-            const claimed = await claim(room);
+            let claimed: JobDelivery[];
+            try {
+              claimed = await claim(room);
+            } catch (err) {
+              if (!isNoGroup(err)) throw err;
+              options.onGroupLost?.();
+              await createGroup(redis, stream, group);
+              continue;
+            }
             if (closed) return;
             for (const delivery of claimed) {
               await options.onClaim?.(delivery);
@@ -135,19 +189,28 @@ export function redisJobSource(
           }
           // Draining ends after one empty read with nothing in flight: keep that read short.
           const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2), options.drain ? 250 : Infinity));
-          const reply = (await reader.call(
-            'XREADGROUP',
-            'GROUP',
-            group,
-            consumer,
-            'COUNT',
-            room,
-            'BLOCK',
-            wait,
-            'STREAMS',
-            stream,
-            '>',
-          )) as Array<[string, StreamEntry[]]> | null;
+          let reply: Array<[string, StreamEntry[]]> | null;
+          try {
+            reply = (await reader.call(
+              'XREADGROUP',
+              'GROUP',
+              group,
+              consumer,
+              'COUNT',
+              room,
+              'BLOCK',
+              wait,
+              'STREAMS',
+              stream,
+              '>',
+            )) as Array<[string, StreamEntry[]]> | null;
+          } catch (err) {
+            if (!isNoGroup(err)) throw err;
+            // Redis lost the group (and with it the pending list): make it again and go on.
+            options.onGroupLost?.();
+            await createGroup(redis, stream, group);
+            continue;
+          }
           // Read after an unsubscription: they stay pending under this consumer and are claimed later.
           if (closed) return;
           const entries = reply?.[0]?.[1] ?? [];
@@ -168,6 +231,17 @@ export function redisJobSource(
   });
 
   return { jobs, control };
+}
+
+const isNoGroup = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOGROUP');
+
+/** Creates the consumer group (from the stream's start, and the stream too) unless it exists. */
+async function createGroup(redis: RedisConnection, stream: string, group: string): Promise<void> {
+  try {
+    await redis.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('BUSYGROUP')) throw err;
+  }
 }
 
 /**

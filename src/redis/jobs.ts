@@ -8,6 +8,15 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
  */
 export const DEFAULT_MAX_INLINE_BYTES = 1024 * 1024;
 
+/**
+ * Largest job entry, bytes, not counting an inline image's `data` (bounded by its own
+ * `maxInlineBytes`): 64 KiB. A job is a path and a few fields; the worker holds every job it
+ * works on and copies its `fields` to the result, so an unbounded entry would cost its size
+ * twice in Redis and many times in the worker. A larger entry gets `JOB_TOO_LARGE` without being
+ * parsed, and its fields are not copied.
+ */
+export const DEFAULT_MAX_JOB_BYTES = 64 * 1024;
+
 /** The stream entry field that holds a job's JSON. */
 export const JOB_FIELD = 'job';
 
@@ -32,7 +41,7 @@ export interface ImageJob {
 export type JobErrorCode =
   /** Not a JSON object with exactly one of `path` (a non-empty string) and `data` (base64). */
   | 'JOB_MALFORMED'
-  /** `data` decodes to more than the worker's `maxInlineBytes`. */
+  /** `data` decodes to more than the worker's `maxInlineBytes`, or the rest of the entry is over its `maxJobBytes`. */
   | 'JOB_TOO_LARGE'
   /** `path` leads outside the worker's `root`. */
   | 'JOB_PATH_OUTSIDE_ROOT'
@@ -55,6 +64,8 @@ export interface ParseJobOptions {
   readonly root?: string;
   /** Default {@link DEFAULT_MAX_INLINE_BYTES}. */
   readonly maxInlineBytes?: number;
+  /** Largest entry without its inline `data`, bytes. Default {@link DEFAULT_MAX_JOB_BYTES}. */
+  readonly maxJobBytes?: number;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -79,6 +90,17 @@ export function entryFields(flat: readonly string[]): Record<string, string> {
  * blocks the stream.
  */
 export function parseJob(flat: readonly string[], options: ParseJobOptions = {}): ParsedJob {
+  const limit = options.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES;
+  const maxJobBytes = options.maxJobBytes ?? DEFAULT_MAX_JOB_BYTES;
+  const size = flat.reduce((n, field) => n + Buffer.byteLength(field), 0);
+  const tooLarge = (): ParsedJob => ({
+    ok: false,
+    code: 'JOB_TOO_LARGE',
+    message: `the job entry is ${size} bytes without its inline image, over the worker's limit of ${maxJobBytes} (--max-job-bytes); its fields are not copied to this result`,
+    fields: undefined,
+  });
+  // Not even parsed when it cannot fit: the largest base64 of an allowed inline image, plus the limit.
+  if (size > maxJobBytes + Math.ceil(limit / 3) * 4) return tooLarge();
   const raw = entryFields(flat)[JOB_FIELD];
   if (raw === undefined)
     return malformed(`the entry has no '${JOB_FIELD}' field: add jobs with XADD <stream> * ${JOB_FIELD} '{"path": ...}'`);
@@ -91,6 +113,7 @@ export function parseJob(flat: readonly string[], options: ParseJobOptions = {})
   if (typeof job !== 'object' || job === null || Array.isArray(job))
     return malformed(`the job must be a JSON object, got ${Array.isArray(job) ? 'an array' : typeof job}`);
   const { path, data, fields } = job as Record<string, unknown>;
+  if (size - (typeof data === 'string' ? data.length : 0) > maxJobBytes) return tooLarge();
   let ownFields: Readonly<Record<string, unknown>> | undefined;
   if (fields !== undefined) {
     if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return malformed("'fields' must be a JSON object");
@@ -115,7 +138,6 @@ export function parseJob(flat: readonly string[], options: ParseJobOptions = {})
     return { ok: true, source: full, fields: ownFields };
   }
   if (typeof data !== 'string' || data === '') return malformed("'data' must be a non-empty base64 string", ownFields);
-  const limit = options.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES;
   // Checked on the encoded length first, so an oversized payload is never decoded.
   if (Math.floor((data.length * 3) / 4) - (data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0) > limit) {
     return {

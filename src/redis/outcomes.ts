@@ -1,7 +1,7 @@
 import type { ClassificationResult } from '../index';
 import type { RedisConnection } from './connection';
 import { encodeResult, type JobErrorCode, type JobFailure, type JobResult } from './jobs';
-import { commit } from './scripts';
+import { commit, LOST } from './scripts';
 
 /** What travels with each image through the pipeline: the job it came from. */
 export interface JobRef {
@@ -15,7 +15,11 @@ export interface JobRef {
   readonly entry: string;
 }
 
-/** What the worker did with one job: one event per delivery it took. */
+/**
+ * What the worker did with one job (one event per delivery it took: `written`, `released`,
+ * `dead-lettered`, `superseded`, `dropped` or `left`), and changes of its state (`outage`,
+ * `group-lost`).
+ */
 export type WorkerEvent =
   /** The result was appended to the results stream and the job acknowledged. */
   | { readonly kind: 'written'; readonly result: JobResult }
@@ -27,13 +31,29 @@ export type WorkerEvent =
   /** Delivered `maxDeliveries` times without a result: moved to the dead-letter stream with its history, and a `JOB_DEAD_LETTERED` result written. */
   | { readonly kind: 'dead-lettered'; readonly result: JobFailure }
   /** Another worker wrote this job's result first (it had claimed the job from us): ours was dropped. */
-  | { readonly kind: 'superseded'; readonly job: string };
+  | { readonly kind: 'superseded'; readonly job: string }
+  /**
+   * The job is no longer in Redis (the stream or its group was lost: Redis restarted without
+   * persistence, or the stream was deleted): its result was not written.
+   */
+  | { readonly kind: 'dropped'; readonly job: string }
+  /**
+   * Left pending in the group without a result and without spending a delivery: the service was
+   * given up (`giveUpAfter`) before the job's image got an answer. Another worker claims it.
+   */
+  | { readonly kind: 'left'; readonly job: string; readonly deliveries: number }
+  /** The Athena service became unreachable (`down`: no new job is read) or answers again (`up`). Once per change. */
+  | { readonly kind: 'outage'; readonly dependency: 'athena'; readonly state: 'down' | 'up'; readonly message: string }
+  /** The consumer group was gone (Redis lost its data) and was created again. */
+  | { readonly kind: 'group-lost'; readonly message: string };
 
 /** What is to be done with a job once its fate is known. */
 export type Outcome =
   | { readonly kind: 'result'; readonly result: JobResult }
   | { readonly kind: 'release'; readonly failure: JobFailure; readonly ref: JobRef }
-  | { readonly kind: 'dead'; readonly result: JobFailure; readonly entry: string };
+  | { readonly kind: 'dead'; readonly result: JobFailure; readonly entry: string }
+  /** Not a verdict on the image (the service was given up): left pending, nothing written. */
+  | { readonly kind: 'leave'; readonly ref: JobRef };
 
 /** Where one worker writes, and as whom. */
 export interface OutcomeContext {
@@ -117,6 +137,7 @@ export function resultOutcome(ctx: OutcomeContext, result: ClassificationResult<
  * the dead-letter stream with its history, and its result is written in the same step.
  */
 export async function writeOutcome(ctx: OutcomeContext, outcome: Outcome): Promise<WorkerEvent> {
+  if (outcome.kind === 'leave') return { kind: 'left', job: outcome.ref.id, deliveries: outcome.ref.deliveries };
   if (outcome.kind === 'release') {
     const f = outcome.failure;
     await appendHistory(ctx, f.job, { event: 'failed', deliveries: f.deliveries, attempts: f.attempts, code: f.code, message: f.message });
@@ -143,6 +164,7 @@ export async function writeOutcome(ctx: OutcomeContext, outcome: Outcome): Promi
         ]
       : [];
   const wrote = await commit(ctx.redis, keys, [ctx.group, id, String(resultFields.length), ...resultFields, ...dead]);
+  if (wrote === LOST) return { kind: 'dropped', job: id };
   if (wrote !== 1) return { kind: 'superseded', job: id };
   return outcome.kind === 'dead' ? { kind: 'dead-lettered', result: outcome.result } : { kind: 'written', result };
 }

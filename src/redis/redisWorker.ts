@@ -1,35 +1,38 @@
 import { hostname } from 'node:os';
 import {
+  concat,
   connect,
   defer,
+  EMPTY,
   filter,
   from,
-  identity,
   map,
   merge,
   mergeMap,
   Observable,
+  Subject,
   take,
+  tap,
+  throwError,
   type ObservableInput,
-  type OperatorFunction,
 } from 'rxjs';
+import { withClassifyEvents } from '../metrics/withClassifyEvents';
+import { makeDefaultObserver } from '../operators/pipelineObserver';
 import {
-  bufferBatch,
-  classify,
-  correlate,
+  classifyImages,
+  DEFAULT_MAX_SOURCE_BYTES,
   DEFAULT_WINDOW,
-  inFlightWindow,
   InvalidOptionError,
-  preprocess,
-  retryByErrorCode,
+  prepareImage,
   type ClassificationEvent,
   type ClassificationResult,
+  type ClassifyEvent,
   type ClassifyImagesOptions,
-  type ClassifyItem,
   type ClassifyTransport,
   type ImageInput,
-  type PipelineMetrics,
+  type PipelineObserver,
 } from '../index';
+import { confinedReader } from './confinedRead';
 import type { RedisConnection } from './connection';
 import { entryFields, JOB_FIELD, parseJob, type ParsedJob } from './jobs';
 import { redisJobSource, type JobDelivery } from './jobSource';
@@ -44,6 +47,7 @@ import {
   type OutcomeContext,
   type WorkerEvent,
 } from './outcomes';
+import { WorkerGaveUpError, workerStats, type WorkerStats } from './workerState';
 
 export type { JobRef, WorkerEvent } from './outcomes';
 
@@ -75,18 +79,38 @@ export interface RedisWorkerOptions {
   readonly maxDeliveries?: number;
   /** Longest blocking read (ms); also the longest wait to notice `until`. Default 2,000. */
   readonly blockMs?: number;
-  /** Relative job paths resolve against it, and every path must stay inside it. Default: paths as given (relative to the working directory). */
+  /**
+   * Relative job paths resolve against it, and every file read must lie inside it, symlinks
+   * resolved (checked on the file as opened). Default: any path the process can read (the
+   * command line requires `--root` or an explicit `--any-path`).
+   */
   readonly root?: string;
   /** Largest inline image, decoded bytes. Default `DEFAULT_MAX_INLINE_BYTES` (1 MiB). */
   readonly maxInlineBytes?: number;
+  /** Largest job entry without its inline image, bytes. Default `DEFAULT_MAX_JOB_BYTES` (64 KiB). */
+  readonly maxJobBytes?: number;
+  /**
+   * How long (ms) the Athena service may stay unreachable before the worker gives up: it then
+   * stops, leaves the jobs it holds pending for other workers, and errors with a
+   * `WorkerGaveUpError`. Default: never; the worker waits for the service, reading no new job.
+   */
+  readonly giveUpAfter?: number;
+  /** Figures the worker keeps up to date while it runs (`workerStats()`). */
+  readonly stats?: WorkerStats;
   /** Complete once the stream has no new job and nothing is in flight here (batch runs). Default false. */
   readonly drain?: boolean;
   /** When it emits: stop reading, finish and write back what is in flight, then complete. */
   readonly until?: ObservableInput<unknown>;
-  /** Options of the classification pipeline (as `classifyImages` takes them), except the window. */
+  /**
+   * Options of the classification pipeline (as `classifyImages` takes them), except the window.
+   * Its `classify.reconnect` defaults to `{ giveUpAfter }` (see `giveUpAfter`), and `classify.shared` to false.
+   */
   readonly pipeline?: Omit<ClassifyImagesOptions<JobRef>, 'window'>;
-  /** Where the pipeline's metrics go (`pipelineMetrics()`, as `athena-rx worker --metrics-port` feeds it). Default none. */
-  readonly metrics?: PipelineMetrics;
+  /**
+   * Where the pipeline's metrics go (`pipelineMetrics()`, as `athena-rx worker --metrics-port`
+   * feeds it). Default: `pipeline.metrics`, else what `classifyImages` records by default.
+   */
+  readonly metrics?: PipelineObserver;
 }
 
 function checkInt(name: string, value: number, min: number): void {
@@ -153,14 +177,31 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
   for (const [name, value] of Object.entries({ stream, group, consumer, results, deadLetter })) {
     if (typeof value !== 'string' || value === '') throw new InvalidOptionError(`redisWorker: ${name} must be a non-empty string`);
   }
+  // A results or dead-letter stream that is the jobs stream feeds every result back as a job.
+  for (const [name, value] of Object.entries({ results, deadLetter })) {
+    if (value === stream)
+      throw new InvalidOptionError(
+        `redisWorker: ${name} must not be the jobs stream (${stream}): every entry written there would be read back as a job`,
+      );
+  }
   checkInt('window', window, 1);
   checkInt('claimIdle', claimIdle, 10);
   checkInt('maxDeliveries', maxDeliveries, 1);
   checkInt('blockMs', blockMs, 1);
-  const parseOptions = { root: options.root, maxInlineBytes: options.maxInlineBytes };
+  if (options.giveUpAfter !== undefined && !(options.giveUpAfter > 0))
+    throw new InvalidOptionError(`redisWorker: giveUpAfter must be a number of ms > 0, got ${options.giveUpAfter}`);
+  const reader = options.root === undefined ? undefined : confinedReader(options.root);
+  const parseOptions = { root: reader?.root, maxInlineBytes: options.maxInlineBytes, maxJobBytes: options.maxJobBytes };
   const ctx: OutcomeContext = { redis, stream, group, consumer, results, deadLetter, maxDeliveries };
+  const pipeline = options.pipeline ?? {};
 
   return new Observable<WorkerEvent>((subscriber) => {
+    const stats = options.stats ?? workerStats();
+    /** State changes (outages, a lost group), merged into the events. */
+    const states = new Subject<WorkerEvent>();
+    /** The deliveries held here, by job id: what to put through again after an answer lost to an outage. */
+    const held = new Map<string, JobDelivery>();
+    let gaveUp: { error: unknown } | undefined;
     const { jobs, control } = redisJobSource(redis, {
       stream,
       group,
@@ -170,13 +211,58 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
       blockMs,
       drain: options.drain ?? false,
       onClaim: (d) => appendHistory(ctx, d.id, { event: 'claimed', deliveries: d.deliveries }),
+      onGroupLost: () =>
+        states.next({
+          kind: 'group-lost',
+          message: `the consumer group ${group} of ${stream} is gone (Redis lost its data: restarted without persistence, or the stream was deleted); created it again`,
+        }),
     });
+    const settle = (id: string): void => {
+      held.delete(id);
+      control.settle(id);
+      stats.held = control.inFlight.size;
+    };
+
+    // The service's state, from the classify events: down at the first break, back at the first
+    // answer after it (a reopened stream alone proves nothing: it opens before the server answers).
+    const onClassifyEvent = (event: ClassifyEvent<unknown>): void => {
+      if (event.kind === 'connection' && event.state === 'reconnecting' && !stats.athenaDown) {
+        stats.athenaDown = true;
+        control.setOutage(true);
+        states.next({ kind: 'outage', dependency: 'athena', state: 'down', message: messageOf(event.error) });
+      } else if (event.kind === 'response' && stats.athenaDown) {
+        stats.athenaDown = false;
+        control.setOutage(false);
+        states.next({ kind: 'outage', dependency: 'athena', state: 'up', message: 'answering again' });
+      } else if (event.kind === 'connection' && event.state === 'failed') {
+        gaveUp = { error: event.error };
+        control.stop();
+      }
+    };
+    const given = options.metrics ?? (pipeline.metrics === false ? undefined : pipeline.metrics);
+    // What classifyImages would record by default, made here because the events are watched through it.
+    const own =
+      given === undefined && pipeline.metrics !== false
+        ? makeDefaultObserver({
+            deploymentId: pipeline.classify?.deploymentId ?? client.deploymentId,
+            affiliate: pipeline.classify?.affiliate ?? client.affiliate,
+          })
+        : undefined;
+    const observer = withClassifyEvents(given ?? own, onClassifyEvent);
+    let leftCount = 0;
 
     const outcomes = jobs.pipe(
       map((d: JobDelivery): Step => {
-        const entry = entryFields(d.fields)[JOB_FIELD] ?? '';
+        held.set(d.id, d);
+        stats.held = control.inFlight.size;
         const parsed = parseJob(d.fields, parseOptions);
-        return { ref: { id: d.id, deliveries: d.deliveries, fields: parsed.fields, entry }, parsed, dead: d.deliveries > maxDeliveries };
+        const entry = parsed.ok || parsed.code !== 'JOB_TOO_LARGE' ? (entryFields(d.fields)[JOB_FIELD] ?? '') : '';
+        return {
+          ref: { id: d.id, deliveries: d.deliveries, fields: parsed.fields, entry },
+          parsed,
+          dead: d.deliveries > maxDeliveries,
+          again: d.again ?? 0,
+        };
       }),
       connect((steps) =>
         merge(
@@ -190,15 +276,64 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
           ),
           steps.pipe(
             filter((s): s is Step & { parsed: Extract<ParsedJob, { ok: true }> } => !s.dead && s.parsed.ok),
-            map((s): ImageInput<JobRef> => ({ source: s.parsed.source, ref: s.ref, correlationId: `${s.ref.id}/${s.ref.deliveries}` })),
-            classifyJobs(client, window, options.pipeline ?? {}, options.metrics),
+            map((s): ImageInput<JobRef> => ({
+              source: s.parsed.source,
+              ref: s.ref,
+              correlationId: `${s.ref.id}/${s.ref.deliveries}${s.again > 0 ? `.${s.again}` : ''}`,
+            })),
+            // The same composition as every other caller's: one engine, its not-attempted gate,
+            // its retry link and its metrics come with it.
+            classifyImages<JobRef>(client, {
+              ...pipeline,
+              window,
+              metrics: observer,
+              classify: {
+                // A deployment of this worker's own, also when the client names one: answers to a
+                // shared one would reach the wrong worker (see docs/scaling-out.md for the measurement).
+                shared: false,
+                ...pipeline.classify,
+                reconnect: pipeline.classify?.reconnect ?? { giveUpAfter: options.giveUpAfter ?? Infinity },
+              },
+              preprocess: { ...pipeline.preprocess, ...(reader ? { prepare: confinedPrepare(reader, pipeline.preprocess) } : {}) },
+            }),
             filter((e: ClassificationEvent<JobRef>): e is ClassificationResult<JobRef> => e.kind !== 'foreign'),
-            map((result) => resultOutcome(ctx, result)),
+            mergeMap((result): Outcome[] => {
+              // Not a verdict on the image: an answer lost to an outage, or never sent because the
+              // service was given up. Such a job spends no delivery: it goes through again, or it
+              // is left pending for another worker.
+              if (result.kind === 'failure' && result.stage === 'transport') {
+                const ref = result.ref as JobRef;
+                const delivery = held.get(ref.id);
+                if (gaveUp === undefined && result.code === 'RESPONSE_TIMEOUT' && delivery && (delivery.again ?? 0) < 1) {
+                  if (control.again(delivery)) return [];
+                }
+                if (gaveUp !== undefined || result.code !== 'RESPONSE_TIMEOUT') return [{ kind: 'leave', ref }];
+              }
+              return [resultOutcome(ctx, result)];
+            }),
           ),
         ),
       ),
       // Whatever happens to the write, the job no longer takes room here.
-      mergeMap((outcome) => writeOutcome(ctx, outcome).finally(() => control.settle(jobOf(outcome)))),
+      mergeMap((outcome) =>
+        writeOutcome(ctx, outcome).then(
+          (event) => {
+            settle(jobOf(outcome));
+            if (event.kind === 'written' || event.kind === 'dead-lettered') stats.written++;
+            if (event.kind === 'dead-lettered') stats.deadLettered++;
+            return event;
+          },
+          (err: unknown) => {
+            settle(jobOf(outcome));
+            throw err;
+          },
+        ),
+      ),
+    );
+    const all = concat(
+      // The states end with the outcomes: after the last job, nothing more can change.
+      merge(states, outcomes.pipe(tap({ complete: () => states.complete() }))),
+      defer(() => (gaveUp === undefined ? EMPTY : throwError(() => new WorkerGaveUpError(stats.held + leftCount, gaveUp?.error)))),
     );
 
     const heartbeat = setInterval(() => void control.touch().catch(() => undefined), Math.max(10, Math.floor(claimIdle / 3)));
@@ -208,11 +343,19 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
         : from(options.until)
             .pipe(take(1))
             .subscribe(() => control.stop());
-    const subscription = outcomes.subscribe(subscriber);
+    const subscription = all.subscribe({
+      next: (event) => {
+        if (event.kind === 'left') leftCount++;
+        subscriber.next(event);
+      },
+      error: (err: unknown) => subscriber.error(err),
+      complete: () => subscriber.complete(),
+    });
     return () => {
       clearInterval(heartbeat);
       stopper?.unsubscribe();
       subscription.unsubscribe();
+      own?.dispose();
     };
   });
 }
@@ -223,36 +366,30 @@ interface Step {
   readonly parsed: ParsedJob;
   /** Delivered more than `maxDeliveries` times (by claims): dead-lettered without classifying. */
   readonly dead: boolean;
+  /** Times put through again within this delivery (see `JobDelivery.again`). */
+  readonly again: number;
 }
 
-const jobOf = (outcome: Outcome): string => (outcome.kind === 'release' ? outcome.failure.job : outcome.result.job);
+const jobOf = (outcome: Outcome): string =>
+  outcome.kind === 'release' ? outcome.failure.job : outcome.kind === 'leave' ? outcome.ref.id : outcome.result.job;
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /**
- * The stages of `classifyImages` (preprocess -> bufferBatch -> classify -> correlate ->
- * retryByErrorCode over one window), with the metrics taps between them when `metrics` is given,
- * as the command line composes them.
+ * The pipeline's `prepare`, with the file read through `reader` (confined to the root) first:
+ * the image is prepared from the bytes of the very file that was checked.
  */
-function classifyJobs(
-  client: ClassifyTransport,
-  size: number,
-  options: Omit<ClassifyImagesOptions<JobRef>, 'window'>,
-  metrics: PipelineMetrics | undefined,
-): OperatorFunction<ImageInput<JobRef>, ClassificationEvent<JobRef>> {
-  const { scheduler } = options;
-  return (inputs) =>
-    defer(() => {
-      const window = inFlightWindow(size);
-      metrics?.observeWindow(window);
-      return inputs.pipe(
-        preprocess<JobRef>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
-        bufferBatch<ClassifyItem<JobRef>>({ ...options.batch, scheduler }),
-        // A deployment of this worker's own, also when the client names one: answers to a shared
-        // one would reach the wrong worker (see docs/scaling-out.md for the measurement).
-        classify<JobRef>(client, { shared: false, ...options.classify, window, scheduler }),
-        metrics ? metrics.tapClassifyEvents<JobRef>() : identity,
-        correlate<JobRef>({ stats: metrics?.correlateStats ?? options.stats }),
-        options.retry === false ? identity : retryByErrorCode<JobRef>({ rules: options.retry, scheduler, random: options.random }),
-        metrics ? metrics.tapResults<JobRef>() : identity,
-      );
-    });
+function confinedPrepare(
+  reader: ReturnType<typeof confinedReader>,
+  options: ClassifyImagesOptions<JobRef>['preprocess'],
+): NonNullable<NonNullable<ClassifyImagesOptions<JobRef>['preprocess']>['prepare']> {
+  const base = options?.prepare ?? ((input: ImageInput<JobRef>) => prepareImage<JobRef>(input, options));
+  return (input) => {
+    const job = input as ImageInput<JobRef>;
+    if (typeof job.source !== 'string') return base(job);
+    const path = job.source;
+    return from(reader.read(path, options?.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES, `'${path}'`)).pipe(
+      mergeMap((bytes) => from(base({ ...job, source: bytes }))),
+    );
+  };
 }

@@ -48,7 +48,7 @@ class Worker {
     args.push('--address', athena.address, '--insecure');
     // 3 s: short enough to pick up a killed worker's jobs soon, long enough that a live worker
     // starved of CPU on a loaded machine still touches its own jobs in time.
-    args.push('--claim-idle', '3000');
+    args.push('--claim-idle', '3000', '--root', images);
     // Small batches and no compression or hashes: 500 tiny jobs stay cheap.
     args.push('--in-flight', '24', '--batch-size', '8', '--concurrency', '2', '--brotli-quality', '0', '--hashes', 'none');
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

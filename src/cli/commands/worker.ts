@@ -1,25 +1,46 @@
 import { resolve } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { pipelineMetrics } from '../../metrics/index';
-import { DEFAULT_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_INLINE_BYTES, redisWorker, type WorkerEvent } from '../../redis/index';
+import {
+  DEFAULT_CLAIM_IDLE,
+  DEFAULT_MAX_DELIVERIES,
+  DEFAULT_MAX_INLINE_BYTES,
+  DEFAULT_MAX_JOB_BYTES,
+  redisWorker,
+  WorkerGaveUpError,
+  workerStats,
+  type JobRef,
+  type RedisConnection,
+  type WorkerEvent,
+  type WorkerStats,
+} from '../../redis/index';
 import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags, type OptionSpec } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { describeCallError } from '../errors';
+import { startHealthEndpoint, type Health } from '../healthEndpoint';
+import { workerMetrics } from '../../redis/workerMetrics';
 import { preflight } from '../preflight';
 import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
 import { EXIT, UsageError, type CliIo, type Command } from '../io';
-import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline } from '../pipelineOptions';
+import { classifyImagesOptions, PIPELINE_HELP, PIPELINE_OPTIONS, resolveWorkerPipeline } from '../pipelineOptions';
 import { formatDuration, rate } from '../progress';
 import { REDIS_HELP, REDIS_OPTIONS, openRedis, resolveRedis } from '../redis';
 import { renderSummary, RunStats } from '../summary';
 
-const HELP = `usage: athena-rx worker --stream NAME [options]
+/** Default of `--shutdown-timeout`, seconds: under Kubernetes' default grace period of 30 s. */
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 25;
+
+const HELP = `usage: athena-rx worker --stream NAME (--root DIR | --any-path) [options]
 
 Classifies the jobs of a Redis stream until SIGINT/SIGTERM, as one consumer of a group: start as
 many workers as you like, on as many machines, with the same --stream and --group. For each job
-one result entry goes to the results stream, written and acknowledged in one atomic step. On
-SIGINT/SIGTERM the worker stops reading, finishes and writes back what it holds, and exits 0
-(a second signal exits at once; its jobs are claimed by the other workers). See docs/scaling-out.md.
+one result entry goes to the results stream, written and acknowledged in one atomic step.
+
+When the Athena service is unreachable the worker reads no new job, keeps the ones it holds
+pending (an outage spends no delivery), says so once, and goes on when the service answers
+again, however long that takes (unless --give-up-after). On SIGINT/SIGTERM it stops reading and
+finishes what it holds within --shutdown-timeout; a second signal exits at once. Jobs it could
+not finish stay pending and the other workers claim them. See docs/scaling-out.md.
 
 ${REDIS_HELP}
   --group NAME            the consumer group, created when missing (default athena-rx)
@@ -29,22 +50,30 @@ ${REDIS_HELP}
   --dead-letter NAME      where poison jobs go (default <stream>:dead)
   --claim-idle MS         take over jobs a dead worker left pending this long (default ${DEFAULT_CLAIM_IDLE})
   --max-deliveries N      deliveries without a result before a job is dead-lettered (default ${DEFAULT_MAX_DELIVERIES})
-  --root DIR              resolve relative job paths here, and refuse paths outside it
+  --root DIR              resolve relative job paths here, and read no file outside it
+                          (symlinks resolved); one of --root and --any-path is required
+  --any-path              let jobs name any file this process can read
+  --max-job-bytes N       largest job entry, not counting an inline image (default ${DEFAULT_MAX_JOB_BYTES})
   --max-inline-bytes N    largest inline image of a job (default ${DEFAULT_MAX_INLINE_BYTES})
+  --shutdown-timeout S    seconds to finish the jobs in flight after SIGTERM (default ${DEFAULT_SHUTDOWN_TIMEOUT_S})
   --drain                 exit once the stream has no new job and nothing is in flight
 
-${PIPELINE_HELP}
+${PIPELINE_HELP.replace(' (default 60)', ' (default: wait\n                          for the service however long; when given, exit 1 after S s)')}
   (--in-flight is also how many jobs this worker holds at once)
 
 ${METRICS_HELP}
+  --health-port N         serve /livez and /readyz for a supervisor on http://HOST:N
+                          (HOST is --metrics-host, default 0.0.0.0)
 
 ${CONNECTION_HELP}
   Each worker classifies over a deployment of its own; --deployment-id names it (give every
   worker its own), so that a restarted worker rejoins it.
 
 A status line is drawn on stderr when it is a terminal; a summary follows at the end.
-Exit status: 0 stopped by a signal or --drain, 1 the service or Redis failed for good, 2 bad usage,
-3 the service could not be used at all at start (no job was read).
+Exit status: 0 stopped by a signal with every job it took written back, or --drain found nothing
+left pending in the group; 1 work left undone (jobs left pending: shutdown timeout, Redis gone,
+the service given up after --give-up-after, --drain with jobs still pending or released); 2 bad
+usage; 3 the service could not be used at all at start (no job was read).
 `;
 
 export const worker: Command = withHelp(HELP, async (args, io) => {
@@ -62,17 +91,38 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   }
   // Everything that can be wrong with the command line is checked before connecting to anything.
   const { url, stream } = resolveRedis(flags, io.env);
-  const settings = resolvePipeline(flags);
+  const settings = resolveWorkerPipeline(flags);
   const config = resolveConnection(flags, io.env);
   const metricsAt = resolveMetrics(flags);
-  const queue = resolveQueue(flags, io.cwd);
+  const queue = resolveQueue(flags, io.cwd, stream);
+  const healthPort = intFlag(flags, 'health-port', { min: 1, max: 65535 });
 
   const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
   if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
-  const { redis, url: shownUrl, close: closeRedis } = openRedis(url, io, 'athena-rx worker', { wait: true });
+  const stats = workerStats();
+  const redisState = { down: false, stopping: false };
+  const health =
+    healthPort === undefined
+      ? undefined
+      : await startHealthEndpoint({ port: healthPort, host: metricsAt?.host ?? '0.0.0.0' }, () => healthOf(stats, redisState)).catch(
+          async (err: unknown) => {
+            await endpoint?.stop();
+            throw err;
+          },
+        );
+  if (health) io.stderr.write(`health for a supervisor at ${health.url}/livez and /readyz\n`);
+  const {
+    redis,
+    url: shownUrl,
+    close: closeRedis,
+  } = openRedis(url, io, 'athena-rx worker', { wait: true, onState: (down) => (redisState.down = down) });
+  const stopEndpoints = async (): Promise<void> => {
+    await health?.stop();
+    await endpoint?.stop();
+  };
   const connection = await connect(config, io).catch(async (err: unknown) => {
     closeRedis();
-    await endpoint?.stop();
+    await stopEndpoints();
     throw err;
   });
   // Say it once and read nothing when the service cannot be used at all: jobs read now would
@@ -81,63 +131,111 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   if (problem !== undefined) {
     closeRedis();
     await connection.close();
-    await endpoint?.stop();
+    await stopEndpoints();
     io.stderr.write(`athena-rx worker: ${problem}\nno job was read\n`);
     return EXIT.unavailable;
   }
   const { client } = connection;
   const metrics = pipelineMetrics({ meter: endpoint?.meter, affiliate: client.affiliate, deploymentId: client.deploymentId });
-  const stats = new RunStats();
-  const counts = { released: 0, deadLettered: 0, superseded: 0 };
+  const gauges = endpoint
+    ? workerMetrics(endpoint.meter, { redis, stream, group: queue.group, stats, redisDown: () => redisState.down })
+    : undefined;
+  const runStats = new RunStats();
+  const counts = { released: 0, deadLettered: 0, superseded: 0, dropped: 0, left: 0 };
   const status = new StatusLine(io.stderr);
   const startedAt = performance.now();
 
   io.stderr.write(`worker ${queue.consumer ?? '(default name)'}: ${stream} on ${shownUrl}, group ${queue.group}\n`);
-  const pipeline = {
-    batch: { maxCount: settings.batchSize },
-    classify: { reconnect: { giveUpAfter: settings.giveUpAfter } },
-    preprocess: {
-      encoding: settings.encoding,
-      brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
-      hashes: settings.hashes,
-      affiliate: client.affiliate,
-      concurrency: settings.concurrency,
-    },
-  };
+  const pipeline = classifyImagesOptions<JobRef>(settings, client.affiliate);
   const { failure, abandoned } = await runUntilStopped(
     io,
     status,
-    (until) => redisWorker(redis, client, { stream, ...queue, window: settings.inFlight, until, metrics, pipeline }),
+    { stats, redisState, shutdownTimeoutMs: queue.shutdownTimeoutMs },
+    (until) =>
+      redisWorker(redis, client, {
+        stream,
+        ...queue,
+        window: settings.inFlight,
+        until,
+        metrics,
+        stats,
+        giveUpAfter: settings.giveUpAfter,
+        pipeline: { batch: pipeline.batch, preprocess: pipeline.preprocess },
+      }),
     (event) => {
-      count(event, stats, counts);
-      status.update(stats, counts.released, performance.now() - startedAt);
+      count(event, runStats, counts, io, shownUrl);
+      status.update(runStats, counts.released, performance.now() - startedAt);
     },
   );
   status.clear();
+  // With --drain, the group itself is asked whether anything is left: jobs pending on workers
+  // that died are not done, whoever holds them.
+  const groupPending =
+    queue.drain && failure === undefined && abandoned === undefined ? await pendingInGroup(redis, stream, queue.group) : undefined;
+  gauges?.stop();
   closeRedis();
   await connection.close();
   metrics.dispose();
-  await endpoint?.stop();
+  await stopEndpoints();
 
-  io.stderr.write(renderSummary(stats, performance.now() - startedAt) + '\n');
+  io.stderr.write(renderSummary(runStats, performance.now() - startedAt) + '\n');
   const extra = [
     counts.released > 0 ? `${counts.released} released for another delivery` : '',
     counts.deadLettered > 0 ? `${counts.deadLettered} dead-lettered` : '',
     counts.superseded > 0 ? `${counts.superseded} written first by another worker` : '',
+    counts.dropped > 0 ? `${counts.dropped} dropped (gone from Redis, which lost its data)` : '',
   ].filter((s) => s !== '');
   if (extra.length > 0) io.stderr.write(`jobs: ${extra.join(', ')}\n`);
   if (failure !== undefined) {
-    io.stderr.write(
-      `athena-rx worker: stopped: ${describeCallError(failure, connection.address)}; its jobs stay pending for the other workers\n`,
-    );
+    const why =
+      failure instanceof WorkerGaveUpError
+        ? failure.message
+        : `${describeCallError(failure, connection.address)}; ${pendingText(stats.held)} for the other workers`;
+    io.stderr.write(`athena-rx worker: stopped: ${why}\n`);
     return EXIT.failed;
   }
-  if (abandoned) {
-    io.stderr.write('athena-rx worker: left at once; the jobs in flight stay pending and are claimed by other workers\n');
+  if (abandoned !== undefined) {
+    io.stderr.write(`athena-rx worker: ${abandoned}; ${pendingText(stats.held)} for the other workers\n`);
     return EXIT.failed;
+  }
+  if (queue.drain) {
+    const undone = [
+      groupPending === undefined
+        ? 'the group could not be asked what is pending'
+        : groupPending > 0
+          ? `${groupPending} ${groupPending === 1 ? 'job' : 'jobs'} still pending in group ${queue.group}`
+          : '',
+      counts.released > 0 ? `${counts.released} released without a result` : '',
+    ].filter((s) => s !== '');
+    if (undone.length > 0) {
+      io.stderr.write(`athena-rx worker: drained, but not done: ${undone.join(', ')}\n`);
+      return EXIT.failed;
+    }
   }
   return EXIT.ok;
 });
+
+/** Ready when Redis and the service both answer and the worker is not stopping. */
+function healthOf(stats: WorkerStats, state: { readonly down: boolean; readonly stopping: boolean }): Health {
+  if (state.stopping) return { ready: false, reason: 'stopping' };
+  if (state.down) return { ready: false, reason: 'redis unreachable' };
+  if (stats.athenaDown) return { ready: false, reason: 'athena unreachable' };
+  return { ready: true, reason: `ok: ${stats.held} jobs held` };
+}
+
+const pendingText = (n: number): string => `${n} ${n === 1 ? 'job stays' : 'jobs stay'} pending`;
+
+/** The group's pending count (`XPENDING` summary), or undefined when Redis does not answer within 2 s. */
+async function pendingInGroup(redis: RedisConnection, stream: string, group: string): Promise<number | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 2_000)));
+  try {
+    const reply = await Promise.race([redis.call('XPENDING', stream, group).catch(() => undefined), timeout]);
+    return Array.isArray(reply) ? Number(reply[0]) : undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const WORKER_OPTIONS = {
   group: { type: 'string' },
@@ -147,20 +245,31 @@ const WORKER_OPTIONS = {
   'claim-idle': { type: 'string' },
   'max-deliveries': { type: 'string' },
   root: { type: 'string' },
+  'any-path': { type: 'boolean' },
+  'max-job-bytes': { type: 'string' },
   'max-inline-bytes': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
+  'health-port': { type: 'string' },
   drain: { type: 'boolean' },
 } as const satisfies OptionSpec;
 
 /** The worker's own flags, as `redisWorker` options. */
-function resolveQueue(flags: Flags, cwd: string) {
+function resolveQueue(flags: Flags, cwd: string, stream: string) {
   const names = Object.fromEntries(
     (['group', 'consumer', 'results', 'dead-letter'] as const).map((n) => {
       const v = stringFlag(flags, n);
       if (v === '') throw new UsageError(`--${n} must not be empty`);
+      if ((n === 'results' || n === 'dead-letter') && v === stream)
+        throw new UsageError(`--${n} must not be the jobs stream (${stream}): every entry written there would be read back as a job`);
       return [n, v];
     }),
   );
   const root = stringFlag(flags, 'root');
+  const anyPath = boolFlag(flags, 'any-path');
+  if (root === undefined && !anyPath)
+    throw new UsageError('give --root DIR (jobs may read files inside DIR only) or --any-path (jobs may read any file this process can)');
+  if (root !== undefined && anyPath) throw new UsageError('--root and --any-path exclude each other');
+  if (root === '') throw new UsageError('--root must not be empty');
   return {
     group: names.group ?? 'athena-rx',
     consumer: names.consumer,
@@ -169,62 +278,85 @@ function resolveQueue(flags: Flags, cwd: string) {
     claimIdle: intFlag(flags, 'claim-idle', { min: 10, max: 86_400_000 }) ?? DEFAULT_CLAIM_IDLE,
     maxDeliveries: intFlag(flags, 'max-deliveries', { min: 1, max: 1000 }),
     maxInlineBytes: intFlag(flags, 'max-inline-bytes', { min: 1, max: 512 * 1024 * 1024 }),
+    maxJobBytes: intFlag(flags, 'max-job-bytes', { min: 256, max: 512 * 1024 * 1024 }),
     root: root === undefined ? undefined : resolve(cwd, root),
     drain: boolFlag(flags, 'drain'),
+    shutdownTimeoutMs: (intFlag(flags, 'shutdown-timeout', { min: 1, max: 3600 }) ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000,
   };
+}
+
+/** What stopping needs to know: what the worker holds, whether Redis answers, and how long to wait. */
+interface StopContext {
+  readonly stats: WorkerStats;
+  readonly redisState: { readonly down: boolean; stopping: boolean };
+  readonly shutdownTimeoutMs: number;
 }
 
 /**
  * Runs the worker until it completes (`--drain`, or after the first SIGINT/SIGTERM once it has
- * written back what it held) or fails; a second signal leaves at once. Signals are watched for
- * the real process only: in-process callers (tests) get no process-wide listeners.
+ * written back what it held) or fails. After the first signal it has `shutdownTimeoutMs` to
+ * finish (holding nothing, it is done at once); it leaves at once when Redis is gone (nothing
+ * could be written back). A second signal leaves at once. Signals are watched for the real process only:
+ * in-process callers (tests) get no process-wide listeners.
  */
 function runUntilStopped(
   io: CliIo,
   status: StatusLine,
+  stop: StopContext,
   start: (until: Subject<void>) => Observable<WorkerEvent>,
   onEvent: (event: WorkerEvent) => void,
-): Promise<{ failure?: unknown; abandoned: boolean }> {
+): Promise<{ failure?: unknown; abandoned?: string }> {
   return new Promise((done) => {
-    const stop = new Subject<void>();
+    const until = new Subject<void>();
     let signals = 0;
+    let timer: NodeJS.Timeout | undefined;
     const real = io.stderr === process.stderr;
+    const leave = (why: string): void => {
+      subscription.unsubscribe();
+      finish({ abandoned: why });
+    };
     const onSignal = (): void => {
       signals++;
-      if (signals === 1) {
-        status.clear();
-        io.stderr.write('stopping: finishing the jobs in flight (signal again to leave them to other workers)\n');
-        stop.next();
-        return;
-      }
-      subscription.unsubscribe();
-      unlisten();
-      done({ abandoned: true });
+      if (signals > 1) return leave('left at once on a second signal');
+      status.clear();
+      stop.redisState.stopping = true;
+      if (stop.redisState.down) return leave('stopping at once: Redis is unreachable, so nothing held could be written back');
+      io.stderr.write(
+        `stopping: finishing the ${stop.stats.held} jobs in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
+      );
+      timer = setTimeout(
+        () => leave(`the jobs in flight were not finished within --shutdown-timeout ${stop.shutdownTimeoutMs / 1000} s`),
+        stop.shutdownTimeoutMs,
+      );
+      until.next();
     };
-    const unlisten = (): void => {
-      if (!real) return;
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+    const finish = (outcome: { failure?: unknown; abandoned?: string }): void => {
+      clearTimeout(timer);
+      if (real) {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      done(outcome);
     };
     if (real) {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
     }
-    const subscription = start(stop).subscribe({
+    const subscription = start(until).subscribe({
       next: onEvent,
-      error: (failure: unknown) => {
-        unlisten();
-        done({ failure, abandoned: false });
-      },
-      complete: () => {
-        unlisten();
-        done({ abandoned: false });
-      },
+      error: (failure: unknown) => finish({ failure }),
+      complete: () => finish({}),
     });
   });
 }
 
-function count(event: WorkerEvent, stats: RunStats, counts: { released: number; deadLettered: number; superseded: number }): void {
+function count(
+  event: WorkerEvent,
+  stats: RunStats,
+  counts: Record<'released' | 'deadLettered' | 'superseded' | 'dropped' | 'left', number>,
+  io: CliIo,
+  redisUrl: string,
+): void {
   switch (event.kind) {
     case 'written':
     case 'dead-lettered': {
@@ -241,9 +373,24 @@ function count(event: WorkerEvent, stats: RunStats, counts: { released: number; 
     case 'superseded':
       counts.superseded++;
       break;
+    case 'dropped':
+      counts.dropped++;
+      break;
+    case 'left':
+      counts.left++;
+      break;
+    case 'outage':
+      io.stderr.write(
+        event.state === 'down'
+          ? `athena: unreachable (${event.message}); waiting for it, reading no new job, the jobs held stay pending\n`
+          : 'athena: answering again; reading jobs\n',
+      );
+      break;
+    case 'group-lost':
+      io.stderr.write(`redis ${redisUrl}: ${event.message}\n`);
+      break;
   }
 }
-
 /**
  * The worker's live line on a terminal: results so far, failures, rate, time running. A worker
  * has no total, so no bar: `1234 results  3 failed  212 img/s  2 released  0:06`.
