@@ -5,13 +5,17 @@
 //   npm run api:check    fails (exit 1) when a report differs from the code, with the diff
 //   npm run api:update   rewrites the reports; commit them with the change that caused them
 //
-// The declarations are emitted into a temporary folder (not dist/, which tests read) from
-// tsconfig.build.json, so the report sees exactly what the package ships, `stripInternal` included.
+// The declarations are the build's: dist/cjs's when dist/ was built from the sources as they are
+// now (scripts/build.mjs records a hash of what it built from; `npm ci` builds), so that `npm test`
+// does not emit them a second time. Otherwise (sources edited since) they are emitted into a
+// temporary folder (not dist/, which tests read) from tsconfig.build.json. Either way the report
+// sees exactly what the package ships, `stripInternal` included.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildInputsHash, cacheDir } from './cache.mjs';
 
 const require = createRequire(import.meta.url);
 const { CompilerState, Extractor, ExtractorConfig, ExtractorLogLevel } = require('@microsoft/api-extractor');
@@ -65,6 +69,13 @@ function linkSubpathsToRoot(dts, work) {
   return join(copy, 'index.d.ts');
 }
 
+/** Whether dist/cjs holds the declarations the sources give now (the build recorded what it was made from). */
+function distIsCurrent() {
+  const record = join(cacheDir, 'dist-inputs.txt');
+  if (!existsSync(record) || !existsSync(join(root, 'dist/cjs/index.d.ts'))) return false;
+  return readFileSync(record, 'utf8').trim() === buildInputsHash();
+}
+
 mkdirSync(reportFolder, { recursive: true });
 // In the package's git-ignored tmp/, so that the declarations resolve rxjs and @grpc/grpc-js from
 // node_modules/ (not inside node_modules/, where API Extractor would take them for a dependency's),
@@ -72,11 +83,25 @@ mkdirSync(reportFolder, { recursive: true });
 mkdirSync(join(root, 'tmp'), { recursive: true });
 const work = mkdtempSync(join(root, 'tmp', 'api-report-'));
 try {
-  // --noCheck: only the declarations are wanted here; `npm run typecheck` checks the types.
   const dts = join(work, 'dts');
-  const tsc = require.resolve('typescript/bin/tsc');
-  const tscArgs = ['-p', join(root, 'tsconfig.build.json'), '--emitDeclarationOnly', '--noCheck', '--sourceMap', 'false', '--outDir', dts];
-  execFileSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inherit' });
+  if (distIsCurrent()) {
+    // A copy: linkSubpathsToRoot (below) rewrites the subpath declarations.
+    cpSync(join(root, 'dist/cjs'), dts, { recursive: true, filter: (src) => !src.endsWith('.js') });
+  } else {
+    // --noCheck: only the declarations are wanted here; `npm run typecheck` checks the types.
+    const tsc = require.resolve('typescript/bin/tsc');
+    const tscArgs = [
+      '-p',
+      join(root, 'tsconfig.build.json'),
+      '--emitDeclarationOnly',
+      '--noCheck',
+      '--sourceMap',
+      'false',
+      '--outDir',
+      dts,
+    ];
+    execFileSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inherit' });
+  }
 
   const rootTypes = linkSubpathsToRoot(dts, work);
   const entryFiles = entries.map((entry) => join(dts, entry.dts));

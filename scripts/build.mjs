@@ -1,20 +1,26 @@
 // Builds dist/cjs (CommonJS + declarations, compiled by tsc) and dist/esm, a thin ES module facade
 // over the same CommonJS code, so that `import` and `require` share one instance of every class
 // (no dual-package hazard: `instanceof AthenaTransportError` holds whichever way it was loaded).
+//
+// The build emits without checking types (--noCheck): `npm run typecheck` (part of `npm test`)
+// checks them, once, for src/ together with the tests, bench and examples; checking src/ here
+// again cost the same time a second time (issue 23).
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { buildInputsHash, cachePath, root } from './cache.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // `node scripts/build.mjs [DIR]` builds into DIR (default: dist/ of the package); the package test
 // builds into a temporary copy so that it never races other tests that read dist/.
 const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
+const inputs = buildInputsHash();
+const record = dist === join(root, 'dist') ? cachePath('dist-inputs.txt') : undefined;
+if (record) rmSync(record, { force: true }); // written again once this build has succeeded
 rmSync(dist, { recursive: true, force: true });
 execFileSync(
   process.execPath,
-  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(dist, 'cjs')],
+  [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--noCheck', '--outDir', join(dist, 'cjs')],
   {
     stdio: 'inherit',
   },
@@ -36,4 +42,7 @@ for (const [esm, cjs] of Object.entries(entries)) {
   writeFileSync(join(dist, 'esm', esm + '.js'), body);
   writeFileSync(join(dist, 'esm', esm + '.d.ts'), `export * from '${rel}';\n`);
 }
+// What dist/ was built from, for the API report, which then reads dist/'s declarations instead
+// of emitting them again (scripts/api-report.mjs).
+if (record) writeFileSync(record, inputs + '\n');
 console.log('built dist/cjs and dist/esm');

@@ -15,8 +15,8 @@ const root = path.resolve(__dirname, '../..');
  *
  * The layout is the real build's (`dist/cjs` plus the `dist/esm` facade, as `scripts/build.mjs`
  * writes them), but the sources are transpiled file by file without type-checking: about a
- * second instead of a full `tsc` run. Types are the job of `npm run typecheck` and of the
- * package test, which runs the real build.
+ * second instead of a `tsc` run. Types are the job of `npm run typecheck` (the build does not
+ * check them either).
  */
 export interface PackageCopy {
   /** The package folder: `package.json`, `dist/`, `proto/`, `samples/`, `examples/`, `bin/`. */

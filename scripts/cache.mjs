@@ -1,0 +1,51 @@
+// Where the checks keep what lets a second run skip work (issue 23): node_modules/.cache/athena-rx/,
+// outside the source tree, ignored by git, and gone after `npm ci`, so that CI's clean run always
+// does everything. Every cached result is keyed by the content of its inputs, never by mtime: a
+// `git checkout` that rewrites files with the same content costs nothing, and an edit is never missed.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const cacheDir = join(root, 'node_modules', '.cache', 'athena-rx');
+
+/** The cache folder, made if missing; `name` inside it. */
+export function cachePath(name) {
+  mkdirSync(cacheDir, { recursive: true });
+  return join(cacheDir, name);
+}
+
+/** Every file under `dir` (relative to the package root), sorted. */
+export function filesUnder(dir) {
+  const out = [];
+  const walk = (d) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const full = join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) out.push(relative(root, full));
+    }
+  };
+  walk(join(root, dir));
+  return out.sort();
+}
+
+/** SHA-256 of the content of `files` (paths relative to the package root), names included. */
+export function contentHash(files) {
+  const hash = createHash('sha256');
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(root, file)))
+      .update('\0');
+  return hash.digest('hex');
+}
+
+/**
+ * What dist/ is made from: the sources, the compiler options, the build script and the
+ * compiler's version. Equal hashes mean equal declarations, so the API report may read dist/'s.
+ */
+export function buildInputsHash() {
+  const typescript = JSON.parse(readFileSync(join(root, 'node_modules/typescript/package.json'), 'utf8')).version;
+  return `${typescript}:${contentHash([...filesUnder('src'), 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs'])}`;
+}
