@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib';
 import type { ClassifyResponse } from '../../src/contract/messages';
 import { makeClient, openStream, sleep, type OutgoingRequest, type RawClient } from './helpers';
-import { MB, startServerProcess, type ServerProcess } from './memory/harness';
+import { MB, settled, startServerProcess, type ServerProcess } from './memory/harness';
 
 /**
  * The bound docs/testing-server.md ("Memory bounds") promises for a server under this abuse. The
@@ -40,17 +40,6 @@ describe('in-process server: memory stays bounded under abuse (issue 12)', () =>
     const response = await Promise.race([stream.next(20_000), s.exceeded]);
     stream.call.end();
     return response;
-  }
-
-  /** Waits until the server has answered what it had taken in (its audit log stops growing). */
-  async function settled(s: ServerProcess): Promise<void> {
-    let last = -1;
-    for (let same = 0; same < 3;) {
-      await Promise.race([sleep(200), s.exceeded]);
-      const { audit } = await s.stats();
-      same = audit === last ? same + 1 : 0;
-      last = audit;
-    }
   }
 
   it('one request of 10,000 tiny Brotli inputs (270 KB, 100 GB decoded) is refused whole with a global error; RSS stays under 1 GB', async () => {

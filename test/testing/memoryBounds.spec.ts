@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sleep } from './helpers';
-import { MB, startServerProcess, type ServerProcess } from './memory/harness';
+import { MB, settled, startServerProcess, type ServerProcess } from './memory/harness';
 import { grpcFrame, rawConnect, type CallEnd, type RawConnection } from './memory/rawCalls';
 
 /**
@@ -48,13 +48,7 @@ describe('in-process server: bounds of the second hostile probe (issue 22)', () 
   /** RSS once the clients have gone and the server has answered what it took in (its audit stops growing). */
   async function afterTheBurst(): Promise<number> {
     connections.splice(0).forEach((c) => c.close());
-    let last = -1;
-    for (let same = 0; same < 3;) {
-      await Promise.race([sleep(200), server.exceeded]);
-      const { audit } = await server.stats();
-      same = audit === last ? same + 1 : 0;
-      last = audit;
-    }
+    await settled(server);
     return (await server.memory()).rss;
   }
 
