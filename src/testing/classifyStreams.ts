@@ -138,6 +138,14 @@ export class ClassifyStreams {
     const badId = idProblem('deployment id', deploymentId);
     if (badId) return this.refuseDeploymentId(s, deploymentId, inputs, badId);
     const d = this.ctx.deployments.use(deploymentId);
+    if (!d) {
+      const max = this.ctx.options.maxDeployments;
+      return this.abort(
+        s,
+        grpc.status.RESOURCE_EXHAUSTED,
+        `this server holds ${max} deployments, each with a stream joined; try again later`,
+      );
+    }
     if (!s.deployment) {
       s.deployment = d;
       d.join(s, this.ctx.clock.now());

@@ -18,6 +18,8 @@ export interface ServerContext {
   readonly delays: Delays;
   /** What `classifyInput` needs per image. */
   readonly input: InputContext;
+  /** `ClassifySingle` calls being handled now (bounded by `maxConcurrentUnary`). */
+  readonly unary: { running: number };
   /** Set once `stop()` was called: new calls are refused, answers no longer delivered. */
   readonly lifecycle: { stopping: boolean };
 }

@@ -162,22 +162,43 @@ export class Deployments {
       readonly maxBacklogImages: number;
       readonly responseTtlMs: number;
       readonly deploymentIdleMs: number;
+      readonly maxDeployments: number;
     },
   ) {
     this.budget = { images: 0, grew: () => this.trim() };
   }
 
-  /** The deployment named `id`, created now if new; its activity is refreshed either way. */
-  use(id: string): Deployment {
+  /**
+   * The deployment named `id`, created now if new; its activity is refreshed either way. A new one
+   * beyond `maxDeployments` evicts the least recently used deployment without a stream; undefined
+   * when every deployment has one (the caller refuses the request).
+   */
+  use(id: string): Deployment | undefined {
     const now = this.clock.now();
     let d = this.byId.get(id);
     if (!d) {
+      if (this.byId.size >= this.limits.maxDeployments && !this.evictOne()) return undefined;
       d = new Deployment(id, now, this.limits.maxBacklog, this.budget);
       this.byId.set(id, d);
     }
     d.lastActivity = now;
     return d;
   }
+
+  /** Removes the least recently used deployment no stream has joined; false when there is none. */
+  private evictOne(): boolean {
+    let victim: Deployment | undefined;
+    for (const d of this.byId.values()) if (d.streams.length === 0 && (!victim || d.lastActivity < victim.lastActivity)) victim = d;
+    if (!victim) return false;
+    victim.purged += victim.backlogSize;
+    victim.remove();
+    this.byId.delete(victim.id);
+    this.evicted++;
+    return true;
+  }
+
+  /** Deployments evicted so far to stay within `maxDeployments`. */
+  evicted = 0;
 
   list(): Deployment[] {
     return [...this.byId.values()];

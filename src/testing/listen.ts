@@ -54,6 +54,8 @@ export function createGrpcServer(o: ResolvedOptions): grpc.Server {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 1000,
     'grpc.http2.max_ping_strikes': 0,
+    // Each open stream may hold a request read whole: the cap bounds what one connection costs.
+    'grpc.max_concurrent_streams': o.maxConcurrentStreams,
     // Read by grpc-js servers once grpc/grpc-node#3058 lands; until then grantWindow() does it.
     'grpc-node.flow_control_window': o.flowControlWindow,
   });

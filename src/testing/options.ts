@@ -49,6 +49,20 @@ export const SERVER_DEFAULTS = {
    * flow control pushes back on the clients) while this many wait. 512 raw images are 300 MB.
    */
   maxPendingImages: 512,
+  /**
+   * HTTP/2 streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS); a client
+   * queues further calls until one ends. Every open stream may hold a request the server has read
+   * but not yet admitted, so this bounds what one connection can make the server hold.
+   */
+  maxConcurrentStreams: 32,
+  /** `ClassifySingle` calls answered at the same time across the server; more get `RESOURCE_EXHAUSTED`. */
+  maxConcurrentUnary: 64,
+  /**
+   * Deployments the server holds. A new one beyond it evicts the least recently used deployment
+   * that no stream has joined (its backlog purged, as on expiry); with every one joined, the new
+   * stream is refused with `RESOURCE_EXHAUSTED`.
+   */
+  maxDeployments: 1000,
 } as const;
 
 /** Options of {@link startAthenaServer}. Every field is optional. */
@@ -84,6 +98,19 @@ export interface AthenaServerOptions {
    * (back-pressure through HTTP/2 flow control). A request is admitted whole. Default 512.
    */
   maxPendingImages?: number;
+  /**
+   * HTTP/2 streams (calls) one connection may have open at once; a client queues the rest. Bounds
+   * what one connection can make the server hold (each stream's request is read whole). Default 32.
+   */
+  maxConcurrentStreams?: number;
+  /** `ClassifySingle` calls handled at the same time across the server; more are refused with `RESOURCE_EXHAUSTED`. Default 64. */
+  maxConcurrentUnary?: number;
+  /**
+   * Deployments held at once. A new deployment beyond it evicts the least recently used one no
+   * stream has joined (its backlog purged and counted as on expiry); if every deployment has a
+   * stream, the new stream is refused with `RESOURCE_EXHAUSTED`. Default 1,000.
+   */
+  maxDeployments?: number;
   /** Hashes that match: `KnownCSAM-MD5` / `KnownCSAM-SHA1` weigh 1.0 for these (lower-case hex). */
   knownHashes?: { md5?: string[]; sha1?: string[] };
   /** Undelivered responses older than this are purged. Default 1 hour. */
@@ -136,6 +163,9 @@ export interface ResolvedOptions {
   readonly flowControlWindow: number;
   readonly maxInFlightPerStream: number;
   readonly maxQueuedPerStream: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxConcurrentUnary: number;
+  readonly maxDeployments: number;
 }
 
 function checkOptions(o: AthenaServerOptions): void {
@@ -158,6 +188,9 @@ function checkOptions(o: AthenaServerOptions): void {
   count('decodeConcurrency', o.decodeConcurrency);
   count('maxPendingImages', o.maxPendingImages);
   count('maxBacklogImages', o.maxBacklogImages);
+  count('maxConcurrentStreams', o.maxConcurrentStreams);
+  count('maxConcurrentUnary', o.maxConcurrentUnary);
+  count('maxDeployments', o.maxDeployments);
   const w = o.flowControlWindow;
   if (w !== undefined && !(Number.isInteger(w) && w >= 65_535 && w <= 2 ** 31 - 1)) {
     throw new AthenaTestingError('INVALID_OPTION', `flowControlWindow must be an integer 65535..2147483647, got ${w}`);
@@ -197,5 +230,8 @@ export function resolveOptions(options: AthenaServerOptions): ResolvedOptions {
     flowControlWindow: options.flowControlWindow ?? d.flowControlWindow,
     maxInFlightPerStream: d.maxInFlightPerStream,
     maxQueuedPerStream: d.maxQueuedPerStream,
+    maxConcurrentStreams: options.maxConcurrentStreams ?? d.maxConcurrentStreams,
+    maxConcurrentUnary: options.maxConcurrentUnary ?? d.maxConcurrentUnary,
+    maxDeployments: options.maxDeployments ?? d.maxDeployments,
   };
 }

@@ -56,6 +56,7 @@ function createContext(options: AthenaServerOptions): ServerContext {
       knownSha1: o.knownSha1,
       faults,
     },
+    unary: { running: 0 },
     lifecycle: { stopping: false },
   };
 }

@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { idProblem } from '../core/ids';
 import type { ClassificationInput, ClassificationOutput, ListDeploymentsResponse } from '../contract/messages';
 import { notPermittedMessage, permitted } from './auth';
@@ -16,8 +16,17 @@ export function classifySingleHandler(ctx: ServerContext) {
   ): void => {
     const auth = ctx.auth.authorize(call.metadata);
     if ('code' in auth) return callback(auth);
+    // Each call waiting here holds its image: beyond the cap the call is refused at once (retryable).
+    if (ctx.unary.running >= ctx.options.maxConcurrentUnary) {
+      return callback({
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `server busy: ${ctx.options.maxConcurrentUnary} ClassifySingle calls in progress; retry after a back-off`,
+      });
+    }
+    ctx.unary.running++;
     const input = call.request;
     const done = (output: ClassificationOutput) => {
+      ctx.unary.running--;
       ctx.audit.record(null, input, output);
       callback(null, output);
     };

@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
+import { backoffDelay, type Backoff } from '../core/backoff';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { AthenaAuthError } from './errors';
 import { checkPem, checkTokenUrl, isLoopbackAddress } from './plaintext';
 import { requestToken, type CachedToken, type TokenRequest } from './tokenRequest';
 import { jwtExpiry } from './jwt';
@@ -69,6 +71,37 @@ export interface OAuthClientCredentialsOptions {
   readonly fetch?: typeof fetch;
   /** Clock in epoch ms (tests). Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * How long one `getToken()` may keep retrying a token request that failed for a reason that can
+   * pass (HTTP 5xx or 429, a timeout, the endpoint unreachable), in ms of real time, with the
+   * core backoff between tries (250 ms doubling to 2 s, half of it jittered). A 4xx or a malformed
+   * answer is never retried. Default 10 000 (the CLI's connect budget); `0` tries once.
+   */
+  readonly retryBudgetMs?: number;
+}
+
+/** Default of {@link OAuthClientCredentialsOptions.retryBudgetMs}. */
+export const DEFAULT_TOKEN_RETRY_BUDGET_MS = 10_000;
+
+/** The backoff between token requests: 250 ms doubling to 2 s, half of it jittered. */
+export const TOKEN_RETRY_BACKOFF: Backoff = { initialDelay: 250, maxDelay: 2_000, jitter: 'equal' };
+
+/**
+ * Runs `once` until it succeeds, fails for good (`retryable` false), or the next try would start
+ * after `budgetMs` of real time; the last failure is what rejects.
+ */
+async function retried<T>(once: () => Promise<T>, budgetMs: number): Promise<T> {
+  const startedAt = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once();
+    } catch (err) {
+      if (!(err instanceof AthenaAuthError) || !err.retryable) throw err;
+      const delay = backoffDelay(TOKEN_RETRY_BACKOFF, attempt, Math.random);
+      if (performance.now() - startedAt + delay >= budgetMs) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 /** The token provider {@link oauthClientCredentials} returns. */
@@ -112,7 +145,10 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
     fetch: options.fetch ?? globalThis.fetch,
     now,
   };
-  return cachedTokens(() => requestToken(request), now);
+  const budgetMs = options.retryBudgetMs ?? DEFAULT_TOKEN_RETRY_BUDGET_MS;
+  if (!(Number.isFinite(budgetMs) && budgetMs >= 0))
+    throw new InvalidOptionError(`oauthClientCredentials: retryBudgetMs must be a number >= 0, got ${budgetMs}`);
+  return cachedTokens(() => retried(() => requestToken(request), budgetMs), now);
 }
 
 /**

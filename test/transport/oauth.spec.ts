@@ -147,7 +147,7 @@ describe('oauthClientCredentials (contract section 5)', () => {
 
   it('redacts the secret if the endpoint echoes it, and reports non-JSON bodies and 5xx as retryable', async () => {
     endpoint.answer = () => ({ status: 403, body: { error: 'invalid_client', error_description: `bad secret ${SECRET}` } });
-    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url, retryBudgetMs: 0 });
     const echoed = (await provider.getToken().catch((e: unknown) => e)) as AthenaAuthError;
     expect(echoed.message).toContain('invalid_client: bad secret [redacted]');
     expect(echoed.message).not.toContain(SECRET);
@@ -159,6 +159,41 @@ describe('oauthClientCredentials (contract section 5)', () => {
     expect(busy.retryable).toBe(true);
   });
 
+  describe('retries (issue 22): a 5xx or a timeout is retried with the core backoff within the budget, a 4xx is not', () => {
+    it('one HTTP 500, then a token: getToken() resolves after a second request', async () => {
+      endpoint.answer = (n) =>
+        n === 1 ? { status: 500, body: { error: 'server_error' } } : { status: 200, body: { access_token: 'second', expires_in: 60 } };
+      const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+      await expect(provider.getToken()).resolves.toBe('second');
+      expect(endpoint.requests).toHaveLength(2);
+    });
+
+    it('a request that times out, then a token: retried', async () => {
+      endpoint.answer = (n) => ({ status: 200, body: { access_token: `t${n}`, expires_in: 60 }, delayMs: n === 1 ? 5_000 : 0 });
+      const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url, requestTimeoutMs: 300 });
+      await expect(provider.getToken()).resolves.toBe('t2');
+    });
+
+    it('HTTP 400 and 401 are not retried: one request, the error at once', async () => {
+      for (const status of [400, 401]) {
+        endpoint.requests.length = 0;
+        endpoint.answer = () => ({ status, body: { error: 'invalid_request' } });
+        const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
+        await expect(provider.getToken()).rejects.toMatchObject({ httpStatus: status, retryable: false });
+        expect(endpoint.requests).toHaveLength(1);
+      }
+    });
+
+    it('a 503 that lasts: retried until the budget is spent, then the last error', async () => {
+      endpoint.answer = () => ({ status: 503, body: 'upstream overloaded' });
+      const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url, retryBudgetMs: 1_500 });
+      await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_REQUEST_FAILED', httpStatus: 503 });
+      // 250 ms doubling (half jittered): at least two tries fit in 1.5 s, never more than six.
+      expect(endpoint.requests.length).toBeGreaterThanOrEqual(2);
+      expect(endpoint.requests.length).toBeLessThanOrEqual(6);
+    });
+  });
+
   it('a 200 without access_token is TOKEN_RESPONSE_INVALID', async () => {
     endpoint.answer = () => ({ status: 200, body: { token_type: 'Bearer' } });
     const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: endpoint.url });
@@ -168,7 +203,7 @@ describe('oauthClientCredentials (contract section 5)', () => {
   it('an unreachable endpoint is TOKEN_ENDPOINT_UNREACHABLE, retryable', async () => {
     const url = endpoint.url;
     await endpoint.close();
-    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: url });
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: url, retryBudgetMs: 0 });
     await expect(provider.getToken()).rejects.toMatchObject({ code: 'TOKEN_ENDPOINT_UNREACHABLE', retryable: true });
     endpoint = await startTokenEndpoint(); // for afterEach
   });
@@ -181,6 +216,7 @@ describe('oauthClientCredentials (contract section 5)', () => {
       tokenUrl: endpoint.url,
       refreshMarginMs: 60_000,
       now: () => now,
+      retryBudgetMs: 0,
     });
     endpoint.answer = () => ({ status: 200, body: { access_token: 'first', expires_in: 3600 } });
     await provider.getToken();

@@ -31,6 +31,19 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once the server has answered what it had taken in (its audit log stops growing for 3 looks). */
+export async function settled(s: ServerProcess): Promise<void> {
+  let last = -1;
+  for (let same = 0; same < 3;) {
+    await Promise.race([pause(200), s.exceeded]);
+    const { audit } = await s.stats();
+    same = audit === last ? same + 1 : 0;
+    last = audit;
+  }
+}
+
 /**
  * Starts a server in a child `node` process. The child exits by itself past `killAboveBytes` of
  * RSS, so an unbounded server fails the test quickly instead of exhausting the machine.

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { sleep } from './helpers';
+import { MB, settled, startServerProcess, type ServerProcess } from './memory/harness';
+import { grpcFrame, rawConnect, type CallEnd, type RawConnection } from './memory/rawCalls';
+
+/**
+ * The second hostile probe's abuse (issue 22), against a server with its default options in a
+ * child process that measures its own RSS (see memory.spec.ts): many streams on one connection,
+ * a burst of unary calls, and deployments without end. docs/testing-server.md ("Memory bounds")
+ * gives the figures these tests print.
+ */
+const RSS_BOUND = 1024 * MB;
+/**
+ * What may stay above the idle server's RSS once the clients have left (after a full GC): the
+ * heap and malloc arenas keep some of what a burst took (measured: 180 to 220 MB).
+ */
+const RSS_LEFT_AFTER = 250 * MB;
+const OK = 0;
+const RESOURCE_EXHAUSTED = 8;
+
+/** Incompressible raw 448x448 BGR images, as the probe sent them. */
+const IMAGES = Array.from({ length: 10 }, () => randomBytes(602_112));
+const input = (id: string, k: number) => ({
+  affiliate: 'a',
+  correlationId: id,
+  encoding: 'REQUEST_ENCODING_UNCOMPRESSED',
+  format: 'IMAGE_FORMAT_RAW_UINT8_BGR',
+  data: IMAGES[k % IMAGES.length],
+});
+
+describe('in-process server: bounds of the second hostile probe (issue 22)', () => {
+  let server: ServerProcess;
+  let idle: number;
+  const connections: RawConnection[] = [];
+  beforeAll(async () => {
+    server = await startServerProcess({}, RSS_BOUND);
+    idle = (await server.memory()).rss;
+  });
+  afterEach(() => connections.splice(0).forEach((c) => c.close()));
+  afterAll(() => server.stop());
+
+  async function connect(): Promise<RawConnection> {
+    const c = await rawConnect(server.address);
+    connections.push(c);
+    return c;
+  }
+
+  /** RSS once the clients have gone and the server has answered what it took in (its audit stops growing). */
+  async function afterTheBurst(): Promise<number> {
+    connections.splice(0).forEach((c) => c.close());
+    await settled(server);
+    return (await server.memory()).rss;
+  }
+
+  const report = (what: string, peak: number, after: number) =>
+    process.stdout.write(
+      `${what}: peak ${Math.round(peak / MB)} MB, ${Math.round(after / MB)} MB after (idle ${Math.round(idle / MB)} MB)\n`,
+    );
+
+  it('250 streams on one connection, each one request of 10 incompressible raw images: at most 32 open at once, every call ends, RSS under 1 GB and back after', async () => {
+    const c = await connect();
+    expect(c.maxConcurrentStreams).toBe(32);
+    const frames = Array.from({ length: 250 }, (_, s) =>
+      grpcFrame('Classify', { deploymentId: `streams-${s}`, inputs: IMAGES.map((_, k) => input(`s${s}-${k}`, k)) }),
+    );
+    const go = sleep(100).then(() => undefined); // every stream opened first, then every request sent
+    const ends = await Promise.race([Promise.all(frames.map((f) => c.call('Classify', f, go))), server.exceeded]);
+    // Every call ends: answered, or reset by Node's HTTP/2 session memory cap (ENHANCE_YOUR_CALM).
+    const answered = ends.filter((e) => e === OK).length;
+    expect(ends.filter((e) => e !== OK && e !== 'reset')).toEqual([]);
+    expect(answered).toBeGreaterThan(0);
+    const after = await afterTheBurst();
+    const { peak } = await server.memory();
+    report(`250 streams x 10 raw images on one connection (${answered} answered, ${250 - answered} reset)`, peak, after);
+    expect(peak).toBeLessThan(RSS_BOUND);
+    expect(after - idle).toBeLessThan(RSS_LEFT_AFTER);
+  }, 180_000);
+
+  it('2,000 parallel ClassifySingle calls over 8 connections: every call ends (answered, RESOURCE_EXHAUSTED or reset), RSS under 1 GB and back after', async () => {
+    const cs = await Promise.all(Array.from({ length: 8 }, () => connect()));
+    const go = sleep(100).then(() => undefined);
+    const ends: CallEnd[] = await Promise.race([
+      Promise.all(
+        Array.from({ length: 2000 }, (_, k) => cs[k % 8]!.call('ClassifySingle', grpcFrame('ClassifySingle', input(`u${k}`, k)), go)),
+      ),
+      server.exceeded,
+    ]);
+    const answered = ends.filter((e) => e === OK).length;
+    const refused = ends.filter((e) => e === RESOURCE_EXHAUSTED).length;
+    const reset = ends.filter((e) => e === 'reset').length;
+    expect(answered + refused + reset).toBe(2000);
+    expect(answered).toBeGreaterThan(0);
+    const after = await afterTheBurst();
+    const { peak } = await server.memory();
+    report(`2,000 ClassifySingle over 8 connections (${answered} answered, ${refused} RESOURCE_EXHAUSTED, ${reset} reset)`, peak, after);
+    expect(peak).toBeLessThan(RSS_BOUND);
+    expect(after - idle).toBeLessThan(RSS_LEFT_AFTER);
+  }, 180_000);
+
+  it('10,000 deployments from one unauthenticated client: at most 1,000 held (the least recently used evicted), RSS bounded', async () => {
+    const c = await connect();
+    const frames = Array.from({ length: 10_000 }, (_, d) => grpcFrame('Classify', { deploymentId: `dep-${d}`, inputs: [] }));
+    for (let at = 0; at < frames.length; at += 500) {
+      await Promise.race([Promise.all(frames.slice(at, at + 500).map((f) => c.call('Classify', f))), server.exceeded]);
+    }
+    const { deployments } = await server.stats();
+    expect(deployments.length).toBe(1000);
+    // The newest stay: eviction is least recently used first.
+    expect(deployments.some((d) => d.deploymentId === 'dep-9999')).toBe(true);
+    expect(deployments.some((d) => d.deploymentId === 'dep-0')).toBe(false);
+    const after = await afterTheBurst();
+    const { peak } = await server.memory();
+    report('10,000 deployments from one client', peak, after);
+    expect(peak).toBeLessThan(RSS_BOUND);
+  }, 180_000);
+});
