@@ -1,6 +1,7 @@
 // athena-rx's side of bench/peers.mjs as a child process, speaking bench/peers.py's protocol (one
 // JSON object per line), so that it can run under another environment than the bench itself
-// (GLIBC_TUNABLES: the malloc settings the CLI starts with) and count only its own CPU.
+// (GLIBC_TUNABLES: the malloc settings the CLI starts with; PEERS_AS_CLI=1: libvips' cache off, as
+// the CLI sets it) and count only its own CPU.
 //
 // First line {"files": [paths]} -> {"ready": true}. Then {"run": mode, "reps": n} runs every file n
 // times and answers {"cpu_ms": [per file, mean over reps], "bytes": [...]}; {"md5": true} answers
@@ -17,6 +18,8 @@ import { createInterface } from 'node:readline';
 import { cpuMs, distDir, load } from './lib.mjs';
 
 const { athena } = load();
+// PEERS_AS_CLI=1: what bin/athena-rx.js does besides its malloc settings (the parent sets those).
+if (process.env.PEERS_AS_CLI === '1') createRequire(import.meta.url)('sharp').cache(false);
 const req = createRequire(import.meta.url);
 const { decodeRaw } = req(join(distDir(), 'preprocess', 'decode.js'));
 const { resizeToModel } = req(join(distDir(), 'preprocess', 'resize.js'));

@@ -140,7 +140,7 @@ if (selected.includes('peers')) {
     row('prepareImage CPU per image vs the Python client (OpenCV)', 'not measured (no python3-opencv)', '', '', '<= 1.0', '');
   } else {
     const m = r.modes;
-    const both = (x) => `${f2(x.ours)}; CLI malloc ${f2(x.cliMalloc)}`;
+    const both = (x) => `${f2(x.ours)}; as the CLI runs ${f2(x.cliMalloc)}`;
     const ratios = (x) => `${f2(x.ratio)}; ${f2(x.cliMallocRatio)}`;
     row(
       'prepareImage CPU/image, photo corpus, MD5+SHA1 (default) (ms)',
@@ -148,7 +148,7 @@ if (selected.includes('peers')) {
       `Python client's preparation (MD5+SHA-256) ${f2(m.client.theirs)}`,
       ratios(m.client),
       '<= 1.0',
-      m.client.ratio <= 1 ? true : m.client.cliMallocRatio <= 1 ? 'CLI malloc only' : false,
+      m.client.ratio <= 1 ? true : m.client.cliMallocRatio <= 1 ? 'as the CLI runs only' : false,
     );
     row(
       'prepareImage CPU/image, photo corpus, no hashes (ms)',
@@ -165,7 +165,7 @@ if (selected.includes('peers')) {
       `cv2.resize ${f2(m.resize.theirs)}`,
       ratios(m.resize),
       '<= 1.5',
-      m.resize.ratio <= 1.5 ? true : m.resize.cliMallocRatio <= 1.5 ? 'CLI malloc only' : false,
+      m.resize.ratio <= 1.5 ? true : m.resize.cliMallocRatio <= 1.5 ? 'as the CLI runs only' : false,
     );
     row('prepared pixels identical to OpenCV, photo corpus', `${r.identical}/${r.compared}`, '', '', 'all', r.identical === r.compared);
     row(

@@ -12,6 +12,10 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('athena-rx: the package is not built (no dist/): run `npm run build` in ' + path.join(__dirname, '..') + '\n');
   process.exit(2);
 }
+// libvips' operation cache keeps recent decodes (up to 50 MB) for inputs that never repeat here
+// (every image is a new buffer): off, new decodes reuse that memory. 0.91x the decode CPU on the
+// photo corpus (docs/performance.md). The library leaves it alone: it is the application's sharp.
+require('sharp').cache(false);
 require(entry)
   .main(process.argv.slice(2))
   .then(
