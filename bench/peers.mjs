@@ -28,12 +28,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuMs, distDir, f2, here, load, median, root, sum } from './lib.mjs';
+import { f2, here, load, median, root, sum } from './lib.mjs';
 import { describeCorpus, photoCorpus } from './corpus.mjs';
 
 /** The interpreter that can run bench/peers.py, or undefined. */
@@ -44,27 +43,6 @@ export function findPython() {
     if (probe.status === 0) return { python, cv2: probe.stdout.trim() };
   }
   return undefined;
-}
-
-/** bench/peers.py as a long-lived child: `ask(command)` answers one JSON line. */
-async function startPeer(python, files) {
-  const child = spawn(python, [join(here, 'peers.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const waiting = [];
-  lines.on('line', (line) => waiting.shift()?.(JSON.parse(line)));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const ask = (command) =>
-    Promise.race([
-      new Promise((resolve) => {
-        waiting.push(resolve);
-        child.stdin.write(JSON.stringify(command) + '\n');
-      }),
-      exited.then((code) => {
-        throw new Error(`bench/peers.py exited (${code})`);
-      }),
-    ]);
-  const hello = await ask({ files });
-  return { ...hello, ask, stop: () => (child.stdin.end(), exited) };
 }
 
 /** The fixture corpus: every fixture OpenCV decodes (all but the GIF). */
@@ -96,6 +74,34 @@ function formatOf(name) {
 
 export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize'];
 
+/**
+ * The malloc settings the CLI starts node with (bin/athena-rx.js): one arena, transparent huge
+ * pages for malloc's memory. On this kind of VM a fresh 4 KiB page costs about 12 us to fault in,
+ * and glibc's default per-thread arenas hand every decoded image fresh pages (docs/performance.md).
+ */
+export const CLI_MALLOC = 'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1';
+
+/** A child speaking bench/peers.py's protocol: `ask(command)` answers one JSON line. */
+async function startChild(command, args, files, env = process.env) {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], env });
+  const lines = createInterface({ input: child.stdout });
+  const waiting = [];
+  lines.on('line', (line) => waiting.shift()?.(JSON.parse(line)));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const ask = (cmd) =>
+    Promise.race([
+      new Promise((resolve) => {
+        waiting.push(resolve);
+        child.stdin.write(JSON.stringify(cmd) + '\n');
+      }),
+      exited.then((code) => {
+        throw new Error(`${args[0]} exited (${code})`);
+      }),
+    ]);
+  const hello = await ask({ files });
+  return { ...hello, ask, stop: () => (child.stdin.end(), exited) };
+}
+
 export async function benchPeers({
   quick = false,
   rounds,
@@ -112,9 +118,6 @@ export async function benchPeers({
     return { measured: false };
   }
   const { athena } = load();
-  const req = createRequire(import.meta.url);
-  const { decodeRaw } = req(join(distDir(), 'preprocess', 'decode.js'));
-  const { resizeToModel } = req(join(distDir(), 'preprocess', 'resize.js'));
   const files =
     corpus === 'fixtures'
       ? fixtureCorpus()
@@ -124,73 +127,49 @@ export async function benchPeers({
         }));
   const corpusLine = corpus === 'fixtures' ? `${files.length} images (fixture corpus)` : describeCorpus(files);
   const loadAtStart = loadavg();
-  const peer = await startPeer(
-    found.python,
-    files.map((f) => f.path),
-  );
+  const paths = files.map((f) => f.path);
+  // Three contenders, each a process of its own counting its own CPU: athena-rx with glibc's
+  // default malloc (as a library user's node runs), athena-rx as the CLI runs it (its malloc
+  // settings, libvips' cache off), and the Python client's recipe.
+  const plainEnv = { ...process.env };
+  delete plainEnv.GLIBC_TUNABLES;
+  const nodeChild = (env) => startChild(process.execPath, [join(here, 'peers-node.mjs')], paths, env);
+  const sides = {
+    ours: await nodeChild(plainEnv),
+    cliMalloc: await nodeChild({ ...plainEnv, GLIBC_TUNABLES: CLI_MALLOC, PEERS_AS_CLI: '1' }),
+    theirs: await startChild(found.python, [join(here, 'peers.py')], paths),
+  };
+  const names = Object.keys(sides);
   const r = rounds ?? (quick ? 2 : corpus === 'photos' ? 3 : 5);
   const k = reps ?? (quick || corpus === 'photos' ? 1 : 3);
-
-  // Ours, one image at a time, per file the mean CPU over k runs.
-  const ours = async (mode, list = files) => {
-    const cpu = [];
-    const bytes = [];
-    for (const { bytes: source, path } of list) {
-      if (mode === 'resize') {
-        // The resize alone, on an image decoded outside the count.
-        const decoded = await decodeRaw(source);
-        const c0 = cpuMs();
-        for (let i = 0; i < k; i++) resizeToModel(decoded);
-        cpu.push((cpuMs() - c0) / k);
-        bytes.push(602112);
-        continue;
-      }
-      const c0 = cpuMs();
-      let size = 0;
-      for (let i = 0; i < k; i++) {
-        if (mode === 'decode') {
-          const d = await decodeRaw(source);
-          size = d.data.length;
-        } else {
-          // From the file, as the CLI and the Python client read it.
-          const options =
-            mode === 'client'
-              ? { encoding: 'uncompressed' }
-              : mode === 'prepareNoHashes'
-                ? { encoding: 'uncompressed', hashes: [] }
-                : { encoding: 'brotli', brotliQuality: Number(mode.slice('brotli'.length)) };
-          size = (await athena.prepareImage(mode.startsWith('brotli') ? source : path, options)).data.length;
-        }
-      }
-      cpu.push((cpuMs() - c0) / k);
-      bytes.push(size);
-    }
-    return { cpu_ms: cpu, bytes };
-  };
   // 'client' is the headline: our default preparation against the Python client's own (which
   // hashes with MD5 and SHA-256); 'prepareNoHashes' the plain recipe on both sides.
-  const theirs = (mode) => peer.ask({ run: mode === 'prepareNoHashes' ? 'prepare' : mode, reps: k });
-  for (const m of modes) await ours(m, files.slice(0, 4)); // warm-up: codecs, JIT
-  const runs = Object.fromEntries(modes.map((m) => [m, { ours: [], theirs: [], ratios: [] }]));
+  const ask = (side, mode) => sides[side].ask({ run: side === 'theirs' && mode === 'prepareNoHashes' ? 'prepare' : mode, reps: k });
+  const faults0 = {};
+  for (const side of names) faults0[side] = (await sides[side].ask({ faults: true })).faults;
+  const runs = Object.fromEntries(modes.map((m) => [m, Object.fromEntries(names.map((x) => [x, []]))]));
   for (let round = 0; round < r; round++) {
     for (const m of modes) {
-      const pair = round % 2 ? [await theirs(m), await ours(m)].reverse() : [await ours(m), await theirs(m)];
-      const [a, b] = pair;
-      runs[m].ours.push(a);
-      runs[m].theirs.push(b);
-      runs[m].ratios.push(sum(a.cpu_ms) / sum(b.cpu_ms));
+      // The order rotates from round to round, so that no side always runs first or last.
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const side of order) runs[m][side].push(await ask(side, m));
     }
+    log(`peers: round ${round + 1} of ${r} done (load average ${loadavg().map(f2).join(' ')})`);
+  }
+  const faultsPerImage = {};
+  for (const side of names) {
+    faultsPerImage[side] = ((await sides[side].ask({ faults: true })).faults - faults0[side]) / (files.length * k * r * modes.length);
   }
 
   // Pixel parity, in the same run: OpenCV's prepared pixels against ours.
-  const theirMd5 = (await peer.ask({ md5: true })).md5;
+  const theirMd5 = (await sides.theirs.ask({ md5: true })).md5;
+  const ourMd5 = (await sides.ours.ask({ md5: true })).md5;
   let identical = 0;
   let compared = 0;
   for (let i = 0; i < files.length; i++) {
     if (!theirMd5[i]) continue;
     compared++;
-    const mine = await athena.prepareImage(files[i].path, { pixelHashes: ['md5'], hashes: [] });
-    if (mine.pixelHashes.find((h) => h.algorithm === 'md5')?.value === theirMd5[i]) identical++;
+    if (ourMd5[i] === theirMd5[i]) identical++;
   }
   // The compact wire (encoding 'png') through the reference decoder: OpenCV must read back
   // exactly the pixels we prepared.
@@ -204,10 +183,10 @@ export async function benchPeers({
     writeFileSync(pngPaths.at(-1), png.data);
     rawMd5.push(png.pixelHashes.find((h) => h.algorithm === 'md5')?.value);
   }
-  const pngMd5 = (await peer.ask({ decode_md5: pngPaths })).md5;
+  const pngMd5 = (await sides.theirs.ask({ decode_md5: pngPaths })).md5;
   const pngIdentical = pngMd5.filter((m, i) => m === rawMd5[i]).length;
   rmSync(dir, { recursive: true, force: true });
-  await peer.stop();
+  for (const side of names) await sides[side].stop();
 
   const n = files.length;
   const result = {
@@ -215,8 +194,8 @@ export async function benchPeers({
     corpus: corpusLine,
     loadavg: { start: loadAtStart, end: loadavg() },
     python: found.python,
-    cv2: peer.cv2,
-    brotli: peer.brotli,
+    cv2: sides.theirs.cv2,
+    cliMalloc: CLI_MALLOC,
     images: n,
     rounds: r,
     reps: k,
@@ -224,31 +203,40 @@ export async function benchPeers({
     compared,
     pngIdentical,
     pngCompared: pngPaths.length,
+    faultsPerImage,
     modes: {},
   };
   for (const m of modes) {
     const x = runs[m];
     const perFile = (side) => files.map((_, i) => median(x[side].map((run) => run.cpu_ms[i])));
+    const mean = Object.fromEntries(names.map((side) => [side, sum(perFile(side)) / n]));
+    const ratios = (side) => x[side].map((run, i) => sum(run.cpu_ms) / sum(x.theirs[i].cpu_ms));
     const o = perFile('ours');
     const t = perFile('theirs');
     result.modes[m] = {
-      ours: sum(o) / n,
-      theirs: sum(t) / n,
-      ratio: median(x.ratios),
-      ratios: x.ratios,
-      oursBytes: sum(x.ours[0].bytes) / n,
-      theirsBytes: sum(x.theirs[0].bytes) / n,
+      ours: mean.ours,
+      cliMalloc: mean.cliMalloc,
+      theirs: mean.theirs,
+      ratio: median(ratios('ours')),
+      ratios: ratios('ours'),
+      cliMallocRatio: median(ratios('cliMalloc')),
+      cliMallocRatios: ratios('cliMalloc'),
       perFile: files.map((f, i) => ({ name: f.name, format: formatOf(f.name), ours: o[i], theirs: t[i] })),
     };
   }
   log(
-    `\npeers: ${corpusLine}; ${found.python} with OpenCV ${peer.cv2}; one image at a time, CPU ms per image (mean over the corpus), median of ${r} rounds of ${k}; load average ${loadAtStart.map(f2).join(' ')} at the start, ${result.loadavg.end.map(f2).join(' ')} at the end`,
+    `\npeers: ${corpusLine}; ${found.python} with OpenCV ${sides.theirs.cv2}; one image at a time, CPU ms per image (mean over the corpus), median of ${r} rounds of ${k}; load average ${loadAtStart.map(f2).join(' ')} at the start, ${result.loadavg.end.map(f2).join(' ')} at the end`,
   );
   log(
     `pixels: ${identical}/${compared} prepared images identical to OpenCV's (MD5 of the B,G,R bytes); compact wire: cv2.imdecode of our PNG gives back exactly our pixels for ${pngIdentical}/${pngPaths.length}`,
   );
-  log('| recipe | athena-rx CPU ms/image | Python reference CPU ms/image | athena-rx / Python (median of rounds) | per round |');
-  log('|---|--:|--:|--:|---|');
+  log(
+    `minor page faults per image run: athena-rx ${Math.round(faultsPerImage.ours)}, as the CLI runs ${Math.round(faultsPerImage.cliMalloc)}, Python ${Math.round(faultsPerImage.theirs)}`,
+  );
+  log(
+    '| recipe | athena-rx CPU ms/image | the same, as the CLI runs | Python CPU ms/image | athena-rx / Python (median of rounds) | as the CLI / Python | per round (athena-rx; as the CLI) |',
+  );
+  log('|---|--:|--:|--:|--:|--:|---|');
   const label = {
     client: 'prepare from the file: ours MD5+SHA1 (default) / the Python client MD5+SHA-256',
     prepareNoHashes: 'prepare from the file, no hashes (read, decode, resize)',
@@ -257,7 +245,9 @@ export async function benchPeers({
     resize: 'resize only (resizeToModel / cv2.resize)',
   };
   for (const [m, x] of Object.entries(result.modes)) {
-    log(`| ${label[m]} | ${f2(x.ours)} | ${f2(x.theirs)} | ${f2(x.ratio)} | ${x.ratios.map(f2).join(' ')} |`);
+    log(
+      `| ${label[m]} | ${f2(x.ours)} | ${f2(x.cliMalloc)} | ${f2(x.theirs)} | ${f2(x.ratio)} | ${f2(x.cliMallocRatio)} | ${x.ratios.map(f2).join(' ')}; ${x.cliMallocRatios.map(f2).join(' ')} |`,
+    );
   }
   // Where the difference is, per format: totals over the files of each kind.
   const groups = new Map();

@@ -14,12 +14,14 @@ own preparation: read the file, MD5 and SHA-256 of its bytes, decode, resize) or
 (prepare + Brotli at q).
 {"md5": true} answers the MD5 of each file's prepared B,G,R pixels (or null when OpenCV cannot
 decode it); {"decode_md5": [paths]} the MD5 of imdecode's output for other files (the compact
-PNG wire, checked against the reference decoder). Exits at the end of stdin.
+PNG wire, checked against the reference decoder); {"faults": true} the minor page faults so far.
+Exits at the end of stdin.
 """
 import ctypes
 import ctypes.util
 import hashlib
 import json
+import resource
 import sys
 import time
 
@@ -117,7 +119,9 @@ def main():
     print(json.dumps({"ready": True, "cv2": cv2.__version__, "brotli": BROTLI is not None}), flush=True)
     for line in sys.stdin:
         cmd = json.loads(line)
-        if cmd.get("decode_md5"):
+        if cmd.get("faults"):
+            print(json.dumps({"faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt}), flush=True)
+        elif cmd.get("decode_md5"):
             # The MD5 of what imdecode(IMREAD_COLOR) makes of each file, as is (no resize).
             out = []
             for path in cmd["decode_md5"]:

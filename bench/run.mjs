@@ -3,7 +3,7 @@
 // each benchmark's own table, and writes it all to bench/results.json. Every ratio is taken
 // against a baseline measured in the same run; nothing here asserts a time.
 //
-//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers memory wire trickle redis]
+//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers peerse2e memory wire trickle redis]
 //
 // --quick       fewer images and repetitions (a few minutes instead of about 10-15)
 // names         run only these benchmarks (default: all), e.g. `npm run bench -- e2e trickle`
@@ -17,11 +17,12 @@ import { distDir, f1, f2, here, mb } from './lib.mjs';
 import { benchClientCpu } from './client-cpu.mjs';
 import { benchMemory } from './memory.mjs';
 import { benchPeers } from './peers.mjs';
+import { benchPeersE2e } from './peers-e2e.mjs';
 import { benchRedis } from './redis.mjs';
 import { benchTrickle } from './trickle.mjs';
 import { benchWire } from './wire.mjs';
 
-const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'memory', 'wire', 'trickle', 'redis'];
+const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'peerse2e', 'memory', 'wire', 'trickle', 'redis'];
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join(here, 'results.json') } },
@@ -131,39 +132,42 @@ if (selected.includes('clientcpu')) {
 }
 
 if (selected.includes('peers')) {
-  // Issue 14: the Python client's recipe on the same files in the same run.
+  // Issues 14 and 20: the Python client's recipe on the photo corpus (bench/corpus.mjs), in the
+  // same run, athena-rx with glibc's default malloc and with the CLI's settings.
   const r = await benchPeers({ quick });
   results.peers = r;
   if (!r.measured) {
     row('prepareImage CPU per image vs the Python client (OpenCV)', 'not measured (no python3-opencv)', '', '', '<= 1.0', '');
   } else {
     const m = r.modes;
+    const both = (x) => `${f2(x.ours)}; as the CLI runs ${f2(x.cliMalloc)}`;
+    const ratios = (x) => `${f2(x.ratio)}; ${f2(x.cliMallocRatio)}`;
     row(
-      'prepareImage CPU/image, uncompressed, no hashes (ms)',
-      f2(m.prepareNoHashes.ours),
-      `Python cv2 decode + resize ${f2(m.prepareNoHashes.theirs)}`,
-      f2(m.prepareNoHashes.ratio),
+      'prepareImage CPU/image, photo corpus, MD5+SHA1 (default) (ms)',
+      both(m.client),
+      `Python client's preparation (MD5+SHA-256) ${f2(m.client.theirs)}`,
+      ratios(m.client),
       '<= 1.0',
-      m.prepareNoHashes.ratio <= 1,
+      m.client.ratio <= 1 ? true : m.client.cliMallocRatio <= 1 ? 'as the CLI runs only' : false,
     );
     row(
-      'prepareImage CPU/image, uncompressed, MD5+SHA1 (default) (ms)',
-      f2(m.prepare.ours),
-      `Python cv2 decode + resize ${f2(m.prepare.theirs)}`,
-      f2(m.prepare.ratio),
+      'prepareImage CPU/image, photo corpus, no hashes (ms)',
+      both(m.prepareNoHashes),
+      `Python read + decode + resize ${f2(m.prepareNoHashes.theirs)}`,
+      ratios(m.prepareNoHashes),
       '',
       '',
     );
+    row('decode only CPU/image, photo corpus (ms)', both(m.decode), `cv2.imdecode ${f2(m.decode.theirs)}`, ratios(m.decode), '', '');
     row(
-      'prepareImage CPU/image, Brotli q1 (ms)',
-      f2(m.brotli1.ours),
-      `Python cv2 + Brotli q1 ${f2(m.brotli1.theirs)}`,
-      f2(m.brotli1.ratio),
-      '',
-      '',
+      'resize only CPU/image, photo corpus (ms)',
+      both(m.resize),
+      `cv2.resize ${f2(m.resize.theirs)}`,
+      ratios(m.resize),
+      '<= 1.5',
+      m.resize.ratio <= 1.5 ? true : m.resize.cliMallocRatio <= 1.5 ? 'as the CLI runs only' : false,
     );
-    row('decode only CPU/image (ms)', f2(m.decode.ours), `cv2.imdecode ${f2(m.decode.theirs)}`, f2(m.decode.ratio), '', '');
-    row('prepared pixels identical to OpenCV', `${r.identical}/${r.compared}`, '', '', 'all', r.identical === r.compared);
+    row('prepared pixels identical to OpenCV, photo corpus', `${r.identical}/${r.compared}`, '', '', 'all', r.identical === r.compared);
     row(
       'compact wire (png) read back by cv2.imdecode identical',
       `${r.pngIdentical}/${r.pngCompared}`,
@@ -172,6 +176,27 @@ if (selected.includes('peers')) {
       'all',
       r.pngIdentical === r.pngCompared,
     );
+  }
+}
+
+if (selected.includes('peerse2e')) {
+  // Issue 20: the CLI end to end against the Python client with compression off.
+  const r = await benchPeersE2e({ rounds: quick ? 2 : 3 });
+  results.peersE2e = r;
+  if (r.measured) {
+    const py = Object.keys(r.rows).find((k) => k.startsWith('Python'));
+    for (const [name, x] of Object.entries(r.rows)) {
+      if (name === py) continue;
+      const target = name === 'CLI defaults' ? '<= 1.0' : '';
+      row(
+        `end to end client CPU/image, photo corpus, ${name} (ms)`,
+        f2(x.client),
+        py ? `${py} ${f2(r.rows[py].client)}` : 'no grpcio',
+        f2(x.ratio),
+        target,
+        target ? x.ratio <= 1 : '',
+      );
+    }
   }
 }
 
@@ -256,7 +281,7 @@ if (selected.includes('redis')) {
   );
 }
 
-const mark = (met) => (met === '' ? '' : met ? 'yes' : '**no**');
+const mark = (met) => (met === '' ? '' : typeof met === 'string' ? met : met ? 'yes' : '**no**');
 const table = [
   '| figure | value | baseline | ratio | target | met? |',
   '|---|--:|--:|--:|--:|:-:|',

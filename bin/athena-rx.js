@@ -1,5 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:${GLIBC_TUNABLES} node
 'use strict';
+// The line above starts node with glibc's malloc in one arena on transparent huge pages (other
+// C libraries ignore it; your own GLIBC_TUNABLES come last and win). Decoded photos are large and
+// short-lived: with the default per-thread arenas every image got fresh pages, and a page fault
+// costs about 12 us on a VM, a third of preparing a photo (docs/performance.md, "Memory").
 // The command line runs on the built package; `npm ci` builds it (the `prepare` script).
 const path = require('node:path');
 const fs = require('node:fs');
@@ -8,6 +12,10 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('athena-rx: the package is not built (no dist/): run `npm run build` in ' + path.join(__dirname, '..') + '\n');
   process.exit(2);
 }
+// libvips' operation cache keeps recent decodes (up to 50 MB) for inputs that never repeat here
+// (every image is a new buffer): off, new decodes reuse that memory. 0.91x the decode CPU on the
+// photo corpus (docs/performance.md). The library leaves it alone: it is the application's sharp.
+require('sharp').cache(false);
 require(entry)
   .main(process.argv.slice(2))
   .then(

@@ -7,7 +7,7 @@ import { PreprocessError } from './errors';
 import { describeUnsupportedFormat, detectFormat, isExactlyDecodable, SUPPORTED_FORMATS_TEXT } from './formats';
 import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorithm } from './hashes';
 import { toModelPixels } from './pixels';
-import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource } from './sources';
+import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource, type ReadSource } from './sources';
 import type { ImageInput, ImageSource, PreparedImage } from './types';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
@@ -92,7 +92,27 @@ export async function prepareImage<R = unknown>(
   const callerId = input.correlationId === undefined ? undefined : validateCorrelationId(input.correlationId);
   const affiliate = input.affiliate ?? options.affiliate;
 
-  const read = await readSource(input.source, options.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES);
+  // A file's bytes go into a reused buffer when nothing can keep them after this call: not sent
+  // as they are (passThrough), not handed to a caller's id factory (which might hold on to them).
+  const reuse =
+    typeof input.source === 'string' && options.passThrough !== true && (callerId !== undefined || options.correlationId === undefined);
+  const read = await readSource(input.source, options.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES, reuse);
+  try {
+    return await prepareRead(input, options, read, callerId, affiliate, t0);
+  } finally {
+    // Every path above has settled the decoder (it may read the bytes until then).
+    if (read.kind === 'encoded') read.release?.();
+  }
+}
+
+async function prepareRead<R>(
+  input: ImageInput<R>,
+  options: PrepareOptions,
+  read: ReadSource,
+  callerId: string | undefined,
+  affiliate: string | undefined,
+  t0: number,
+): Promise<PreparedImage<R>> {
   const t1 = performance.now();
   const original = read.bytes;
   const sourceFormat: ImageFormat = read.kind === 'bgr' ? 'IMAGE_FORMAT_RAW_UINT8_BGR' : detectFormat(original);

@@ -10,7 +10,11 @@ export const DEFAULT_MAX_SOURCE_BYTES = 64 * 1024 * 1024;
 
 /** A source read into memory. */
 export type ReadSource =
-  | { readonly kind: 'encoded'; readonly bytes: Buffer }
+  /**
+   * `release`, present when the bytes were read into a reused buffer (`reuse`), hands the buffer
+   * back for the next file: call it once nothing holds `bytes` any more (decoder done).
+   */
+  | { readonly kind: 'encoded'; readonly bytes: Buffer; readonly release?: () => void }
   /** `{ bgr }`: already 448x448 BGR pixels, checked for length. */
   | { readonly kind: 'bgr'; readonly bytes: Buffer };
 
@@ -32,10 +36,12 @@ export function isImageInput<R>(value: ImageSource | ImageInput<R>): value is Im
  *   device, a socket, a stream that errors), `SOURCE_TOO_LARGE`, `INVALID_INPUT` (not a source, or
  *   `{ bgr }` of the wrong length)
  */
-export async function readSource(source: ImageSource, maxBytes = DEFAULT_MAX_SOURCE_BYTES): Promise<ReadSource> {
+export async function readSource(source: ImageSource, maxBytes = DEFAULT_MAX_SOURCE_BYTES, reuse = false): Promise<ReadSource> {
   let bytes: Buffer;
   if (typeof source === 'string') {
-    bytes = await readFileCapped(source, maxBytes);
+    bytes = await readFileCapped(source, maxBytes, source, reuse);
+    if (reuse && bytes.length === 0) giveBack(bytes);
+    else if (reuse) return { kind: 'encoded', bytes, release: () => giveBack(bytes) };
   } else if (source instanceof Uint8Array) {
     bytes = asBuffer(source);
     checkSize(bytes.length, maxBytes, 'buffer');
@@ -110,7 +116,7 @@ export async function readFileSource(path: PathLike, maxBytes = DEFAULT_MAX_SOUR
   return bytes;
 }
 
-async function readFileCapped(path: PathLike, maxBytes: number, label = String(path)): Promise<Buffer> {
+async function readFileCapped(path: PathLike, maxBytes: number, label = String(path), reuse = false): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, OPEN_FLAGS);
@@ -126,7 +132,7 @@ async function readFileCapped(path: PathLike, maxBytes: number, label = String(p
     const stat = await handle.stat();
     if (!stat.isFile()) throw notRegular(label, stat);
     checkSize(stat.size, maxBytes, label);
-    return await readWhole(handle, stat.size, maxBytes, label);
+    return await readWhole(handle, stat.size, maxBytes, label, reuse);
   } catch (err) {
     throw err instanceof PreprocessError ? err : unreadable(label, err);
   } finally {
@@ -144,13 +150,18 @@ const GROWTH_CHUNK = 64 * 1024;
  * that shrank since is returned as far as it goes; one that grew (or a file whose size the
  * kernel reports as 0, as in /proc) is read on in chunks, still refused past `maxBytes`.
  */
-async function readWhole(handle: FileHandle, size: number, maxBytes: number, label: string): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(size);
+async function readWhole(handle: FileHandle, size: number, maxBytes: number, label: string, reuse: boolean): Promise<Buffer> {
+  const buffer = (reuse ? takeBuffer(size) : undefined) ?? Buffer.allocUnsafe(size);
   let got = 0;
-  while (got < size) {
-    const { bytesRead } = await handle.read(buffer, got, size - got, got);
-    if (bytesRead === 0) return buffer.subarray(0, got);
-    got += bytesRead;
+  try {
+    while (got < size) {
+      const { bytesRead } = await handle.read(buffer, got, size - got, got);
+      if (bytesRead === 0) return buffer.subarray(0, got);
+      got += bytesRead;
+    }
+  } catch (err) {
+    if (reuse) giveBack(buffer);
+    throw err;
   }
   // At the size fstat gave: end of file, unless the file grew meanwhile.
   const more: Buffer[] = [];
@@ -163,7 +174,46 @@ async function readWhole(handle: FileHandle, size: number, maxBytes: number, lab
     checkSize(total, maxBytes, label);
     more.push(chunk.subarray(0, bytesRead));
   }
-  return more.length === 0 ? buffer : Buffer.concat([buffer, ...more], total);
+  if (more.length === 0) return buffer;
+  if (reuse) giveBack(buffer);
+  return Buffer.concat([buffer, ...more], total);
+}
+
+/*
+ * Read buffers kept for the next file. A file read into fresh memory costs a page fault per 4 KiB
+ * the first time it is written, and on a VM a fault costs about 12 us: 4-5 ms for a 1.6 MB photo,
+ * a tenth of preparing it (docs/performance.md). Memory handed back after an image is prepared is
+ * already mapped. Only buffers that never leave prepareImage are reused (see its `reuse` rule);
+ * at most a few, and never a large one, are kept idle, so what this holds is small and bounded.
+ */
+const POOL_BUFFERS = 4;
+const POOL_BYTES = 32 * 1024 * 1024;
+const POOL_LARGEST = 16 * 1024 * 1024;
+/** Rounding of kept buffers, so that one serves files of nearby sizes. */
+const POOL_STEP = 256 * 1024;
+const idle: ArrayBuffer[] = [];
+let idleBytes = 0;
+
+/** A view of `size` bytes on an idle buffer that holds them (the smallest such), or a new one. */
+function takeBuffer(size: number): Buffer | undefined {
+  if (size === 0 || size > POOL_LARGEST) return undefined;
+  let best = -1;
+  for (let i = 0; i < idle.length; i++) {
+    if (idle[i]!.byteLength >= size && (best < 0 || idle[i]!.byteLength < idle[best]!.byteLength)) best = i;
+  }
+  if (best < 0) return Buffer.from(Buffer.allocUnsafeSlow(Math.ceil(size / POOL_STEP) * POOL_STEP).buffer, 0, size);
+  const [found] = idle.splice(best, 1);
+  idleBytes -= found!.byteLength;
+  return Buffer.from(found!, 0, size);
+}
+
+/** Keeps the memory under `bytes` for the next file when there is room, else leaves it to the GC. */
+function giveBack(bytes: Buffer): void {
+  const ab = bytes.buffer as ArrayBuffer;
+  if (ab.byteLength > POOL_LARGEST || ab.byteLength % POOL_STEP !== 0 || idle.includes(ab)) return;
+  if (idle.length >= POOL_BUFFERS || idleBytes + ab.byteLength > POOL_BYTES) return;
+  idle.push(ab);
+  idleBytes += ab.byteLength;
 }
 
 function notRegular(label: string, s: Stats): PreprocessError {
