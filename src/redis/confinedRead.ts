@@ -1,7 +1,16 @@
 import { constants, realpathSync } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute, relative, sep } from 'node:path';
-import { InvalidOptionError, PreprocessError } from '../index';
+import { from, mergeMap } from 'rxjs';
+import {
+  DEFAULT_MAX_SOURCE_BYTES,
+  InvalidOptionError,
+  PreprocessError,
+  prepareImage,
+  type ClassifyImagesOptions,
+  type ImageInput,
+} from '../index';
+import type { JobRef } from './outcomes';
 import { readFileSource } from '../preprocess/sources';
 
 /**
@@ -64,4 +73,23 @@ async function openedPath(fd: number, path: string): Promise<string | undefined>
 function inside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel !== '' && rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel);
+}
+
+/**
+ * The pipeline's `prepare`, with the file read through `reader` (confined to the root) first:
+ * the image is prepared from the bytes of the very file that was checked.
+ */
+export function confinedPrepare(
+  reader: ConfinedReader,
+  options: ClassifyImagesOptions<JobRef>['preprocess'],
+): NonNullable<NonNullable<ClassifyImagesOptions<JobRef>['preprocess']>['prepare']> {
+  const base = options?.prepare ?? ((input: ImageInput<JobRef>) => prepareImage<JobRef>(input, options));
+  return (input) => {
+    const job = input as ImageInput<JobRef>;
+    if (typeof job.source !== 'string') return base(job);
+    const path = job.source;
+    return from(reader.read(path, options?.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES, `'${path}'`)).pipe(
+      mergeMap((bytes) => from(base({ ...job, source: bytes }))),
+    );
+  };
 }

@@ -73,6 +73,64 @@ export interface JobSourceControl {
 
 type StreamEntry = [id: string, fields: string[]];
 
+/** What the reading loop and its control share. */
+class SourceState {
+  readonly inFlight = new Set<string>();
+  /** Held jobs to emit again (see `JobSourceControl.again`). */
+  readonly redo: JobDelivery[] = [];
+  stopped = false;
+  down = false;
+  /** The blocking connection's `CLIENT ID`, to unblock its read on `stop()`. */
+  readerId: unknown;
+  private wake: (() => void) | undefined;
+
+  /** Wakes the loop up if it waits for room. */
+  poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Resolves at the next `poke()`. */
+  waitForPoke(): Promise<void> {
+    return new Promise<void>((resolve) => (this.wake = resolve));
+  }
+}
+
+function sourceControl(redis: RedisConnection, { stream, group, consumer }: RedisJobSourceOptions, state: SourceState): JobSourceControl {
+  const { inFlight } = state;
+  const control: JobSourceControl = {
+    inFlight,
+    settle(id) {
+      if (inFlight.delete(id)) state.poke();
+    },
+    stop() {
+      if (state.stopped) return;
+      state.stopped = true;
+      state.poke();
+      // A blocking read in progress returns at once (as if it had timed out): nothing is lost.
+      if (typeof state.readerId === 'number') redis.call('CLIENT', 'UNBLOCK', state.readerId).catch(() => undefined);
+    },
+    setOutage(value) {
+      state.down = value;
+      state.poke();
+    },
+    again(delivery) {
+      if (state.stopped) {
+        control.settle(delivery.id);
+        return false;
+      }
+      state.redo.push({ ...delivery, again: (delivery.again ?? 0) + 1 });
+      state.poke();
+      return true;
+    },
+    async touch() {
+      if (inFlight.size > 0) await redis.call('XCLAIM', stream, group, consumer, 0, ...inFlight, 'JUSTID');
+    },
+  };
+  return control;
+}
+
 /**
  * Jobs of a stream through a consumer group, paced by a limit: `XREADGROUP ... COUNT n` asks only
  * for as many jobs as there is room for (`limit` minus the jobs read and not yet settled), so no
@@ -89,47 +147,9 @@ export function redisJobSource(
   options: RedisJobSourceOptions,
 ): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
   const { stream, group, consumer, limit, claimIdle, blockMs } = options;
-  const inFlight = new Set<string>();
-  let stopped = false;
-  let down = false;
-  let readerId: unknown;
-  const redo: JobDelivery[] = [];
-  let wake: (() => void) | undefined;
-  const poke = (): void => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-
-  const control: JobSourceControl = {
-    inFlight,
-    settle(id) {
-      if (inFlight.delete(id)) poke();
-    },
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      poke();
-      // A blocking read in progress returns at once (as if it had timed out): nothing is lost.
-      if (readerId !== undefined) redis.call('CLIENT', 'UNBLOCK', String(readerId)).catch(() => undefined);
-    },
-    setOutage(value) {
-      down = value;
-      poke();
-    },
-    again(delivery) {
-      if (stopped) {
-        control.settle(delivery.id);
-        return false;
-      }
-      redo.push({ ...delivery, again: (delivery.again ?? 0) + 1 });
-      poke();
-      return true;
-    },
-    async touch() {
-      if (inFlight.size > 0) await redis.call('XCLAIM', stream, group, consumer, 0, ...inFlight, 'JUSTID');
-    },
-  };
+  const state = new SourceState();
+  const { inFlight, redo } = state;
+  const control = sourceControl(redis, options, state);
 
   const jobs = new Observable<JobDelivery>((subscriber) => {
     let closed = false;
@@ -155,20 +175,20 @@ export function redisJobSource(
     void (async () => {
       try {
         await createGroup(redis, stream, group);
-        readerId = await reader.call('CLIENT', 'ID');
-        while (!closed && !stopped) {
+        state.readerId = await reader.call('CLIENT', 'ID');
+        while (!closed && !state.stopped) {
           const again = redo.shift();
           if (again) {
             subscriber.next(again);
             continue;
           }
           // While the service is down, one job at most, to find out when it is back.
-          const room = down ? (inFlight.size === 0 ? 1 : 0) : limit - inFlight.size;
+          const room = state.down ? (inFlight.size === 0 ? 1 : 0) : limit - inFlight.size;
           if (room <= 0) {
-            await new Promise<void>((resolve) => (wake = resolve));
+            await state.waitForPoke();
             continue;
           }
-          if (!down && performance.now() - lastClaim >= claimIdle / 2) {
+          if (!state.down && performance.now() - lastClaim >= claimIdle / 2) {
             lastClaim = performance.now();
             let claimed: JobDelivery[];
             try {
@@ -225,7 +245,7 @@ export function redisJobSource(
 
     return () => {
       closed = true;
-      poke();
+      state.poke();
       reader.disconnect();
     };
   });

@@ -16,26 +16,21 @@ import {
   throwError,
   type ObservableInput,
 } from 'rxjs';
-import { withClassifyEvents } from '../metrics/withClassifyEvents';
-import { makeDefaultObserver } from '../operators/pipelineObserver';
 import {
   classifyImages,
-  DEFAULT_MAX_SOURCE_BYTES,
   DEFAULT_WINDOW,
   InvalidOptionError,
-  prepareImage,
   type ClassificationEvent,
   type ClassificationResult,
-  type ClassifyEvent,
   type ClassifyImagesOptions,
   type ClassifyTransport,
   type ImageInput,
   type PipelineObserver,
 } from '../index';
-import { confinedReader } from './confinedRead';
+import { confinedPrepare, confinedReader } from './confinedRead';
 import type { RedisConnection } from './connection';
-import { entryFields, JOB_FIELD, parseJob, type ParsedJob } from './jobs';
-import { redisJobSource, type JobDelivery } from './jobSource';
+import { entryFields, JOB_FIELD, parseJob, type ParsedJob, type ParseJobOptions } from './jobs';
+import { redisJobSource, type JobDelivery, type JobSourceControl } from './jobSource';
 import {
   appendHistory,
   deadOutcome,
@@ -47,7 +42,7 @@ import {
   type OutcomeContext,
   type WorkerEvent,
 } from './outcomes';
-import { WorkerGaveUpError, workerStats, type WorkerStats } from './workerState';
+import { watchedObserver, watchService, WorkerGaveUpError, workerStats, type WorkerStats } from './workerState';
 
 export type { JobRef, WorkerEvent } from './outcomes';
 
@@ -166,33 +161,11 @@ function checkInt(name: string, value: number, min: number): void {
  * @see classifyImages
  */
 export function redisWorker(redis: RedisConnection, client: ClassifyTransport, options: RedisWorkerOptions): Observable<WorkerEvent> {
-  const { stream, group } = options;
-  const consumer = options.consumer ?? `${hostname()}-${process.pid}`;
-  const results = options.results ?? `${stream}:results`;
-  const deadLetter = options.deadLetter ?? `${stream}:dead`;
-  const window = options.window ?? DEFAULT_WINDOW;
-  const claimIdle = options.claimIdle ?? DEFAULT_CLAIM_IDLE;
-  const maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
-  const blockMs = options.blockMs ?? 2_000;
-  for (const [name, value] of Object.entries({ stream, group, consumer, results, deadLetter })) {
-    if (typeof value !== 'string' || value === '') throw new InvalidOptionError(`redisWorker: ${name} must be a non-empty string`);
-  }
-  // A results or dead-letter stream that is the jobs stream feeds every result back as a job.
-  for (const [name, value] of Object.entries({ results, deadLetter })) {
-    if (value === stream)
-      throw new InvalidOptionError(
-        `redisWorker: ${name} must not be the jobs stream (${stream}): every entry written there would be read back as a job`,
-      );
-  }
-  checkInt('window', window, 1);
-  checkInt('claimIdle', claimIdle, 10);
-  checkInt('maxDeliveries', maxDeliveries, 1);
-  checkInt('blockMs', blockMs, 1);
-  if (options.giveUpAfter !== undefined && !(options.giveUpAfter > 0))
-    throw new InvalidOptionError(`redisWorker: giveUpAfter must be a number of ms > 0, got ${options.giveUpAfter}`);
+  const settings = checkOptions(options);
+  const { stream, group, window } = settings;
   const reader = options.root === undefined ? undefined : confinedReader(options.root);
   const parseOptions = { root: reader?.root, maxInlineBytes: options.maxInlineBytes, maxJobBytes: options.maxJobBytes };
-  const ctx: OutcomeContext = { redis, stream, group, consumer, results, deadLetter, maxDeliveries };
+  const ctx: OutcomeContext = { redis, ...settings };
   const pipeline = options.pipeline ?? {};
 
   return new Observable<WorkerEvent>((subscriber) => {
@@ -201,14 +174,13 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
     const states = new Subject<WorkerEvent>();
     /** The deliveries held here, by job id: what to put through again after an answer lost to an outage. */
     const held = new Map<string, JobDelivery>();
-    let gaveUp: { error: unknown } | undefined;
     const { jobs, control } = redisJobSource(redis, {
       stream,
       group,
-      consumer,
+      consumer: settings.consumer,
       limit: window,
-      claimIdle,
-      blockMs,
+      claimIdle: settings.claimIdle,
+      blockMs: settings.blockMs,
       drain: options.drain ?? false,
       onClaim: (d) => appendHistory(ctx, d.id, { event: 'claimed', deliveries: d.deliveries }),
       onGroupLost: () =>
@@ -222,47 +194,28 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
       control.settle(id);
       stats.held = control.inFlight.size;
     };
-
-    // The service's state, from the classify events: down at the first break, back at the first
-    // answer after it (a reopened stream alone proves nothing: it opens before the server answers).
-    const onClassifyEvent = (event: ClassifyEvent<unknown>): void => {
-      if (event.kind === 'connection' && event.state === 'reconnecting' && !stats.athenaDown) {
-        stats.athenaDown = true;
-        control.setOutage(true);
-        states.next({ kind: 'outage', dependency: 'athena', state: 'down', message: messageOf(event.error) });
-      } else if (event.kind === 'response' && stats.athenaDown) {
-        stats.athenaDown = false;
-        control.setOutage(false);
-        states.next({ kind: 'outage', dependency: 'athena', state: 'up', message: 'answering again' });
-      } else if (event.kind === 'connection' && event.state === 'failed') {
-        gaveUp = { error: event.error };
-        control.stop();
-      }
+    const watch = watchService(stats, control, states);
+    const { observer, dispose } = watchedObserver(client, options, watch.onEvent);
+    const classifyOptions: ClassifyImagesOptions<JobRef> = {
+      ...pipeline,
+      window,
+      metrics: observer,
+      classify: {
+        // A deployment of this worker's own, also when the client names one: answers to a shared
+        // one would reach the wrong worker (see docs/scaling-out.md for the measurement).
+        shared: false,
+        ...pipeline.classify,
+        reconnect: pipeline.classify?.reconnect ?? { giveUpAfter: options.giveUpAfter ?? Infinity },
+      },
+      preprocess: { ...pipeline.preprocess, ...(reader ? { prepare: confinedPrepare(reader, pipeline.preprocess) } : {}) },
     };
-    const given = options.metrics ?? (pipeline.metrics === false ? undefined : pipeline.metrics);
-    // What classifyImages would record by default, made here because the events are watched through it.
-    const own =
-      given === undefined && pipeline.metrics !== false
-        ? makeDefaultObserver({
-            deploymentId: pipeline.classify?.deploymentId ?? client.deploymentId,
-            affiliate: pipeline.classify?.affiliate ?? client.affiliate,
-          })
-        : undefined;
-    const observer = withClassifyEvents(given ?? own, onClassifyEvent);
     let leftCount = 0;
 
     const outcomes = jobs.pipe(
       map((d: JobDelivery): Step => {
         held.set(d.id, d);
         stats.held = control.inFlight.size;
-        const parsed = parseJob(d.fields, parseOptions);
-        const entry = parsed.ok || parsed.code !== 'JOB_TOO_LARGE' ? (entryFields(d.fields)[JOB_FIELD] ?? '') : '';
-        return {
-          ref: { id: d.id, deliveries: d.deliveries, fields: parsed.fields, entry },
-          parsed,
-          dead: d.deliveries > maxDeliveries,
-          again: d.again ?? 0,
-        };
+        return stepOf(d, parseOptions, ctx.maxDeliveries);
       }),
       connect((steps) =>
         merge(
@@ -276,41 +229,12 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
           ),
           steps.pipe(
             filter((s): s is Step & { parsed: Extract<ParsedJob, { ok: true }> } => !s.dead && s.parsed.ok),
-            map((s): ImageInput<JobRef> => ({
-              source: s.parsed.source,
-              ref: s.ref,
-              correlationId: `${s.ref.id}/${s.ref.deliveries}${s.again > 0 ? `.${s.again}` : ''}`,
-            })),
+            map(toInput),
             // The same composition as every other caller's: one engine, its not-attempted gate,
             // its retry link and its metrics come with it.
-            classifyImages<JobRef>(client, {
-              ...pipeline,
-              window,
-              metrics: observer,
-              classify: {
-                // A deployment of this worker's own, also when the client names one: answers to a
-                // shared one would reach the wrong worker (see docs/scaling-out.md for the measurement).
-                shared: false,
-                ...pipeline.classify,
-                reconnect: pipeline.classify?.reconnect ?? { giveUpAfter: options.giveUpAfter ?? Infinity },
-              },
-              preprocess: { ...pipeline.preprocess, ...(reader ? { prepare: confinedPrepare(reader, pipeline.preprocess) } : {}) },
-            }),
+            classifyImages<JobRef>(client, classifyOptions),
             filter((e: ClassificationEvent<JobRef>): e is ClassificationResult<JobRef> => e.kind !== 'foreign'),
-            mergeMap((result): Outcome[] => {
-              // Not a verdict on the image: an answer lost to an outage, or never sent because the
-              // service was given up. Such a job spends no delivery: it goes through again, or it
-              // is left pending for another worker.
-              if (result.kind === 'failure' && result.stage === 'transport') {
-                const ref = result.ref as JobRef;
-                const delivery = held.get(ref.id);
-                if (gaveUp === undefined && result.code === 'RESPONSE_TIMEOUT' && delivery && (delivery.again ?? 0) < 1) {
-                  if (control.again(delivery)) return [];
-                }
-                if (gaveUp !== undefined || result.code !== 'RESPONSE_TIMEOUT') return [{ kind: 'leave', ref }];
-              }
-              return [resultOutcome(ctx, result)];
-            }),
+            mergeMap((result) => outcomesOf(ctx, result, { gaveUp: watch.gaveUp() !== undefined, held, control })),
           ),
         ),
       ),
@@ -321,6 +245,7 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
             settle(jobOf(outcome));
             if (event.kind === 'written' || event.kind === 'dead-lettered') stats.written++;
             if (event.kind === 'dead-lettered') stats.deadLettered++;
+            if (event.kind === 'left') leftCount++;
             return event;
           },
           (err: unknown) => {
@@ -333,31 +258,98 @@ export function redisWorker(redis: RedisConnection, client: ClassifyTransport, o
     const all = concat(
       // The states end with the outcomes: after the last job, nothing more can change.
       merge(states, outcomes.pipe(tap({ complete: () => states.complete() }))),
-      defer(() => (gaveUp === undefined ? EMPTY : throwError(() => new WorkerGaveUpError(stats.held + leftCount, gaveUp?.error)))),
+      defer(() => {
+        const gaveUp = watch.gaveUp();
+        return gaveUp === undefined ? EMPTY : throwError(() => new WorkerGaveUpError(stats.held + leftCount, gaveUp.error));
+      }),
     );
 
-    const heartbeat = setInterval(() => void control.touch().catch(() => undefined), Math.max(10, Math.floor(claimIdle / 3)));
+    const heartbeat = setInterval(() => void control.touch().catch(() => undefined), Math.max(10, Math.floor(settings.claimIdle / 3)));
     const stopper =
       options.until === undefined
         ? undefined
         : from(options.until)
             .pipe(take(1))
             .subscribe(() => control.stop());
-    const subscription = all.subscribe({
-      next: (event) => {
-        if (event.kind === 'left') leftCount++;
-        subscriber.next(event);
-      },
-      error: (err: unknown) => subscriber.error(err),
-      complete: () => subscriber.complete(),
-    });
+    const subscription = all.subscribe(subscriber);
     return () => {
       clearInterval(heartbeat);
       stopper?.unsubscribe();
       subscription.unsubscribe();
-      own?.dispose();
+      dispose();
     };
   });
+}
+
+/** The options with their defaults, checked. */
+function checkOptions(options: RedisWorkerOptions) {
+  const { stream } = options;
+  const names = {
+    stream,
+    group: options.group,
+    consumer: options.consumer ?? `${hostname()}-${process.pid}`,
+    results: options.results ?? `${stream}:results`,
+    deadLetter: options.deadLetter ?? `${stream}:dead`,
+  };
+  for (const [name, value] of Object.entries(names)) {
+    if (typeof value !== 'string' || value === '') throw new InvalidOptionError(`redisWorker: ${name} must be a non-empty string`);
+  }
+  // A results or dead-letter stream that is the jobs stream feeds every result back as a job.
+  for (const name of ['results', 'deadLetter'] as const) {
+    if (names[name] === stream)
+      throw new InvalidOptionError(
+        `redisWorker: ${name} must not be the jobs stream (${stream}): every entry written there would be read back as a job`,
+      );
+  }
+  const numbers = {
+    window: options.window ?? DEFAULT_WINDOW,
+    claimIdle: options.claimIdle ?? DEFAULT_CLAIM_IDLE,
+    maxDeliveries: options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES,
+    blockMs: options.blockMs ?? 2_000,
+  };
+  checkInt('window', numbers.window, 1);
+  checkInt('claimIdle', numbers.claimIdle, 10);
+  checkInt('maxDeliveries', numbers.maxDeliveries, 1);
+  checkInt('blockMs', numbers.blockMs, 1);
+  if (options.giveUpAfter !== undefined && !(options.giveUpAfter > 0))
+    throw new InvalidOptionError(`redisWorker: giveUpAfter must be a number of ms > 0, got ${options.giveUpAfter}`);
+  return { ...names, ...numbers };
+}
+
+/** A delivery as a job on its way: parsed, and dead when delivered more than `maxDeliveries` times. */
+function stepOf(d: JobDelivery, parseOptions: ParseJobOptions, maxDeliveries: number): Step {
+  const parsed = parseJob(d.fields, parseOptions);
+  // An entry too large is not kept (not even for the dead-letter stream).
+  const entry = parsed.ok || parsed.code !== 'JOB_TOO_LARGE' ? (entryFields(d.fields)[JOB_FIELD] ?? '') : '';
+  const ref = { id: d.id, deliveries: d.deliveries, fields: parsed.fields, entry };
+  return { ref, parsed, dead: d.deliveries > maxDeliveries, again: d.again ?? 0 };
+}
+
+const toInput = (s: Step & { parsed: Extract<ParsedJob, { ok: true }> }): ImageInput<JobRef> => ({
+  source: s.parsed.source,
+  ref: s.ref,
+  correlationId: `${s.ref.id}/${s.ref.deliveries}${s.again > 0 ? `.${s.again}` : ''}`,
+});
+
+/**
+ * What becomes of a job given its image's result. A failure of the transport is not a verdict on
+ * the image (an answer lost to an outage, or never sent because the service was given up): such
+ * a job spends no delivery. It goes through again once (an answer lost while the stream was
+ * down), else it is left pending for another worker. Every other result is the job's own.
+ */
+function outcomesOf(
+  ctx: OutcomeContext,
+  result: ClassificationResult<JobRef>,
+  worker: { gaveUp: boolean; held: ReadonlyMap<string, JobDelivery>; control: JobSourceControl },
+): Outcome[] {
+  if (result.kind !== 'failure' || result.stage !== 'transport') return [resultOutcome(ctx, result)];
+  const ref = result.ref as JobRef;
+  if (!worker.gaveUp && result.code === 'RESPONSE_TIMEOUT') {
+    const delivery = worker.held.get(ref.id);
+    if (delivery && (delivery.again ?? 0) < 1 && worker.control.again(delivery)) return [];
+    if (delivery && (delivery.again ?? 0) >= 1) return [resultOutcome(ctx, result)];
+  }
+  return [{ kind: 'leave', ref }];
 }
 
 /** One job on its way: the delivery's reference, the job as parsed, and whether it is dead. */
@@ -372,24 +364,3 @@ interface Step {
 
 const jobOf = (outcome: Outcome): string =>
   outcome.kind === 'release' ? outcome.failure.job : outcome.kind === 'leave' ? outcome.ref.id : outcome.result.job;
-
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-/**
- * The pipeline's `prepare`, with the file read through `reader` (confined to the root) first:
- * the image is prepared from the bytes of the very file that was checked.
- */
-function confinedPrepare(
-  reader: ReturnType<typeof confinedReader>,
-  options: ClassifyImagesOptions<JobRef>['preprocess'],
-): NonNullable<NonNullable<ClassifyImagesOptions<JobRef>['preprocess']>['prepare']> {
-  const base = options?.prepare ?? ((input: ImageInput<JobRef>) => prepareImage<JobRef>(input, options));
-  return (input) => {
-    const job = input as ImageInput<JobRef>;
-    if (typeof job.source !== 'string') return base(job);
-    const path = job.source;
-    return from(reader.read(path, options?.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES, `'${path}'`)).pipe(
-      mergeMap((bytes) => from(base({ ...job, source: bytes }))),
-    );
-  };
-}

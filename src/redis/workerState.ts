@@ -1,3 +1,11 @@
+import type { Subject } from 'rxjs';
+import { withClassifyEvents } from '../metrics/withClassifyEvents';
+import { makeDefaultObserver } from '../operators/pipelineObserver';
+import type { ClassifyEvent, ClassifyTransport, PipelineObserver } from '../index';
+import type { JobSourceControl } from './jobSource';
+import type { WorkerEvent } from './outcomes';
+import type { RedisWorkerOptions } from './redisWorker';
+
 /**
  * What a running worker knows of itself, kept up to date while it runs: for a status line, a
  * supervisor's health probe, metrics, and the message on a stop that left work undone. Pass one
@@ -40,3 +48,50 @@ export class WorkerGaveUpError extends Error {
     this.name = 'WorkerGaveUpError';
   }
 }
+
+/**
+ * The service's state, from the classify events: down at the first break, back at the first
+ * answer after it (a reopened stream alone proves nothing: it opens before the server answers),
+ * given up when the stream fails for good (`giveUpAfter`, or a refusal such as `UNAUTHENTICATED`).
+ */
+export function watchService(stats: WorkerStats, control: JobSourceControl, states: Subject<WorkerEvent>) {
+  let gaveUp: { error: unknown } | undefined;
+  const onEvent = (event: ClassifyEvent<unknown>): void => {
+    if (event.kind === 'connection' && event.state === 'reconnecting' && !stats.athenaDown) {
+      stats.athenaDown = true;
+      control.setOutage(true);
+      states.next({ kind: 'outage', dependency: 'athena', state: 'down', message: messageOf(event.error) });
+    } else if (event.kind === 'response' && stats.athenaDown) {
+      stats.athenaDown = false;
+      control.setOutage(false);
+      states.next({ kind: 'outage', dependency: 'athena', state: 'up', message: 'answering again' });
+    } else if (event.kind === 'connection' && event.state === 'failed') {
+      gaveUp = { error: event.error };
+      control.stop();
+    }
+  };
+  return { onEvent, gaveUp: () => gaveUp };
+}
+
+/**
+ * The observer given to `classifyImages`: the caller's metrics (or what `classifyImages` records
+ * by default, made here), with `onEvent` told of every classify event.
+ */
+export function watchedObserver(
+  client: ClassifyTransport,
+  options: RedisWorkerOptions,
+  onEvent: (event: ClassifyEvent<unknown>) => void,
+): { observer: PipelineObserver; dispose: () => void } {
+  const pipeline = options.pipeline ?? {};
+  const given = options.metrics ?? (pipeline.metrics === false ? undefined : pipeline.metrics);
+  const own =
+    given === undefined && pipeline.metrics !== false
+      ? makeDefaultObserver({
+          deploymentId: pipeline.classify?.deploymentId ?? client.deploymentId,
+          affiliate: pipeline.classify?.affiliate ?? client.affiliate,
+        })
+      : undefined;
+  return { observer: withClassifyEvents(given ?? own, onEvent), dispose: () => own?.dispose() };
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

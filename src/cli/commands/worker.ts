@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { Subject, type Observable } from 'rxjs';
 import { pipelineMetrics } from '../../metrics/index';
 import {
   DEFAULT_CLAIM_IDLE,
@@ -7,25 +6,20 @@ import {
   DEFAULT_MAX_INLINE_BYTES,
   DEFAULT_MAX_JOB_BYTES,
   redisWorker,
-  WorkerGaveUpError,
   workerStats,
   type JobRef,
-  type RedisConnection,
-  type WorkerEvent,
-  type WorkerStats,
 } from '../../redis/index';
+import { workerMetrics } from '../../redis/workerMetrics';
 import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags, type OptionSpec } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
-import { describeCallError } from '../errors';
-import { startHealthEndpoint, type Health } from '../healthEndpoint';
-import { workerMetrics } from '../../redis/workerMetrics';
-import { preflight } from '../preflight';
+import { startHealthEndpoint } from '../healthEndpoint';
+import { EXIT, UsageError, type Command } from '../io';
 import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
-import { EXIT, UsageError, type CliIo, type Command } from '../io';
 import { classifyImagesOptions, PIPELINE_HELP, PIPELINE_OPTIONS, resolveWorkerPipeline } from '../pipelineOptions';
-import { formatDuration, rate } from '../progress';
+import { preflight } from '../preflight';
 import { REDIS_HELP, REDIS_OPTIONS, openRedis, resolveRedis } from '../redis';
 import { renderSummary, RunStats } from '../summary';
+import { count, finalReport, healthOf, pendingInGroup, runUntilStopped, StatusLine, type WorkerCounts } from '../workerRun';
 
 /** Default of `--shutdown-timeout`, seconds: under Kubernetes' default grace period of 30 s. */
 const DEFAULT_SHUTDOWN_TIMEOUT_S = 25;
@@ -141,7 +135,7 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
     ? workerMetrics(endpoint.meter, { redis, stream, group: queue.group, stats, redisDown: () => redisState.down })
     : undefined;
   const runStats = new RunStats();
-  const counts = { released: 0, deadLettered: 0, superseded: 0, dropped: 0, left: 0 };
+  const counts: WorkerCounts = { released: 0, deadLettered: 0, superseded: 0, dropped: 0, left: 0 };
   const status = new StatusLine(io.stderr);
   const startedAt = performance.now();
 
@@ -179,63 +173,17 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   await stopEndpoints();
 
   io.stderr.write(renderSummary(runStats, performance.now() - startedAt) + '\n');
-  const extra = [
-    counts.released > 0 ? `${counts.released} released for another delivery` : '',
-    counts.deadLettered > 0 ? `${counts.deadLettered} dead-lettered` : '',
-    counts.superseded > 0 ? `${counts.superseded} written first by another worker` : '',
-    counts.dropped > 0 ? `${counts.dropped} dropped (gone from Redis, which lost its data)` : '',
-  ].filter((s) => s !== '');
-  if (extra.length > 0) io.stderr.write(`jobs: ${extra.join(', ')}\n`);
-  if (failure !== undefined) {
-    const why =
-      failure instanceof WorkerGaveUpError
-        ? failure.message
-        : `${describeCallError(failure, connection.address)}; ${pendingText(stats.held)} for the other workers`;
-    io.stderr.write(`athena-rx worker: stopped: ${why}\n`);
-    return EXIT.failed;
-  }
-  if (abandoned !== undefined) {
-    io.stderr.write(`athena-rx worker: ${abandoned}; ${pendingText(stats.held)} for the other workers\n`);
-    return EXIT.failed;
-  }
-  if (queue.drain) {
-    const undone = [
-      groupPending === undefined
-        ? 'the group could not be asked what is pending'
-        : groupPending > 0
-          ? `${groupPending} ${groupPending === 1 ? 'job' : 'jobs'} still pending in group ${queue.group}`
-          : '',
-      counts.released > 0 ? `${counts.released} released without a result` : '',
-    ].filter((s) => s !== '');
-    if (undone.length > 0) {
-      io.stderr.write(`athena-rx worker: drained, but not done: ${undone.join(', ')}\n`);
-      return EXIT.failed;
-    }
-  }
-  return EXIT.ok;
+  return finalReport(io, {
+    failure,
+    abandoned,
+    counts,
+    held: stats.held,
+    groupPending,
+    drain: queue.drain,
+    group: queue.group,
+    address: connection.address,
+  });
 });
-
-/** Ready when Redis and the service both answer and the worker is not stopping. */
-function healthOf(stats: WorkerStats, state: { readonly down: boolean; readonly stopping: boolean }): Health {
-  if (state.stopping) return { ready: false, reason: 'stopping' };
-  if (state.down) return { ready: false, reason: 'redis unreachable' };
-  if (stats.athenaDown) return { ready: false, reason: 'athena unreachable' };
-  return { ready: true, reason: `ok: ${stats.held} jobs held` };
-}
-
-const pendingText = (n: number): string => `${n} ${n === 1 ? 'job stays' : 'jobs stay'} pending`;
-
-/** The group's pending count (`XPENDING` summary), or undefined when Redis does not answer within 2 s. */
-async function pendingInGroup(redis: RedisConnection, stream: string, group: string): Promise<number | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 2_000)));
-  try {
-    const reply = await Promise.race([redis.call('XPENDING', stream, group).catch(() => undefined), timeout]);
-    return Array.isArray(reply) ? Number(reply[0]) : undefined;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const WORKER_OPTIONS = {
   group: { type: 'string' },
@@ -283,139 +231,4 @@ function resolveQueue(flags: Flags, cwd: string, stream: string) {
     drain: boolFlag(flags, 'drain'),
     shutdownTimeoutMs: (intFlag(flags, 'shutdown-timeout', { min: 1, max: 3600 }) ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000,
   };
-}
-
-/** What stopping needs to know: what the worker holds, whether Redis answers, and how long to wait. */
-interface StopContext {
-  readonly stats: WorkerStats;
-  readonly redisState: { readonly down: boolean; stopping: boolean };
-  readonly shutdownTimeoutMs: number;
-}
-
-/**
- * Runs the worker until it completes (`--drain`, or after the first SIGINT/SIGTERM once it has
- * written back what it held) or fails. After the first signal it has `shutdownTimeoutMs` to
- * finish (holding nothing, it is done at once); it leaves at once when Redis is gone (nothing
- * could be written back). A second signal leaves at once. Signals are watched for the real process only:
- * in-process callers (tests) get no process-wide listeners.
- */
-function runUntilStopped(
-  io: CliIo,
-  status: StatusLine,
-  stop: StopContext,
-  start: (until: Subject<void>) => Observable<WorkerEvent>,
-  onEvent: (event: WorkerEvent) => void,
-): Promise<{ failure?: unknown; abandoned?: string }> {
-  return new Promise((done) => {
-    const until = new Subject<void>();
-    let signals = 0;
-    let timer: NodeJS.Timeout | undefined;
-    const real = io.stderr === process.stderr;
-    const leave = (why: string): void => {
-      subscription.unsubscribe();
-      finish({ abandoned: why });
-    };
-    const onSignal = (): void => {
-      signals++;
-      if (signals > 1) return leave('left at once on a second signal');
-      status.clear();
-      stop.redisState.stopping = true;
-      if (stop.redisState.down) return leave('stopping at once: Redis is unreachable, so nothing held could be written back');
-      io.stderr.write(
-        `stopping: finishing the ${stop.stats.held} jobs in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
-      );
-      timer = setTimeout(
-        () => leave(`the jobs in flight were not finished within --shutdown-timeout ${stop.shutdownTimeoutMs / 1000} s`),
-        stop.shutdownTimeoutMs,
-      );
-      until.next();
-    };
-    const finish = (outcome: { failure?: unknown; abandoned?: string }): void => {
-      clearTimeout(timer);
-      if (real) {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-      done(outcome);
-    };
-    if (real) {
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    }
-    const subscription = start(until).subscribe({
-      next: onEvent,
-      error: (failure: unknown) => finish({ failure }),
-      complete: () => finish({}),
-    });
-  });
-}
-
-function count(
-  event: WorkerEvent,
-  stats: RunStats,
-  counts: Record<'released' | 'deadLettered' | 'superseded' | 'dropped' | 'left', number>,
-  io: CliIo,
-  redisUrl: string,
-): void {
-  switch (event.kind) {
-    case 'written':
-    case 'dead-lettered': {
-      const r = event.result;
-      const where = typeof r.fields?.file === 'string' ? r.fields.file : r.job;
-      if (r.kind === 'success') stats.addSuccess();
-      else stats.addFailure(r.code, `${where}: ${r.message}`);
-      if (event.kind === 'dead-lettered') counts.deadLettered++;
-      break;
-    }
-    case 'released':
-      counts.released++;
-      break;
-    case 'superseded':
-      counts.superseded++;
-      break;
-    case 'dropped':
-      counts.dropped++;
-      break;
-    case 'left':
-      counts.left++;
-      break;
-    case 'outage':
-      io.stderr.write(
-        event.state === 'down'
-          ? `athena: unreachable (${event.message}); waiting for it, reading no new job, the jobs held stay pending\n`
-          : 'athena: answering again; reading jobs\n',
-      );
-      break;
-    case 'group-lost':
-      io.stderr.write(`redis ${redisUrl}: ${event.message}\n`);
-      break;
-  }
-}
-/**
- * The worker's live line on a terminal: results so far, failures, rate, time running. A worker
- * has no total, so no bar: `1234 results  3 failed  212 img/s  2 released  0:06`.
- */
-class StatusLine {
-  private readonly enabled: boolean;
-  private shown = '';
-  private last = 0;
-
-  constructor(private readonly stream: NodeJS.WritableStream & { isTTY?: boolean }) {
-    this.enabled = stream.isTTY === true;
-  }
-
-  update(stats: RunStats, released: number, elapsedMs: number): void {
-    if (!this.enabled || elapsedMs - this.last < 100) return;
-    this.last = elapsedMs;
-    const r = rate(stats.done, elapsedMs);
-    const line = `${stats.done} results  ${stats.failed} failed  ${r === undefined ? '-' : r.toFixed(0)} img/s  ${released} released  ${formatDuration(elapsedMs)}`;
-    this.stream.write(`\r${line}\x1b[K`);
-    this.shown = line;
-  }
-
-  clear(): void {
-    if (this.shown === '') return;
-    this.stream.write('\r\x1b[K');
-    this.shown = '';
-  }
 }

@@ -1,0 +1,78 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { lastValueFrom, toArray } from 'rxjs';
+import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/index';
+import { enqueueJobs, parseResult, redisWorker, type JobResult } from '../../src/redis/index';
+import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
+import { startRedis, type RedisServer } from './redisServer';
+
+/**
+ * A worker's `root` confines the files its jobs may read by what they are, not by how their path
+ * reads: symlinks leading out are refused, and a refusal reads like a missing file, so that a
+ * job's author learns nothing about what exists outside.
+ */
+const sample = path.resolve(__dirname, '../../samples/seashore.jpg');
+let redisServer: RedisServer;
+let athena: AthenaTestServer;
+let redis: Redis;
+let client: AthenaGrpcClient;
+let base: string;
+
+beforeAll(async () => {
+  [redisServer, athena] = await Promise.all([startRedis(), startAthenaServer({})]);
+  redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+  client = createAthenaClient({ address: athena.address, credentials: insecure() });
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-confine-'));
+}, 20_000);
+
+afterAll(async () => {
+  redis?.disconnect();
+  client?.close();
+  await Promise.all([redisServer?.stop(), athena?.stop()]);
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+async function results(stream: string): Promise<Map<string, JobResult>> {
+  const entries = (await redis.xrange(`${stream}:results`, '-', '+')) as Array<[string, string[]]>;
+  return new Map(entries.map(([, fields]) => parseResult(fields)).map((r) => [r.job, r]));
+}
+
+describe('redisWorker root', () => {
+  it('refuses symlinks that lead outside the root, file or folder, alike with a missing file, and sends nothing for them', async () => {
+    const root = path.join(base, 'root');
+    const outside = path.join(base, 'outside');
+    fs.mkdirSync(root);
+    fs.mkdirSync(outside);
+    fs.copyFileSync(sample, path.join(outside, 'secret.jpg'));
+    fs.copyFileSync(sample, path.join(root, 'inside.jpg'));
+    fs.symlinkSync(path.join(outside, 'secret.jpg'), path.join(root, 'link.jpg'));
+    fs.symlinkSync(outside, path.join(root, 'folder'));
+    // A symlink that stays inside is fine: what counts is where the file is.
+    fs.symlinkSync(path.join(root, 'inside.jpg'), path.join(root, 'alias.jpg'));
+
+    const stream = 'confined';
+    const [link, folder, missing, inside, alias, absoluteLink] = await enqueueJobs(redis, stream, [
+      { path: 'link.jpg' },
+      { path: 'folder/secret.jpg' },
+      { path: 'folder/missing.jpg' },
+      { path: 'inside.jpg' },
+      { path: 'alias.jpg' },
+      { path: path.join(root, 'link.jpg') },
+    ]);
+    const auditBefore = athena.audit.length;
+    await lastValueFrom(
+      redisWorker(redis, client, { stream, group: 'g', consumer: 'c', root, drain: true, blockMs: 200, window: 8 }).pipe(toArray()),
+    );
+    const byJob = await results(stream);
+    for (const id of [link, folder, missing, absoluteLink]) {
+      expect(byJob.get(id)).toMatchObject({ kind: 'failure', code: 'SOURCE_UNREADABLE', attempts: 0 });
+      expect((byJob.get(id) as { message: string }).message).toMatch(/^'.*' cannot be read inside the worker's root$/);
+    }
+    expect(byJob.get(inside)).toMatchObject({ kind: 'success' });
+    expect(byJob.get(alias)).toMatchObject({ kind: 'success' });
+    // Only the two files inside were sent: nothing of the secret left the machine.
+    expect(athena.audit.length - auditBefore).toBe(2);
+  });
+});
