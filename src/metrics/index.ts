@@ -1,4 +1,6 @@
 export { ATTR, INSTRUMENTS, METER_NAME, type InstrumentSpec } from './instruments';
+export { OVERFLOW_VALUE } from './labels';
+export { prometheusName, prometheusViews, type RenameView } from './naming';
 export {
   pipelineMetrics,
   type DurationSummary,

@@ -16,7 +16,15 @@ import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { pipelineMetrics, type PipelineMetrics } from '../../metrics/index';
-import { METRICS_HELP, METRICS_OPTIONS, pollBacklog, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import {
+  METRICS_HELP,
+  METRICS_OPTIONS,
+  pollBacklog,
+  resolveMetrics,
+  resolveMetricsTextfile,
+  startMetricsEndpoint,
+  type MetricsEndpoint,
+} from '../metricsEndpoint';
 import { preflight } from '../preflight';
 import { checkSummaryFile, RunRecord, type RunStatus } from '../summaryFile';
 
@@ -41,6 +49,8 @@ output:
   --top N                 labels per image in the table (default 3)
   --verbose               list the files skipped in folders (not images by name)
   --summary-file FILE     write the run's figures as JSON to FILE at the end (batch jobs)
+  --metrics-textfile F     write the run's metrics in Prometheus text format to F (*.prom) at
+                          the end, atomically, for node_exporter's textfile collector (batch jobs)
 
 ${PIPELINE_HELP}
 
@@ -57,11 +67,17 @@ Exit status: 0 all images classified, 1 any failed, 2 bad usage or configuration
 
 export const classify: Command = withHelp(HELP, async (args, io) => {
   const plan = await planRun(args, io);
+  // Before the output is opened: a metrics port that is taken exits 2 with nothing touched.
+  const { metricsAt, metricsTextfile } = plan;
+  const endpoint: MetricsEndpoint | undefined =
+    metricsAt || metricsTextfile ? await startMetricsEndpoint({ ...metricsAt, textfile: metricsTextfile }) : undefined;
   const output = openOutput(plan.output, io.stdout, plan.outputName);
   const startedAt = performance.now();
-  const endpoint: MetricsEndpoint | undefined = plan.metricsAt ? await startMetricsEndpoint(plan.metricsAt) : undefined;
-  if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
-  const connection = await connect(plan.config, io);
+  if (endpoint?.url) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
+  const connection = await connect(plan.config, io).catch(async (err: unknown) => {
+    await endpoint?.stop();
+    throw err;
+  });
   const stats = new RunStats();
   const metrics = pipelineMetrics({
     meter: endpoint?.meter,
@@ -87,7 +103,7 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
     return finish('unavailable', EXIT.unavailable, total, problem);
   }
   // Deployment backlogs for the gauge, only when someone scrapes.
-  if (endpoint) stopPolling = pollBacklog(connection.client, metrics);
+  if (endpoint?.url) stopPolling = pollBacklog(connection.client, metrics);
 
   const ctx: RunContext = { plan, output, connection, stats, metrics, io };
   const outcome = await classifyFiles(ctx);
@@ -113,6 +129,7 @@ interface RunPlan {
   /** Results this run owes: the files and the unreadable folders. */
   readonly total: number;
   readonly metricsAt: { port: number; host: string } | undefined;
+  readonly metricsTextfile: string | undefined;
   readonly summaryPath: string | undefined;
 }
 
@@ -123,6 +140,7 @@ async function planRun(args: string[], io: CliIo): Promise<RunPlan> {
     ...PIPELINE_OPTIONS,
     ...METRICS_OPTIONS,
     'summary-file': { type: 'string' },
+    'metrics-textfile': { type: 'string' },
     format: { type: 'string' },
     output: { type: 'string' },
     resume: { type: 'boolean' },
@@ -160,6 +178,7 @@ async function planRun(args: string[], io: CliIo): Promise<RunPlan> {
     // Unreadable folders are failure lines of their own; every other input still classifies.
     total: files.length + found.problems.length,
     metricsAt: resolveMetrics(flags),
+    metricsTextfile: resolveMetricsTextfile(flags, io.cwd),
     summaryPath: checkSummaryFile(stringFlag(flags, 'summary-file'), io.cwd),
   };
 }
