@@ -15,7 +15,8 @@ import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline, type PipelineSettings
 import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
-import { pipelineMetrics, type PipelineMetrics } from '../../metrics/index';
+import { observeTokens, pipelineMetrics, type PipelineMetrics } from '../../metrics/index';
+import type { AccessTokenProvider } from '../../transport/credentials';
 import {
   METRICS_HELP,
   METRICS_OPTIONS,
@@ -74,7 +75,8 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
   const output = openOutput(plan.output, io.stdout, plan.outputName);
   const startedAt = performance.now();
   if (endpoint?.url) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
-  const connection = await connect(plan.config, io).catch(async (err: unknown) => {
+  const observeToken = endpoint && (<P extends AccessTokenProvider>(p: P) => observeTokens(p, { meter: endpoint.meter }));
+  const connection = await connect(plan.config, io, { observeToken }).catch(async (err: unknown) => {
     await endpoint?.stop();
     throw err;
   });

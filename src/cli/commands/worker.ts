@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
-import { pipelineMetrics } from '../../metrics/index';
+import { observeTokens, pipelineMetrics } from '../../metrics/index';
+import type { AccessTokenProvider } from '../../transport/credentials';
 import { DEFAULT_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_MAX_INLINE_BYTES, redisWorker, type WorkerEvent } from '../../redis/index';
 import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags, type OptionSpec } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
@@ -70,7 +71,8 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
   if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
   const { redis, url: shownUrl, close: closeRedis } = openRedis(url, io, 'athena-rx worker', { wait: true });
-  const connection = await connect(config, io).catch(async (err: unknown) => {
+  const observeToken = endpoint && (<P extends AccessTokenProvider>(p: P) => observeTokens(p, { meter: endpoint.meter }));
+  const connection = await connect(config, io, { observeToken }).catch(async (err: unknown) => {
     closeRedis();
     await endpoint?.stop();
     throw err;
