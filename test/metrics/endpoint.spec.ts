@@ -13,7 +13,7 @@ import { INSTRUMENTS } from '../../src/metrics/instruments';
 import { prometheusName } from '../../src/metrics/naming';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { fakeIo } from '../cli/fakeIo';
-import { freePort, hasPromtool, parseScrape, scrape, series, takePort, type Sample } from './scrape';
+import { classifySamples, freePort, hasPromtool, parseScrape, scrape, series, takePort, type Sample } from './scrape';
 
 const root = join(__dirname, '../..');
 const HOLD = 3_600_000; // faults.latency: answers held until latency(0) releases them
@@ -61,7 +61,7 @@ describe('classify --metrics-port and --metrics-textfile', () => {
     const textfile = join(tmp, 'athena.prom');
     const io = fakeIo({ cwd: root });
     server.faults.latency(HOLD);
-    const args = ['classify', 'samples', '--address', server.address, '--insecure', '--format', 'jsonl'];
+    const args = classifySamples(server.address);
     const run = withEnv({ OTEL_SERVICE_NAME: 'my-classifier', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test' }, async () => {
       const done = main([...args, '--deployment-id', 'own-run', '--metrics-port', String(port), '--metrics-textfile', textfile], io);
       // While every answer is held: the counters are there already, at 0.
@@ -105,12 +105,7 @@ describe('classify --metrics-port and --metrics-textfile', () => {
   it('writes a textfile that promtool check metrics accepts', async () => {
     const textfile = join(tmp, 'lint.prom');
     const io = fakeIo({ cwd: root });
-    expect(
-      await main(
-        ['classify', 'samples', '--address', server.address, '--insecure', '--format', 'jsonl', '--metrics-textfile', textfile],
-        io,
-      ),
-    ).toBe(0);
+    expect(await main(classifySamples(server.address, '--metrics-textfile', textfile), io)).toBe(0);
     expect(io.err()).not.toContain('metrics for Prometheus at'); // no endpoint without --metrics-port
     if (!hasPromtool()) {
       console.warn('skipped promtool check metrics: promtool not installed (.ci/run installs Debian prometheus)');
@@ -124,9 +119,7 @@ describe('classify --metrics-port and --metrics-textfile', () => {
   it('refuses a textfile name node_exporter would not read, before any work', async () => {
     const io = fakeIo({ cwd: root });
     const answered = server.audit.length;
-    expect(
-      await main(['classify', 'samples', '--address', server.address, '--insecure', '--metrics-textfile', join(tmp, 'x.txt')], io),
-    ).toBe(2);
+    expect(await main(classifySamples(server.address, '--metrics-textfile', join(tmp, 'x.txt')), io)).toBe(2);
     expect(io.err()).toContain('--metrics-textfile must end in .prom');
     expect(server.audit.length).toBe(answered);
   });
@@ -177,7 +170,7 @@ describe('a metrics port already taken exits 2 before any work', () => {
     const output = join(tmp, 'results.jsonl');
     writeFileSync(output, '{"kept":true}\n');
     const io = fakeIo({ cwd: root });
-    const args = ['classify', 'samples', '--address', server.address, '--insecure', '--format', 'jsonl', '--output', output, '--force'];
+    const args = classifySamples(server.address, '--output', output, '--force');
     expect(await main([...args, '--metrics-port', String(taken.port)], io)).toBe(2);
     expect(io.err()).toContain(`--metrics-port ${taken.port}: cannot listen on 127.0.0.1:${taken.port}`);
     expect(readFileSync(output, 'utf8')).toBe('{"kept":true}\n');

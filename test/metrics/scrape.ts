@@ -61,3 +61,17 @@ export function hasPromtool(): boolean {
     return false;
   }
 }
+
+/** `athena-rx classify` of the shipped samples against `address`, results as JSON lines, then `extra`. */
+export function classifySamples(address: string, ...extra: string[]): string[] {
+  return ['classify', 'samples', '--address', address, '--insecure', '--format', 'jsonl', ...extra];
+}
+
+/** The first `n` images the server sees fail with `MODEL_ERROR` at every attempt. */
+export function failFirstImages(server: { faults: { modelErrorFor(ids: (id: string) => boolean): void } }, n: number): void {
+  const failing = new Set<string>();
+  server.faults.modelErrorFor((id) => {
+    if (failing.size < n) failing.add(id);
+    return failing.has(id);
+  });
+}
