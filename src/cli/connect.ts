@@ -265,7 +265,11 @@ export interface Connection {
  * Opens a client as {@link resolveConnection} decided: the embedded server is started here (and
  * announced on stderr, so nobody mistakes its benign weights for a real verdict).
  */
-export async function connect(config: ConnectionConfig, io: CliIo): Promise<Connection> {
+export async function connect(
+  config: ConnectionConfig,
+  io: CliIo,
+  options: { observeToken?: <P extends AccessTokenProvider>(provider: P) => P } = {},
+): Promise<Connection> {
   if (config.kind === 'embedded') {
     const server = await startAthenaServer({});
     io.stderr.write(
@@ -292,7 +296,7 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
     };
   }
   const { auth } = config;
-  const tokenProvider =
+  const given =
     auth.kind === 'token'
       ? auth.token
       : auth.kind === 'oauth'
@@ -305,6 +309,8 @@ export async function connect(config: ConnectionConfig, io: CliIo): Promise<Conn
             requestTimeoutMs: auth.tokenTimeoutMs,
           })
         : undefined;
+  // The metrics count the token endpoint's failures (athena.client.token.failures).
+  const tokenProvider = typeof given === 'object' && options.observeToken ? options.observeToken(given) : given;
   let rootCerts: Buffer | undefined;
   if (config.caFile) {
     try {

@@ -97,8 +97,8 @@ export class RunRecord {
         metrics: snap,
       });
     }
+    await endpoint?.stop(); // first: a textfile written there still has the gauges
     metrics.dispose();
-    await endpoint?.stop();
     return exitStatus;
   }
 }

@@ -188,6 +188,14 @@ export const INSTRUMENTS = {
     description: "Changes of the circuit breaker's state, by the state entered",
     attributes: [ATTR.circuitState],
   },
+  tokenFailures: {
+    kind: 'counter',
+    name: 'athena.client.token.failures',
+    unit: '{request}',
+    description:
+      'Times no token could be had from the token endpoint (a refresh that fell back on a still-valid token is not one), by code',
+    attributes: [ATTR.errorCode],
+  },
 } as const satisfies Record<string, InstrumentSpec>;
 
 /** The instruments of one meter, created once and shared by every pipeline that records to it. */
@@ -212,6 +220,7 @@ export interface Instruments {
   readonly backlog: ObservableGauge;
   readonly circuitState: ObservableGauge;
   readonly circuitTransitions: Counter;
+  readonly tokenFailures: Counter;
 }
 
 const cache = new WeakMap<Meter, Instruments>();
@@ -249,6 +258,7 @@ export function instrumentsOf(meter: Meter): Instruments {
     backlog: gauge(I.backlog),
     circuitState: gauge(I.circuitState),
     circuitTransitions: counter(I.circuitTransitions),
+    tokenFailures: counter(I.tokenFailures),
   };
   cache.set(meter, made);
   return made;

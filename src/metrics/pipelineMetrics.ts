@@ -8,6 +8,7 @@ import type { ClassificationEvent } from '../operators/results';
 import type { CircuitBreaker, CircuitState } from '../reliability/circuitBreaker';
 import { clientVersion } from '../transport/version';
 import { ATTR, instrumentsOf, METER_NAME, type Instruments } from './instruments';
+import { DEFAULT_LABEL_LIMITS, LabelCap, zeroDeploymentSeries, zeroUnscopedSeries } from './labels';
 
 /** Options of {@link pipelineMetrics}. */
 export interface PipelineMetricsOptions {
@@ -22,6 +23,13 @@ export interface PipelineMetricsOptions {
   readonly affiliate?: string;
   /** The counters `correlate()` updates, if you pass your own to it. Default: fresh ones ({@link PipelineMetrics.correlateStats}). */
   readonly correlateStats?: CorrelateStats;
+  /**
+   * Most distinct values of `athena.deployment.id` (default 4) and `athena.affiliate` (default
+   * 25) this pipeline records; later values are recorded as `(other)`. With the 18 outcome and
+   * code pairs of `athena.client.images`, the defaults keep every instrument under the SDK's
+   * 2000 series (4 x 25 x 18 = 1800).
+   */
+  readonly labelLimits?: { readonly deployments?: number; readonly affiliates?: number };
 }
 
 /** The same figures as the instruments, as plain numbers: what `--summary-file` writes. */
@@ -66,7 +74,10 @@ export interface PipelineMetrics extends PipelineObserver {
   observeWindow(window: Pick<InFlightWindow, 'inUse' | 'size'>): void;
   /** Reports the breaker's state as a gauge and counts its transitions. */
   observeBreaker(breaker: CircuitBreaker): void;
-  /** Records the backlog of a deployment, as a poll of `ListDeployments` found it. */
+  /**
+   * Records the backlog of a deployment, as a poll of `ListDeployments` found it. Only this
+   * pipeline's deployments are recorded (the one given, or joined); others are ignored.
+   */
   recordBacklog(deploymentId: string, backlog: number): void;
   /** Counts an image still unanswered late in the response window. */
   recordLate(count?: number): void;
@@ -129,12 +140,14 @@ class Recorder implements PipelineMetrics {
   private readonly I: Instruments;
   private readonly defaultAffiliate: string;
   private deploymentId: string | undefined;
+  private readonly deployments: LabelCap;
+  private readonly affiliates: LabelCap;
   /** Sent and unanswered, with the attributes their answers are counted under. */
   private readonly inFlight = new Map<string, Attributes>();
   /** Every id sent and not yet final, with its attributes and its last failed answer's code. */
   private readonly tracked = new Map<string, { attrs: Attributes; lastFailure?: string }>();
+  /** The backlog of each of our deployments: 0 until a poll says otherwise. */
   private readonly backlogs = new Map<string, number>();
-  private backlogObserved = false;
   private readonly callbacks: Array<() => void> = [];
   private readonly subscriptions: Subscription[] = [];
   private readonly snap = {
@@ -158,10 +171,16 @@ class Recorder implements PipelineMetrics {
   constructor(options: PipelineMetricsOptions) {
     this.correlateStats = options.correlateStats ?? createCorrelateStats();
     this.I = instrumentsOf(options.meter ?? metrics.getMeter(METER_NAME, clientVersion()));
+    this.deployments = new LabelCap(options.labelLimits?.deployments ?? DEFAULT_LABEL_LIMITS.deployments);
+    this.affiliates = new LabelCap(options.labelLimits?.affiliates ?? DEFAULT_LABEL_LIMITS.affiliates);
     this.defaultAffiliate = options.affiliate ?? '';
-    this.deploymentId = options.deploymentId;
     this.observe(this.I.inFlight, (r) => r.observe(this.inFlight.size));
     this.observe(this.I.duplicates, (r) => r.observe(this.correlateStats.duplicates));
+    this.observe(this.I.backlog, (r) => {
+      for (const [d, n] of this.backlogs) r.observe(n, { [ATTR.deployment]: d });
+    });
+    zeroUnscopedSeries(this.I);
+    this.joined(options.deploymentId);
   }
 
   tapClassifyEvents<R>(): MonoTypeOperatorFunction<ClassifyEvent<R>> {
@@ -182,6 +201,7 @@ class Recorder implements PipelineMetrics {
     this.observe(this.I.circuitState, (r) => {
       for (const s of states) r.observe(breaker.state === s ? 1 : 0, { [ATTR.circuitState]: s });
     });
+    for (const s of states) this.I.circuitTransitions.add(0, { [ATTR.circuitState]: s });
     this.subscriptions.push(
       breaker.events.subscribe((e) => {
         this.I.circuitTransitions.add(1, { [ATTR.circuitState]: e.to });
@@ -191,12 +211,8 @@ class Recorder implements PipelineMetrics {
   }
 
   recordBacklog(id: string, backlog: number): void {
-    this.backlogs.set(id, backlog);
-    if (this.backlogObserved) return;
-    this.backlogObserved = true;
-    this.observe(this.I.backlog, (r) => {
-      for (const [d, n] of this.backlogs) r.observe(n, { [ATTR.deployment]: d });
-    });
+    // ListDeployments lists every deployment of the credential: another client's are not ours to report.
+    if (this.backlogs.has(id)) this.backlogs.set(id, backlog);
   }
 
   recordLate(count = 1): void {
@@ -232,6 +248,20 @@ class Recorder implements PipelineMetrics {
 
   private deploymentAttrs(): Attributes {
     return this.deploymentId !== undefined ? { [ATTR.deployment]: this.deploymentId } : {};
+  }
+
+  /**
+   * The deployment the pipeline is on now (given, or named by a `connection` event): its id is
+   * admitted under the cap, and its known series start at 0 (the service's codes, the client's,
+   * each reconnect reason, the default affiliate).
+   */
+  private joined(id: string | undefined): void {
+    if (id === undefined) return;
+    const known = this.deployments.has(id);
+    this.deploymentId = this.deployments.value(id);
+    if (known || this.deploymentId !== id) return;
+    this.backlogs.set(id, 0);
+    zeroDeploymentSeries(this.I, id, this.affiliates.value(this.defaultAffiliate));
   }
 
   private track(id: string, attrs: Attributes): { attrs: Attributes; lastFailure?: string } {
@@ -289,7 +319,7 @@ class Recorder implements PipelineMetrics {
   }
 
   private onConnection(event: Extract<ClassifyEvent, { kind: 'connection' }>): void {
-    if (event.deploymentId !== undefined) this.deploymentId = event.deploymentId;
+    this.joined(event.deploymentId);
     const reason = event.reason === 'rotation' ? 'rotation' : 'failure';
     if (event.state === 'reconnecting' || (event.state === 'open' && reason === 'rotation')) {
       this.I.reconnects.add(1, { ...this.deploymentAttrs(), [ATTR.reason]: reason });
@@ -305,7 +335,10 @@ class Recorder implements PipelineMetrics {
     for (const sent of images) {
       const { image } = sent;
       const id = image.correlationId;
-      const t = this.track(id, { ...this.deploymentAttrs(), [ATTR.affiliate]: image.affiliate ?? this.defaultAffiliate });
+      const t = this.track(id, {
+        ...this.deploymentAttrs(),
+        [ATTR.affiliate]: this.affiliates.value(image.affiliate ?? this.defaultAffiliate),
+      });
       wire += image.data.length;
       if (sent.attempt <= 1) {
         this.I.bytes.add(image.sizes.original, { [ATTR.bytesStage]: 'read' });
@@ -334,7 +367,7 @@ class Recorder implements PipelineMetrics {
     }
     const t = this.tracked.get(event.correlationId);
     this.tracked.delete(event.correlationId);
-    const attrs: Attributes = t?.attrs ?? { ...this.deploymentAttrs(), [ATTR.affiliate]: this.defaultAffiliate };
+    const attrs: Attributes = t?.attrs ?? { ...this.deploymentAttrs(), [ATTR.affiliate]: this.affiliates.value(this.defaultAffiliate) };
     const prepareSeconds = event.timings.prepareMs / 1000;
     this.I.preprocessDuration.record(prepareSeconds);
     addDuration(this.snap.preprocessSeconds, prepareSeconds);

@@ -3,7 +3,6 @@
  * against a server with injected model errors (issue 11).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
@@ -16,36 +15,9 @@ import { createAthenaClient, insecure } from '../../src/transport';
 import { rawImages } from '../pipeline/helpers';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { fakeIo } from './fakeIo';
+import { freePort, parseScrape as parse, type Sample } from '../metrics/scrape';
 
 const root = join(__dirname, '../..');
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const { port } = probe.address() as { port: number };
-  await new Promise((r) => probe.close(r));
-  return port;
-}
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-  readonly value: number;
-}
-
-/** The Prometheus text format, samples only. */
-function parse(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
-    out.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return out;
-}
 
 const total = (samples: Sample[], name: string, match: Record<string, string> = {}): number =>
   samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
@@ -144,9 +116,9 @@ describe('classify --metrics-port', () => {
       total(s, 'athena_client_retries_total', { athena_error_code: 'ERROR_CODE_MODEL_ERROR', athena_deployment_id: 'metrics-run' }),
     ).toBeGreaterThanOrEqual(3 * modelErrors);
     // Histograms: one observation per result, in seconds.
-    expect(total(s, 'athena_client_classify_duration_count')).toBe(printed.length);
-    expect(total(s, 'athena_client_preprocess_duration_count')).toBe(printed.length);
-    expect(total(s, 'athena_client_classify_duration_sum')).toBeGreaterThanOrEqual(0.15 * printed.length);
+    expect(total(s, 'athena_client_classify_duration_seconds_count')).toBe(printed.length);
+    expect(total(s, 'athena_client_preprocess_duration_seconds_count')).toBe(printed.length);
+    expect(total(s, 'athena_client_classify_duration_seconds_sum')).toBeGreaterThanOrEqual(0.15 * printed.length);
     // Gauges: the window has one credit; bytes were sent.
     expect(total(s, 'athena_client_window_limit')).toBe(1);
     expect(total(s, 'athena_client_images_in_flight')).toBeLessThanOrEqual(1);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { INSTRUMENTS } from '../../src/metrics/instruments';
+import { prometheusName } from '../../src/metrics/naming';
 
 /** docs/monitoring.md lists every instrument with its kind and unit: the page cannot drift from the code. */
 describe('docs/monitoring.md', () => {
@@ -18,6 +19,9 @@ describe('docs/monitoring.md', () => {
     expect(row).toBeDefined();
     expect(row![2]).toBe(spec.kind);
     expect(row![3]).toBe(`\`${spec.unit}\``);
+    // The Prometheus name: unit suffix and `_total` as the CLI's exporter (with our views) writes it.
+    const prom = prometheusName(spec);
+    expect(row![4]).toBe(spec.kind === 'histogram' ? `\`${prom}_bucket\`, \`_sum\`, \`_count\`` : `\`${prom}\``);
   });
 
   it('lists no instrument the code does not have', () => {

@@ -6,7 +6,9 @@ import { correlate } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { preprocess } from '../../src/operators/preprocess';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
-import { INSTRUMENTS, pipelineMetrics } from '../../src/metrics';
+import { pollBacklog } from '../../src/cli/metricsEndpoint';
+import { INSTRUMENTS, OVERFLOW_VALUE, pipelineMetrics } from '../../src/metrics';
+import { classifyImages } from '../../src/operators/classifyImages';
 import { circuitBreaker } from '../../src/reliability/circuitBreaker';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure } from '../../src/transport';
@@ -141,5 +143,89 @@ describe('pipelineMetrics over loopback', () => {
     client.close();
     expect(results.map((r) => r.kind)).toEqual(['success', 'success', 'success']);
     expect(m.snapshot().images.succeeded).toBe(3);
+  });
+
+  it('starts the known series of its deployment at 0, before any image (18 image series: success and each code with its stage)', async () => {
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const m = pipelineMetrics({ meter: provider.getMeter('athena-rx'), deploymentId: 'zero', affiliate: 'acme' });
+    m.observeBreaker(circuitBreaker());
+    const got = await scrape(reader);
+    const at = (name: string, match: Record<string, unknown>) =>
+      points(got.get(name))
+        .filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v))
+        .map((p) => p.value);
+    const own = { 'athena.deployment.id': 'zero' };
+    expect(points(got.get(INSTRUMENTS.images.name))).toHaveLength(18);
+    expect(
+      at(INSTRUMENTS.images.name, {
+        ...own,
+        'athena.affiliate': 'acme',
+        'athena.error.code': 'RESPONSE_TIMEOUT',
+        'athena.failure.stage': 'transport',
+      }),
+    ).toEqual([0]);
+    expect(at(INSTRUMENTS.retries.name, { ...own, 'athena.error.code': 'ERROR_CODE_MODEL_ERROR' })).toEqual([0]);
+    expect(at(INSTRUMENTS.globalErrors.name, { ...own, 'athena.error.code': 'ERROR_CODE_AFFILIATE_NOT_PERMITTED' })).toEqual([0]);
+    expect(at(INSTRUMENTS.transportFailures.name, own)).toEqual([0]);
+    expect(at(INSTRUMENTS.reconnects.name, { ...own, 'athena.reason': 'rotation' })).toEqual([0]);
+    expect(at(INSTRUMENTS.circuitTransitions.name, { 'athena.circuit.state': 'open' })).toEqual([0]);
+    expect(at(INSTRUMENTS.bytes.name, { 'athena.bytes.stage': 'sent' })).toEqual([0]);
+    expect(at(INSTRUMENTS.backlog.name, own)).toEqual([0]);
+    m.dispose();
+    await provider.shutdown();
+  });
+
+  it("records the backlog of its own deployment only, though ListDeployments lists another client's", async () => {
+    // Another client's deployment, with answers nobody has read yet.
+    const other = createAthenaClient({ address: server.address, credentials: insecure(), deploymentId: 'someone-else' });
+    await lastValueFrom(from(rawImages(2)).pipe(classifyImages<number>(other, { batch: { maxWait: 5 }, metrics: false }), toArray()));
+    other.close();
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const m = pipelineMetrics({ meter: provider.getMeter('athena-rx'), deploymentId: 'mine' });
+    const client = createAthenaClient({ address: server.address, credentials: insecure(), deploymentId: 'mine' });
+    const polled: string[] = [];
+    const stop = pollBacklog(client, { recordBacklog: (d, n) => (polled.push(d), m.recordBacklog(d, n)) }, 50);
+    try {
+      while (!polled.includes('someone-else')) await new Promise((r) => setTimeout(r, 20));
+      const backlog = points((await scrape(reader)).get(INSTRUMENTS.backlog.name));
+      expect(backlog.map((p) => p.attributes['athena.deployment.id'])).toEqual(['mine']);
+    } finally {
+      stop();
+      client.close();
+      m.dispose();
+      await provider.shutdown();
+    }
+  });
+
+  it('records at most labelLimits values of deployment and affiliate; later ones as (other)', async () => {
+    const reader = new TestReader();
+    const provider = new MeterProvider({ readers: [reader] });
+    // One deployment and two affiliates: the client's own affiliate a takes one place from the start.
+    const m = pipelineMetrics({
+      meter: provider.getMeter('athena-rx'),
+      deploymentId: 'first',
+      affiliate: 'a',
+      labelLimits: { deployments: 1, affiliates: 2 },
+    });
+    const client = createAthenaClient({ address: server.address, credentials: insecure(), affiliate: 'a', deploymentId: 'second' });
+    const results = await lastValueFrom(
+      from(rawImages(6, (i) => ['a', 'b', 'c'][i % 3])).pipe(
+        classifyImages<number>(client, { batch: { maxWait: 5 }, metrics: m }),
+        toArray(),
+      ),
+    );
+    client.close();
+    expect(results.map((r) => r.kind)).toEqual(Array(6).fill('success'));
+    const images = points((await scrape(reader)).get(INSTRUMENTS.images.name)).filter((p) => p.attributes['athena.outcome'] === 'success');
+    const byLabels = images.map((p) => [p.attributes['athena.deployment.id'], p.attributes['athena.affiliate'], p.value]);
+    expect(byLabels.filter(([, , n]) => n !== 0)).toEqual([
+      [OVERFLOW_VALUE, 'a', 2],
+      [OVERFLOW_VALUE, 'b', 2],
+      [OVERFLOW_VALUE, OVERFLOW_VALUE, 2],
+    ]);
+    m.dispose();
+    await provider.shutdown();
   });
 });

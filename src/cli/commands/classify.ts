@@ -15,8 +15,17 @@ import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline, type PipelineSettings
 import { ProgressBar } from '../progress';
 import { samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
-import { pipelineMetrics, type PipelineMetrics } from '../../metrics/index';
-import { METRICS_HELP, METRICS_OPTIONS, pollBacklog, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import { observeTokens, pipelineMetrics, type PipelineMetrics } from '../../metrics/index';
+import type { AccessTokenProvider } from '../../transport/credentials';
+import {
+  METRICS_HELP,
+  METRICS_OPTIONS,
+  pollBacklog,
+  resolveMetrics,
+  resolveMetricsTextfile,
+  startMetricsEndpoint,
+  type MetricsEndpoint,
+} from '../metricsEndpoint';
 import { preflight } from '../preflight';
 import { checkSummaryFile, RunRecord, type RunStatus } from '../summaryFile';
 
@@ -41,6 +50,8 @@ output:
   --top N                 labels per image in the table (default 3)
   --verbose               list the files skipped in folders (not images by name)
   --summary-file FILE     write the run's figures as JSON to FILE at the end (batch jobs)
+  --metrics-textfile F     write the run's metrics in Prometheus text format to F (*.prom) at
+                          the end, atomically, for node_exporter's textfile collector (batch jobs)
 
 ${PIPELINE_HELP}
 
@@ -71,10 +82,17 @@ export const classify: Command = withHelp(HELP, async (args, io) => {
  * it as it was.
  */
 async function runPlanned(plan: RunPlan, io: CliIo): Promise<number> {
+  // Before the output is opened: a metrics port that is taken exits 2 with nothing touched.
+  const { metricsAt, metricsTextfile } = plan;
+  const endpoint: MetricsEndpoint | undefined =
+    metricsAt || metricsTextfile ? await startMetricsEndpoint({ ...metricsAt, textfile: metricsTextfile }) : undefined;
   const startedAt = performance.now();
-  const endpoint: MetricsEndpoint | undefined = plan.metricsAt ? await startMetricsEndpoint(plan.metricsAt) : undefined;
-  if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
-  const connection = await connect(plan.config, io);
+  if (endpoint?.url) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
+  const observeToken = endpoint && (<P extends AccessTokenProvider>(p: P) => observeTokens(p, { meter: endpoint.meter }));
+  const connection = await connect(plan.config, io, { observeToken }).catch(async (err: unknown) => {
+    await endpoint?.stop();
+    throw err;
+  });
   const stats = new RunStats();
   const metrics = pipelineMetrics({
     meter: endpoint?.meter,
@@ -98,7 +116,7 @@ async function runPlanned(plan: RunPlan, io: CliIo): Promise<number> {
     return finish('unavailable', EXIT.unavailable, total, problem);
   }
   // Deployment backlogs for the gauge, only when someone scrapes.
-  if (endpoint) stopPolling = pollBacklog(connection.client, metrics);
+  if (endpoint?.url) stopPolling = pollBacklog(connection.client, metrics);
 
   let output: OpenOutput;
   try {
@@ -132,6 +150,7 @@ interface RunPlan {
   /** Results this run owes: the files and the unreadable folders. */
   readonly total: number;
   readonly metricsAt: { port: number; host: string } | undefined;
+  readonly metricsTextfile: string | undefined;
   readonly summaryPath: string | undefined;
 }
 
@@ -142,6 +161,7 @@ async function planRun(args: string[], io: CliIo): Promise<RunPlan> {
     ...PIPELINE_OPTIONS,
     ...METRICS_OPTIONS,
     'summary-file': { type: 'string' },
+    'metrics-textfile': { type: 'string' },
     format: { type: 'string' },
     output: { type: 'string' },
     resume: { type: 'boolean' },
@@ -196,6 +216,7 @@ async function planInputs(
     // Unreadable folders are failure lines of their own; every other input still classifies.
     total: files.length + found.problems.length,
     metricsAt: resolveMetrics(flags),
+    metricsTextfile: resolveMetricsTextfile(flags, io.cwd),
     summaryPath: checkSummaryFile(stringFlag(flags, 'summary-file'), io.cwd),
   };
 }

@@ -21,7 +21,8 @@ The first line of stdout is its address (host:port).
                     repeatable; without --token no authentication is required
   --metrics-port N  serve the deployments' backlog, joined streams and purged responses
                     for Prometheus at http://HOST:N/metrics (docs/monitoring.md)
-  --metrics-host H  interface for --metrics-port (default 0.0.0.0)
+  --metrics-host H  interface for --metrics-port (default 127.0.0.1; 0.0.0.0 for every
+                    interface); a metrics port that cannot be bound exits 2 before serving
 `;
 
 /** Options parsed from the command line, ready for `startAthenaServer`. */
@@ -104,10 +105,13 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   }
   // Loaded here so that `--help` and usage errors do not load gRPC.
   const { startAthenaServer } = require('../../testing/server') as typeof import('../../testing/server');
+  // Before the server: a metrics port that is taken exits 2 (a UsageError) with nothing served.
+  const endpoint = metrics ? await startMetricsEndpoint(metrics) : undefined;
   let server;
   try {
     server = await startAthenaServer(parsed);
   } catch (err) {
+    await endpoint?.stop();
     // One line in the command's own voice (cannot listen: port in use, not permitted).
     io.stderr.write(`athena-rx serve: ${messageOf(err)}\n`);
     return EXIT.failed;
@@ -116,8 +120,8 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
   io.stderr.write(
     `athena-rx serve: listening on ${server.address} (${parsed.tls ? 'TLS' : 'plaintext'}${parsed.tokens ? ', tokens required' : ''}); Ctrl-C stops\n`,
   );
-  const endpoint = metrics ? await serveMetrics(server, metrics) : undefined;
-  if (endpoint) io.stderr.write(`athena-rx serve: metrics for Prometheus at ${endpoint.url}\n`);
+  if (endpoint) serveMetrics(server, endpoint);
+  if (endpoint?.url) io.stderr.write(`athena-rx serve: metrics for Prometheus at ${endpoint.url}\n`);
   await new Promise<void>((resolve) => {
     const done = () => {
       process.off('SIGINT', done);
@@ -140,8 +144,7 @@ export async function runServe(args: string[], io: CliIo, signal?: AbortSignal):
 export const serve: Command = (args, io) => runServe(args, io);
 
 /** The server's deployments as gauges: backlog and joined streams, and responses purged. */
-async function serveMetrics(server: AthenaTestServer, at: { port: number; host: string }): Promise<MetricsEndpoint> {
-  const endpoint = await startMetricsEndpoint(at);
+function serveMetrics(server: AthenaTestServer, endpoint: MetricsEndpoint): void {
   const { meter } = endpoint;
   const spec = (i: { name: string; unit: string; description: string }) => [i.name, { unit: i.unit, description: i.description }] as const;
   const backlog = meter.createObservableGauge(...spec(INSTRUMENTS.backlog));
@@ -158,5 +161,4 @@ async function serveMetrics(server: AthenaTestServer, at: { port: number; host: 
     },
     [backlog, streams, purged],
   );
-  return endpoint;
 }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { pipelineMetrics } from '../../metrics/index';
+import { observeTokens, pipelineMetrics } from '../../metrics/index';
+import type { AccessTokenProvider } from '../../transport/credentials';
 import {
   DEFAULT_CLAIM_IDLE,
   DEFAULT_MAX_DELIVERIES,
@@ -14,7 +15,14 @@ import { boolFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags, 
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from '../connect';
 import { startHealthEndpoint } from '../healthEndpoint';
 import { EXIT, UsageError, type Command } from '../io';
-import { METRICS_HELP, METRICS_OPTIONS, resolveMetrics, startMetricsEndpoint, type MetricsEndpoint } from '../metricsEndpoint';
+import {
+  DEFAULT_METRICS_HOST,
+  METRICS_HELP,
+  METRICS_OPTIONS,
+  resolveMetrics,
+  startMetricsEndpoint,
+  type MetricsEndpoint,
+} from '../metricsEndpoint';
 import { classifyImagesOptions, PIPELINE_HELP, PIPELINE_OPTIONS, resolveWorkerPipeline } from '../pipelineOptions';
 import { preflight } from '../preflight';
 import { REDIS_HELP, REDIS_OPTIONS, openRedis, resolveRedis } from '../redis';
@@ -57,7 +65,7 @@ ${PIPELINE_HELP.replace(' (default 60)', ' (default: wait\n                     
 
 ${METRICS_HELP}
   --health-port N         serve /livez and /readyz for a supervisor on http://HOST:N
-                          (HOST is --metrics-host, default 0.0.0.0)
+                          (HOST is --metrics-host, default 127.0.0.1)
 
 ${CONNECTION_HELP}
   Each worker classifies over a deployment of its own; --deployment-id names it (give every
@@ -98,12 +106,12 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   const health =
     healthPort === undefined
       ? undefined
-      : await startHealthEndpoint({ port: healthPort, host: metricsAt?.host ?? '0.0.0.0' }, () => healthOf(stats, redisState)).catch(
-          async (err: unknown) => {
-            await endpoint?.stop();
-            throw err;
-          },
-        );
+      : await startHealthEndpoint({ port: healthPort, host: metricsAt?.host ?? DEFAULT_METRICS_HOST }, () =>
+          healthOf(stats, redisState),
+        ).catch(async (err: unknown) => {
+          await endpoint?.stop();
+          throw err;
+        });
   if (health) io.stderr.write(`health for a supervisor at ${health.url}/livez and /readyz\n`);
   const {
     redis,
@@ -114,7 +122,8 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
     await health?.stop();
     await endpoint?.stop();
   };
-  const connection = await connect(config, io).catch(async (err: unknown) => {
+  const observeToken = endpoint && (<P extends AccessTokenProvider>(p: P) => observeTokens(p, { meter: endpoint.meter }));
+  const connection = await connect(config, io, { observeToken }).catch(async (err: unknown) => {
     closeRedis();
     await stopEndpoints();
     throw err;
