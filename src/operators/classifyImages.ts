@@ -127,8 +127,7 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
   return (source) =>
     defer(() => {
       const window = typeof options.window === 'object' ? options.window : inFlightWindow(options.window ?? DEFAULT_WINDOW);
-      // One context per subscription links classify to the retry stage; without a retry stage of
-      // its own, classify takes the context of a retryByErrorCode of yours downstream, if any.
+      // One context per subscription: the explicit link between classify and its retry stage.
       const context = options.retry === false ? undefined : pipelineContext();
       const retry = context && retryByErrorCode<Ref>({ rules: options.retry || undefined, scheduler, random: options.random, context });
       const metrics = metricsOf(client, options);

@@ -20,6 +20,7 @@ import {
   DEFAULT_WINDOW,
   inFlightWindow,
   InvalidOptionError,
+  pipelineContext,
   preprocess,
   retryByErrorCode,
   type ClassificationEvent,
@@ -242,16 +243,18 @@ function classifyJobs(
   return (inputs) =>
     defer(() => {
       const window = inFlightWindow(size);
+      // The explicit link between classify and its retry stage, one per subscription.
+      const context = options.retry === false ? undefined : pipelineContext();
       metrics?.observeWindow(window);
       return inputs.pipe(
         preprocess<JobRef>({ ...options.preprocess, window, ...(scheduler ? { scheduler } : {}) }),
         bufferBatch<ClassifyItem<JobRef>>({ ...options.batch, scheduler }),
         // A deployment of this worker's own, also when the client names one: answers to a shared
         // one would reach the wrong worker (see docs/scaling-out.md for the measurement).
-        classify<JobRef>(client, { shared: false, ...options.classify, window, scheduler }),
+        classify<JobRef>(client, { shared: false, ...options.classify, window, scheduler, context }),
         metrics ? metrics.tapClassifyEvents<JobRef>() : identity,
         correlate<JobRef>({ stats: metrics?.correlateStats ?? options.stats }),
-        options.retry === false ? identity : retryByErrorCode<JobRef>({ rules: options.retry, scheduler, random: options.random }),
+        context ? retryByErrorCode<JobRef>({ rules: options.retry || undefined, scheduler, random: options.random, context }) : identity,
         metrics ? metrics.tapResults<JobRef>() : identity,
       );
     });

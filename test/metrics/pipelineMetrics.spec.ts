@@ -6,6 +6,7 @@ import { correlate } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { preprocess } from '../../src/operators/preprocess';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
+import { pipelineContext } from '../../src/operators/pipelineContext';
 import { INSTRUMENTS, pipelineMetrics } from '../../src/metrics';
 import { circuitBreaker } from '../../src/reliability/circuitBreaker';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
@@ -59,14 +60,15 @@ describe('pipelineMetrics over loopback', () => {
     }));
     server.faults.modelErrorFor(['m-3', 'm-5'], 10);
     server.faults.modelErrorFor(['m-1'], 1);
+    const context = pipelineContext();
     const results = await lastValueFrom(
       from([...inputs, { source: Buffer.from('not an image'), ref: 99, correlationId: 'm-bad' }]).pipe(
         preprocess<number>({ window, encoding: 'brotli', brotliQuality: 1 }),
         bufferBatch<ClassifyItem<number>>({ maxCount: 8, maxWait: 5 }),
-        classify<number>(client, { window, deploymentId: 'metrics-test', shared: false }),
+        classify<number>(client, { window, deploymentId: 'metrics-test', shared: false, context }),
         m.tapClassifyEvents(),
         correlate<number>({ stats: m.correlateStats }),
-        retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } } }),
+        retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } }, context }),
         m.tapResults(),
         toArray(),
       ),

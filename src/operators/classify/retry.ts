@@ -5,7 +5,7 @@ import type { ClassifyLedger, ImageRecord } from './ledger';
 /** What a retry capability needs of its session. */
 export interface RetryHooks<R> {
   readonly ledger: ClassifyLedger<R>;
-  readonly context: PipelineContext;
+  readonly context: PipelineContext | undefined;
   /** `'over'`: the session ended; `'dead'`: its transport gave up; `'live'`: it can still send. */
   state(): 'live' | 'dead' | 'over';
   /** The image leaves: its failure was final (give back its credit, see if the session is done). */
@@ -42,5 +42,5 @@ export function retryCapability<R>(id: string, hooks: RetryHooks<R>): RetryCapab
     };
     return { send: () => act(true), cancel: () => act(false) };
   };
-  return { context: hooks.context, reserve, release };
+  return { ...(hooks.context ? { context: hooks.context } : {}), reserve, release };
 }

@@ -143,9 +143,9 @@ export class ClassifySession<R> {
   /** Settles `rec`; a failure the pipeline's retry stage will retry is held for its decision. */
   private settle(rec: ImageRecord<R>, failure?: FailureCode): void {
     this.ledger.settle(rec);
-    if (failure !== undefined && this.phase !== 'dead' && this.c.context.wantsRetry(rec.id, failure)) {
+    if (failure !== undefined && this.phase !== 'dead' && this.c.context?.wantsRetry(rec.id, failure)) {
       this.ledger.hold(rec);
-      this.c.context.keepForRetry(rec.id, rec.retry);
+      this.c.context?.keepForRetry(rec.id, rec.retry);
     }
   }
 
