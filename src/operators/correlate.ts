@@ -208,6 +208,7 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
           }
           case 'connection':
           case 'late':
+          case 'dropped':
             return;
         }
       };

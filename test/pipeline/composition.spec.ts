@@ -4,6 +4,7 @@ import {
   concatMap,
   connectable,
   delay,
+  filter,
   from,
   lastValueFrom,
   map,
@@ -12,6 +13,7 @@ import {
   of,
   Subject,
   subscribeOn,
+  tap,
   toArray,
   type MonoTypeOperatorFunction,
 } from 'rxjs';
@@ -80,6 +82,47 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     expect(ours(results).every((r) => r.kind === 'success')).toBe(true);
     expect(window.inUse).toBe(0);
     expect(window.highWater).toBe(4);
+  });
+
+  it('a filter dropping 12 of 20 images between preprocess and bufferBatch: 8 results, the drop reported (event and one warning), no stall', async () => {
+    const window = inFlightWindow(4);
+    // Recorded instead of printed, to keep the test's output clean.
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const dropped: string[] = [];
+    const messages: string[] = [];
+    try {
+      const results = await lastValueFrom(
+        from(rawImages(20)).pipe(
+          preprocess<number>({ window }),
+          filter((item) => item.ref! % 5 < 2), // keeps 0, 1, 5, 6, 10, 11, 15, 16
+          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+          classify<number>(client(), { window }),
+          tap((e) => {
+            if (e.kind !== 'dropped') return;
+            dropped.push(...e.correlationIds);
+            messages.push(e.message);
+          }),
+          correlate<number>(),
+          toArray(),
+        ),
+      );
+      expect(
+        ours(results)
+          .map((r) => r.ref)
+          .sort((a, b) => a! - b!),
+      ).toEqual([0, 1, 5, 6, 10, 11, 15, 16]);
+      expect(ours(results).every((r) => r.kind === 'success')).toBe(true);
+      expect(dropped).toHaveLength(12);
+      expect(window.inUse).toBe(0);
+      for (const m of messages)
+        expect(m).toContain(
+          'took a window credit in preprocess but never reached classify: an operator between preprocess and classify dropped them (a filter?)',
+        );
+      // Said once, however many times credits were given back.
+      expect(warn.mock.calls.filter(([, o]) => (o as { code?: string } | undefined)?.code === 'ATHENA_RX_IMAGES_DROPPED')).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it.each<[string, Between]>([

@@ -72,6 +72,8 @@ function short(e: ClassifyEvent<string>): string {
       return `rejected ${e.result.correlationId}`;
     case 'late':
       return `late ${e.images.map((i) => i.image.correlationId).join(',')}`;
+    case 'dropped':
+      return `dropped ${e.correlationIds.join(',')}`;
   }
 }
 
