@@ -13,6 +13,7 @@ import { retryCapability, type RetryHooks } from './retry';
 import { TokenRotation } from './rotation';
 import type { SessionConfig } from './sessionConfig';
 import { lateDelay, recordOutcome } from './watch';
+import { DropWatch } from './drops';
 
 /**
  * - `joining`: a reopened stream waits `backlogGrace` for the deployment's backlog before sending;
@@ -20,13 +21,6 @@ import { lateDelay, recordOutcome } from './watch';
  * - `dead`: the transport gave up (every image fails at once); `over`: completed or torn down.
  */
 type Phase = 'joining' | 'open' | 'connecting' | 'closing' | 'dead' | 'over';
-
-/**
- * How long the window must stay blocked on credits of images that never reached `classify`
- * before they count as dropped: images on their way (in `bufferBatch`, which flushes within its
- * `maxWait`, 50 ms by default, or behind a `delay` of yours) arrive well within it.
- */
-export const DROP_GRACE_MS = 1_000;
 
 /**
  * One subscription of `classify`: the ledger of its images, its stream, its phase, and the
@@ -49,9 +43,8 @@ export class ClassifySession<R> {
   private readonly retryHooks: RetryHooks<R>;
   /** Fresh streams ahead of token expiry; the replaced ones still deliver their answers. */
   private readonly rotation: TokenRotation;
-  /** Waits out {@link DROP_GRACE_MS} before credits stuck on images that never arrived count as dropped. */
-  private dropTimer: Subscription | undefined;
-  private dropWarned = false;
+  /** Credits stuck on images dropped between preprocess and classify (with a window). */
+  private readonly drops: DropWatch | undefined;
 
   constructor(
     private readonly c: SessionConfig,
@@ -75,6 +68,17 @@ export class ClassifySession<R> {
         this.checkDone();
       },
     };
+    const { window } = c;
+    this.drops =
+      window &&
+      new DropWatch({
+        window,
+        held: () => this.ledger.size,
+        over: () => this.over,
+        now: () => this.now(),
+        after: (delay, work) => this.after(delay, work),
+        emit: (event) => this.emit(event),
+      });
     this.rotation = new TokenRotation({
       transport: c.client,
       rotateBefore: c.rotateBefore,
@@ -91,7 +95,7 @@ export class ClassifySession<R> {
     // A breaker that half-opens or closes lets requests go again: send what waits.
     if (breaker) this.subscriptions.add(breaker.events.subscribe((e) => e.to !== 'open' && this.pump()));
     // The window blocks: its credits may be stuck on images dropped between the stages.
-    if (this.c.window) this.subscriptions.add(this.c.window.waits.subscribe(() => this.watchDrops()));
+    if (this.drops) this.subscriptions.add(this.c.window!.waits.subscribe(() => this.drops?.check()));
     this.open();
     if (!this.over) {
       this.subscriptions.add(
@@ -101,7 +105,7 @@ export class ClassifySession<R> {
           complete: () => {
             this.sourceDone = true;
             // Nothing more can arrive: credits still on their way were dropped between the stages.
-            this.recoverDropped(this.c.window?.unclaimed() ?? []);
+            this.drops?.sourceDone();
             this.checkDone();
           },
         }),
@@ -374,47 +378,6 @@ export class ClassifySession<R> {
     this.c.window?.giveBack(result.correlationId);
   }
 
-  // --- images dropped between preprocess and classify ---
-
-  /**
-   * The credits stuck on images that never reached this session, when nothing else can free a
-   * credit: the window has waiters, every credit taken is held by such an id (none is being
-   * prepared), and this session holds no image (no answer will come). Else `undefined`.
-   */
-  private stuckCredits(): string[] | undefined {
-    const window = this.c.window;
-    if (!window || this.ledger.size > 0 || window.waiting === 0) return undefined;
-    const ids = window.unclaimed();
-    return ids.length > 0 && ids.length === window.inUse ? ids : undefined;
-  }
-
-  /** Starts the grace period when the window is stuck; credits still stuck after it were dropped. */
-  private watchDrops(): void {
-    if (this.dropTimer || this.over || !this.stuckCredits()) return;
-    this.dropTimer = this.after(DROP_GRACE_MS, () => {
-      this.dropTimer = undefined;
-      const stuck = this.stuckCredits();
-      if (stuck) this.recoverDropped(stuck);
-    });
-  }
-
-  /** Gives back the credits of images that can no longer arrive, and says so (a warning once per session). */
-  private recoverDropped(ids: readonly string[]): void {
-    const window = this.c.window;
-    if (!window || ids.length === 0) return;
-    for (const id of ids) window.giveBack(id);
-    const shown = ids.slice(0, 5).map((id) => `'${id}'`).join(', ') + (ids.length > 5 ? ', ...' : '');
-    const message =
-      `classify: ${ids.length} ${ids.length === 1 ? 'image' : 'images'} (${shown}) took a window credit in preprocess but never reached classify: ` +
-      'an operator between preprocess and classify dropped them (a filter?). Every prepared image must reach classify ' +
-      '(docs/reliability.md#composition): leave sources out before preprocess instead. Their credits were given back; they get no result';
-    this.emit({ kind: 'dropped', at: this.now(), correlationIds: [...ids], message });
-    if (!this.dropWarned) {
-      this.dropWarned = true;
-      process.emitWarning(message, { code: 'ATHENA_RX_IMAGES_DROPPED' });
-    }
-  }
-
   // --- the end ---
 
   private complete(): void {
@@ -424,7 +387,7 @@ export class ClassifySession<R> {
   }
 
   private checkDone(): void {
-    if (!this.sourceDone) return this.watchDrops();
+    if (!this.sourceDone) return this.drops?.check();
     if (this.ledger.size > 0 || this.over) return;
     if (this.phase === 'dead' || this.phase === 'connecting') return this.complete();
     if (this.phase === 'closing') return;
