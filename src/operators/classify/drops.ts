@@ -32,6 +32,11 @@ export class DropWatch {
 
   constructor(private readonly h: DropWatchHooks) {}
 
+  /** Watches the window: each time an acquire waits, its credits may be stuck on dropped images. */
+  start(): Subscription {
+    return this.h.window.waits.subscribe(() => this.check());
+  }
+
   /**
    * The credits stuck on images that never reached the session, when nothing else can free one:
    * the window has waiters, every credit taken is held by such an id (none is being prepared),

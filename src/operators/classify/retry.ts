@@ -31,8 +31,7 @@ export function retryCapability<R>(id: string, hooks: RetryHooks<R>): RetryCapab
     // Refused when nothing can be sent any more: the failure it came with is final. A held image
     // stays until `release()`, which the retry stage calls after passing the failure on (letting
     // go first could complete the session, and the stream, before the failure is out).
-    if (!rec || (rec.state !== 'settled' && rec.state !== 'held') || hooks.state() !== 'live') return undefined;
-    rec.state = 'reserved';
+    if (!rec || hooks.state() !== 'live' || !ledger.reserve(rec)) return undefined;
     let used = false;
     const act = (send: boolean): void => {
       if (used || ledger.get(id) !== rec || rec.state !== 'reserved') return;

@@ -6,7 +6,7 @@ import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassificationFailure, PipelineErrorCode } from '../results';
 import { matchAnswers } from './answers';
 import { BreakStreak, isRetryableError, StreamConnection } from './connection';
-import type { ClassifyConnectionEvent, ClassifyEvent, ClassifyItem, SentImage } from './events';
+import type { ClassifyConnectionEvent, ClassifyDroppedEvent, ClassifyEvent, ClassifyItem, SentImage } from './events';
 import { readBatch, wireInputs } from './items';
 import { ClassifyLedger, type ImageRecord, type SentRequest } from './ledger';
 import { retryCapability, type RetryHooks } from './retry';
@@ -68,25 +68,11 @@ export class ClassifySession<R> {
         this.checkDone();
       },
     };
-    const { window } = c;
-    this.drops =
-      window &&
-      new DropWatch({
-        window,
-        held: () => this.ledger.size,
-        over: () => this.over,
-        now: () => this.now(),
-        after: (delay, work) => this.after(delay, work),
-        emit: (event) => this.emit(event),
-      });
-    this.rotation = new TokenRotation({
-      transport: c.client,
-      rotateBefore: c.rotateBefore,
-      sink: subscriber,
-      now: () => this.now(),
-      after: (delay, work) => this.after(delay, work),
-      replace: (old) => this.rotate(old),
-    });
+    const clock = { now: () => this.now(), after: (delay: number, work: () => void) => this.after(delay, work) };
+    const drops = { held: () => this.ledger.size, over: () => this.over, emit: (e: ClassifyDroppedEvent) => this.emit(e) };
+    this.drops = c.window && new DropWatch({ ...clock, ...drops, window: c.window });
+    const { client: transport, rotateBefore } = c;
+    this.rotation = new TokenRotation({ ...clock, transport, rotateBefore, sink: subscriber, replace: (old) => this.rotate(old) });
   }
 
   /** Opens the stream, subscribes to the batches; returns the teardown. */
@@ -94,8 +80,7 @@ export class ClassifySession<R> {
     const { breaker } = this.c;
     // A breaker that half-opens or closes lets requests go again: send what waits.
     if (breaker) this.subscriptions.add(breaker.events.subscribe((e) => e.to !== 'open' && this.pump()));
-    // The window blocks: its credits may be stuck on images dropped between the stages.
-    if (this.drops) this.subscriptions.add(this.c.window!.waits.subscribe(() => this.drops?.check()));
+    if (this.drops) this.subscriptions.add(this.drops.start());
     this.open();
     if (!this.over) {
       this.subscriptions.add(
@@ -104,7 +89,6 @@ export class ClassifySession<R> {
           error: (err: unknown) => this.subscriber.error(err),
           complete: () => {
             this.sourceDone = true;
-            // Nothing more can arrive: credits still on their way were dropped between the stages.
             this.drops?.sourceDone();
             this.checkDone();
           },
@@ -148,9 +132,7 @@ export class ClassifySession<R> {
   // --- letting images go ---
 
   private giveBack(rec: ImageRecord<R>): void {
-    if (!rec.credit) return;
-    rec.credit = false;
-    this.c.window?.giveBack(rec.id);
+    if (this.ledger.takeCredit(rec)) this.c.window?.giveBack(rec.id);
   }
 
   /** After an event about settled images was delivered: those nobody keeps for a retry are done. */
@@ -299,10 +281,11 @@ export class ClassifySession<R> {
     const { after, lifetime } = this.c.lateAfter;
     const due = lateDelay(req.recs, this.now(), after, this.c.responseTimeout);
     if (due === undefined) return;
-    req.lateTimer = this.after(due, () => {
+    const lateTimer = this.after(due, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
       if (late.length > 0) this.emit({ kind: 'late', at: this.now(), images: late.map((r) => this.view(r)), lifetime });
     });
+    this.ledger.setTimers(req, { lateTimer });
   }
 
   // --- sending ---
@@ -336,13 +319,14 @@ export class ClassifySession<R> {
     const req = this.ledger.sendHead(count, this.streamNo, probe, at);
     if (!req) return;
     const { recs } = req;
-    req.timer = this.after(this.c.responseTimeout, () => {
+    const timer = this.after(this.c.responseTimeout, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
       if (late.length > 0) this.c.breaker?.recordFailure();
       this.fail(late, 'RESPONSE_TIMEOUT', `no response within ${this.c.responseTimeout} ms`, true);
       this.pump();
       this.checkDone();
     });
+    this.ledger.setTimers(req, { timer });
     this.watchLate(req);
     const stream = this.stream;
     // `sent` goes first, so a correlator downstream knows the ids before any answer can arrive.
@@ -359,7 +343,7 @@ export class ClassifySession<R> {
         const id = image.correlationId;
         const credit = (this.c.window?.heldBy(id) ?? 0) > 0;
         if (credit) this.c.window?.claim(id);
-        return { id, image, state: 'pending', attempt: 0, resent: false, credit, retry: retryCapability(id, this.retryHooks) };
+        return ClassifyLedger.record(image, credit, retryCapability(id, this.retryHooks));
       },
     });
     if (group instanceof InvalidOptionError) return this.subscriber.error(group);
