@@ -1,9 +1,9 @@
 import { concatMap, from, lastValueFrom, takeUntil, tap, toArray } from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import { classify, type ClassifyItem } from '../../src/operators/classify';
-import { classifyAll } from '../../src/operators/classifyAll';
-import { classifyImages, type ClassifyImagesOptions } from '../../src/operators/classifyImages';
-import { classifyIterable } from '../../src/operators/classifyIterable';
+import { classifyAll } from '../../src/pipeline/classifyAll';
+import { classifyImages, type ClassifyImagesOptions } from '../../src/pipeline/classifyImages';
+import { classifyIterable } from '../../src/pipeline/classifyIterable';
 import { correlate, createCorrelateStats } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { preprocess } from '../../src/operators/preprocess';

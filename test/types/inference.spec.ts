@@ -1,9 +1,9 @@
 /* eslint-disable @typescript-eslint/no-unused-vars -- type tests: these values exist to have their types checked */
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray, VirtualTimeScheduler, type Observable } from 'rxjs';
-import { classifyAll } from '../../src/operators/classifyAll';
-import { classifyImages } from '../../src/operators/classifyImages';
-import { classifyIterable } from '../../src/operators/classifyIterable';
+import { classifyAll } from '../../src/pipeline/classifyAll';
+import { classifyImages } from '../../src/pipeline/classifyImages';
+import { classifyIterable } from '../../src/pipeline/classifyIterable';
 import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
 import { startAthenaServer, type Clock } from '../../src/testing';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';

@@ -3,7 +3,7 @@ import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import type { ClassifyImagesOptions, RefFor } from './classifyImages';
 import { classifyIterable } from './classifyIterable';
-import type { ClassificationResult } from './results';
+import type { ClassificationResult } from '../operators/results';
 
 type Source<R> = ImageSource | ImageInput<R>;
 

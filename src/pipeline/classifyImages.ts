@@ -14,15 +14,16 @@ import { prepareImage } from '../preprocess/prepare';
 import type { PreparedImage } from '../preprocess/types';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
-import { bufferBatch, type BufferBatchOptions } from './bufferBatch';
-import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from './classify';
-import { makeDefaultObserver, type PipelineObserver } from './pipelineObserver';
-import { correlate, type CorrelateStats } from './correlate';
-import { inFlightWindow, type InFlightWindow } from './inFlightWindow';
-import { preprocess, type PreprocessOptions } from './preprocess';
-import { pipelineContext } from './pipelineContext';
-import type { ClassificationEvent } from './results';
-import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
+import { bufferBatch, type BufferBatchOptions } from '../operators/bufferBatch';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../operators/classify';
+import { pipelineMetrics } from '../metrics/pipelineMetrics';
+import type { PipelineObserver } from '../operators/pipelineObserver';
+import { correlate, type CorrelateStats } from '../operators/correlate';
+import { inFlightWindow, type InFlightWindow } from '../operators/inFlightWindow';
+import { preprocess, type PreprocessOptions } from '../operators/preprocess';
+import { pipelineContext } from '../operators/pipelineContext';
+import type { ClassificationEvent } from '../operators/results';
+import { retryByErrorCode, type RetryPolicy } from '../operators/retryByErrorCode';
 
 /**
  * Images alive at once by default between preparing and their result. At 602,112 bytes per raw
@@ -61,8 +62,8 @@ export interface ClassifyImagesOptions<R = unknown> {
   /**
    * Where the pipeline records its metrics: a `pipelineMetrics()` (OpenTelemetry, docs/monitoring.md)
    * or any {@link PipelineObserver}. Default: a `pipelineMetrics()` per subscription on the global
-   * meter (a no-op until the application registers an SDK), when the package's entry point was
-   * imported. `false` records nothing.
+   * meter (a no-op until the application registers an SDK), whatever was imported. `false` records
+   * nothing.
    */
   readonly metrics?: PipelineObserver | false;
   /** Jitter of the retry delays. Default `Math.random`. */
@@ -159,9 +160,10 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
 
 function metricsOf<R>(client: ClassifyTransport, options: ClassifyImagesOptions<R>): PipelineObserver | undefined {
   if (options.metrics === false) return undefined;
+  // The default is a dependency of this module, not something an import registers somewhere.
   return (
     options.metrics ??
-    makeDefaultObserver({
+    pipelineMetrics({
       deploymentId: options.classify?.deploymentId ?? client.deploymentId,
       affiliate: options.classify?.affiliate ?? client.affiliate,
       ...(options.stats ? { correlateStats: options.stats } : {}),
