@@ -69,7 +69,8 @@ type FailureFields = Pick<ClassificationFailure, 'code' | 'message' | 'details' 
 function baseOf<R>(sent: SentImage<R>, at: number) {
   return {
     correlationId: sent.image.correlationId,
-    ref: sent.image.ref,
+    // The ref the caller's source carried: R by the pipeline's typing (see ResultBase.ref).
+    ref: sent.image.ref as R,
     attempts: sent.attempt,
     timings: {
       prepareMs: prepareMs(sent.image.timings),

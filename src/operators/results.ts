@@ -15,8 +15,13 @@ export interface ResultTimings {
 /** The fields every result has, success or failure. */
 export interface ResultBase<R> {
   readonly correlationId: string;
-  /** The caller's reference to the source (see `ImageInput.ref`). */
-  readonly ref: R | undefined;
+  /**
+   * The caller's reference to the source: `ImageInput.ref`, or the path of a path source. Typed
+   * exactly `R`: a path source gives `string`, an input with a required `ref: number` gives
+   * `number`; `undefined` is in the type only for sources that may carry none (a bare buffer, an
+   * `ImageInput` whose `ref` is optional). See `RefOf`.
+   */
+  readonly ref: R;
   /** How many times the image was sent: 0 when it failed before sending. */
   readonly attempts: number;
   readonly timings: ResultTimings;

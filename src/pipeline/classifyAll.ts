@@ -40,15 +40,15 @@ export async function classifyAll<R = unknown, S extends ImageSource | ImageInpu
 ): Promise<ClassificationResult<RefFor<R, S>>[]> {
   type Ref = RefFor<R, S>;
   // Each source travels with its index as `ref`; the caller's own ref is put back on the result.
-  const refs: (Ref | undefined)[] = [];
+  const refs: Ref[] = [];
   async function* indexed(): AsyncGenerator<ImageInput<number>> {
     for await (const source of sources as AsyncIterable<Source<Ref>>) {
       const index = refs.length;
       if (isImageInput<Ref>(source)) {
-        refs.push(source.ref);
+        refs.push(source.ref as Ref);
         yield { ...source, ref: index };
       } else {
-        refs.push((typeof source === 'string' ? source : undefined) as Ref | undefined);
+        refs.push((typeof source === 'string' ? source : undefined) as Ref);
         yield { source, ref: index };
       }
     }

@@ -33,10 +33,18 @@ import { retryByErrorCode, type RetryPolicy } from '../operators/retryByErrorCod
 export const DEFAULT_WINDOW = 128;
 
 /**
- * The `ref` of the results for a source item `S`: the `ref` of an `ImageInput`, the path itself
- * for a path, `undefined` for anything else (a `Buffer`, `{ bgr }`, a stream carry no reference).
+ * The `ref` of the results for a source item `S`, exactly: the type of a required `ref` (`{ source,
+ * ref: number }` gives `number`), `R | undefined` for an `ImageInput<R>` whose `ref` is optional,
+ * `string` for a path (the path itself), `undefined` for anything else (a `Buffer`, `{ bgr }`, a
+ * stream carry no reference).
  */
-export type RefOf<S> = S extends ImageInput<infer R> ? R : S extends string ? string : undefined;
+export type RefOf<S> = S extends { readonly source: unknown; readonly ref: infer R }
+  ? R
+  : S extends ImageInput<infer R>
+    ? R | undefined
+    : S extends string
+      ? string
+      : undefined;
 
 /** `R` when given as a type argument, else what the sources say ({@link RefOf}). */
 export type RefFor<R, S> = unknown extends R ? RefOf<S> : R;
