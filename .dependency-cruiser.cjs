@@ -10,6 +10,9 @@
 //   metrics      OpenTelemetry instruments over the pipeline's
 //                events (an observer: nothing in the library
 //                below it imports it)                          the layers above, but not testing, redis or cli
+//   pipeline     the whole pipeline in one call (classifyImages,
+//                classifyAll, classifyIterable): the stages
+//                and their default metrics, as explicit imports  the layers above, but not testing, redis or cli
 //   redis        the Redis fleet (athena-rx/redis)             anything but cli
 //   cli          the command line                              anything
 //
@@ -27,8 +30,9 @@ const LAYERS = {
   testing: ['contract', 'core'],
   operators: ['contract', 'core', 'reliability', 'preprocess', 'transport'],
   metrics: ['contract', 'core', 'reliability', 'preprocess', 'transport', 'operators'],
-  redis: ['.', 'contract', 'core', 'reliability', 'preprocess', 'transport', 'testing', 'operators', 'metrics'],
-  cli: ['.', 'contract', 'core', 'reliability', 'preprocess', 'transport', 'testing', 'operators', 'metrics', 'redis'],
+  pipeline: ['contract', 'core', 'reliability', 'preprocess', 'transport', 'operators', 'metrics'],
+  redis: ['.', 'contract', 'core', 'reliability', 'preprocess', 'transport', 'testing', 'operators', 'metrics', 'pipeline'],
+  cli: ['.', 'contract', 'core', 'reliability', 'preprocess', 'transport', 'testing', 'operators', 'metrics', 'pipeline', 'redis'],
 };
 
 const WHY = {
@@ -40,6 +44,7 @@ const WHY = {
   testing: 'The in-process server shares only the contract and the bottom layer with the client.',
   operators: 'Operators build on the layers below, never on metrics, testing, redis or cli.',
   metrics: 'Metrics observe the pipeline from above; the library below never depends on them.',
+  pipeline: 'The one-call pipelines import their stages and their default metrics; no import registers anything.',
   redis: 'The Redis fleet is an adapter over the whole library, but not over the command line.',
   cli: 'The command line may use everything (best through the public API, src/index.ts).',
 };

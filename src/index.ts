@@ -30,9 +30,10 @@ export {
 } from './operators/correlate';
 export { retryByErrorCode, DEFAULT_RETRY_RULES, type RetryPolicy, type RetryRule } from './operators/retryByErrorCode';
 export { pipelineContext, type PipelineContext, type RetryDecider } from './operators/pipelineContext';
-export { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions, type RefFor, type RefOf } from './operators/classifyImages';
-export { classifyIterable } from './operators/classifyIterable';
-export { classifyAll } from './operators/classifyAll';
+export { classifyStages, type ClassifyStages, type ClassifyStagesOptions } from './operators/classifyStages';
+export { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions, type RefFor, type RefOf } from './pipeline/classifyImages';
+export { classifyIterable } from './pipeline/classifyIterable';
+export { classifyAll } from './pipeline/classifyAll';
 export {
   circuitBreaker,
   type CircuitBreaker,

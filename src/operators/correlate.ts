@@ -2,13 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { ClassificationError, ClassificationOutput } from '../contract/messages';
 import type { PrepareTimings } from '../preprocess/types';
 import type { ClassifyEvent, SentImage } from './classify';
-import {
-  isRetryableCode,
-  withRetryCapability,
-  type ClassificationEvent,
-  type ClassificationFailure,
-  type ClassificationSuccess,
-} from './results';
+import { isRetryableCode, type ClassificationEvent, type ClassificationFailure, type ClassificationSuccess } from './results';
 
 /** Counters kept by {@link correlate}; pass your own object to read them while it runs. */
 export interface CorrelateStats {
@@ -75,7 +69,8 @@ type FailureFields = Pick<ClassificationFailure, 'code' | 'message' | 'details' 
 function baseOf<R>(sent: SentImage<R>, at: number) {
   return {
     correlationId: sent.image.correlationId,
-    ref: sent.image.ref,
+    // The ref the caller's source carried: R by the pipeline's typing (see ResultBase.ref).
+    ref: sent.image.ref as R,
     attempts: sent.attempt,
     timings: {
       prepareMs: prepareMs(sent.image.timings),
@@ -84,12 +79,9 @@ function baseOf<R>(sent: SentImage<R>, at: number) {
   };
 }
 
-/** A failure of a sent image, with the retry capability of its session attached (hidden). */
+/** A failure of a sent image: plain data (the retry stage finds the kept image by correlation id). */
 function failureOf<R>(sent: SentImage<R>, at: number, f: FailureFields, stage: ClassificationFailure['stage']): ClassificationFailure<R> {
-  return withRetryCapability<ClassificationFailure<R>>(
-    { kind: 'failure', ...baseOf(sent, at), code: f.code, message: f.message, details: f.details, retryable: f.retryable, stage },
-    sent.retry,
-  );
+  return { kind: 'failure', ...baseOf(sent, at), code: f.code, message: f.message, details: f.details, retryable: f.retryable, stage };
 }
 
 /** A success of a sent image, its labels as a record and as sent. */
@@ -106,8 +98,8 @@ function successOf<R>(sent: SentImage<R>, at: number, output: ClassificationOutp
  *
  * Use it right after `classify()`: it is what makes the stream a list of answers you can
  * `switch (result.kind)` on. A `globalError` becomes a failure for each image of the request it
- * was attributed to. Failures of images that `classify` sent carry a hidden retry capability for
- * `retryByErrorCode()`.
+ * was attributed to. Results are plain data: `retryByErrorCode()` finds a failed image that
+ * `classify` kept for it by correlation id, through their shared pipeline context.
  *
  * ```text
  * events:  -S----R-----R'--F--|      S = sent [a,b]  R = outputs a,b  R' = output a again, x (not ours)
@@ -217,6 +209,7 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
           }
           case 'connection':
           case 'late':
+          case 'dropped':
             return;
         }
       };

@@ -1,4 +1,4 @@
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
 /**
@@ -38,6 +38,22 @@ export interface InFlightWindow {
   giveBack(correlationId: string): boolean;
   /** How many credits `correlationId` holds (for tests and diagnostics). */
   heldBy(correlationId: string): number;
+  /**
+   * Records that the image `correlationId` reached the stage that gives its credit back
+   * (`classify` does this when it takes the image in): its credit is no longer on its way.
+   */
+  claim(correlationId: string): void;
+  /**
+   * The ids holding a credit no stage has claimed yet, once per such credit: images on their way
+   * between `preprocess` and `classify`, or dropped on the way (see {@link InFlightWindow.waits}).
+   */
+  unclaimed(): string[];
+  /**
+   * Emits each time an `acquire()` has to wait (every credit is taken). `classify` watches it:
+   * when every credit is held by an id that never reached it and nothing it holds can free one,
+   * the images were dropped between the stages (a `filter`), and it gives their credits back.
+   */
+  readonly waits: Observable<void>;
 }
 
 /**
@@ -72,7 +88,10 @@ export function inFlightWindow(size: number): InFlightWindow {
   let granting = false;
   /** Credits held by correlation id; their sum never passes `inUse`. */
   const holders = new Map<string, number>();
+  /** Of those, how many reached the stage that gives them back (`claim`); never more than held. */
+  const claimed = new Map<string, number>();
   let held = 0;
+  const waits = new Subject<void>();
 
   const take = (): void => {
     inUse += 1;
@@ -118,6 +137,7 @@ export function inFlightWindow(size: number): InFlightWindow {
           return undefined;
         }
         waiters.push(onGrant);
+        waits.next();
         return () => {
           const i = waiters.indexOf(onGrant);
           if (i >= 0) waiters.splice(i, 1);
@@ -140,11 +160,26 @@ export function inFlightWindow(size: number): InFlightWindow {
       if (n === undefined) return false;
       if (n === 1) holders.delete(correlationId);
       else holders.set(correlationId, n - 1);
+      const c = claimed.get(correlationId) ?? 0;
+      if (c >= n) {
+        if (n === 1) claimed.delete(correlationId);
+        else claimed.set(correlationId, n - 1);
+      }
       held -= 1;
       inUse -= 1;
       grant();
       return true;
     },
     heldBy: (correlationId) => holders.get(correlationId) ?? 0,
+    claim(correlationId) {
+      const c = claimed.get(correlationId) ?? 0;
+      if (c < (holders.get(correlationId) ?? 0)) claimed.set(correlationId, c + 1);
+    },
+    unclaimed() {
+      const ids: string[] = [];
+      for (const [id, n] of holders) for (let i = claimed.get(id) ?? 0; i < n; i++) ids.push(id);
+      return ids;
+    },
+    waits: waits.asObservable(),
   };
 }

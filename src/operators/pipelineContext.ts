@@ -12,30 +12,43 @@ export interface RetryDecider {
 }
 
 /**
- * What the stages of one pipeline share, keyed by correlation id: today the link between
- * `classify` and `retryByErrorCode`. Because `classify` asks the context, when an image fails,
- * whether a retry will follow, and keeps the image until the retry stage has decided, any
- * operators may stand between `correlate` and `retryByErrorCode` (`observeOn`, `delay`,
- * `concatMap`): nothing depends on the failure being delivered synchronously.
+ * The explicit link between a `classify` and its `retryByErrorCode`: what the two stages of one
+ * pipeline share, keyed by correlation id. Both stages are given the same context (by
+ * {@link classifyStages}, by `classifyImages`, or by you: `classify(client, { context })` and
+ * `retryByErrorCode({ context })`); nothing is found through module state or object identity.
  *
- * `classifyImages` makes one per subscription. When you compose the stages yourself, a
- * `retryByErrorCode()` links the `classify()` subscribed through it on its own (it lends its
- * context while it subscribes to its source); pass one explicitly, the same to both, when
- * something between them subscribes later (`subscribeOn`, a `classify` inside a `mergeMap`).
+ * When an image fails, `classify` asks the context whether the retry stage will retry it, and if
+ * so keeps the image (and its window credit, and its stream open) until the failure has reached
+ * the retry stage and it has decided. So any operators may stand between `correlate` and
+ * `retryByErrorCode` (`observeOn`, `delay`, `concatMap`, a copying `map`), and `classify` may
+ * subscribe after the retry stage (`subscribeOn`, a `classify` inside a `mergeMap`): nothing
+ * depends on the failure being delivered synchronously or on the order of subscription.
+ *
+ * The compositions that cannot work are refused at subscription with an `InvalidOptionError` that
+ * says what to change: a `retryByErrorCode` without a context, a second `retryByErrorCode` on one
+ * context, and a `classify` whose context has no `retryByErrorCode` subscribed (a context that is
+ * not the retry stage's). See docs/reliability.md#composition.
  */
 export class PipelineContext {
   #decider: RetryDecider | undefined;
+  /** Whether a `classify` subscription was ever attached (for the unlinked check). */
+  #everAttached = false;
   /**
    * The images `classify` keeps for the retry stage's decision, by correlation id: the retry
    * stage finds an image here by the failure's id, so a failure that was copied on its way
-   * (`map((e) => ({ ...e }))` drops hidden properties) is still retried. Bounded by the window:
-   * an image is here only while it is held.
+   * (`map((e) => ({ ...e }))`) is still retried. Bounded by the window: an image is here only
+   * while it is held.
    */
   readonly #held = new Map<string, RetryCapability>();
 
   /** Whether a retry stage is attached now. @internal */
   get hasRetryStage(): boolean {
     return this.#decider !== undefined;
+  }
+
+  /** Whether a `classify` subscription was ever attached (its images can be kept here). @internal */
+  get hadClassify(): boolean {
+    return this.#everAttached;
   }
 
   /**
@@ -47,13 +60,29 @@ export class PipelineContext {
   attachRetryStage(decider: RetryDecider): () => void {
     if (this.#decider) {
       throw new InvalidOptionError(
-        'retryByErrorCode: this pipeline context already serves another retryByErrorCode subscription; give each pipeline its own pipelineContext() (classifyImages does), and put one retryByErrorCode per pipeline',
+        'retryByErrorCode: this pipeline context already serves another retryByErrorCode subscription; give each pipeline its own pair (classifyStages(client), or one pipelineContext() per pipeline: classifyImages does), and put one retryByErrorCode per pipeline',
       );
     }
     this.#decider = decider;
     return () => {
       if (this.#decider === decider) this.#decider = undefined;
     };
+  }
+
+  /**
+   * Attaches a `classify` subscription. Its retry stage must be
+   * subscribed already: downstream stages subscribe first (also with `subscribeOn` in between or
+   * inside a `mergeMap`), so a context without one is not the retry stage's, and `classify` would
+   * keep nothing for it. Refused with `InvalidOptionError`.
+   * @internal
+   */
+  attachClassify(): void {
+    if (!this.#decider) {
+      throw new InvalidOptionError(
+        'classify: its pipeline context has no retryByErrorCode subscribed, so failed images could not be retried; give the retryByErrorCode downstream the same context (classifyStages(client) makes the pair), or leave the context out for no retries',
+      );
+    }
+    this.#everAttached = true;
   }
 
   /** See {@link RetryDecider.wantsRetry}; false when no retry stage is attached. @internal */
@@ -74,30 +103,12 @@ export class PipelineContext {
   }
 }
 
-/** A fresh {@link PipelineContext} for one pipeline (one subscription of it). */
+/**
+ * A fresh {@link PipelineContext}: give the same one to `classify(client, { context })` and
+ * `retryByErrorCode({ context })` of one pipeline (or let {@link classifyStages} do it).
+ */
 export function pipelineContext(): PipelineContext {
   return new PipelineContext();
-}
-
-/** Contexts lent by retry stages while they subscribe to their source, innermost last. */
-const lent: PipelineContext[] = [];
-
-/**
- * Runs `subscribe` (a retry stage subscribing to its source) with `context` lent to the stages
- * subscribed meanwhile: a `classify()` without a context of its own takes the innermost one.
- */
-export function lendContext<T>(context: PipelineContext, subscribe: () => T): T {
-  lent.push(context);
-  try {
-    return subscribe();
-  } finally {
-    lent.pop();
-  }
-}
-
-/** The context a retry stage downstream lends right now, if any (see {@link lendContext}). */
-export function lentContext(): PipelineContext | undefined {
-  return lent[lent.length - 1];
 }
 
 /** Reserved retry of one image: `send()` puts it back on the stream, `cancel()` lets it go. Each acts once. */

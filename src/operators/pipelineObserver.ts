@@ -19,26 +19,3 @@ export interface PipelineObserver {
   observeBreaker(breaker: CircuitBreaker): void;
   dispose(): void;
 }
-
-/** Options a default observer is made with, per subscription of `classifyImages`. */
-export interface PipelineObserverInit {
-  readonly deploymentId?: string;
-  readonly affiliate?: string;
-  readonly correlateStats?: CorrelateStats;
-}
-
-let defaultObserver: ((init: PipelineObserverInit) => PipelineObserver) | undefined;
-
-/**
- * Sets what `classifyImages` observes a pipeline with when its `metrics` option is not given. The
- * package's entry point registers `pipelineMetrics` (OpenTelemetry, a no-op without an SDK), so
- * the library instruments itself; importing the operators alone registers nothing.
- */
-export function setDefaultPipelineObserver(factory: ((init: PipelineObserverInit) => PipelineObserver) | undefined): void {
-  defaultObserver = factory;
-}
-
-/** A default observer for one subscription, if one is registered. */
-export function makeDefaultObserver(init: PipelineObserverInit): PipelineObserver | undefined {
-  return defaultObserver?.(init);
-}

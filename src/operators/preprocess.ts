@@ -258,7 +258,7 @@ function toFailure<R>(
   ids?: CorrelationIdGenerator,
 ): ClassificationFailure<R> {
   const wrapped = isImageInput(input);
-  const ref = (wrapped ? input.ref : typeof input === 'string' ? input : undefined) as R | undefined;
+  const ref = (wrapped ? input.ref : typeof input === 'string' ? input : undefined) as R;
   // A caller's id is kept even when it is the reason for the failure (too long), so the caller
   // can find it; an empty one cannot identify anything and gets a generated id instead.
   const callerId = wrapped && typeof input.correlationId === 'string' && input.correlationId !== '' ? input.correlationId : undefined;

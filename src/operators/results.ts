@@ -1,6 +1,5 @@
 import type { Classification, ClassificationOutput } from '../contract/messages';
 import type { FailureCode, FailureStage } from '../core/codes';
-import type { RetryCapability } from './pipelineContext';
 
 export type { PreprocessErrorCode, PipelineErrorCode, FailureCode, FailureStage } from '../core/codes';
 export { isRetryableCode } from '../core/codes';
@@ -16,8 +15,13 @@ export interface ResultTimings {
 /** The fields every result has, success or failure. */
 export interface ResultBase<R> {
   readonly correlationId: string;
-  /** The caller's reference to the source (see `ImageInput.ref`). */
-  readonly ref: R | undefined;
+  /**
+   * The caller's reference to the source: `ImageInput.ref`, or the path of a path source. Typed
+   * exactly `R`: a path source gives `string`, an input with a required `ref: number` gives
+   * `number`; `undefined` is in the type only for sources that may carry none (a bare buffer, an
+   * `ImageInput` whose `ref` is optional). See `RefOf`.
+   */
+  readonly ref: R;
   /** How many times the image was sent: 0 when it failed before sending. */
   readonly attempts: number;
   readonly timings: ResultTimings;
@@ -59,17 +63,3 @@ export interface ForeignOutput {
 export type ClassificationEvent<R = unknown> = ClassificationResult<R> | ForeignOutput;
 
 export type { RetryCapability, RetryTicket } from './pipelineContext';
-
-/** Symbol under which `correlate()` attaches a {@link RetryCapability} to a failure (non-enumerable). */
-export const RETRY_CAPABILITY: unique symbol = Symbol.for('athena-rx.retryCapability');
-
-/** Attaches `capability` to `failure` under {@link RETRY_CAPABILITY}, hidden from enumeration and equality checks. */
-export function withRetryCapability<F extends ClassificationFailure<unknown>>(failure: F, capability: RetryCapability): F {
-  Object.defineProperty(failure, RETRY_CAPABILITY, { value: capability, enumerable: false });
-  return failure;
-}
-
-/** The retry capability of a failure, if the session that produced it can send the image again. */
-export function retryCapabilityOf(result: ClassificationResult<unknown>): RetryCapability | undefined {
-  return (result as { [RETRY_CAPABILITY]?: RetryCapability })[RETRY_CAPABILITY];
-}

@@ -2,8 +2,8 @@ import { asyncScheduler, Observable, type MonoTypeOperatorFunction, type Schedul
 import { backoffDelay } from '../core/backoff';
 import { callUser, THREW } from '../core/guard';
 import { InvalidOptionError } from '../core/invalidOptionError';
-import { lendContext, pipelineContext, type PipelineContext } from './pipelineContext';
-import { retryCapabilityOf, type ClassificationEvent, type ClassificationFailure, type FailureCode, type RetryTicket } from './results';
+import type { PipelineContext } from './pipelineContext';
+import type { ClassificationEvent, ClassificationFailure, FailureCode, RetryTicket } from './results';
 
 /** How one failure code is retried. */
 export interface RetryRule {
@@ -26,8 +26,9 @@ export interface RetryPolicy {
   /** Jitter source in [0, 1). Default `Math.random`; a throw ends the Observable with that error. */
   readonly random?: () => number;
   /**
-   * The pipeline context shared with `classify` (see {@link PipelineContext}). Default: one of its
-   * own per subscription, lent to the `classify()` subscribed through it.
+   * The pipeline context shared with `classify` (see {@link PipelineContext}): the explicit link
+   * through which this stage sends a failed image again. Required when subscribed (a missing one
+   * is refused at subscription); `classifyStages(client)` makes the linked pair.
    */
   readonly context?: PipelineContext;
 }
@@ -50,21 +51,31 @@ export function retryDelay(rule: RetryRule, n: number, random: () => number = Ma
   );
 }
 
+const PAIR_ADVICE =
+  'make the pair with classifyStages(client) (const { classify, retry } = classifyStages(client)), ' +
+  'or pass the same pipelineContext() to classify(client, { context }) and retryByErrorCode({ context }); classifyImages does this for you';
+
+function noContext(): InvalidOptionError {
+  return new InvalidOptionError(
+    `retryByErrorCode: no pipeline context, so it is linked to no classify and could retry nothing: ${PAIR_ADVICE}`,
+  );
+}
+
 function unlinked(failure: ClassificationFailure<unknown>): InvalidOptionError {
   return new InvalidOptionError(
-    `retryByErrorCode: cannot retry '${failure.correlationId}' (${failure.code}): the classify() that sent it is not linked to this retryByErrorCode, so it did not keep the image. ` +
-      'Pass the same pipelineContext() to classify({ context }) and retryByErrorCode({ context }) (classifyImages does), ' +
-      'or subscribe classify synchronously through retryByErrorCode (no subscribeOn between them)',
+    `retryByErrorCode: cannot retry '${failure.correlationId}' (${failure.code}): no classify() was given this retryByErrorCode's context, so none kept the image: ${PAIR_ADVICE}`,
   );
 }
 
 /**
  * Sends failed images again, per failure code, and lets only their final result through.
  *
- * Use it after `correlate()`: a failure whose code has a rule with retries left is held back, and
- * after the backoff its prepared image goes out again on the same stream, without decoding it
- * again. The new result records the higher `attempts`. Failures without the retry capability
- * (preprocess failures, results built by hand) and codes without a rule pass through unchanged.
+ * Use it after `correlate()`, linked to its `classify` by one {@link PipelineContext} (made by
+ * `classifyStages(client)`, or given to both): a failure whose code has a rule with retries left
+ * is held back, and after the backoff its prepared image goes out again on the same stream,
+ * without decoding it again. The new result records the higher `attempts`. Failures that
+ * `classify` did not keep (preprocess failures, results built by hand) and codes without a rule
+ * pass through unchanged. Without a context it errors at subscription, saying what to change.
  *
  * ```text
  * results:  --a--F------b------|      F = MODEL_ERROR failure of c (attempt 1)
@@ -73,19 +84,25 @@ function unlinked(failure: ClassificationFailure<unknown>): InvalidOptionError {
  * ```
  *
  * Operators of yours may stand between `correlate` and it (`observeOn`, `delay`, `concatMap`,
- * `map`, `tap`): `classify` asks the pipeline context, when an image fails, whether this stage will
- * retry it, and keeps the image until the failure has arrived here, however late. They must pass
- * every failure on (a `filter` that drops one would keep `classify` waiting for its decision).
+ * `map`, `tap`, `subscribeOn`): `classify` asks the pipeline context, when an image fails, whether
+ * this stage will retry it, and keeps the image until the failure has arrived here, however late.
+ * They must pass every failure on (a `filter` that drops one would keep `classify` waiting for its
+ * decision).
  *
  * @example
  * ```ts
- * events$.pipe(retryByErrorCode({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 5 } } }));
+ * const context = pipelineContext();
+ * batches$.pipe(
+ *   classify(client, { context }),
+ *   correlate(),
+ *   retryByErrorCode({ context, rules: { ERROR_CODE_MODEL_ERROR: { retries: 5 } } }),
+ * );
  * ```
  *
  * @param policy.rules Per-code rules over `DEFAULT_RETRY_RULES`.
  * @param policy.scheduler Default `asyncScheduler`.
  * @param policy.random Default `Math.random`.
- * @param policy.context Default a context of its own, lent to `classify` while subscribing.
+ * @param policy.context Required: the context given to its `classify` (see `classifyStages`).
  * @see correlate
  * @see classify
  * @see PipelineContext
@@ -97,7 +114,11 @@ export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTyp
 
   return (source) =>
     new Observable<ClassificationEvent<R>>((subscriber) => {
-      const context = policy.context ?? pipelineContext();
+      const context = policy.context;
+      if (!context) {
+        subscriber.error(noContext());
+        return undefined;
+      }
       /** Retries done so far per correlation id (only for images with a retry under way). */
       const retriesDone = new Map<string, number>();
       const waiting = new Set<{ ticket: RetryTicket; timer: Subscription; failure: ClassificationFailure<R> }>();
@@ -119,20 +140,18 @@ export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTyp
       };
 
       const onFailure = (failure: ClassificationFailure<R>): void => {
-        // By id first: the failure may be a copy that lost its hidden capability on the way.
+        // By id: the failure may be a copy of the one correlate made.
         const kept = context.takeKept(failure.correlationId);
-        const capability = kept ?? retryCapabilityOf(failure);
         const rule = ruleFor(failure.code, failure.correlationId);
-        const foreign = capability?.context !== undefined && capability.context !== context;
-        if (rule && foreign && !capability?.context?.hasRetryStage) return subscriber.error(unlinked(failure));
+        if (rule && !kept && failure.stage !== 'preprocess' && !context.hadClassify) return subscriber.error(unlinked(failure));
         const done = (retriesDone.get(failure.correlationId) ?? 0) + 1;
-        const delay = rule && !foreign ? callUser(subscriber, () => retryDelay(rule, done, random)) : undefined;
+        const delay = rule && kept ? callUser(subscriber, () => retryDelay(rule, done, random)) : undefined;
         if (delay === THREW) return;
-        const ticket = delay !== undefined ? capability?.reserve() : undefined;
+        const ticket = delay !== undefined ? kept?.reserve() : undefined;
         if (delay === undefined || !ticket) {
           pass(failure);
           // After it was passed on: letting go may complete the session, and with it this source.
-          if (!foreign) capability?.release?.();
+          kept?.release?.();
           return;
         }
         retriesDone.set(failure.correlationId, done);
@@ -147,22 +166,20 @@ export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTyp
         waiting.add(entry);
       };
 
-      const subscription = lendContext(context, () =>
-        source.subscribe({
-          next: (event) => (event.kind === 'failure' ? onFailure(event) : pass(event)),
-          error: (err: unknown) => subscriber.error(err),
-          complete: () => {
-            // The source cannot bring the retried images back any more: their failures are final.
-            for (const entry of [...waiting]) {
-              waiting.delete(entry);
-              entry.timer.unsubscribe();
-              entry.ticket.cancel();
-              pass(entry.failure);
-            }
-            subscriber.complete();
-          },
-        }),
-      );
+      const subscription = source.subscribe({
+        next: (event) => (event.kind === 'failure' ? onFailure(event) : pass(event)),
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          // The source cannot bring the retried images back any more: their failures are final.
+          for (const entry of [...waiting]) {
+            waiting.delete(entry);
+            entry.timer.unsubscribe();
+            entry.ticket.cancel();
+            pass(entry.failure);
+          }
+          subscriber.complete();
+        },
+      });
 
       return () => {
         detach();

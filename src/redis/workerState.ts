@@ -1,6 +1,6 @@
 import type { Subject } from 'rxjs';
 import { withClassifyEvents } from '../metrics/withClassifyEvents';
-import { makeDefaultObserver } from '../operators/pipelineObserver';
+import { pipelineMetrics } from '../metrics/pipelineMetrics';
 import type { ClassifyEvent, ClassifyTransport, PipelineObserver } from '../index';
 import type { JobSourceControl } from './jobSource';
 import type { WorkerEvent } from './outcomes';
@@ -86,7 +86,7 @@ export function watchedObserver(
   const given = options.metrics ?? (pipeline.metrics === false ? undefined : pipeline.metrics);
   const own =
     given === undefined && pipeline.metrics !== false
-      ? makeDefaultObserver({
+      ? pipelineMetrics({
           deploymentId: pipeline.classify?.deploymentId ?? client.deploymentId,
           affiliate: pipeline.classify?.affiliate ?? client.affiliate,
         })

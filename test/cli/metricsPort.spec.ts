@@ -10,7 +10,7 @@ import { runServe } from '../../src/cli/commands/serve';
 import { pollBacklog } from '../../src/cli/metricsEndpoint';
 import { pipelineMetrics } from '../../src/metrics';
 import { main } from '../../src/cli/main';
-import { classifyImages } from '../../src/operators/classifyImages';
+import { classifyImages } from '../../src/pipeline/classifyImages';
 import { createAthenaClient, insecure } from '../../src/transport';
 import { rawImages } from '../pipeline/helpers';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';

@@ -8,7 +8,8 @@ import { preprocess } from '../../src/operators/preprocess';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
 import { pollBacklog } from '../../src/cli/metricsEndpoint';
 import { INSTRUMENTS, OVERFLOW_VALUE, pipelineMetrics } from '../../src/metrics';
-import { classifyImages } from '../../src/operators/classifyImages';
+import { classifyImages } from '../../src/pipeline/classifyImages';
+import { pipelineContext } from '../../src/operators/pipelineContext';
 import { circuitBreaker } from '../../src/reliability/circuitBreaker';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure } from '../../src/transport';
@@ -61,14 +62,15 @@ describe('pipelineMetrics over loopback', () => {
     }));
     server.faults.modelErrorFor(['m-3', 'm-5'], 10);
     server.faults.modelErrorFor(['m-1'], 1);
+    const context = pipelineContext();
     const results = await lastValueFrom(
       from([...inputs, { source: Buffer.from('not an image'), ref: 99, correlationId: 'm-bad' }]).pipe(
         preprocess<number>({ window, encoding: 'brotli', brotliQuality: 1 }),
         bufferBatch<ClassifyItem<number>>({ maxCount: 8, maxWait: 5 }),
-        classify<number>(client, { window, deploymentId: 'metrics-test', shared: false }),
+        classify<number>(client, { window, deploymentId: 'metrics-test', shared: false, context }),
         m.tapClassifyEvents(),
         correlate<number>({ stats: m.correlateStats }),
-        retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } } }),
+        retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } }, context }),
         m.tapResults(),
         toArray(),
       ),

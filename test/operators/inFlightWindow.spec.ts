@@ -89,6 +89,29 @@ describe('inFlightWindow', () => {
     expect(window.highWater).toBe(1);
   });
 
+  it('tells which held credits reached their stage (claim) and which are still on their way, and when an acquire waits', () => {
+    const window = inFlightWindow(3);
+    let waits = 0;
+    window.waits.subscribe(() => (waits += 1));
+    for (let i = 0; i < 3; i++) window.acquire().subscribe();
+    window.hold('a');
+    window.hold('b');
+    window.hold('b'); // one id, two images
+    expect(window.unclaimed()).toEqual(['a', 'b', 'b']);
+    window.claim('b');
+    window.claim('x'); // holds nothing: ignored
+    expect(window.unclaimed()).toEqual(['a', 'b']);
+    expect(waits).toBe(0);
+    window.acquire().subscribe();
+    expect(waits).toBe(1); // every credit taken: the acquire waits
+    window.giveBack('b'); // the unclaimed one (the claimed one is still held)
+    expect(window.unclaimed()).toEqual(['a']);
+    expect(window.inUse).toBe(3); // the waiting acquire got the credit
+    window.giveBack('b');
+    window.giveBack('a');
+    expect(window.unclaimed()).toEqual([]);
+  });
+
   it('refuses nonsense sizes and over-release', () => {
     expect(() => inFlightWindow(0)).toThrow(RangeError);
     expect(() => inFlightWindow(1.5)).toThrow(RangeError);

@@ -1,11 +1,45 @@
-import { merge, mergeMap, of, Subject, tap } from 'rxjs';
-import { pipelineContext } from '../../src/operators/pipelineContext';
+import { defer, merge, mergeMap, of, Subject, tap, type MonoTypeOperatorFunction } from 'rxjs';
+import { pipelineContext, type PipelineContext } from '../../src/operators/pipelineContext';
 import { TestScheduler } from 'rxjs/testing';
-import { withRetryCapability, type ClassificationEvent, type RetryCapability } from '../../src/operators/results';
-import { DEFAULT_RETRY_RULES, retryByErrorCode, retryDelay } from '../../src/operators/retryByErrorCode';
+import type { ClassificationEvent, ClassificationFailure, RetryCapability } from '../../src/operators/results';
+import { DEFAULT_RETRY_RULES, retryByErrorCode, retryDelay, type RetryPolicy } from '../../src/operators/retryByErrorCode';
 import { failure, success } from './fixtures';
 
 type E = ClassificationEvent<string>;
+
+/** The capabilities of the images of a test, by correlation id (what classify's session would hold). */
+let capabilities: Map<string, RetryCapability>;
+let context: PipelineContext;
+
+/** `failure`, whose image the stand-in for classify below keeps with `capability`. */
+function withRetryCapability(f: ClassificationFailure<string>, capability: RetryCapability): ClassificationFailure<string> {
+  capabilities.set(f.correlationId, capability);
+  return f;
+}
+
+/**
+ * Stands in for `classify` on `context`: attaches when subscribed, and keeps a failed image for the
+ * retry stage when the stage says it will retry it, as the session does (by correlation id).
+ */
+function keeping(context: PipelineContext): MonoTypeOperatorFunction<E> {
+  return (source) =>
+    defer(() => {
+      context.attachClassify();
+      return source.pipe(
+        tap((e) => {
+          const capability = e.kind === 'failure' ? capabilities.get(e.correlationId) : undefined;
+          if (e.kind === 'failure' && capability && context.wantsRetry(e.correlationId, e.code))
+            context.keepForRetry(e.correlationId, capability);
+        }),
+      );
+    });
+}
+
+/** `retryByErrorCode` linked to the stand-in for classify by a context of their own. */
+function retrying(policy: Omit<RetryPolicy, 'context'> = {}): MonoTypeOperatorFunction<E> {
+  const context = pipelineContext();
+  return (source) => source.pipe(keeping(context), retryByErrorCode<string>({ ...policy, context }));
+}
 
 /** A capability that records what happens to its tickets, on the test scheduler's clock. */
 function recorder(scheduler: TestScheduler, grant = true) {
@@ -24,6 +58,8 @@ describe('retryByErrorCode', () => {
   let testScheduler: TestScheduler;
   beforeEach(() => {
     testScheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+    capabilities = new Map();
+    context = pipelineContext();
   });
   const rules = { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelay: 4, jitter: 'full' as const } };
 
@@ -38,7 +74,7 @@ describe('retryByErrorCode', () => {
       const source = hot('-fb---s-|', values);
       const subs = '      ^-------!';
       const expected = '  --b---s-|';
-      const result = source.pipe(retryByErrorCode({ rules, scheduler: testScheduler, random: () => 0.5 }));
+      const result = source.pipe(retrying({ rules, scheduler: testScheduler, random: () => 0.5 }));
       expectObservable(result).toBe(expected, values);
       expectSubscriptions(source.subscriptions).toBe(subs);
       testScheduler.flush();
@@ -53,7 +89,7 @@ describe('retryByErrorCode', () => {
       const values: Record<string, E> = { x: f(1), y: f(2), z: f(3) };
       const source = hot('x-----y---------z-|', values);
       const expected = '  ----------------z-|';
-      expectObservable(source.pipe(retryByErrorCode({ rules, scheduler: testScheduler, random: () => 0.99 }))).toBe(expected, values);
+      expectObservable(source.pipe(retrying({ rules, scheduler: testScheduler, random: () => 0.99 }))).toBe(expected, values);
       testScheduler.flush();
       // delays floor(0.99 * 4) = 3 and floor(0.99 * 8) = 7
       expect(log).toEqual(['reserve@0', 'send@3', 'reserve@6', 'send@13']);
@@ -70,7 +106,7 @@ describe('retryByErrorCode', () => {
         f: { kind: 'foreign', correlationId: 'f', output: { correlationId: 'f', classifications: [], error: null } },
       };
       const source = hot('-inrf|', values);
-      expectObservable(source.pipe(retryByErrorCode({ rules, scheduler: testScheduler }))).toBe('-inrf|', values);
+      expectObservable(source.pipe(retrying({ rules, scheduler: testScheduler }))).toBe('-inrf|', values);
       testScheduler.flush();
       expect(refused.log).toEqual(['reserve@3']);
     });
@@ -81,7 +117,7 @@ describe('retryByErrorCode', () => {
       const { log, capability } = recorder(testScheduler);
       const values: Record<string, E> = { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) };
       const source = hot('-f|', values);
-      expectObservable(source.pipe(retryByErrorCode({ rules, scheduler: testScheduler, random: () => 0.99 }))).toBe('--(f|)', values);
+      expectObservable(source.pipe(retrying({ rules, scheduler: testScheduler, random: () => 0.99 }))).toBe('--(f|)', values);
       testScheduler.flush();
       expect(log).toEqual(['reserve@1', 'cancel@2']);
     });
@@ -90,10 +126,10 @@ describe('retryByErrorCode', () => {
   it('completes on an empty source, emits nothing on a never-ending one', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
       const empty = cold<E>('|');
-      expectObservable(empty.pipe(retryByErrorCode({ scheduler: testScheduler }))).toBe('|');
+      expectObservable(empty.pipe(retrying({ scheduler: testScheduler }))).toBe('|');
       expectSubscriptions(empty.subscriptions).toBe('(^!)');
       const never = cold<E>('-');
-      expectObservable(never.pipe(retryByErrorCode({ scheduler: testScheduler })), '--!').toBe('-');
+      expectObservable(never.pipe(retrying({ scheduler: testScheduler })), '--!').toBe('-');
       expectSubscriptions(never.subscriptions).toBe('^-!');
     });
   });
@@ -101,12 +137,12 @@ describe('retryByErrorCode', () => {
   it('passes errors at once and mid-stream, cancelling held retries', () => {
     testScheduler.run(({ cold, hot, expectObservable, expectSubscriptions }) => {
       const first = cold<E>('#');
-      expectObservable(first.pipe(retryByErrorCode({ scheduler: testScheduler }))).toBe('#');
+      expectObservable(first.pipe(retrying({ scheduler: testScheduler }))).toBe('#');
       expectSubscriptions(first.subscriptions).toBe('(^!)');
       const { log, capability } = recorder(testScheduler);
       const values: Record<string, E> = { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) };
       const second = hot('-f#', values);
-      expectObservable(second.pipe(retryByErrorCode({ rules, scheduler: testScheduler, random: () => 0.99 }))).toBe('--#');
+      expectObservable(second.pipe(retrying({ rules, scheduler: testScheduler, random: () => 0.99 }))).toBe('--#');
       expectSubscriptions(second.subscriptions).toBe('^-!');
       testScheduler.flush();
       expect(log).toEqual(['reserve@1', 'cancel@2']);
@@ -123,7 +159,7 @@ describe('retryByErrorCode', () => {
       const source = hot('-bf-----', values);
       const result = source.pipe(
         mergeMap((x) => of(x)),
-        retryByErrorCode({ rules, scheduler: testScheduler, random: () => 0.99 }),
+        retrying({ rules, scheduler: testScheduler, random: () => 0.99 }),
         mergeMap((x) => of(x)),
       );
       expectObservable(result, '---!').toBe('-b--', values);
@@ -140,7 +176,7 @@ describe('retryByErrorCode', () => {
         reserve: () => ({ send: () => answers.next(success('a', 3, 2)), cancel: () => undefined }),
       };
       const source = hot<E>('-f--|', { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) });
-      const result = merge(source, answers).pipe(retryByErrorCode({ rules, scheduler: testScheduler, random: () => 0.5 }));
+      const result = merge(source, answers).pipe(retrying({ rules, scheduler: testScheduler, random: () => 0.5 }));
       expectObservable(result).toBe('---s-', { s: success('a', 3, 2) }); // merge waits for `answers` too
     });
   });
@@ -160,21 +196,21 @@ describe('retryByErrorCode', () => {
       const random = () => {
         throw boom;
       };
-      expectObservable(source.pipe(retryByErrorCode({ rules, scheduler: testScheduler, random }))).toBe('-#', undefined, boom);
+      expectObservable(source.pipe(retrying({ rules, scheduler: testScheduler, random }))).toBe('-#', undefined, boom);
       expectSubscriptions(source.subscriptions).toBe('^!');
       testScheduler.flush();
       expect(log).toEqual([]); // the delay comes first: nothing was reserved
     });
   });
 
-  it('releases a failure it will not retry, after passing it on (the session may be holding it)', () => {
+  it('releases a kept failure it cannot retry, after passing it on (the session is holding it)', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const log: string[] = [];
       const capability: RetryCapability = { reserve: () => undefined, release: () => log.push(`release@${testScheduler.now()}`) };
-      const values: Record<string, E> = { f: withRetryCapability(failure('a', 'ERROR_CODE_IMAGE_TOO_LARGE', 1), capability) };
+      const values: Record<string, E> = { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) };
       const source = hot('-f|', values);
       const result = source.pipe(
-        retryByErrorCode({ rules, scheduler: testScheduler }),
+        retrying({ rules, scheduler: testScheduler }),
         tap((e) => log.push(`out ${e.kind}@${testScheduler.now()}`)),
       );
       expectObservable(result).toBe('-f|', values);
@@ -185,7 +221,6 @@ describe('retryByErrorCode', () => {
 
   it('refuses at subscription a second retry stage on one pipeline context, saying what to change', () => {
     testScheduler.run(({ cold, expectObservable }) => {
-      const context = pipelineContext();
       const source = cold<E>('-|');
       const result = source.pipe(
         retryByErrorCode({ context, scheduler: testScheduler }),
@@ -195,22 +230,41 @@ describe('retryByErrorCode', () => {
         '#',
         undefined,
         new RangeError(
-          'retryByErrorCode: this pipeline context already serves another retryByErrorCode subscription; give each pipeline its own pipelineContext() (classifyImages does), and put one retryByErrorCode per pipeline',
+          'retryByErrorCode: this pipeline context already serves another retryByErrorCode subscription; give each pipeline its own pair (classifyStages(client), or one pipelineContext() per pipeline: classifyImages does), and put one retryByErrorCode per pipeline',
         ),
       );
     });
   });
 
-  it('errors, instead of silently not retrying, on a failure from a classify that is not linked to it', () => {
+  it('refuses at subscription a retry stage without a context (it is linked to no classify), saying what to change', () => {
+    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold<E>('-|');
+      expectObservable(source.pipe(retryByErrorCode({ rules, scheduler: testScheduler }))).toBe(
+        '#',
+        undefined,
+        expect.objectContaining({
+          code: 'INVALID_OPTION',
+          message: expect.stringContaining(
+            'retryByErrorCode: no pipeline context, so it is linked to no classify and could retry nothing: make the pair with classifyStages(client)',
+          ),
+        }),
+      );
+      expectSubscriptions(source.subscriptions).toBe([]); // nothing upstream was started
+    });
+  });
+
+  it('errors, instead of silently not retrying, when no classify was given its context', () => {
     testScheduler.run(({ hot, expectObservable }) => {
-      // A capability of a session whose context has no retry stage: it did not keep the image.
-      const capability: RetryCapability = { reserve: () => undefined, context: pipelineContext() };
-      const source = hot<E>('-f-', { f: withRetryCapability(failure('a', 'ERROR_CODE_MODEL_ERROR', 1), capability) });
-      const result = source.pipe(retryByErrorCode({ rules, scheduler: testScheduler }));
+      // A failure it would retry, from a pipeline where nothing attached to its context.
+      const source = hot<E>('-f-', { f: failure('a', 'ERROR_CODE_MODEL_ERROR', 1) });
+      const result = source.pipe(retryByErrorCode({ rules, scheduler: testScheduler, context }));
       expectObservable(result).toBe(
         '-#',
         undefined,
-        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining("cannot retry 'a'") }),
+        expect.objectContaining({
+          code: 'INVALID_OPTION',
+          message: expect.stringContaining("cannot retry 'a' (ERROR_CODE_MODEL_ERROR): no classify() was given"),
+        }),
       );
     });
   });

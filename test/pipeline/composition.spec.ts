@@ -1,13 +1,19 @@
 import {
   asapScheduler,
+  asyncScheduler,
   concatMap,
+  connectable,
   delay,
+  filter,
   from,
   lastValueFrom,
   map,
+  mergeMap,
   observeOn,
   of,
+  Subject,
   subscribeOn,
+  tap,
   toArray,
   type MonoTypeOperatorFunction,
 } from 'rxjs';
@@ -15,13 +21,14 @@ import { bufferBatch } from '../../src/operators/bufferBatch';
 import type { ClassifyItem } from '../../src/operators/classify';
 import { correlate, createCorrelateStats } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
-import { pipelineContext, type PipelineContext } from '../../src/operators/pipelineContext';
+import { pipelineContext } from '../../src/operators/pipelineContext';
 import { preprocess } from '../../src/operators/preprocess';
 import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';
 import { classify } from '../../src/operators/classify';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
+import { classifyStages } from '../../src/operators/classifyStages';
 import type { ImageInput } from '../../src/preprocess/types';
 import { accountedOnce, rawImages } from './helpers';
 
@@ -77,6 +84,47 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     expect(window.highWater).toBe(4);
   });
 
+  it('a filter dropping 12 of 20 images between preprocess and bufferBatch: 8 results, the drop reported (event and one warning), no stall', async () => {
+    const window = inFlightWindow(4);
+    // Recorded instead of printed, to keep the test's output clean.
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const dropped: string[] = [];
+    const messages: string[] = [];
+    try {
+      const results = await lastValueFrom(
+        from(rawImages(20)).pipe(
+          preprocess<number>({ window }),
+          filter((item) => item.ref! % 5 < 2), // keeps 0, 1, 5, 6, 10, 11, 15, 16
+          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+          classify<number>(client(), { window }),
+          tap((e) => {
+            if (e.kind !== 'dropped') return;
+            dropped.push(...e.correlationIds);
+            messages.push(e.message);
+          }),
+          correlate<number>(),
+          toArray(),
+        ),
+      );
+      expect(
+        ours(results)
+          .map((r) => r.ref)
+          .sort((a, b) => a! - b!),
+      ).toEqual([0, 1, 5, 6, 10, 11, 15, 16]);
+      expect(ours(results).every((r) => r.kind === 'success')).toBe(true);
+      expect(dropped).toHaveLength(12);
+      expect(window.inUse).toBe(0);
+      for (const m of messages)
+        expect(m).toContain(
+          'took a window credit in preprocess but never reached classify: an operator between preprocess and classify dropped them (a filter?)',
+        );
+      // Said once, however many times credits were given back.
+      expect(warn.mock.calls.filter(([, o]) => (o as { code?: string } | undefined)?.code === 'ATHENA_RX_IMAGES_DROPPED')).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it.each<[string, Between]>([
     ['observeOn(asapScheduler)', observeOn(asapScheduler)],
     ['delay(1)', delay(1)],
@@ -89,15 +137,19 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     server.faults.modelErrorFor([`${prefix}-4`], 10); // never recovers within 2 retries
     const window = inFlightWindow(4);
     const stats = createCorrelateStats();
+    const stages = classifyStages<number>(client(), {
+      window,
+      retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelay: 5 } } },
+    });
     const results = ours(
       await lastValueFrom(
         from(withIds(prefix, 5)).pipe(
           preprocess<number>({ window }),
           bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
-          classify<number>(client(), { window }),
+          stages.classify,
           correlate<number>({ stats }),
           between,
-          retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelay: 5 } } }),
+          stages.retry,
           toArray(),
         ),
       ),
@@ -119,6 +171,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     const prefix = 'every';
     server.faults.modelErrorFor([`${prefix}-2`], 1);
     const window = inFlightWindow(3);
+    const context = pipelineContext();
     const results = ours(
       await lastValueFrom(
         from(withIds(prefix, 7))
@@ -128,13 +181,13 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
             observeOn(asapScheduler),
             bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
             map((batch) => batch.map((item) => ({ ...item }))),
-            classify<number>(client(), { window }),
+            classify<number>(client(), { window, context }),
           )
           .pipe(
             delay(1),
             correlate<number>(),
             concatMap((e) => of(e).pipe(delay(0))),
-            retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } } }),
+            retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } }, context }),
             toArray(),
           ),
       ),
@@ -150,37 +203,154 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     expect(window.inUse).toBe(0);
   });
 
-  describe('subscribeOn between classify and retryByErrorCode (classify subscribes after the retry stage)', () => {
-    const run = (prefix: string, context?: PipelineContext) => {
+  /** What each composition of the link gives: the table of docs/reliability.md#the-link-between-classify-and-retrybyerrorcode. */
+  describe('the explicit link between classify and retryByErrorCode (classifyStages, or one pipelineContext() given to both)', () => {
+    const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } };
+    const attempts = (results: ClassificationEvent<number>[]) =>
+      Object.fromEntries(ours(results).map((r) => [r.ref, `${r.kind} #${r.attempts}`]));
+
+    it.each([
+      ['subscribeOn(asyncScheduler)', subscribeOn<ClassificationEvent<number>>(asyncScheduler)],
+      ['subscribeOn(asapScheduler)', subscribeOn<ClassificationEvent<number>>(asapScheduler)],
+    ])('%s between the stages (classify subscribes after its retry stage): retries', async (_, between) => {
+      const prefix = `so${(run += 1)}`;
       server.faults.modelErrorFor([`${prefix}-1`], 1);
-      const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } };
-      return lastValueFrom(
+      const { classify: linked, retry } = classifyStages<number>(client(), { retry: { rules } });
+      const results = await lastValueFrom(
         from(withIds(prefix, 3)).pipe(
           preprocess<number>(),
           bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWait: 5 }),
-          classify<number>(client(), context ? { context } : {}),
+          linked,
           correlate<number>(),
-          subscribeOn(asapScheduler),
-          retryByErrorCode<number>(context ? { rules, context } : { rules }),
+          between,
+          retry,
           toArray(),
         ),
       );
-    };
+      expect(attempts(results)).toEqual({ 0: 'success #1', 1: 'success #2', 2: 'success #1' });
+    });
 
-    it('retries when both are given the same pipelineContext()', async () => {
-      const results = ours(await run('so1', pipelineContext()));
-      expect(Object.fromEntries(results.map((r) => [r.ref, `${r.kind} #${r.attempts}`]))).toEqual({
+    it('a classify inside a mergeMap (one session per group, all on one context): retries, every image once', async () => {
+      const prefix = `mm${(run += 1)}`;
+      server.faults.modelErrorFor([`${prefix}-1`, `${prefix}-4`], 1);
+      const transport = client();
+      const context = pipelineContext();
+      const groups = [withIds(prefix, 6).slice(0, 3), withIds(prefix, 6).slice(3)];
+      const results = await lastValueFrom(
+        from(groups).pipe(
+          mergeMap((group) =>
+            from(group).pipe(
+              preprocess<number>(),
+              bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWait: 5 }),
+              classify<number>(transport, { context }),
+              correlate<number>(),
+            ),
+          ),
+          retryByErrorCode<number>({ rules, context }),
+          toArray(),
+        ),
+      );
+      expect(attempts(results)).toEqual({
         0: 'success #1',
         1: 'success #2',
         2: 'success #1',
+        3: 'success #1',
+        4: 'success #2',
+        5: 'success #1',
       });
     });
 
-    it('without a shared context, errors with what to change instead of silently not retrying', async () => {
-      await expect(run('so2')).rejects.toMatchObject({
+    /** The refused compositions: each fails at subscription, before an image is read. */
+    const refused = (pipeline: (read: () => void) => Promise<unknown>) => {
+      let read = 0;
+      return { result: pipeline(() => (read += 1)), read: () => read };
+    };
+    const sources = (count: () => void) => from(withIds(`r${(run += 1)}`, 3)).pipe(map((input) => (count(), input)));
+
+    it('refuses a retryByErrorCode without a context, at subscription, saying what to change', async () => {
+      const { result, read } = refused((count) =>
+        lastValueFrom(
+          sources(count).pipe(
+            preprocess<number>(),
+            bufferBatch<ClassifyItem<number>>(),
+            classify<number>(client()),
+            correlate<number>(),
+            subscribeOn(asyncScheduler),
+            retryByErrorCode<number>({ rules }),
+            toArray(),
+          ),
+        ),
+      );
+      await expect(result).rejects.toMatchObject({
         name: 'InvalidOptionError',
         code: 'INVALID_OPTION',
-        message: expect.stringContaining('Pass the same pipelineContext() to classify({ context }) and retryByErrorCode({ context })'),
+        message: expect.stringContaining('make the pair with classifyStages(client)'),
+      });
+      expect(read()).toBe(0);
+    });
+
+    it('refuses a classify whose context is not its retry stage’s, at subscription, saying what to change', async () => {
+      const { result, read } = refused((count) =>
+        lastValueFrom(
+          sources(count).pipe(
+            preprocess<number>(),
+            bufferBatch<ClassifyItem<number>>(),
+            classify<number>(client(), { context: pipelineContext() }),
+            correlate<number>(),
+            retryByErrorCode<number>({ rules, context: pipelineContext() }),
+            toArray(),
+          ),
+        ),
+      );
+      await expect(result).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: expect.stringContaining('classify: its pipeline context has no retryByErrorCode subscribed'),
+      });
+      expect(read()).toBe(0);
+    });
+
+    it('refuses a classify subscribed before its retry stage (a connectable connected first), at subscription', async () => {
+      // Its retry stage would subscribe later: too late, classify has already started.
+      const { classify: linked } = classifyStages<number>(client(), { retry: { rules } });
+      const errors = new Subject<unknown>();
+      const failed = lastValueFrom(errors);
+      let read = 0;
+      const events = connectable(
+        from(withIds(`c${(run += 1)}`, 3)).pipe(
+          map((input) => ((read += 1), input)),
+          preprocess<number>(),
+          bufferBatch<ClassifyItem<number>>(),
+          linked,
+        ),
+        { connector: () => new Subject(), resetOnDisconnect: false },
+      );
+      events.subscribe({ error: (err: unknown) => (errors.next(err), errors.complete()) });
+      events.connect();
+      await expect(failed).resolves.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: expect.stringContaining('has no retryByErrorCode subscribed'),
+      });
+      expect(read).toBe(0);
+    });
+
+    it('refuses a second running retry stage of one pair, at subscription', async () => {
+      const { classify: linked, retry } = classifyStages<number>(client(), { retry: { rules } });
+      const pipeline = () =>
+        lastValueFrom(
+          from(withIds(`d${(run += 1)}`, 2)).pipe(
+            preprocess<number>(),
+            bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+            linked,
+            correlate<number>(),
+            retry,
+            toArray(),
+          ),
+        );
+      const [first, second] = await Promise.allSettled([pipeline(), pipeline()]);
+      expect(first).toMatchObject({ status: 'fulfilled' });
+      expect(second).toMatchObject({
+        status: 'rejected',
+        reason: { message: expect.stringContaining('already serves another retryByErrorCode subscription') },
       });
     });
   });

@@ -4,7 +4,7 @@
  * comes out exactly once, classified.
  */
 import { from, lastValueFrom, tap, toArray } from 'rxjs';
-import { classifyImages } from '../../src/operators/classifyImages';
+import { classifyImages } from '../../src/pipeline/classifyImages';
 import type { ClassificationEvent, ClassificationResult } from '../../src/operators/results';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure } from '../../src/transport';

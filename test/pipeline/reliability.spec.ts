@@ -1,14 +1,15 @@
 import { concatMap, from, lastValueFrom, takeUntil, tap, toArray } from 'rxjs';
 import { bufferBatch } from '../../src/operators/bufferBatch';
 import { classify, type ClassifyItem } from '../../src/operators/classify';
-import { classifyAll } from '../../src/operators/classifyAll';
-import { classifyImages, type ClassifyImagesOptions } from '../../src/operators/classifyImages';
-import { classifyIterable } from '../../src/operators/classifyIterable';
+import { classifyAll } from '../../src/pipeline/classifyAll';
+import { classifyImages, type ClassifyImagesOptions } from '../../src/pipeline/classifyImages';
+import { classifyIterable } from '../../src/pipeline/classifyIterable';
 import { correlate, createCorrelateStats } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { preprocess } from '../../src/operators/preprocess';
 import type { ClassificationEvent, ClassificationResult, ForeignOutput } from '../../src/operators/results';
 import { retryByErrorCode } from '../../src/operators/retryByErrorCode';
+import { pipelineContext } from '../../src/operators/pipelineContext';
 import type { ImageInput, PreparedImage } from '../../src/preprocess/types';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';
@@ -50,16 +51,17 @@ describe('pipeline over loopback: reliability rules', () => {
     const connection: string[] = [];
     const stats = createCorrelateStats();
     const window = inFlightWindow(64);
+    const context = pipelineContext();
     const results = await lastValueFrom(
       from(rawImages(200)).pipe(
         preprocess<number>({ window, encoding: 'brotli', brotliQuality: 1 }),
         bufferBatch<ClassifyItem<number>>({ maxCount: 16, maxWait: 5 }),
-        classify<number>(client('open'), { window, backlogGrace: 50, reconnect: { initialDelay: 20 } }),
+        classify<number>(client('open'), { window, backlogGrace: 50, reconnect: { initialDelay: 20 }, context }),
         tap((e) => {
           if (e.kind === 'connection') connection.push(e.state);
         }),
         correlate<number>({ stats }),
-        retryByErrorCode<number>(),
+        retryByErrorCode<number>({ context }),
         takeUntil(testEnded),
         toArray(),
       ),

@@ -1,5 +1,5 @@
 import { from, lastValueFrom, takeUntil, toArray } from 'rxjs';
-import { classifyImages } from '../../src/operators/classifyImages';
+import { classifyImages } from '../../src/pipeline/classifyImages';
 import { createCorrelateStats } from '../../src/operators/correlate';
 import { inFlightWindow } from '../../src/operators/inFlightWindow';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/transport';

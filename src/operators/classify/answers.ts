@@ -31,7 +31,7 @@ export function matchAnswers<R>(
   if (response.globalError) {
     const req = ledger.blame();
     if (!req) return { settled: [], outputs, refused: false };
-    req.answered = true;
+    ledger.markAnswered(req);
     const recs = req.recs.filter((r) => r.state === 'sent' && r.request === req);
     for (const rec of recs) settle(rec, response.globalError.code);
     return { settled: recs, outputs, refused: true };
@@ -46,7 +46,7 @@ export function matchAnswers<R>(
       swallowed = true; // the first send is still being answered: wait for that answer
       return false;
     }
-    if (rec.request) rec.request.answered = true;
+    if (rec.request) ledger.markAnswered(rec.request);
     ledger.confirm(rec.image.affiliate ?? defaultAffiliate);
     settle(rec, output.error?.code);
     settled.push(rec);

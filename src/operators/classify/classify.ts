@@ -5,7 +5,7 @@ import { idProblem } from '../../core/ids';
 import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassifyTransport } from '../../transport/types';
 import type { InFlightWindow } from '../inFlightWindow';
-import { lentContext, pipelineContext, type PipelineContext } from '../pipelineContext';
+import type { PipelineContext } from '../pipelineContext';
 import type { CircuitBreaker } from '../../reliability/circuitBreaker';
 import { timedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem } from './events';
@@ -61,8 +61,9 @@ export interface ClassifyOptions {
   /** Jitter of reconnect delays, in [0, 1). Default `Math.random`. A throw ends the Observable with that error. */
   readonly random?: () => number;
   /**
-   * The pipeline context shared with `retryByErrorCode` (see {@link PipelineContext}). Default:
-   * the one the `retryByErrorCode` downstream lends while it subscribes, else none (no retries).
+   * The pipeline context shared with `retryByErrorCode` (see {@link PipelineContext}): the explicit
+   * link that lets the retry stage send a failed image again. Default none: failures are final.
+   * `classifyStages(client)` makes a `classify` and a `retryByErrorCode` that share one.
    */
   readonly context?: PipelineContext;
   /** Time of timers and timestamps. Default `asyncScheduler`. */
@@ -132,17 +133,6 @@ function lateAfter(window: ClassifyOptions['responseWindow']): { after: number; 
   return { after: lifetime * warnAt, lifetime };
 }
 
-/** The context of one subscription: the given one, else the one a retry stage downstream lends. */
-function contextFor(given: PipelineContext | undefined): PipelineContext {
-  const lent = lentContext();
-  if (given && lent && given !== lent) {
-    throw new InvalidOptionError(
-      'classify: its context is not the one of the retryByErrorCode downstream, so failed images could not be retried; pass the same pipelineContext() to both (or to neither)',
-    );
-  }
-  return given ?? lent ?? pipelineContext();
-}
-
 /**
  * Sends batches of prepared images as `ClassifyRequest`s on one duplex stream per subscription and
  * emits what happens to them: `sent`, `response`, `failed` (timeout or transport given up),
@@ -159,13 +149,14 @@ function contextFor(given: PipelineContext | undefined): PipelineContext {
  * wire:      j[a,b]------[c]---------end      j = empty join request
  * ```
  *
- * A failure that the pipeline's `retryByErrorCode` will retry is kept (with its window credit)
- * until that stage has decided, however late the failure reaches it: see {@link PipelineContext}.
+ * With a `context` (the one of the pipeline's `retryByErrorCode`), a failure that stage will
+ * retry is kept (with its window credit) until the stage has decided, however late the failure
+ * reaches it: see {@link PipelineContext}. Without one, every failure is final.
  *
  * Every image leaves exactly once as an answer (`response`) or a `failed`/`rejected` event; a dead
  * transport is reported per image (`TRANSPORT_FAILED`), never as an error notification. Only
  * programming errors (an invalid deployment id, a value that is not a batch, an item that is not
- * a prepared image or a failure, a context that differs from the retry stage's: all
+ * a prepared image or a failure, a context with no retry stage subscribed: all
  * `InvalidOptionError`), a throw of the caller's transport or `random`, and an error of the source
  * are error notifications.
  *
@@ -190,7 +181,7 @@ function contextFor(given: PipelineContext | undefined): PipelineContext {
  * @param options.rotateBefore Default 30,000 ms.
  * @param options.responseWindow Default `{ lifetime: 3_600_000, warnAt: 0.5 }`.
  * @param options.random Default `Math.random`.
- * @param options.context Default: the context of the `retryByErrorCode` downstream, else none.
+ * @param options.context Default none (no retries); see `classifyStages`.
  * @param options.scheduler Default `asyncScheduler`.
  * @see bufferBatch
  * @see correlate
@@ -209,9 +200,9 @@ export function classify<R = unknown>(
         subscriber.error(new InvalidOptionError(`classify: deployment id must be 1-${MAX_ID_LENGTH} characters, got '${deploymentId}'`));
         return undefined;
       }
-      let context: PipelineContext;
+      const { context } = options;
       try {
-        context = contextFor(options.context);
+        context?.attachClassify();
       } catch (err) {
         subscriber.error(err);
         return undefined;

@@ -86,6 +86,22 @@ export interface ClassifyLateEvent<R = unknown> {
   readonly lifetime: number;
 }
 
+/**
+ * Images took a window credit in `preprocess` but never reached `classify`: an operator between
+ * the stages dropped them (a `filter`), which the composition rules do not allow
+ * (docs/reliability.md#composition). Their credits were given back, so the pipeline goes on (and
+ * completes) with the images that did arrive; they get no result. Reported once per session as a
+ * process warning too (code `ATHENA_RX_IMAGES_DROPPED`).
+ */
+export interface ClassifyDroppedEvent {
+  readonly kind: 'dropped';
+  readonly at: number;
+  /** The correlation ids whose credits were given back (once per credit). */
+  readonly correlationIds: readonly string[];
+  /** What happened and which rule it breaks, for people. */
+  readonly message: string;
+}
+
 /** What `classify` emits; `correlate()` turns it into one result per image. */
 export type ClassifyEvent<R = unknown> =
   | ClassifySentEvent<R>
@@ -93,7 +109,8 @@ export type ClassifyEvent<R = unknown> =
   | ClassifyFailedEvent<R>
   | ClassifyRejectedEvent<R>
   | ClassifyConnectionEvent
-  | ClassifyLateEvent<R>;
+  | ClassifyLateEvent<R>
+  | ClassifyDroppedEvent;
 
 /** What `classify` accepts in a batch: prepared images, and failures that ride along. */
 export type ClassifyItem<R = unknown> = PreparedImage<R> | ClassificationFailure<R>;

@@ -2,6 +2,7 @@ export { classify, type ClassifyOptions } from './classify';
 export { DEFAULT_RECONNECT, timedReconnect, type ReconnectOptions, type ReconnectPolicy, type StreamBreak } from './connection';
 export type {
   ClassifyConnectionEvent,
+  ClassifyDroppedEvent,
   ClassifyEvent,
   ClassifyFailedEvent,
   ClassifyFailure,

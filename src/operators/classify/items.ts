@@ -24,7 +24,7 @@ export function idInUse<R>(item: PreparedImage<R>): ClassificationFailure<R> {
   return {
     kind: 'failure',
     correlationId: id,
-    ref: item.ref,
+    ref: item.ref as R,
     attempts: 0,
     timings: { prepareMs: 0 },
     code: 'ERROR_CODE_CORRELATION_ID_INVALID',

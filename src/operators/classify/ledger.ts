@@ -1,3 +1,4 @@
+import { invariantChecksOn } from '../../core/invariants';
 import type { PreparedImage } from '../../preprocess/types';
 import type { RetryCapability } from '../results';
 
@@ -16,45 +17,55 @@ export interface Cancellable {
   unsubscribe(): void;
 }
 
-/** One image of a session. */
+/**
+ * One image of a session. Read-only outside the ledger: the ledger is the one writer of its
+ * records (the other parts call its methods), so its invariants hold after every step.
+ */
 export interface ImageRecord<R> {
   readonly id: string;
   readonly image: PreparedImage<R>;
-  state: RecordState;
+  readonly state: RecordState;
   /** Sends so far. */
-  attempt: number;
-  firstSentAt?: number;
+  readonly attempt: number;
+  readonly firstSentAt?: number;
   /** The request of its latest send. */
-  request?: SentRequest<R>;
+  readonly request?: SentRequest<R>;
   /** Re-sent after a reconnect: a CORRELATION_ID_INVALID "in use" answer then means the first send is still alive. */
-  resent: boolean;
+  readonly resent: boolean;
   /** Its correlation id held a window credit when it was admitted; given back when it is let go. */
-  credit: boolean;
+  readonly credit: boolean;
   readonly retry: RetryCapability;
 }
 
-/** One `ClassifyRequest` written on a stream. */
+/** One `ClassifyRequest` written on a stream (read-only outside the ledger, as its records). */
 export interface SentRequest<R> {
-  readonly recs: ImageRecord<R>[];
+  readonly recs: readonly ImageRecord<R>[];
   /** The stream (1-based count of opens) it was written on. */
   readonly stream: number;
   /** Carries an affiliate no answer has confirmed yet: at most one such request is unanswered at a time. */
   readonly probe: boolean;
   /** Nothing of it is awaited any more (answered, timed out or failed). */
-  answered: boolean;
+  readonly answered: boolean;
   /** Its response timeout. */
-  timer?: Cancellable;
+  readonly timer?: Cancellable;
   /** Its warning late in the response window (only when that comes before the timeout). */
-  lateTimer?: Cancellable;
+  readonly lateTimer?: Cancellable;
 }
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+/** The ledger's own, writable view of a record or request: used only in this module. */
+const w = <T>(value: T): Writable<T> => value as Writable<T>;
 
 /**
  * The bookkeeping of one `classify` session, without RxJS and without time: which images it has
  * (by correlation id), which wait to be sent (in their batches), which are in flight on which
  * request, and which request a global error is blamed on. The session decides when; the ledger
- * keeps the counts consistent ({@link ClassifyLedger.check}).
+ * keeps the counts consistent ({@link ClassifyLedger.check}), and is the only writer of its records
+ * and requests. In test and development builds (see `invariantChecksOn`) every change is followed
+ * by the check, so every test that runs a session asserts the invariants, not only this one's spec.
  */
 export class ClassifyLedger<R> {
+  private readonly checking = invariantChecksOn();
   private readonly records = new Map<string, ImageRecord<R>>();
   /** Groups of pending images, in sending order (a batch stays together unless it is too big). */
   private readonly queue: ImageRecord<R>[][] = [];
@@ -82,22 +93,59 @@ export class ClassifyLedger<R> {
     return this.records.get(id);
   }
 
+  /** A new record for `image` (state `pending`, never sent), to `admit` or `register`. */
+  static record<R>(image: PreparedImage<R>, credit: boolean, retry: RetryCapability): ImageRecord<R> {
+    return { id: image.correlationId, image, state: 'pending', attempt: 0, resent: false, credit, retry };
+  }
+
   /** Records a batch of new images (state `pending`, ids not in use) and queues them as one group. */
   admit(group: ImageRecord<R>[]): void {
     if (group.length === 0) return;
     for (const rec of group) this.records.set(rec.id, rec);
     this.queue.push(group);
+    this.verify();
   }
 
-  /** Records images that never get queued (they fail at once); they still leave through `finalize`. */
+  /** Records images that never get queued (they fail at once, settled); they still leave through `finalize`. */
   register(recs: readonly ImageRecord<R>[]): void {
-    for (const rec of recs) this.records.set(rec.id, rec);
+    for (const rec of recs) {
+      w(rec).state = 'settled';
+      this.records.set(rec.id, rec);
+    }
+    this.verify();
   }
 
   /** Queues a reserved image to be sent again (a retry). */
   requeue(rec: ImageRecord<R>): void {
-    rec.state = 'pending';
+    w(rec).state = 'pending';
     this.queue.push([rec]);
+    this.verify();
+  }
+
+  /** A retry stage reserves a settled or held image to send it again; whether it could. */
+  reserve(rec: ImageRecord<R>): boolean {
+    if (this.records.get(rec.id) !== rec || (rec.state !== 'settled' && rec.state !== 'held')) return false;
+    w(rec).state = 'reserved';
+    this.verify();
+    return true;
+  }
+
+  /** Gives back `rec`'s window credit once: whether it held one (the caller returns it to the window). */
+  takeCredit(rec: ImageRecord<R>): boolean {
+    if (!rec.credit) return false;
+    w(rec).credit = false;
+    return true;
+  }
+
+  /** Nothing of `req` is awaited any more (an answer to it, or a global error blamed on it). */
+  markAnswered(req: SentRequest<R>): void {
+    w(req).answered = true;
+  }
+
+  /** Sets the timers of a request just sent: its response timeout, and its late warning. */
+  setTimers(req: SentRequest<R>, timers: { readonly timer?: Cancellable; readonly lateTimer?: Cancellable }): void {
+    if (timers.timer) w(req).timer = timers.timer;
+    if (timers.lateTimer) w(req).lateTimer = timers.lateTimer;
   }
 
   /**
@@ -110,13 +158,15 @@ export class ClassifyLedger<R> {
     const recs = head.length <= n ? this.queue.shift()! : head.splice(0, n);
     const req: SentRequest<R> = { recs, stream, probe, answered: false };
     for (const rec of recs) {
-      rec.state = 'sent';
-      rec.attempt += 1;
-      rec.firstSentAt ??= at;
-      rec.request = req;
+      const r = w(rec);
+      r.state = 'sent';
+      r.attempt += 1;
+      r.firstSentAt ??= at;
+      r.request = req;
       this.sent += 1;
     }
     this.requests.push(req);
+    this.verify();
     return req;
   }
 
@@ -127,25 +177,28 @@ export class ClassifyLedger<R> {
   reclaim(rec: ImageRecord<R>): void {
     if (rec.state !== 'pending' || rec.attempt === 0) return;
     this.unqueue(rec);
-    rec.state = 'sent';
+    w(rec).state = 'sent';
     this.sent += 1;
+    this.verify();
   }
 
   /** Nothing more is awaited for `rec`; its request's timer stops once nothing of it is awaited. */
   settle(rec: ImageRecord<R>): void {
     if (rec.state === 'sent') this.sent -= 1;
-    rec.state = 'settled';
+    w(rec).state = 'settled';
     const req = rec.request;
     if (req && req.recs.every((r) => r.state !== 'sent' || r.request !== req)) {
       req.timer?.unsubscribe();
       req.lateTimer?.unsubscribe();
-      req.answered = true;
+      w(req).answered = true;
     }
+    this.verify();
   }
 
   /** Keeps a settled image for the retry stage's decision. */
   hold(rec: ImageRecord<R>): void {
-    if (rec.state === 'settled') rec.state = 'held';
+    if (rec.state === 'settled') w(rec).state = 'held';
+    this.verify();
   }
 
   /** Lets go of the images of `recs` that are settled (not held or reserved); returns them. */
@@ -156,6 +209,7 @@ export class ClassifyLedger<R> {
       this.records.delete(rec.id);
       gone.push(rec);
     }
+    this.verify();
     return gone;
   }
 
@@ -165,6 +219,7 @@ export class ClassifyLedger<R> {
     if (rec.state === 'sent') this.sent -= 1;
     if (rec.state === 'pending') this.unqueue(rec);
     this.records.delete(rec.id);
+    this.verify();
     return true;
   }
 
@@ -190,13 +245,14 @@ export class ClassifyLedger<R> {
       req.timer?.unsubscribe();
       req.lateTimer?.unsubscribe();
       for (const rec of recs) {
-        rec.state = 'pending';
-        rec.resent = true;
+        w(rec).state = 'pending';
+        w(rec).resent = true;
         this.sent -= 1;
       }
       again.push(recs);
     }
     this.queue.unshift(...again);
+    this.verify();
   }
 
   /**
@@ -231,7 +287,10 @@ export class ClassifyLedger<R> {
   /** Images queued or in flight (what a dead transport fails). Empties the queue. */
   takeUnanswered(): ImageRecord<R>[] {
     this.queue.length = 0;
-    return [...this.records.values()].filter((r) => r.state === 'pending' || r.state === 'sent');
+    const unanswered = [...this.records.values()].filter((r) => r.state === 'pending' || r.state === 'sent');
+    // Taken out of the queue: they are no longer pending (the caller fails them at once).
+    for (const rec of unanswered) if (rec.state === 'pending') w(rec).state = 'settled';
+    return unanswered;
   }
 
   /** Lets go of every image (teardown); stops their timers; returns them. */
@@ -239,7 +298,7 @@ export class ClassifyLedger<R> {
     const all = [...this.records.values()];
     for (const rec of all) {
       rec.request?.timer?.unsubscribe();
-      rec.state = 'settled';
+      w(rec).state = 'settled';
     }
     this.records.clear();
     this.queue.length = 0;
@@ -248,7 +307,12 @@ export class ClassifyLedger<R> {
     return all;
   }
 
-  /** Throws if the bookkeeping is inconsistent (used by the tests after every step). */
+  /** {@link check} after a change, in test and development builds. */
+  private verify(): void {
+    if (this.checking) this.check();
+  }
+
+  /** Throws if the bookkeeping is inconsistent (after every change in test and development builds). */
   check(): void {
     const fail = (what: string): never => {
       throw new Error(`ClassifyLedger invariant broken: ${what}`);
@@ -264,7 +328,8 @@ export class ClassifyLedger<R> {
         queued.add(rec);
       }
     }
-    for (const rec of this.records.values()) {
+    for (const [id, rec] of this.records) {
+      if (rec.id !== id) fail(`'${rec.id}' is recorded under '${id}'`);
       if (rec.state === 'sent') {
         sent += 1;
         if (!rec.request?.recs.includes(rec)) fail(`'${rec.id}' is sent without its request`);
@@ -272,6 +337,7 @@ export class ClassifyLedger<R> {
       if (rec.state === 'pending' && !queued.has(rec)) fail(`'${rec.id}' is pending but not queued`);
     }
     if (sent !== this.sent) fail(`inFlight is ${this.sent} but ${sent} images are sent`);
+    for (const req of this.requests) if (req.recs.length === 0) fail('a request of no image is awaited');
   }
 
   private unqueue(rec: ImageRecord<R>): void {

@@ -5,7 +5,7 @@ import type { ClassifyLedger, ImageRecord } from './ledger';
 /** What a retry capability needs of its session. */
 export interface RetryHooks<R> {
   readonly ledger: ClassifyLedger<R>;
-  readonly context: PipelineContext;
+  readonly context: PipelineContext | undefined;
   /** `'over'`: the session ended; `'dead'`: its transport gave up; `'live'`: it can still send. */
   state(): 'live' | 'dead' | 'over';
   /** The image leaves: its failure was final (give back its credit, see if the session is done). */
@@ -31,8 +31,7 @@ export function retryCapability<R>(id: string, hooks: RetryHooks<R>): RetryCapab
     // Refused when nothing can be sent any more: the failure it came with is final. A held image
     // stays until `release()`, which the retry stage calls after passing the failure on (letting
     // go first could complete the session, and the stream, before the failure is out).
-    if (!rec || (rec.state !== 'settled' && rec.state !== 'held') || hooks.state() !== 'live') return undefined;
-    rec.state = 'reserved';
+    if (!rec || hooks.state() !== 'live' || !ledger.reserve(rec)) return undefined;
     let used = false;
     const act = (send: boolean): void => {
       if (used || ledger.get(id) !== rec || rec.state !== 'reserved') return;
@@ -42,5 +41,5 @@ export function retryCapability<R>(id: string, hooks: RetryHooks<R>): RetryCapab
     };
     return { send: () => act(true), cancel: () => act(false) };
   };
-  return { context: hooks.context, reserve, release };
+  return { ...(hooks.context ? { context: hooks.context } : {}), reserve, release };
 }

@@ -6,13 +6,14 @@ import { InvalidOptionError } from '../../core/invalidOptionError';
 import type { ClassificationFailure, PipelineErrorCode } from '../results';
 import { matchAnswers } from './answers';
 import { BreakStreak, isRetryableError, StreamConnection } from './connection';
-import type { ClassifyConnectionEvent, ClassifyEvent, ClassifyItem, SentImage } from './events';
+import type { ClassifyConnectionEvent, ClassifyDroppedEvent, ClassifyEvent, ClassifyItem, SentImage } from './events';
 import { readBatch, wireInputs } from './items';
 import { ClassifyLedger, type ImageRecord, type SentRequest } from './ledger';
 import { retryCapability, type RetryHooks } from './retry';
 import { TokenRotation } from './rotation';
 import type { SessionConfig } from './sessionConfig';
 import { lateDelay, recordOutcome } from './watch';
+import { DropWatch } from './drops';
 
 /**
  * - `joining`: a reopened stream waits `backlogGrace` for the deployment's backlog before sending;
@@ -42,6 +43,8 @@ export class ClassifySession<R> {
   private readonly retryHooks: RetryHooks<R>;
   /** Fresh streams ahead of token expiry; the replaced ones still deliver their answers. */
   private readonly rotation: TokenRotation;
+  /** Credits stuck on images dropped between preprocess and classify (with a window). */
+  private readonly drops: DropWatch | undefined;
 
   constructor(
     private readonly c: SessionConfig,
@@ -65,14 +68,11 @@ export class ClassifySession<R> {
         this.checkDone();
       },
     };
-    this.rotation = new TokenRotation({
-      transport: c.client,
-      rotateBefore: c.rotateBefore,
-      sink: subscriber,
-      now: () => this.now(),
-      after: (delay, work) => this.after(delay, work),
-      replace: (old) => this.rotate(old),
-    });
+    const clock = { now: () => this.now(), after: (delay: number, work: () => void) => this.after(delay, work) };
+    const drops = { held: () => this.ledger.size, over: () => this.over, emit: (e: ClassifyDroppedEvent) => this.emit(e) };
+    this.drops = c.window && new DropWatch({ ...clock, ...drops, window: c.window });
+    const { client: transport, rotateBefore } = c;
+    this.rotation = new TokenRotation({ ...clock, transport, rotateBefore, sink: subscriber, replace: (old) => this.rotate(old) });
   }
 
   /** Opens the stream, subscribes to the batches; returns the teardown. */
@@ -80,6 +80,7 @@ export class ClassifySession<R> {
     const { breaker } = this.c;
     // A breaker that half-opens or closes lets requests go again: send what waits.
     if (breaker) this.subscriptions.add(breaker.events.subscribe((e) => e.to !== 'open' && this.pump()));
+    if (this.drops) this.subscriptions.add(this.drops.start());
     this.open();
     if (!this.over) {
       this.subscriptions.add(
@@ -88,6 +89,7 @@ export class ClassifySession<R> {
           error: (err: unknown) => this.subscriber.error(err),
           complete: () => {
             this.sourceDone = true;
+            this.drops?.sourceDone();
             this.checkDone();
           },
         }),
@@ -130,9 +132,7 @@ export class ClassifySession<R> {
   // --- letting images go ---
 
   private giveBack(rec: ImageRecord<R>): void {
-    if (!rec.credit) return;
-    rec.credit = false;
-    this.c.window?.giveBack(rec.id);
+    if (this.ledger.takeCredit(rec)) this.c.window?.giveBack(rec.id);
   }
 
   /** After an event about settled images was delivered: those nobody keeps for a retry are done. */
@@ -143,9 +143,9 @@ export class ClassifySession<R> {
   /** Settles `rec`; a failure the pipeline's retry stage will retry is held for its decision. */
   private settle(rec: ImageRecord<R>, failure?: FailureCode): void {
     this.ledger.settle(rec);
-    if (failure !== undefined && this.phase !== 'dead' && this.c.context.wantsRetry(rec.id, failure)) {
+    if (failure !== undefined && this.phase !== 'dead' && this.c.context?.wantsRetry(rec.id, failure)) {
       this.ledger.hold(rec);
-      this.c.context.keepForRetry(rec.id, rec.retry);
+      this.c.context?.keepForRetry(rec.id, rec.retry);
     }
   }
 
@@ -281,10 +281,11 @@ export class ClassifySession<R> {
     const { after, lifetime } = this.c.lateAfter;
     const due = lateDelay(req.recs, this.now(), after, this.c.responseTimeout);
     if (due === undefined) return;
-    req.lateTimer = this.after(due, () => {
+    const lateTimer = this.after(due, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
       if (late.length > 0) this.emit({ kind: 'late', at: this.now(), images: late.map((r) => this.view(r)), lifetime });
     });
+    this.ledger.setTimers(req, { lateTimer });
   }
 
   // --- sending ---
@@ -318,13 +319,14 @@ export class ClassifySession<R> {
     const req = this.ledger.sendHead(count, this.streamNo, probe, at);
     if (!req) return;
     const { recs } = req;
-    req.timer = this.after(this.c.responseTimeout, () => {
+    const timer = this.after(this.c.responseTimeout, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
       if (late.length > 0) this.c.breaker?.recordFailure();
       this.fail(late, 'RESPONSE_TIMEOUT', `no response within ${this.c.responseTimeout} ms`, true);
       this.pump();
       this.checkDone();
     });
+    this.ledger.setTimers(req, { timer });
     this.watchLate(req);
     const stream = this.stream;
     // `sent` goes first, so a correlator downstream knows the ids before any answer can arrive.
@@ -340,7 +342,8 @@ export class ClassifySession<R> {
       record: (image) => {
         const id = image.correlationId;
         const credit = (this.c.window?.heldBy(id) ?? 0) > 0;
-        return { id, image, state: 'pending', attempt: 0, resent: false, credit, retry: retryCapability(id, this.retryHooks) };
+        if (credit) this.c.window?.claim(id);
+        return ClassifyLedger.record(image, credit, retryCapability(id, this.retryHooks));
       },
     });
     if (group instanceof InvalidOptionError) return this.subscriber.error(group);
@@ -368,7 +371,8 @@ export class ClassifySession<R> {
   }
 
   private checkDone(): void {
-    if (!this.sourceDone || this.ledger.size > 0 || this.over) return;
+    if (!this.sourceDone) return this.drops?.check();
+    if (this.ledger.size > 0 || this.over) return;
     if (this.phase === 'dead' || this.phase === 'connecting') return this.complete();
     if (this.phase === 'closing') return;
     this.phase = 'closing';

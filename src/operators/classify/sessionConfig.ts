@@ -10,7 +10,8 @@ export interface SessionConfig {
   readonly client: ClassifyTransport;
   readonly scheduler: SchedulerLike;
   readonly window: InFlightWindow | undefined;
-  readonly context: PipelineContext;
+  /** The link to the pipeline's retry stage; none: every failure is final. */
+  readonly context: PipelineContext | undefined;
   readonly maxInFlight: number;
   readonly keepAlive: number;
   readonly responseTimeout: number;

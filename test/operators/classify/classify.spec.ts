@@ -7,6 +7,7 @@ import { inFlightWindow } from '../../../src/operators/inFlightWindow';
 import { pipelineContext } from '../../../src/operators/pipelineContext';
 import type { ClassificationEvent } from '../../../src/operators/results';
 import { retryByErrorCode } from '../../../src/operators/retryByErrorCode';
+import { classifyStages } from '../../../src/operators/classifyStages';
 import type { ClassifyTransport } from '../../../src/transport/types';
 import { failure, modelError, ok, prepared } from '../fixtures';
 
@@ -71,6 +72,8 @@ function short(e: ClassifyEvent<string>): string {
       return `rejected ${e.result.correlationId}`;
     case 'late':
       return `late ${e.images.map((i) => i.image.correlationId).join(',')}`;
+    case 'dropped':
+      return `dropped ${e.correlationIds.join(',')}`;
   }
 }
 
@@ -378,16 +381,19 @@ describe('classify', () => {
   });
 
   /** classify, correlate and one MODEL_ERROR retry after `delay`, as short result strings. */
-  const resultsRetrying = (transport: ClassifyTransport, delay: number) => (source: Observable<ClassifyItem<string>[]>) =>
-    source.pipe(
-      classify<string>(transport, opts()),
+  const resultsRetrying = (transport: ClassifyTransport, delay: number) => (source: Observable<ClassifyItem<string>[]>) => {
+    const context = pipelineContext();
+    return source.pipe(
+      classify<string>(transport, opts({ context })),
       correlate<string>(),
       retryByErrorCode<string>({
         rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: delay, jitter: 'none' } },
         scheduler: testScheduler,
+        context,
       }),
       map(shortResult),
     );
+  };
 
   it('an image whose retry is due after the stream failed for good still gets its one result (with correlate and retryByErrorCode)', () => {
     testScheduler.run(({ cold, expectObservable }) => {
@@ -591,13 +597,15 @@ describe('classify', () => {
       testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 3);
       testScheduler.schedule(() => inUse.push(window.inUse), 5); // held: the credit is still out
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 10);
+      const context = pipelineContext();
       const result = source.pipe(
-        classify<string>(transport, opts({ window })),
+        classify<string>(transport, opts({ window, context })),
         correlate<string>(),
         delay(3),
         retryByErrorCode<string>({
           rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } },
           scheduler: testScheduler,
+          context,
         }),
         map(shortResult),
       );
@@ -615,16 +623,11 @@ describe('classify', () => {
       const source = cold('-a|', batches(['a1']));
       testScheduler.schedule(() => calls[0].respond(outputs(modelError('a1'))), 2); // held for the retry stage
       testScheduler.schedule(() => calls[0].fail(fatal), 3); // nothing unanswered: the held image waits
-      const result = source.pipe(
-        classify<string>(transport, opts()),
-        correlate<string>(),
-        observeOn(testScheduler, 3),
-        retryByErrorCode<string>({
-          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } },
-          scheduler: testScheduler,
-        }),
-        map(shortResult),
-      );
+      const { classify: linked, retry } = classifyStages<string>(transport, {
+        ...opts(),
+        retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } } },
+      });
+      const result = source.pipe(linked, correlate<string>(), observeOn(testScheduler, 3), retry, map(shortResult));
       // The failure reaches the retry stage at 5: no retry can be sent, so it is final, and the
       // session (already dead) completes once it is let go (its completion is 3 frames behind).
       expectObservable(result).toBe('-----f--|', { f: 'a1 ERROR_CODE_MODEL_ERROR #1' });
@@ -646,7 +649,7 @@ describe('classify', () => {
         '#',
         undefined,
         new RangeError(
-          'classify: its context is not the one of the retryByErrorCode downstream, so failed images could not be retried; pass the same pipelineContext() to both (or to neither)',
+          'classify: its pipeline context has no retryByErrorCode subscribed, so failed images could not be retried; give the retryByErrorCode downstream the same context (classifyStages(client) makes the pair), or leave the context out for no retries',
         ),
       );
       expectSubscriptions(source.subscriptions).toBe([]);

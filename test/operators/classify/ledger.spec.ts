@@ -39,7 +39,7 @@ describe('ClassifyLedger', () => {
     ledger.admit([a, b]);
     const timer = { unsubscribe: jest.fn() };
     const req = step(ledger.sendHead(2, 1, false, 10))!;
-    req.timer = timer;
+    ledger.setTimers(req, { timer });
     expect([ledger.inFlight, a.attempt, a.firstSentAt, a.state]).toEqual([2, 1, 10, 'sent']);
     step(ledger.settle(a));
     expect([ledger.inFlight, req.answered, timer.unsubscribe.mock.calls.length]).toEqual([1, false, 0]);
@@ -53,7 +53,7 @@ describe('ClassifyLedger', () => {
     ledger.sendHead(3, 1, false, 0);
     for (const r of [a, b, c]) ledger.settle(r);
     step(ledger.hold(b));
-    c.state = 'reserved';
+    expect(ledger.reserve(c)).toBe(true);
     expect(ids(step(ledger.finalize([a, b, c])))).toEqual(['a']);
     expect([ledger.size, b.state]).toEqual([2, 'held']);
     expect(step(ledger.remove(b))).toBe(true);
@@ -100,8 +100,8 @@ describe('ClassifyLedger', () => {
     const probe = ledger.sendHead(1, 1, true, 0)!;
     expect(ledger.hasUnansweredProbe()).toBe(true);
     expect(ledger.blame()).toBe(probe);
-    probe.answered = true;
-    first.answered = true;
+    ledger.markAnswered(probe);
+    ledger.markAnswered(first);
     step(ledger.pruneAnswered());
     expect(ids(ledger.blame()?.recs)).toEqual(['b']);
     expect(ledger.hasUnansweredProbe()).toBe(false);
@@ -119,7 +119,7 @@ describe('ClassifyLedger', () => {
     for (const r of [b, c]) ledger.settle(r);
     step(ledger.finalize([b, c]));
     const timer = { unsubscribe: jest.fn() };
-    a.request!.timer = timer;
+    ledger.setTimers(a.request!, { timer });
     expect(ids(step(ledger.clear()))).toEqual(['a']);
     expect([ledger.size, ledger.inFlight, timer.unsubscribe.mock.calls.length]).toEqual([0, 0, 1]);
   });
@@ -127,7 +127,26 @@ describe('ClassifyLedger', () => {
   it('check() names what is inconsistent', () => {
     const a = rec('a');
     ledger.admit([a]);
-    a.state = 'sent';
+    Object.assign(a, { state: 'sent' }); // a write from outside, as a bug would make it
     expect(() => ledger.check()).toThrow("ClassifyLedger invariant broken: 'a' is queued in state sent");
+  });
+
+  it('checks itself after every change in test builds, so every session in every test is checked', () => {
+    const a = rec('a');
+    ledger.admit([a]);
+    Object.assign(a, { state: 'sent' });
+    expect(() => ledger.admit([rec('b')])).toThrow("ClassifyLedger invariant broken: 'a' is queued in state sent");
+  });
+
+  it('reserves only a settled or held image of its own', () => {
+    const [a, b] = [rec('a'), rec('b')];
+    ledger.admit([a, b]);
+    expect(ledger.reserve(a)).toBe(false); // pending
+    ledger.sendHead(2, 1, false, 0);
+    step(ledger.settle(a));
+    expect(step(ledger.reserve(a))).toBe(true);
+    expect(ledger.reserve(a)).toBe(false); // already reserved
+    expect(ledger.reserve(rec('b'))).toBe(false); // not the recorded one
+    expect(ledger.takeCredit(b)).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions, type RefFor } from './classifyImages';
-import type { ClassificationEvent } from './results';
+import type { ClassificationEvent } from '../operators/results';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
 type Source<R> = ImageSource | ImageInput<R>;

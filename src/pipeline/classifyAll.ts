@@ -3,7 +3,7 @@ import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
 import type { ClassifyImagesOptions, RefFor } from './classifyImages';
 import { classifyIterable } from './classifyIterable';
-import type { ClassificationResult } from './results';
+import type { ClassificationResult } from '../operators/results';
 
 type Source<R> = ImageSource | ImageInput<R>;
 
@@ -40,15 +40,15 @@ export async function classifyAll<R = unknown, S extends ImageSource | ImageInpu
 ): Promise<ClassificationResult<RefFor<R, S>>[]> {
   type Ref = RefFor<R, S>;
   // Each source travels with its index as `ref`; the caller's own ref is put back on the result.
-  const refs: (Ref | undefined)[] = [];
+  const refs: Ref[] = [];
   async function* indexed(): AsyncGenerator<ImageInput<number>> {
     for await (const source of sources as AsyncIterable<Source<Ref>>) {
       const index = refs.length;
       if (isImageInput<Ref>(source)) {
-        refs.push(source.ref);
+        refs.push(source.ref as Ref);
         yield { ...source, ref: index };
       } else {
-        refs.push((typeof source === 'string' ? source : undefined) as Ref | undefined);
+        refs.push((typeof source === 'string' ? source : undefined) as Ref);
         yield { source, ref: index };
       }
     }

@@ -14,15 +14,16 @@ import { prepareImage } from '../preprocess/prepare';
 import type { PreparedImage } from '../preprocess/types';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
-import { bufferBatch, type BufferBatchOptions } from './bufferBatch';
-import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from './classify';
-import { makeDefaultObserver, type PipelineObserver } from './pipelineObserver';
-import { correlate, type CorrelateStats } from './correlate';
-import { inFlightWindow, type InFlightWindow } from './inFlightWindow';
-import { preprocess, type PreprocessOptions } from './preprocess';
-import { pipelineContext } from './pipelineContext';
-import type { ClassificationEvent } from './results';
-import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
+import { bufferBatch, type BufferBatchOptions } from '../operators/bufferBatch';
+import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from '../operators/classify';
+import { pipelineMetrics } from '../metrics/pipelineMetrics';
+import type { PipelineObserver } from '../operators/pipelineObserver';
+import { correlate, type CorrelateStats } from '../operators/correlate';
+import { inFlightWindow, type InFlightWindow } from '../operators/inFlightWindow';
+import { preprocess, type PreprocessOptions } from '../operators/preprocess';
+import { pipelineContext } from '../operators/pipelineContext';
+import type { ClassificationEvent } from '../operators/results';
+import { retryByErrorCode, type RetryPolicy } from '../operators/retryByErrorCode';
 
 /**
  * Images alive at once by default between preparing and their result. At 602,112 bytes per raw
@@ -32,10 +33,18 @@ import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
 export const DEFAULT_WINDOW = 128;
 
 /**
- * The `ref` of the results for a source item `S`: the `ref` of an `ImageInput`, the path itself
- * for a path, `undefined` for anything else (a `Buffer`, `{ bgr }`, a stream carry no reference).
+ * The `ref` of the results for a source item `S`, exactly: the type of a required `ref` (`{ source,
+ * ref: number }` gives `number`), `R | undefined` for an `ImageInput<R>` whose `ref` is optional,
+ * `string` for a path (the path itself), `undefined` for anything else (a `Buffer`, `{ bgr }`, a
+ * stream carry no reference).
  */
-export type RefOf<S> = S extends ImageInput<infer R> ? R : S extends string ? string : undefined;
+export type RefOf<S> = S extends { readonly source: unknown; readonly ref: infer R }
+  ? R
+  : S extends ImageInput<infer R>
+    ? R | undefined
+    : S extends string
+      ? string
+      : undefined;
 
 /** `R` when given as a type argument, else what the sources say ({@link RefOf}). */
 export type RefFor<R, S> = unknown extends R ? RefOf<S> : R;
@@ -61,8 +70,8 @@ export interface ClassifyImagesOptions<R = unknown> {
   /**
    * Where the pipeline records its metrics: a `pipelineMetrics()` (OpenTelemetry, docs/monitoring.md)
    * or any {@link PipelineObserver}. Default: a `pipelineMetrics()` per subscription on the global
-   * meter (a no-op until the application registers an SDK), when the package's entry point was
-   * imported. `false` records nothing.
+   * meter (a no-op until the application registers an SDK), whatever was imported. `false` records
+   * nothing.
    */
   readonly metrics?: PipelineObserver | false;
   /** Jitter of the retry delays. Default `Math.random`. */
@@ -127,8 +136,7 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
   return (source) =>
     defer(() => {
       const window = typeof options.window === 'object' ? options.window : inFlightWindow(options.window ?? DEFAULT_WINDOW);
-      // One context per subscription links classify to the retry stage; without a retry stage of
-      // its own, classify takes the context of a retryByErrorCode of yours downstream, if any.
+      // One context per subscription: the explicit link between classify and its retry stage.
       const context = options.retry === false ? undefined : pipelineContext();
       const retry = context && retryByErrorCode<Ref>({ rules: options.retry || undefined, scheduler, random: options.random, context });
       const metrics = metricsOf(client, options);
@@ -160,9 +168,10 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
 
 function metricsOf<R>(client: ClassifyTransport, options: ClassifyImagesOptions<R>): PipelineObserver | undefined {
   if (options.metrics === false) return undefined;
+  // The default is a dependency of this module, not something an import registers somewhere.
   return (
     options.metrics ??
-    makeDefaultObserver({
+    pipelineMetrics({
       deploymentId: options.classify?.deploymentId ?? client.deploymentId,
       affiliate: options.classify?.affiliate ?? client.affiliate,
       ...(options.stats ? { correlateStats: options.stats } : {}),
