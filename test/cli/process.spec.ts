@@ -215,7 +215,7 @@ describe('athena-rx classify as a process', () => {
       });
       expect(ended.code).toBe(1);
     }),
-    60_000,
+    120_000,
   );
 });
 
@@ -272,6 +272,6 @@ describe('athena-rx classify as a process, where a permission denies a folder', 
       ]);
       expect(globbed.code).toBe(1);
     }),
-    60_000,
+    120_000,
   );
 });
