@@ -23,7 +23,15 @@ require(entry)
       process.exitCode = code;
     },
     (err) => {
-      process.stderr.write(`athena-rx: ${err && err.message ? err.message : err}\n`);
+      // One line: a message that spans lines (a stack, a wrapped cause) is joined.
+      const message = String(err && err.message ? err.message : err);
+      process.stderr.write(
+        `athena-rx: ${message
+          .split(/\r?\n/)
+          .map((l) => l.trim())
+          .filter(Boolean)
+          .join(' | ')}\n`,
+      );
       process.exitCode = 2;
     },
   );

@@ -93,6 +93,8 @@ export {
   type ClassifyTransport,
   type ClassifyWriteState,
   type UnaryCallOptions,
+  waitForReady,
+  type WaitForReadyOptions,
 } from './transport';
 
 // Errors: Error subclasses with a stable `code`.

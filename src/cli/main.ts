@@ -1,5 +1,6 @@
 import { EXIT, UsageError, processIo, type CliIo, type Command } from './io';
 import { terminalSafe } from './terminal';
+import { clientVersion } from '../transport/version';
 
 /**
  * Subcommands, loaded on demand so that `athena-rx serve` does not load sharp and
@@ -42,7 +43,29 @@ const commands: Record<string, { summary: string; load: () => Command }> = {
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return ['usage: athena-rx <command> [options]', '', 'commands:', ...lines, '', 'athena-rx <command> --help for its options'].join('\n');
+  return [
+    'usage: athena-rx <command> [options]',
+    '       athena-rx help [command] | --version',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'athena-rx <command> --help (or athena-rx help <command>) for its options',
+  ].join('\n');
+}
+
+/**
+ * An error message on one line: a message that spans lines (a require stack, a wrapped cause) is
+ * joined with ` | `, then escaped so that no operand in it can act on the terminal.
+ */
+export function oneLine(message: string): string {
+  return terminalSafe(
+    message
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' | '),
+  );
 }
 
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
@@ -51,17 +74,22 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stdout.write(usage() + '\n');
     return name ? EXIT.ok : EXIT.usage;
   }
+  if (name === '--version' || name === '-V') {
+    io.stdout.write(`${clientVersion()}\n`);
+    return EXIT.ok;
+  }
+  // `help classify` is `classify --help`; `help` alone is the list of commands.
+  if (name === 'help') return rest[0] === undefined ? main(['--help'], io) : main([rest[0], '--help'], io);
   const command = commands[name];
   if (!command) {
-    io.stderr.write(`athena-rx: unknown command '${name}'\n\n${usage()}\n`);
+    io.stderr.write(`athena-rx: unknown command '${terminalSafe(name)}'\n\n${usage()}\n`);
     return EXIT.usage;
   }
   try {
     return await command.load()(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      // Messages quote operands (file names): escaped, so that none can act on the terminal.
-      io.stderr.write(`athena-rx ${name}: ${terminalSafe(err.message)}\n`);
+      io.stderr.write(`athena-rx ${name}: ${oneLine(err.message)}\n`);
       return EXIT.usage;
     }
     throw err;

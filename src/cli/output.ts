@@ -49,8 +49,10 @@ export function toRecord(result: ClassificationResult, file: string): ResultReco
   };
 }
 
+/** The label holding the probability of CSAM, the value a user thresholds. */
+const PCSAM_LABEL = 'UnknownCSAM-PCSAM';
 /** Labels that are not categories: left out when ranking the "top" labels for people. */
-const NOT_CATEGORIES: ReadonlySet<string> = new Set(['UnknownCSAM-Entropy', 'UnknownCSAM-PCSAM']);
+const NOT_CATEGORIES: ReadonlySet<string> = new Set(['UnknownCSAM-Entropy', PCSAM_LABEL]);
 
 /** The `n` heaviest category labels, heaviest first (Entropy and PCSAM are summaries, not categories). */
 export function topLabels(labels: Readonly<Record<string, number>>, n: number): Array<[string, number]> {
@@ -251,13 +253,16 @@ export function createWriter(format: OutputFormat, sink: Sink, options: WriterOp
         return file.length > w ? '...' + file.slice(file.length - w + 3) : file.padEnd(w);
       };
       return {
-        begin: () => sink.write(`${'FILE'.padEnd(w)}  RESULT  ${options.top === 1 ? 'TOP LABEL' : `TOP ${options.top} LABELS`}\n`),
+        begin: () => sink.write(`${'FILE'.padEnd(w)}  RESULT  PCSAM   ${options.top === 1 ? 'TOP LABEL' : `TOP ${options.top} LABELS`}\n`),
         write: (r) => {
           if (r.outcome === 'success') {
             const top = topLabels(r.labels, options.top).map(([l, v]) => `${terminalSafe(l)} ${weight4(v)}`);
-            sink.write(`${fit(r.file)}  ok      ${top.join('  ') || '(no labels)'}\n`);
+            // PCSAM, the value to threshold (README), in a column of its own: not ranked among the categories.
+            const pcsam = r.labels[PCSAM_LABEL];
+            const shown = (pcsam === undefined ? '-' : weight4(pcsam)).padEnd(6);
+            sink.write(`${fit(r.file)}  ok      ${shown}  ${top.join('  ') || '(no labels)'}\n`);
           } else {
-            sink.write(`${fit(r.file)}  FAILED  ${terminalSafe(`${r.errorCode}: ${r.errorMessage}`)}\n`);
+            sink.write(`${fit(r.file)}  FAILED  ${'-'.padEnd(6)}  ${terminalSafe(`${r.errorCode}: ${r.errorMessage}`)}\n`);
           }
         },
         end: () => undefined,

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 
 /**
  * The folder of sample images shipped with the package (`samples/`), found from this module's
@@ -17,8 +17,8 @@ export function samplesDir(from: string = __dirname): string {
 }
 
 /**
- * Names the bundled samples `samples/<name>` in the output, as in the docs, instead of their
- * absolute path under node_modules when the working directory is elsewhere.
+ * Names the bundled samples `samples/<name>` in the output, as in the docs, instead of their path
+ * under node_modules (`node_modules/athena-rx/samples/...` from a project, or an absolute path).
  */
 export function withSampleNames<T extends { readonly path: string; readonly display: string }>(
   files: readonly T[],
@@ -26,8 +26,11 @@ export function withSampleNames<T extends { readonly path: string; readonly disp
 ): T[] {
   const prefix = dir + sep;
   return files.map((f) =>
-    f.path.startsWith(prefix) && isAbsolute(f.display)
-      ? { ...f, display: 'samples/' + f.path.slice(prefix.length).split(sep).join('/') }
-      : f,
+    f.path.startsWith(prefix) ? { ...f, display: 'samples/' + f.path.slice(prefix.length).split(sep).join('/') } : f,
   );
+}
+
+/** Whether a skipped file is one the package ships beside its samples (`samples/LICENSE.md`). */
+export function isSampleFile(path: string, dir: string = samplesDir()): boolean {
+  return path.startsWith(dir + sep);
 }

@@ -47,7 +47,7 @@ export function defaultSizeOf(item: unknown): number {
  * ```text
  * source:  --a-b-c-d-------e----|
  *          bufferBatch({ maxCount: 3, maxWait: 5 })
- * result:  ------x-------y------(z|)     x = [a,b,c]  y = [d] (5 ms after d)  z = [e]
+ * result:  ------x------y-------(z|)     x = [a,b,c]  y = [d] (5 ms after d)  z = [e]
  * ```
  *
  * On completion the partial batch goes out before the completion; on error it is dropped and the

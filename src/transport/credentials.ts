@@ -140,6 +140,7 @@ export function oauthClientCredentials(options: OAuthClientCredentialsOptions): 
     audience: options.audience ?? DEFAULT_AUDIENCE,
     tokenUrl,
     endpoint: checkTokenUrl(tokenUrl, options.allowPlaintextTokenUrl === true),
+    allowPlaintext: options.allowPlaintextTokenUrl === true,
     refreshMarginMs: options.refreshMarginMs ?? 60_000,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS,
     fetch: options.fetch ?? globalThis.fetch,

@@ -133,7 +133,9 @@ export type AthenaAuthErrorCode =
   /** The token endpoint answered 2xx without a usable `access_token`. */
   | 'TOKEN_RESPONSE_INVALID'
   /** The token endpoint answered with a redirect, which is not followed (the request holds the secret). */
-  | 'TOKEN_REDIRECT_REFUSED';
+  | 'TOKEN_REDIRECT_REFUSED'
+  /** An `http://localhost` token URL whose name resolves to an address that is not loopback: nothing was sent. */
+  | 'TOKEN_URL_NOT_LOOPBACK';
 
 /** Fields of an {@link AthenaAuthError}. */
 export interface AthenaAuthErrorInit {

@@ -27,4 +27,5 @@ export {
   type GrpcStatusName,
 } from './errors';
 export { clientVersion } from './version';
+export { waitForReady, type WaitForReadyOptions } from './waitForReady';
 export type { AthenaClient, ClassifyCall, ClassifyCallOptions, ClassifyTransport, ClassifyWriteState, UnaryCallOptions } from './types';

@@ -2,19 +2,40 @@
  * The checks that keep credentials off the network in plaintext and away from other origins,
  * and the wording of token-endpoint answers that carry no token. Used by ./credentials.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { InvalidOptionError } from '../core/invalidOptionError';
 import { AthenaAuthError } from './errors';
 
-/** Hosts whose traffic never leaves the machine: plaintext to them exposes nothing. */
+/**
+ * Hosts whose traffic never leaves the machine: plaintext to them exposes nothing. Only
+ * `localhost`, `127.0.0.0/8` (also IPv4-mapped, `::ffff:127.x.y.z`) and `::1`: not `*.localhost`,
+ * which a resolver configured with `files dns` asks DNS for. A token request to `http://localhost`
+ * also checks what the name resolves to ({@link resolvesToLoopback}) before it sends the secret.
+ */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return (
-    h === 'localhost' ||
-    h.endsWith('.localhost') ||
-    h === '::1' ||
-    /^127(?:\.\d{1,3}){3}$/.test(h) ||
-    /^::ffff:127(?:\.\d{1,3}){3}$/.test(h)
-  );
+  return h === 'localhost' || isLoopbackIp(h);
+}
+
+/** `127.0.0.0/8`, `::1` or an IPv4-mapped `127.0.0.0/8`, as literal addresses. */
+function isLoopbackIp(ip: string): boolean {
+  return ip === '::1' || /^127(?:\.\d{1,3}){3}$/.test(ip) || /^::ffff:127(?:\.\d{1,3}){3}$/.test(ip);
+}
+
+/**
+ * Whether every address `host` resolves to is loopback (a literal address is checked as it is).
+ * `lookup` is Node's `dns.lookup`, which reads /etc/hosts and then DNS as the system does.
+ */
+export async function resolvesToLoopback(host: string): Promise<boolean> {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (isIP(h) !== 0) return isLoopbackIp(h);
+  try {
+    const addresses = await lookup(h, { all: true, verbatim: true });
+    return addresses.length > 0 && addresses.every((a) => isLoopbackIp(a.address.toLowerCase()));
+  } catch {
+    return false;
+  }
 }
 
 /** The host of a gRPC `host:port` address (`[v6]:port` too); `unix:` sockets count as loopback. */

@@ -1,5 +1,5 @@
 import { AthenaAuthError } from './errors';
-import { describeTokenlessBody, readTokenBody, redirectRefusal } from './plaintext';
+import { describeTokenlessBody, readTokenBody, redirectRefusal, resolvesToLoopback } from './plaintext';
 import { redactor, type Redact } from '../core/redact';
 
 /** A token from the endpoint, with when it expires and when to replace it. */
@@ -18,6 +18,8 @@ export interface TokenRequest {
   readonly tokenUrl: string;
   /** `tokenUrl` as parsed and checked by `checkTokenUrl` (redirects are judged against it). */
   readonly endpoint: URL;
+  /** `allowPlaintextTokenUrl`: an http:// URL to any host was allowed on purpose. */
+  readonly allowPlaintext: boolean;
   readonly refreshMarginMs: number;
   readonly requestTimeoutMs: number;
   readonly fetch: typeof fetch;
@@ -33,6 +35,7 @@ export async function requestToken(request: TokenRequest): Promise<CachedToken> 
   // Any text from the endpoint that reaches an error message is redacted first, in every
   // spelling the endpoint could echo the secret in (JSON-escaped, URL-encoded, Basic base64).
   const redact = redactor([{ secret: request.clientSecret, basicUser: request.clientId }]);
+  await checkPlaintextEndpoint(request);
   const startedAt = request.now();
   const response = await postCredentials(request, redact);
   const redirect = redirectRefusal(response, request.endpoint, request.tokenUrl);
@@ -45,6 +48,24 @@ export async function requestToken(request: TokenRequest): Promise<CachedToken> 
   const body = jsonObject(text);
   if (!response.ok) throw requestFailed(request.tokenUrl, response, text, body ?? {}, redact);
   return tokenFrom(request, startedAt, response, text, body, redact);
+}
+
+/**
+ * An `http://` token URL was allowed because its host is `localhost`: the secret goes only if the
+ * name resolves to loopback addresses alone (an /etc/hosts entry or a resolver could point it
+ * elsewhere). `allowPlaintextTokenUrl` skips the check.
+ */
+async function checkPlaintextEndpoint(request: TokenRequest): Promise<void> {
+  const { endpoint } = request;
+  if (endpoint.protocol !== 'http:' || request.allowPlaintext) return;
+  if (await resolvesToLoopback(endpoint.hostname)) return;
+  throw new AthenaAuthError({
+    code: 'TOKEN_URL_NOT_LOOPBACK',
+    message:
+      `Token endpoint ${request.tokenUrl} is plaintext http and ${endpoint.hostname} does not resolve to loopback addresses only; ` +
+      'the client secret was not sent: use https://, or allowPlaintextTokenUrl (CLI: --allow-plaintext-credentials) if the network is trusted',
+    retryable: false,
+  });
 }
 
 /** The POST itself; a network failure or timeout becomes a retryable TOKEN_ENDPOINT_UNREACHABLE. */

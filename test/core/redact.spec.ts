@@ -3,7 +3,12 @@
  * message, however the other side echoes it (raw, URL-encoded, JSON-escaped, base64 in a Basic
  * header), on every error path that prints. A property test over 1,000+ random secrets, seeded.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { AthenaAuthError, oauthClientCredentials } from '../../src/transport';
+import { main } from '../../src/cli/main';
+import { fakeIo } from '../cli/fakeIo';
 import { diagnose } from '../../src/cli/preflight';
 import { describeCallError } from '../../src/cli/errors';
 import { redactUrl, resolveRedis } from '../../src/cli/redis';
@@ -169,5 +174,44 @@ describe('redaction of every spelling: property test', () => {
 
   it('short placeholders (under 6 characters) are not searched for, so messages are not garbled', () => {
     expect(redactor([{ secret: 'x' }])('six x')).toBe('six x');
+  });
+});
+
+describe('redaction through the command line', () => {
+  let echo: Server;
+  let url: string;
+  beforeAll(async () => {
+    // A token endpoint that echoes the request it got, JSON-escaped inside its error, with 401.
+    echo = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'invalid_client', error_description: `request was ${Buffer.concat(chunks).toString('utf8')}` }));
+      });
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/oauth/token`;
+  });
+  afterAll(() => new Promise((r) => echo.close(r)));
+
+  it('classify with 25 random client secrets against an endpoint that echoes them: stderr and stdout hold none', async () => {
+    const random = prng(2222);
+    for (let k = 0; k < 25; k++) {
+      const secret = randomSecret(random); // no NUL in the alphabet: an environment variable cannot hold one
+      const io = fakeIo({
+        cwd: join(__dirname, '../..'),
+        env: { ATHENA_CLIENT_ID: 'cli-id', ATHENA_CLIENT_SECRET: secret, ATHENA_TOKEN_URL: url },
+      });
+      expect(
+        await main(['classify', 'samples/duck-pond.png', '--address', '127.0.0.1:1', '--insecure', '--allow-plaintext-credentials'], io),
+      ).toBe(3);
+      expect(io.err()).toContain('[redacted]');
+      for (const spelling of spellings(secret, 'cli-id')) {
+        expect(io.err()).not.toContain(spelling);
+        expect(io.err()).not.toContain(terminalSafe(spelling));
+        expect(io.out()).not.toContain(spelling);
+      }
+    }
   });
 });

@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AthenaAuthError, oauthClientCredentials } from '../../src/transport';
 import { InvalidOptionError } from '../../src/core/invalidOptionError';
+import { resolvesToLoopback } from '../../src/transport/plaintext';
 
 interface TokenEndpoint {
   readonly url: string;
@@ -320,6 +321,20 @@ describe('oauthClientCredentials: the secret stays with the token endpoint (issu
     expect(make('http://auth.example.com/oauth/token', true)).not.toThrow();
     for (const url of ['http://127.0.0.1:9/t', 'http://localhost:9/t', 'http://[::1]:9/t', 'https://auth.example.com/t'])
       expect(make(url)).not.toThrow();
+    // *.localhost is a name like any other where the resolver asks DNS for it (nsswitch `files dns`).
+    expect(make('http://evil.localhost:9/t')).toThrow(/plaintext http/);
+  });
+
+  it('http://localhost: the secret goes only when the name resolves to loopback addresses alone', async () => {
+    expect(await resolvesToLoopback('localhost')).toBe(true);
+    expect(await resolvesToLoopback('127.0.0.1')).toBe(true);
+    expect(await resolvesToLoopback('[::1]')).toBe(true);
+    expect(await resolvesToLoopback('10.0.0.7')).toBe(false);
+    expect(await resolvesToLoopback('no-such-host.invalid')).toBe(false);
+    // The check runs before every request to localhost: the token comes as usual.
+    const port = new URL(endpoint.url).port;
+    const provider = oauthClientCredentials({ clientId: 'i', clientSecret: SECRET, tokenUrl: `http://localhost:${port}/oauth/token` });
+    await expect(provider.getToken()).resolves.toBe('token-1');
   });
 
   it('an endpoint that answers without end is cut off at 1 MiB, not buffered', async () => {

@@ -36,6 +36,10 @@ describe('insecure() with a token is for loopback unless allowPlaintextToken say
     expect(isLoopbackAddress('128.0.0.1:1')).toBe(false);
     expect(isLoopbackAddress('localhost.evil.example:1')).toBe(false);
     expect(isLoopbackAddress('127.0.0.1.nip.io:1')).toBe(false);
+    // Resolved through DNS where nsswitch says `files dns`: not loopback by its name.
+    expect(isLoopbackAddress('evil.localhost:1')).toBe(false);
+    expect(isLoopbackAddress('[::1]:1')).toBe(true);
+    expect(isLoopbackAddress('127.255.0.9:1')).toBe(true);
   });
 });
 

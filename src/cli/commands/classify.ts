@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Subscription } from 'rxjs';
 import { boolFlag, choiceFlag, intFlag, parseCommandArgs, stringFlag, withHelp, type Flags } from '../args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection, type Connection, type ConnectionConfig } from '../connect';
@@ -13,7 +14,7 @@ import type { ClassifyEvent } from '../../index';
 import type { ImageBytes } from '../summary';
 import { PIPELINE_HELP, PIPELINE_OPTIONS, resolvePipeline, type PipelineSettings } from '../pipelineOptions';
 import { ProgressBar } from '../progress';
-import { samplesDir, withSampleNames } from '../samples';
+import { isSampleFile, samplesDir, withSampleNames } from '../samples';
 import { renderSkipped, renderSummary, RunStats } from '../summary';
 import { observeTokens, pipelineMetrics, type PipelineMetrics } from '../../metrics/index';
 import type { AccessTokenProvider } from '../../transport/credentials';
@@ -407,6 +408,9 @@ async function inputFiles(positionals: string[], useSamples: boolean, cwd: strin
       throw err;
     });
   }
-  const found = await findInputs([...positionals, samplesDir()], cwd);
-  return { ...found, files: withSampleNames(found.files) };
+  const dir = samplesDir();
+  const found = await findInputs([...positionals, dir], cwd);
+  // The package's own files beside the samples (its LICENSE.md) are not the user's to be told of.
+  const skipped = found.skipped.filter((s) => !isSampleFile(resolve(cwd, s.display), dir));
+  return { ...found, files: withSampleNames(found.files, dir), skipped };
 }

@@ -45,6 +45,10 @@ export const single: Command = withHelp(HELP, async (args, io) => {
     format: { type: 'string' },
     timeout: { type: 'string' },
   });
+  // The unary call has no deployment: a flag that would do nothing is refused, not ignored.
+  // (ATHENA_DEPLOYMENT_ID in the environment is meant for classify and is left alone.)
+  if (flags['deployment-id'] !== undefined)
+    throw new UsageError('--deployment-id does not apply: ClassifySingle has no deployment (classify --deployment-id streams to one)');
   if (positionals.length !== 1) throw new UsageError(`takes exactly one image file, got ${positionals.length}`);
   const file = positionals[0] as string;
   const format = choiceFlag(flags, 'format', ['table', 'json'] as const) ?? 'table';
