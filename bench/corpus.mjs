@@ -15,6 +15,7 @@
 // in four of them with an alpha channel. The same `--photos N` makes the same bytes on every
 // machine with the same sharp (libvips' encoders are deterministic); the file names carry the
 // size and kind, and a manifest lists them.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -26,7 +27,7 @@ const require = createRequire(import.meta.url);
 const sharp = require('sharp');
 
 /** Bump when the recipe changes, so that a cached corpus of the old recipe is not reused. */
-const RECIPE = 4;
+const RECIPE = 6;
 export const DEFAULT_PHOTOS = 60;
 
 const SOURCES = ['chelsea-2000x1500.jpg', 'coffee-5000x3500.jpg', 'astronaut-q95.jpg', 'rocket-original.jpg', 'retina-icc-srgb.jpg'];
@@ -39,27 +40,37 @@ const ASPECTS = [
   [1, 1],
 ];
 
-/** mulberry32: a small seeded PRNG, so that the corpus is the same everywhere. */
-function prng(seed) {
-  let a = seed >>> 0;
+/**
+ * Seeded random numbers in [0, 1), the same on every machine: SHAKE256 of the seed as a stream of
+ * 32-bit words (an extendable-output hash, so one call gives as many as asked for).
+ */
+function prng(seed, count = 1 << 16) {
+  const words = createHash('shake256', { outputLength: 4 * count })
+    .update(`athena-rx corpus ${seed}`)
+    .digest();
+  let i = 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    if (i >= count) throw new Error('prng: asked for more numbers than were made');
+    return words.readUInt32LE(4 * i++) / 4294967296;
   };
 }
 
 /**
- * The plan of photo i: size (log-uniform megapixels in 0.3-12, mean about 3.2), kind and source.
+ * The plan of photo i: size (log-uniform megapixels in 0.3-12, stratified), kind and source.
  * Every fifth photo is a PNG; JPEG quality cycles through 85-92.
  */
 export function plan(count) {
   const rnd = prng(20261205);
+  // Stratified: photo i takes one of `count` equal slices of the log-uniform range, the slices
+  // shuffled, so that even a small corpus spans 0.3-12 MP evenly (mean about 3.2 MP).
+  const slice = Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [slice[i], slice[j]] = [slice[j], slice[i]];
+  }
   const out = [];
   for (let i = 0; i < count; i++) {
-    const mp = 0.3 * Math.exp(rnd() * Math.log(12 / 0.3));
+    const mp = 0.3 * Math.exp(((slice[i] + rnd()) / count) * Math.log(12 / 0.3));
     const [aw, ah] = ASPECTS[Math.floor(rnd() * ASPECTS.length)];
     const width = Math.round(Math.sqrt((mp * 1e6 * aw) / ah));
     const height = Math.round((width * ah) / aw);
@@ -79,7 +90,7 @@ export function plan(count) {
 
 /** A tile of seeded detail (3 channels, centred on 128): grain plus a coarser texture. */
 function detailTile(seed, side, amplitude) {
-  const rnd = prng(seed);
+  const rnd = prng(seed, 5 * side * side);
   const coarseSide = side / 8;
   const coarse = new Float32Array(coarseSide * coarseSide);
   for (let i = 0; i < coarse.length; i++) coarse[i] = rnd() - 0.5;
