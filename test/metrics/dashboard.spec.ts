@@ -31,7 +31,8 @@ export function metricNames(expr: string): string[] {
     .replace(/\{[^}]*\}/g, '')
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '')
     .replace(/"[^"]*"/g, '');
-  return [...bare.matchAll(/\b(athena[_:][a-zA-Z0-9_:]*)/g)].map((m) => m[1]!);
+  // Whole names: a recording rule's `level:metric:operations` is one name.
+  return [...bare.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]).filter((n) => n.includes('athena_'));
 }
 
 /** Scrapes of a real client (breaker, token provider, histograms) and of `athena-rx serve`. */

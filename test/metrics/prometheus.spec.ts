@@ -113,11 +113,11 @@ async function queryUntil(base: string, promql: string, ready: (v: Vector[]) => 
 
       const ratio = await queryUntil(
         base,
-        `athena:client_outputs_failure_ratio:rate5m{job="athena-rx",${code}} > 0`,
+        `job_deployment_code:athena_client_outputs_failed_per_outputs:ratio_rate5m{job="athena-rx",${code}} > 0`,
         (v) => v.length === 1,
       );
       expect(ratio[0]!.metric).toEqual({
-        __name__: 'athena:client_outputs_failure_ratio:rate5m',
+        __name__: 'job_deployment_code:athena_client_outputs_failed_per_outputs:ratio_rate5m',
         job: 'athena-rx',
         athena_deployment_id: 'e2e',
         athena_error_code: 'ERROR_CODE_MODEL_ERROR',
@@ -126,7 +126,7 @@ async function queryUntil(base: string, promql: string, ready: (v: Vector[]) => 
       expect(Number(ratio[0]!.value[1])).toBe(1);
       const quiet = await query(
         base,
-        'athena:client_outputs_failure_ratio:rate5m{job="athena-rx",athena_error_code="ERROR_CODE_IMAGE_TOO_LARGE"}',
+        'job_deployment_code:athena_client_outputs_failed_per_outputs:ratio_rate5m{job="athena-rx",athena_error_code="ERROR_CODE_IMAGE_TOO_LARGE"}',
       );
       expect(quiet.map((v) => Number(v.value[1]))).toEqual([0]);
       expect((await query(base, 'target_info{job="athena-rx"}'))[0]?.metric.service_name).toBe('athena-rx');
