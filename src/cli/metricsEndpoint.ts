@@ -127,8 +127,13 @@ function tempPath(path: string): string {
 /** Writes beside `path`, then renames: a scrape never reads half a file. */
 function writeAtomically(path: string, text: string): void {
   const temp = tempPath(path);
-  writeFileSync(temp, text);
-  renameSync(temp, path);
+  try {
+    writeFileSync(temp, text);
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new Error(`--metrics-textfile: cannot write '${path}' (${messageOf(err)})`, { cause: err });
+  }
 }
 
 /** How often a run with `--metrics-port` asks `ListDeployments` for the backlogs. */

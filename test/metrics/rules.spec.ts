@@ -8,44 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
-import { INSTRUMENTS, type InstrumentSpec } from '../../src/metrics/instruments';
-import { prometheusName } from '../../src/metrics/naming';
 import { startAthenaServer } from '../../src/testing/index';
 import { fakeIo } from '../cli/fakeIo';
+import { shippedMetrics } from './shipped';
 import { classifySamples, failFirstImages, hasPromtool, parseScrape, type Sample } from './scrape';
 
 const root = join(__dirname, '../..');
 const monitoring = join(root, 'monitoring');
-
-/**
- * The worker's instruments (issue 18), by their Prometheus names, with the attributes they carry:
- * the rules' worker series are written by hand from these.
- */
-export const WORKER_METRICS: Record<string, readonly string[]> = {
-  athena_worker_group_lag: [],
-  athena_worker_jobs_pending: [],
-  athena_worker_dead_letters_total: [],
-  athena_worker_outage: ['athena_dependency'],
-};
-
-/** Labels every series of ours carries (the exporter's scope labels), and those Prometheus adds. */
-const COMMON_LABELS = ['otel_scope_name', 'otel_scope_version', 'job', 'instance'];
-
-/** Every metric name a scrape of ours can show, with the label names it may carry. */
-export function shippedMetrics(): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  const add = (name: string, labels: readonly string[]) => out.set(name, new Set([...labels, ...COMMON_LABELS]));
-  for (const spec of Object.values(INSTRUMENTS) as InstrumentSpec[]) {
-    const name = prometheusName(spec);
-    const labels = spec.attributes.map((a) => a.replace(/\./g, '_'));
-    if (spec.kind === 'histogram') {
-      for (const suffix of ['_sum', '_count']) add(name + suffix, labels);
-      add(`${name}_bucket`, [...labels, 'le']);
-    } else add(name, labels);
-  }
-  for (const [name, labels] of Object.entries(WORKER_METRICS)) add(name, labels);
-  return out;
-}
 
 /** The `series:` of a promtool unit-test file, parsed. */
 function testSeries(file: string): Sample[] {
@@ -74,7 +43,9 @@ describe('monitoring/athena-rx.rules.yml', () => {
     const known = shippedMetrics();
     const rules = readFileSync(join(monitoring, 'athena-rx.rules.yml'), 'utf8');
     const labels = new Set([...known.values()].flatMap((l) => [...l]));
-    const named = new Set([...rules.matchAll(/\b(athena_[a-z_]+)\b/g)].map((m) => m[1]!).filter((n) => !labels.has(n)));
+    const recorded = new Set([...rules.matchAll(/record: (\S+)/g)].map((m) => m[1]!));
+    const names = [...rules.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)].map((m) => m[0]);
+    const named = new Set(names.filter((n) => n.startsWith('athena_') && !labels.has(n) && !recorded.has(n)));
     expect(named.size).toBeGreaterThanOrEqual(6);
     expect([...named].filter((n) => !known.has(n))).toEqual([]);
     for (const s of testSeries(join(monitoring, 'athena-rx.rules.test.yml'))) {
