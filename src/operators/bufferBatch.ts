@@ -1,6 +1,7 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { callUser, THREW } from '../core/guard';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { checkFunction, checkMethods } from '../core/options';
 
 /** Options of {@link bufferBatch}. */
 export interface BufferBatchOptions<T> {
@@ -76,6 +77,8 @@ export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFun
     throw new InvalidOptionError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);
   if (!(maxBytes > 0)) throw new InvalidOptionError(`bufferBatch: maxBytes must be > 0, got ${maxBytes}`);
   if (!(maxWait >= 0)) throw new InvalidOptionError(`bufferBatch: maxWait must be >= 0, got ${maxWait}`);
+  checkFunction('bufferBatch', 'sizeOf', options.sizeOf);
+  checkMethods('bufferBatch', 'scheduler', options.scheduler, ['schedule', 'now']);
 
   return (source) =>
     new Observable<T[]>((subscriber) => {

@@ -2,7 +2,8 @@ import { asyncScheduler, Observable, type MonoTypeOperatorFunction, type Schedul
 import { backoffDelay } from '../core/backoff';
 import { callUser, THREW } from '../core/guard';
 import { InvalidOptionError } from '../core/invalidOptionError';
-import type { PipelineContext } from './pipelineContext';
+import { checkFunction, checkInteger, checkMethods, checkNumber, checkOneOf } from '../core/options';
+import { PipelineContext } from './pipelineContext';
 import type { ClassificationEvent, ClassificationFailure, FailureCode, RetryTicket } from './results';
 
 /** How one failure code is retried. */
@@ -49,6 +50,30 @@ export function retryDelay(rule: RetryRule, n: number, random: () => number = Ma
     n,
     random,
   );
+}
+
+const JITTERS = ['full', 'equal', 'none'] as const;
+
+/** Checks every option and every rule when the operator is made: a bad one fails at once, not as a NaN delay. */
+function checkPolicy(policy: RetryPolicy): void {
+  const op = 'retryByErrorCode';
+  checkMethods(op, 'scheduler', policy.scheduler, ['schedule', 'now']);
+  checkFunction(op, 'random', policy.random);
+  if (policy.context !== undefined && !(policy.context instanceof PipelineContext))
+    throw new InvalidOptionError(`${op}: context must be a pipelineContext(), got ${String(policy.context)}`);
+  if (policy.rules === undefined) return;
+  if (policy.rules === null || typeof policy.rules !== 'object')
+    throw new InvalidOptionError(`${op}: rules must be an object of rules by failure code, got ${String(policy.rules)}`);
+  for (const [code, rule] of Object.entries(policy.rules)) {
+    if (rule === false || rule === undefined) continue;
+    const name = `rules.${code}`;
+    if (rule === null || typeof rule !== 'object') throw new InvalidOptionError(`${op}: ${name} must be a rule or false, got ${String(rule)}`);
+    if (rule.retries === undefined) throw new InvalidOptionError(`${op}: ${name}.retries is required (0 for none)`);
+    checkInteger(op, `${name}.retries`, rule.retries, 0);
+    checkNumber(op, `${name}.initialDelay`, rule.initialDelay, 0);
+    checkNumber(op, `${name}.maxDelay`, rule.maxDelay, 0);
+    checkOneOf(op, `${name}.jitter`, rule.jitter, JITTERS);
+  }
 }
 
 const PAIR_ADVICE =
@@ -108,6 +133,7 @@ function unlinked(failure: ClassificationFailure<unknown>): InvalidOptionError {
  * @see PipelineContext
  */
 export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTypeOperatorFunction<ClassificationEvent<R>> {
+  checkPolicy(policy);
   const scheduler = policy.scheduler ?? asyncScheduler;
   const random = policy.random ?? Math.random;
   const rules: Partial<Record<FailureCode, RetryRule | false>> = { ...DEFAULT_RETRY_RULES, ...policy.rules };

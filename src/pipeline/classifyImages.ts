@@ -9,7 +9,9 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
+import { InvalidOptionError } from '../core/invalidOptionError';
 import { NotAttemptedError } from '../core/notAttempted';
+import { checkFunction, checkInteger, checkMethods } from '../core/options';
 import { prepareImage } from '../preprocess/prepare';
 import type { PreparedImage } from '../preprocess/types';
 import type { ImageInput, ImageSource } from '../preprocess/types';
@@ -132,6 +134,7 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
   options: ClassifyImagesOptions<RefFor<R, S>> = {},
 ): OperatorFunction<S, ClassificationEvent<RefFor<R, S>>> {
   type Ref = RefFor<R, S>;
+  checkOptions(options);
   const { scheduler } = options;
   return (source) =>
     defer(() => {
@@ -164,6 +167,19 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
         finalize(() => options.metrics === undefined && metrics.dispose()),
       );
     });
+}
+
+/** What the stages do not check themselves (each checks its own options when it is made, per subscription). */
+function checkOptions<R>(options: ClassifyImagesOptions<R>): void {
+  const op = 'classifyImages';
+  if (typeof options.window === 'object') checkMethods(op, 'window', options.window, ['acquire', 'release', 'hold', 'giveBack']);
+  else checkInteger(op, 'window', options.window, 1);
+  if (options.retry !== undefined && options.retry !== false && (options.retry === null || typeof options.retry !== 'object'))
+    throw new InvalidOptionError(`${op}: retry must be rules by failure code or false, got ${String(options.retry)}`);
+  checkFunction(op, 'random', options.random);
+  checkMethods(op, 'scheduler', options.scheduler, ['schedule', 'now']);
+  if (options.metrics !== undefined && options.metrics !== false)
+    checkMethods(op, 'metrics', options.metrics, ['tapClassifyEvents', 'tapResults', 'observeWindow', 'observeBreaker', 'dispose']);
 }
 
 function metricsOf<R>(client: ClassifyTransport, options: ClassifyImagesOptions<R>): PipelineObserver | undefined {

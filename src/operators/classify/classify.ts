@@ -3,9 +3,10 @@ import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike }
 import { MAX_ID_LENGTH } from '../../contract/messages';
 import { idProblem } from '../../core/ids';
 import { InvalidOptionError } from '../../core/invalidOptionError';
+import { checkFunction, checkInteger, checkMethods, checkNumber } from '../../core/options';
 import type { ClassifyTransport } from '../../transport/types';
 import type { InFlightWindow } from '../inFlightWindow';
-import type { PipelineContext } from '../pipelineContext';
+import { PipelineContext } from '../pipelineContext';
 import type { CircuitBreaker } from '../../reliability/circuitBreaker';
 import { timedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem } from './events';
@@ -92,6 +93,7 @@ function resolve(
   client: ClassifyTransport,
   options: ClassifyOptions,
 ): Omit<SessionConfig, 'deploymentId' | 'context'> & { givenId?: string } {
+  checkCollaborators(options);
   const window = options.window;
   const givenId = options.deploymentId ?? client.deploymentId;
   return {
@@ -122,7 +124,20 @@ function checkReconnect(options: ReconnectOptions | undefined): ReconnectOptions
   if (options?.giveUpAfter !== undefined && !(options.giveUpAfter > 0)) {
     throw new InvalidOptionError(`classify: reconnect.giveUpAfter must be a number of ms > 0, got ${options.giveUpAfter}`);
   }
+  checkInteger('classify', 'reconnect.maxAttempts', options?.maxAttempts, 1, true);
+  checkNumber('classify', 'reconnect.initialDelay', options?.initialDelay, 0);
+  checkNumber('classify', 'reconnect.maxDelay', options?.maxDelay, 0);
   return options;
+}
+
+/** The options that are callbacks or collaborators: what they must be. */
+function checkCollaborators(options: ClassifyOptions): void {
+  checkFunction('classify', 'random', options.random);
+  checkMethods('classify', 'scheduler', options.scheduler, ['schedule', 'now']);
+  checkMethods('classify', 'window', options.window, ['giveBack', 'heldBy', 'claim', 'unclaimed']);
+  checkMethods('classify', 'breaker', options.breaker, ['tryPass', 'recordSuccess', 'recordFailure']);
+  if (options.context !== undefined && !(options.context instanceof PipelineContext))
+    throw new InvalidOptionError(`classify: context must be a pipelineContext(), got ${String(options.context)}`);
 }
 
 /** When an unanswered image is late: `warnAt` of the response lifetime after its first send. */
