@@ -53,9 +53,9 @@ export function runPipeline(
   return from(inputs).pipe(
     classifyImages<InputFile>(client, {
       // At most `inFlight` images are decoded or unanswered at once, whatever the number of files.
-      window: settings.inFlight,
+      windowSize: settings.inFlight,
       batch: { maxCount: settings.batchSize },
-      classify: { reconnect: { giveUpAfter: settings.giveUpAfter } },
+      classify: { reconnect: { giveUpAfterMs: settings.giveUpAfter } },
       metrics: withEvents(metrics, hooks.onEvent),
       preprocess: {
         ...prepareOptions,

@@ -33,7 +33,8 @@ export function checkOneOf<T extends string>(op: string, name: string, value: un
 
 /** A function (a callback such as `random`). */
 export function checkFunction(op: string, name: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(`${op}: ${name} must be a function, got ${got(value)}`);
+  if (value !== undefined && typeof value !== 'function')
+    throw new InvalidOptionError(`${op}: ${name} must be a function, got ${got(value)}`);
 }
 
 /** An object with the methods `methods` (a scheduler, a window, a breaker). */
@@ -41,4 +42,16 @@ export function checkMethods(op: string, name: string, value: unknown, methods: 
   if (value === undefined) return;
   const missing = methods.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
   if (missing.length > 0) throw new InvalidOptionError(`${op}: ${name} must have ${missing.join(', ')}(), got ${got(value)}`);
+}
+
+/**
+ * The value of an option that was renamed, under its new name or its deprecated old one (kept for
+ * one minor version). Both at once, with different values, is refused: which one was meant?
+ */
+export function renamed<T>(op: string, current: string, value: T | undefined, old: string, oldValue: T | undefined): T | undefined {
+  if (value !== undefined && oldValue !== undefined && value !== oldValue)
+    throw new InvalidOptionError(
+      `${op}: ${current} and its deprecated name ${old} disagree (${got(value)} and ${got(oldValue)}); give ${current} only`,
+    );
+  return value ?? oldValue;
 }

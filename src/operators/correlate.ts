@@ -129,7 +129,9 @@ export function correlate<R = unknown>(options: CorrelateOptions = {}): Operator
   checkInteger('correlate', 'rememberAnswered', options.rememberAnswered, 1);
   const { stats } = options;
   if (stats !== undefined && !STAT_FIELDS.every((f) => typeof (stats as Partial<CorrelateStats> | null)?.[f] === 'number'))
-    throw new InvalidOptionError(`correlate: stats must have the number fields ${STAT_FIELDS.join(', ')} (createCorrelateStats() makes one)`);
+    throw new InvalidOptionError(
+      `correlate: stats must have the number fields ${STAT_FIELDS.join(', ')} (createCorrelateStats() makes one)`,
+    );
   return (source) =>
     new Observable<ClassificationEvent<R>>((subscriber) => {
       const stats = options.stats ?? createCorrelateStats();

@@ -3,7 +3,7 @@ import { classify } from '../../src/operators/classify';
 import { classifyStages } from '../../src/operators/classifyStages';
 import { correlate } from '../../src/operators/correlate';
 import { preprocess } from '../../src/operators/preprocess';
-import { retryByErrorCode, type RetryPolicy } from '../../src/operators/retryByErrorCode';
+import { retryByErrorCode, type RetryOptions } from '../../src/operators/retryByErrorCode';
 import { classifyImages } from '../../src/pipeline/classifyImages';
 import type { ClassifyTransport } from '../../src/transport/types';
 
@@ -53,16 +53,16 @@ describe('option checks: a bad value is an InvalidOptionError at once, naming th
     [
       'retry rule initialDelay -5',
       () => retryByErrorCode({ rules: { ERROR_CODE_UNSPECIFIED: { retries: 1, initialDelay: -5 } } }),
-      'retryByErrorCode: rules.ERROR_CODE_UNSPECIFIED.initialDelay must be a number >= 0, got -5',
+      'retryByErrorCode: rules.ERROR_CODE_UNSPECIFIED.initialDelayMs must be a number >= 0, got -5',
     ],
     [
       'retry random not a function',
-      () => retryByErrorCode(bad<RetryPolicy>({ random: 0.5 })),
+      () => retryByErrorCode(bad<RetryOptions>({ random: 0.5 })),
       'retryByErrorCode: random must be a function, got 0.5',
     ],
     [
       'retry context not a context',
-      () => retryByErrorCode(bad<RetryPolicy>({ context: {} })),
+      () => retryByErrorCode(bad<RetryOptions>({ context: {} })),
       'retryByErrorCode: context must be a pipelineContext()',
     ],
     ['classify random', () => classify(transport, { random: bad(1) }), 'classify: random must be a function, got 1'],
@@ -75,7 +75,7 @@ describe('option checks: a bad value is an InvalidOptionError at once, naming th
     [
       'classify reconnect.initialDelay NaN',
       () => classify(transport, { reconnect: { initialDelay: NaN } }),
-      'classify: reconnect.initialDelay must be a number >= 0, got NaN',
+      'classify: reconnect.initialDelayMs must be a number >= 0, got NaN',
     ],
     [
       'classify window',
@@ -110,6 +110,48 @@ describe('option checks: a bad value is an InvalidOptionError at once, naming th
     expect(make).toThrow(
       expect.objectContaining({ name: 'InvalidOptionError', code: 'INVALID_OPTION', message: expect.stringContaining(message) }),
     );
+  });
+
+  it.each<[string, () => unknown, string]>([
+    [
+      'classify keepAliveMs and keepAlive',
+      () => classify(transport, { keepAliveMs: 5, keepAlive: 6 }),
+      'classify: keepAliveMs and its deprecated name keepAlive disagree (5 and 6); give keepAliveMs only',
+    ],
+    [
+      'classify responseRetention and responseWindow',
+      () => classify(transport, { responseRetention: {}, responseWindow: {} }),
+      'classify: give responseRetention only',
+    ],
+    [
+      'bufferBatch maxWaitMs and maxWait',
+      () => bufferBatch({ maxWaitMs: 5, maxWait: 6 }),
+      'bufferBatch: maxWaitMs and its deprecated name maxWait disagree',
+    ],
+    [
+      'classifyImages windowSize and window',
+      () => classifyImages(transport, { windowSize: 4, window: 8 }),
+      'classifyImages: windowSize and its deprecated name window disagree',
+    ],
+    [
+      'a retry rule initialDelayMs and initialDelay',
+      () => retryByErrorCode({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 1, initialDelay: 2 } } }),
+      'initialDelayMs and its deprecated name initialDelay disagree',
+    ],
+  ])('renamed options: %s given both, with different values, is refused', (_, make, message) => {
+    expect(make).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(message) }));
+  });
+
+  it('accepts the deprecated names for one minor version, and them with the new ones when they agree', () => {
+    expect(() =>
+      classify(transport, { keepAlive: 5, responseTimeout: 6, backlogGrace: 7, rotateBefore: 8, responseWindow: { lifetime: 10 } }),
+    ).not.toThrow();
+    expect(() =>
+      classify(transport, { keepAliveMs: 5, keepAlive: 5, reconnect: { giveUpAfter: 10, initialDelay: 1, maxDelay: 2 } }),
+    ).not.toThrow();
+    expect(() => bufferBatch({ maxWait: 5 })).not.toThrow();
+    expect(() => classifyImages(transport, { window: 8 })).not.toThrow();
+    expect(() => retryByErrorCode({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 1, maxDelay: 2 } } })).not.toThrow();
   });
 
   it('accepts the documented values, Infinity where it means "no limit"', () => {

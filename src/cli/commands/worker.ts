@@ -95,7 +95,7 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   io.stderr.write(`worker ${queue.consumer ?? '(default name)'}: ${stream} on ${shownUrl}, group ${queue.group}\n`);
   const pipeline = {
     batch: { maxCount: settings.batchSize },
-    classify: { reconnect: { giveUpAfter: settings.giveUpAfter } },
+    classify: { reconnect: { giveUpAfterMs: settings.giveUpAfter } },
     preprocess: {
       encoding: settings.encoding,
       brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,

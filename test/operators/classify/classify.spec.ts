@@ -95,11 +95,11 @@ describe('classify', () => {
   const opts = (o: ClassifyOptions = {}): ClassifyOptions => ({
     deploymentId: 'dep',
     shared: false,
-    keepAlive: 100,
-    responseTimeout: 100,
-    backlogGrace: 2,
+    keepAliveMs: 100,
+    responseTimeoutMs: 100,
+    backlogGraceMs: 2,
     random: () => 1,
-    reconnect: { initialDelay: 2, maxAttempts: 2 },
+    reconnect: { initialDelayMs: 2, maxAttempts: 2 },
     scheduler: testScheduler,
     ...o,
   });
@@ -137,7 +137,7 @@ describe('classify', () => {
       const source = cold('-----a--------', batches(['a1']));
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 6);
       const unsub = '      -------------!';
-      const result = source.pipe(classify<string>(transport, opts({ keepAlive: 3 })), map(short));
+      const result = source.pipe(classify<string>(transport, opts({ keepAliveMs: 3 })), map(short));
       expectObservable(result, unsub).toBe('o----xr------', { ...V, x: 'sent a1#1', r: 'resp a1' });
       expectSubscriptions(source.subscriptions).toBe('^------------!');
       testScheduler.flush();
@@ -152,7 +152,7 @@ describe('classify', () => {
       const source = cold('-a|', batches(['a1', 'a2']));
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 3);
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a2'))), 9);
-      const result = source.pipe(classify<string>(transport, opts({ responseTimeout: 5 })), map(short));
+      const result = source.pipe(classify<string>(transport, opts({ responseTimeoutMs: 5 })), map(short));
       expectObservable(result).toBe('ox-r--(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
       testScheduler.flush();
       expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '6:end']);
@@ -212,7 +212,7 @@ describe('classify', () => {
       const source = cold('-a|', batches(['a1', 'a2']));
       testScheduler.schedule(() => calls[0].fail(retryable), 3);
       testScheduler.schedule(() => calls[1].respond(outputs(ok('a1'))), 6);
-      const options = opts({ responseTimeout: 10 });
+      const options = opts({ responseTimeoutMs: 10 });
       const result = source.pipe(classify<string>(transport, { ...options, deploymentId: undefined, shared: undefined }), map(short));
       expectObservable(result).toBe('ox-R-or----(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
       testScheduler.flush();
@@ -387,7 +387,7 @@ describe('classify', () => {
       classify<string>(transport, opts({ context })),
       correlate<string>(),
       retryByErrorCode<string>({
-        rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: delay, jitter: 'none' } },
+        rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: delay, jitter: 'none' } },
         scheduler: testScheduler,
         context,
       }),
@@ -603,7 +603,7 @@ describe('classify', () => {
         correlate<string>(),
         delay(3),
         retryByErrorCode<string>({
-          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } },
+          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 2, jitter: 'none' } },
           scheduler: testScheduler,
           context,
         }),
@@ -625,7 +625,7 @@ describe('classify', () => {
       testScheduler.schedule(() => calls[0].fail(fatal), 3); // nothing unanswered: the held image waits
       const { classify: linked, retry } = classifyStages<string>(transport, {
         ...opts(),
-        retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } } },
+        retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 2, jitter: 'none' } } },
       });
       const result = source.pipe(linked, correlate<string>(), observeOn(testScheduler, 3), retry, map(shortResult));
       // The failure reaches the retry stage at 5: no retry can be sent, so it is final, and the
