@@ -337,6 +337,54 @@ describe('classify', () => {
     expect(window.inUse).toBe(0);
   });
 
+  it('gives back, after DROP_GRACE_MS, credits stuck on images that never reached it, and says so once', () => {
+    const window = inFlightWindow(2);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const granted: number[] = [];
+    try {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const { transport } = fakeTransport(testScheduler);
+        // Two images took their credits in preprocess and were dropped on the way (a filter).
+        for (const id of ['d1', 'd2']) {
+          window.acquire().subscribe();
+          window.hold(id);
+        }
+        testScheduler.schedule(() => window.acquire().subscribe(() => granted.push(testScheduler.now())), 3);
+        const source = cold<ClassifyItem<string>[]>('-');
+        const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+        // Blocked at 3: every credit held by an id that never arrived; still so 1 s later.
+        expectObservable(result, '^ 1100ms !').toBe('o 1002ms x', { ...V, x: 'dropped d1,d2' });
+      });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[1]).toEqual({ code: 'ATHENA_RX_IMAGES_DROPPED' });
+    } finally {
+      warn.mockRestore();
+    }
+    expect(granted).toEqual([1003]);
+    expect(window.inUse).toBe(1); // the credit the waiting acquire got
+  });
+
+  it('gives back at once, when its source completes, credits of images that never reached it', () => {
+    const window = inFlightWindow(2);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const { transport, calls } = fakeTransport(testScheduler);
+        for (const id of ['a1', 'd1']) {
+          window.acquire().subscribe();
+          window.hold(id);
+        }
+        const source = cold<ClassifyItem<string>[]>('-a|', { a: [prepared('a1')] });
+        testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 4);
+        const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+        expectObservable(result).toBe('oxd-(r|)', { ...V, x: 'sent a1#1', d: 'dropped d1', r: 'resp a1' });
+      });
+    } finally {
+      warn.mockRestore();
+    }
+    expect(window.inUse).toBe(0);
+  });
+
   it('rejects a correlation id used twice in the pipeline', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const { transport, calls } = fakeTransport(testScheduler);
