@@ -28,7 +28,7 @@ export {
   type CorrelateOptions,
   type CorrelateStats,
 } from './operators/correlate';
-export { retryByErrorCode, DEFAULT_RETRY_RULES, type RetryPolicy, type RetryRule } from './operators/retryByErrorCode';
+export { retryByErrorCode, DEFAULT_RETRY_RULES, type RetryOptions, type RetryPolicy, type RetryRule } from './operators/retryByErrorCode';
 export { pipelineContext, type PipelineContext, type RetryDecider } from './operators/pipelineContext';
 export { classifyStages, type ClassifyStages, type ClassifyStagesOptions } from './operators/classifyStages';
 export { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions, type RefFor, type RefOf } from './pipeline/classifyImages';

@@ -44,7 +44,7 @@ export class OutageLog {
         this.write(
           `warning: ${event.images.length} ${event.images.length === 1 ? 'image is' : 'images are'} still unanswered ` +
             `${Math.round((event.at - first) / 60_000)} min after sending; the service keeps answers for ` +
-            `${Math.round(event.lifetime / 60_000)} min (docs/monitoring.md, "late answers")`,
+            `${Math.round(event.lifetimeMs / 60_000)} min (docs/monitoring.md, "late answers")`,
         );
         return;
       }

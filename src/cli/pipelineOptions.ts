@@ -129,9 +129,9 @@ export function classifyImagesOptions<R>(
 ): ClassifyImagesOptions<R> & { readonly preprocess: PrepareOptions } {
   return {
     // At most `inFlight` images are decoded or unanswered at once, whatever the number of inputs.
-    window: settings.inFlight,
+    windowSize: settings.inFlight,
     batch: { maxCount: settings.batchSize },
-    ...(settings.giveUpAfter !== undefined ? { classify: { reconnect: { giveUpAfter: settings.giveUpAfter } } } : {}),
+    ...(settings.giveUpAfter !== undefined ? { classify: { reconnect: { giveUpAfterMs: settings.giveUpAfter } } } : {}),
     preprocess: { ...prepareOptionsOf(settings, affiliate), concurrency: settings.concurrency },
   };
 }

@@ -10,6 +10,7 @@ const AUTH_CODES: Record<AthenaAuthErrorCode, true> = {
   TOKEN_ENDPOINT_UNREACHABLE: true,
   TOKEN_RESPONSE_INVALID: true,
   TOKEN_REDIRECT_REFUSED: true,
+  TOKEN_URL_NOT_LOOPBACK: true,
 };
 
 /**

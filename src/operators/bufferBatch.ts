@@ -1,6 +1,7 @@
 import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { callUser, THREW } from '../core/guard';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { checkFunction, checkMethods, renamed } from '../core/options';
 
 /** Options of {@link bufferBatch}. */
 export interface BufferBatchOptions<T> {
@@ -13,6 +14,8 @@ export interface BufferBatchOptions<T> {
    */
   readonly maxBytes?: number;
   /** Milliseconds after the first item of a batch arrived before the batch goes anyway. Default 50. */
+  readonly maxWaitMs?: number;
+  /** @deprecated Renamed `maxWaitMs` (spans end in `Ms`); this name goes in the next minor version. */
   readonly maxWait?: number;
   /** Bytes an item adds to a batch. Default: `data.byteLength` for a prepared image, 0 otherwise. */
   readonly sizeOf?: (item: T) => number;
@@ -46,7 +49,7 @@ export function defaultSizeOf(item: unknown): number {
  *
  * ```text
  * source:  --a-b-c-d-------e----|
- *          bufferBatch({ maxCount: 3, maxWait: 5 })
+ *          bufferBatch({ maxCount: 3, maxWaitMs: 5 })
  * result:  ------x------y-------(z|)     x = [a,b,c]  y = [d] (5 ms after d)  z = [e]
  * ```
  *
@@ -55,12 +58,12 @@ export function defaultSizeOf(item: unknown): number {
  *
  * @example
  * ```ts
- * prepared$.pipe(bufferBatch({ maxCount: 32, maxWait: 50 })).subscribe((batch) => console.log(batch.length));
+ * prepared$.pipe(bufferBatch({ maxCount: 32, maxWaitMs: 50 })).subscribe((batch) => console.log(batch.length));
  * ```
  *
  * @param options.maxCount Most items per batch; default 32.
  * @param options.maxBytes Byte budget per batch; default `DEFAULT_MAX_BATCH_BYTES` (4 MiB - 64 KiB).
- * @param options.maxWait Milliseconds a batch may wait after its first item; default 50.
+ * @param options.maxWaitMs Milliseconds a batch may wait after its first item; default 50 (deprecated name `maxWait`).
  * @param options.sizeOf Bytes of one item; default the byte length of a prepared image's data.
  * @param options.scheduler Scheduler of the `maxWait` timer; default `asyncScheduler`.
  * @see preprocess
@@ -69,13 +72,15 @@ export function defaultSizeOf(item: unknown): number {
 export function bufferBatch<T>(options: BufferBatchOptions<T> = {}): OperatorFunction<T, T[]> {
   const maxCount = options.maxCount ?? DEFAULT_MAX_BATCH_COUNT;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BATCH_BYTES;
-  const maxWait = options.maxWait ?? DEFAULT_MAX_BATCH_WAIT;
+  const maxWait = renamed('bufferBatch', 'maxWaitMs', options.maxWaitMs, 'maxWait', options.maxWait) ?? DEFAULT_MAX_BATCH_WAIT;
   const sizeOf = options.sizeOf ?? defaultSizeOf;
   const scheduler = options.scheduler ?? asyncScheduler;
   if (!Number.isInteger(maxCount) || maxCount < 1)
     throw new InvalidOptionError(`bufferBatch: maxCount must be an integer >= 1, got ${maxCount}`);
   if (!(maxBytes > 0)) throw new InvalidOptionError(`bufferBatch: maxBytes must be > 0, got ${maxBytes}`);
-  if (!(maxWait >= 0)) throw new InvalidOptionError(`bufferBatch: maxWait must be >= 0, got ${maxWait}`);
+  if (!(maxWait >= 0)) throw new InvalidOptionError(`bufferBatch: maxWaitMs must be >= 0, got ${maxWait}`);
+  checkFunction('bufferBatch', 'sizeOf', options.sizeOf);
+  checkMethods('bufferBatch', 'scheduler', options.scheduler, ['schedule', 'now']);
 
   return (source) =>
     new Observable<T[]>((subscriber) => {

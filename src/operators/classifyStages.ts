@@ -3,12 +3,12 @@ import type { ClassifyTransport } from '../transport/types';
 import { classify, type ClassifyEvent, type ClassifyItem, type ClassifyOptions } from './classify';
 import { pipelineContext, type PipelineContext } from './pipelineContext';
 import type { ClassificationEvent } from './results';
-import { retryByErrorCode, type RetryPolicy } from './retryByErrorCode';
+import { retryByErrorCode, type RetryOptions } from './retryByErrorCode';
 
 /** Options of {@link classifyStages}: those of `classify`, and the retry stage's under `retry`. */
 export interface ClassifyStagesOptions extends Omit<ClassifyOptions, 'context'> {
   /** Options of the `retryByErrorCode` (rules, scheduler, random); its scheduler defaults to `classify`'s. */
-  readonly retry?: Omit<RetryPolicy, 'context'>;
+  readonly retry?: Omit<RetryOptions, 'context'>;
 }
 
 /** A `classify` and the `retryByErrorCode` linked to it, made by {@link classifyStages}. */

@@ -1,5 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { ClassificationError, ClassificationOutput } from '../contract/messages';
+import { InvalidOptionError } from '../core/invalidOptionError';
+import { checkInteger } from '../core/options';
 import type { PrepareTimings } from '../preprocess/types';
 import type { ClassifyEvent, SentImage } from './classify';
 import { isRetryableCode, type ClassificationEvent, type ClassificationFailure, type ClassificationSuccess } from './results';
@@ -36,6 +38,8 @@ export interface CorrelateOptions {
    */
   readonly rememberAnswered?: number;
 }
+
+const STAT_FIELDS = ['results', 'foreign', 'duplicates', 'unattributed'] as const;
 
 /** Default of {@link CorrelateOptions.rememberAnswered}. */
 export const DEFAULT_REMEMBER_ANSWERED = 100_000;
@@ -122,6 +126,12 @@ function successOf<R>(sent: SentImage<R>, at: number, output: ClassificationOutp
  * @see retryByErrorCode
  */
 export function correlate<R = unknown>(options: CorrelateOptions = {}): OperatorFunction<ClassifyEvent<R>, ClassificationEvent<R>> {
+  checkInteger('correlate', 'rememberAnswered', options.rememberAnswered, 1);
+  const { stats } = options;
+  if (stats !== undefined && !STAT_FIELDS.every((f) => typeof (stats as Partial<CorrelateStats> | null)?.[f] === 'number'))
+    throw new InvalidOptionError(
+      `correlate: stats must have the number fields ${STAT_FIELDS.join(', ')} (createCorrelateStats() makes one)`,
+    );
   return (source) =>
     new Observable<ClassificationEvent<R>>((subscriber) => {
       const stats = options.stats ?? createCorrelateStats();

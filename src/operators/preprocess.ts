@@ -8,6 +8,7 @@ import type { ImageInput, ImageSource, PreparedImage } from '../preprocess/types
 import type { InFlightWindow } from './inFlightWindow';
 import type { ClassificationFailure } from './results';
 import { InvalidOptionError } from '../core/invalidOptionError';
+import { checkFunction, checkMethods } from '../core/options';
 import { NotAttemptedError } from '../core/notAttempted';
 import { callUser, markUserErrors, THREW, UserCallbackError } from '../core/guard';
 
@@ -227,6 +228,9 @@ function checkOptions<R>(options: PreprocessOptions<R>, concurrency: number): vo
   if (options.order !== undefined && options.order !== 'completion' && options.order !== 'source') {
     throw new InvalidOptionError(`preprocess: order must be 'completion' or 'source', got ${JSON.stringify(options.order)}`);
   }
+  checkFunction('preprocess', 'prepare', options.prepare);
+  checkMethods('preprocess', 'window', options.window, ['acquire', 'release', 'hold']);
+  checkMethods('preprocess', 'scheduler', options.scheduler, ['schedule', 'now']);
 }
 
 /** Runs `prepare` on one input and reports its first outcome once (a completion without an image is an error). */

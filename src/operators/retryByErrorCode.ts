@@ -2,7 +2,8 @@ import { asyncScheduler, Observable, type MonoTypeOperatorFunction, type Schedul
 import { backoffDelay } from '../core/backoff';
 import { callUser, THREW } from '../core/guard';
 import { InvalidOptionError } from '../core/invalidOptionError';
-import type { PipelineContext } from './pipelineContext';
+import { checkFunction, checkInteger, checkMethods, checkNumber, checkOneOf, renamed } from '../core/options';
+import { PipelineContext } from './pipelineContext';
 import type { ClassificationEvent, ClassificationFailure, FailureCode, RetryTicket } from './results';
 
 /** How one failure code is retried. */
@@ -10,15 +11,19 @@ export interface RetryRule {
   /** Retries after the first attempt (0 = never). */
   readonly retries: number;
   /** Delay before the first retry, ms; doubles with each retry. Default 250. */
+  readonly initialDelayMs?: number;
+  /** @deprecated Renamed `initialDelayMs` (spans end in `Ms`); this name goes in the next minor version. */
   readonly initialDelay?: number;
   /** Largest delay, ms. Default 10,000. */
+  readonly maxDelayMs?: number;
+  /** @deprecated Renamed `maxDelayMs`; this name goes in the next minor version. */
   readonly maxDelay?: number;
   /** `'full'` (default): a uniform delay in [0, backoff); `'equal'`: half of it fixed; `'none'`: exactly the backoff. */
   readonly jitter?: 'full' | 'equal' | 'none';
 }
 
-/** Options of {@link retryByErrorCode}. */
-export interface RetryPolicy {
+/** Options of {@link retryByErrorCode}: plain settings (a `ReconnectPolicy` is an object with a method; this is not). */
+export interface RetryOptions {
   /** Rules per code, merged over {@link DEFAULT_RETRY_RULES}; `false` or `{ retries: 0 }` turns one off. */
   readonly rules?: Partial<Record<FailureCode, RetryRule | false>>;
   /** Where the delays run. Default `asyncScheduler`. */
@@ -38,17 +43,54 @@ export interface RetryPolicy {
  * 250 ms with full jitter), `UNSPECIFIED` maybe (once); every other code never.
  */
 export const DEFAULT_RETRY_RULES: Readonly<Partial<Record<FailureCode, RetryRule>>> = {
-  ERROR_CODE_MODEL_ERROR: { retries: 3, initialDelay: 250, maxDelay: 10_000, jitter: 'full' },
-  ERROR_CODE_UNSPECIFIED: { retries: 1, initialDelay: 250, maxDelay: 10_000, jitter: 'full' },
+  ERROR_CODE_MODEL_ERROR: { retries: 3, initialDelayMs: 250, maxDelayMs: 10_000, jitter: 'full' },
+  ERROR_CODE_UNSPECIFIED: { retries: 1, initialDelayMs: 250, maxDelayMs: 10_000, jitter: 'full' },
 };
 
 /** The delay before retry number `n` (1-based) under `rule` (the backoff of `src/core/backoff`). */
 export function retryDelay(rule: RetryRule, n: number, random: () => number = Math.random): number {
   return backoffDelay(
-    { initialDelay: rule.initialDelay ?? 250, maxDelay: rule.maxDelay ?? 10_000, jitter: rule.jitter ?? 'full' },
+    {
+      initialDelay: rule.initialDelayMs ?? rule.initialDelay ?? 250,
+      maxDelay: rule.maxDelayMs ?? rule.maxDelay ?? 10_000,
+      jitter: rule.jitter ?? 'full',
+    },
     n,
     random,
   );
+}
+
+/** @deprecated Renamed `RetryOptions` (an options bag, not a policy object); this name goes in the next minor version. */
+export type RetryPolicy = RetryOptions;
+
+const JITTERS = ['full', 'equal', 'none'] as const;
+
+/** Checks every option and every rule when the operator is made: a bad one fails at once, not as a NaN delay. */
+function checkPolicy(policy: RetryOptions): void {
+  const op = 'retryByErrorCode';
+  checkMethods(op, 'scheduler', policy.scheduler, ['schedule', 'now']);
+  checkFunction(op, 'random', policy.random);
+  if (policy.context !== undefined && !(policy.context instanceof PipelineContext))
+    throw new InvalidOptionError(`${op}: context must be a pipelineContext(), got ${String(policy.context)}`);
+  if (policy.rules === undefined) return;
+  if (policy.rules === null || typeof policy.rules !== 'object')
+    throw new InvalidOptionError(`${op}: rules must be an object of rules by failure code, got ${String(policy.rules)}`);
+  for (const [code, rule] of Object.entries(policy.rules)) {
+    if (rule === false || rule === undefined) continue;
+    const name = `rules.${code}`;
+    if (rule === null || typeof rule !== 'object')
+      throw new InvalidOptionError(`${op}: ${name} must be a rule or false, got ${String(rule)}`);
+    if (rule.retries === undefined) throw new InvalidOptionError(`${op}: ${name}.retries is required (0 for none)`);
+    checkInteger(op, `${name}.retries`, rule.retries, 0);
+    checkNumber(
+      op,
+      `${name}.initialDelayMs`,
+      renamed(op, `${name}.initialDelayMs`, rule.initialDelayMs, 'initialDelay', rule.initialDelay),
+      0,
+    );
+    checkNumber(op, `${name}.maxDelayMs`, renamed(op, `${name}.maxDelayMs`, rule.maxDelayMs, 'maxDelay', rule.maxDelay), 0);
+    checkOneOf(op, `${name}.jitter`, rule.jitter, JITTERS);
+  }
 }
 
 const PAIR_ADVICE =
@@ -107,7 +149,8 @@ function unlinked(failure: ClassificationFailure<unknown>): InvalidOptionError {
  * @see classify
  * @see PipelineContext
  */
-export function retryByErrorCode<R = unknown>(policy: RetryPolicy = {}): MonoTypeOperatorFunction<ClassificationEvent<R>> {
+export function retryByErrorCode<R = unknown>(policy: RetryOptions = {}): MonoTypeOperatorFunction<ClassificationEvent<R>> {
+  checkPolicy(policy);
   const scheduler = policy.scheduler ?? asyncScheduler;
   const random = policy.random ?? Math.random;
   const rules: Partial<Record<FailureCode, RetryRule | false>> = { ...DEFAULT_RETRY_RULES, ...policy.rules };

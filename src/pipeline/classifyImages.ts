@@ -9,7 +9,9 @@ import {
   type OperatorFunction,
   type SchedulerLike,
 } from 'rxjs';
+import { InvalidOptionError } from '../core/invalidOptionError';
 import { NotAttemptedError } from '../core/notAttempted';
+import { checkFunction, checkInteger, checkMethods, renamed } from '../core/options';
 import { prepareImage } from '../preprocess/prepare';
 import type { PreparedImage } from '../preprocess/types';
 import type { ImageInput, ImageSource } from '../preprocess/types';
@@ -23,7 +25,7 @@ import { inFlightWindow, type InFlightWindow } from '../operators/inFlightWindow
 import { preprocess, type PreprocessOptions } from '../operators/preprocess';
 import { pipelineContext } from '../operators/pipelineContext';
 import type { ClassificationEvent } from '../operators/results';
-import { retryByErrorCode, type RetryPolicy } from '../operators/retryByErrorCode';
+import { retryByErrorCode, type RetryOptions } from '../operators/retryByErrorCode';
 
 /**
  * Images alive at once by default between preparing and their result. At 602,112 bytes per raw
@@ -52,11 +54,17 @@ export type RefFor<R, S> = unknown extends R ? RefOf<S> : R;
 /** Options of {@link classifyImages}: each stage's own options, and what they share. */
 export interface ClassifyImagesOptions<R = unknown> {
   /**
-   * The back-pressure window: how many images may be between `preprocess` and their result at
-   * once. A number makes a new window per subscription; an {@link InFlightWindow} is used as
-   * given (read its `inUse` and `highWater`). Default {@link DEFAULT_WINDOW} (128).
+   * The back-pressure window (the credit gate), used as given: read its `inUse` and `highWater`.
+   * Default a new `inFlightWindow(windowSize)` per subscription. (A number here is the deprecated
+   * spelling of `windowSize`: "window" names only the gate; the number form goes in the next
+   * minor version.)
    */
   readonly window?: number | InFlightWindow;
+  /**
+   * How many images may be between `preprocess` and their result at once, when `window` is not
+   * given: the size of the window made per subscription. Default {@link DEFAULT_WINDOW} (128).
+   */
+  readonly windowSize?: number;
   /** Options of `preprocess()` (its `window` is set by `classifyImages`). */
   readonly preprocess?: Omit<PreprocessOptions<R>, 'window'>;
   /** Options of `bufferBatch()`; its defaults (32 images, 50 ms, the 4 MiB byte budget). */
@@ -64,7 +72,7 @@ export interface ClassifyImagesOptions<R = unknown> {
   /** Options of `classify()` (deployment, affiliate, keep-alive, timeouts, reconnects). */
   readonly classify?: Omit<ClassifyOptions, 'window' | 'scheduler' | 'context'>;
   /** Retry rules per code over the contract's defaults, or `false` for no retries at all. */
-  readonly retry?: RetryPolicy['rules'] | false;
+  readonly retry?: RetryOptions['rules'] | false;
   /** Counters of `correlate()` (results, foreign, duplicates, unattributed global errors). */
   readonly stats?: CorrelateStats;
   /**
@@ -111,9 +119,10 @@ export interface ClassifyImagesOptions<R = unknown> {
  * ```
  *
  * @param client The client (`createAthenaClient`) or any `ClassifyTransport`.
- * @param options.window Default 128.
+ * @param options.window Default a new `inFlightWindow(windowSize)` per subscription.
+ * @param options.windowSize Default 128.
  * @param options.preprocess Default `preprocess()`'s defaults.
- * @param options.batch Default `{ maxCount: 32, maxWait: 50 }`.
+ * @param options.batch Default `{ maxCount: 32, maxWaitMs: 50 }`.
  * @param options.classify Default `classify()`'s defaults (`maxInFlight` = the window's size).
  * @param options.retry Default the contract's advice (`DEFAULT_RETRY_RULES`).
  * @param options.stats Default none.
@@ -132,10 +141,11 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
   options: ClassifyImagesOptions<RefFor<R, S>> = {},
 ): OperatorFunction<S, ClassificationEvent<RefFor<R, S>>> {
   type Ref = RefFor<R, S>;
+  checkOptions(options);
   const { scheduler } = options;
   return (source) =>
     defer(() => {
-      const window = typeof options.window === 'object' ? options.window : inFlightWindow(options.window ?? DEFAULT_WINDOW);
+      const window = typeof options.window === 'object' ? options.window : inFlightWindow(windowSizeOf(options));
       // One context per subscription: the explicit link between classify and its retry stage.
       const context = options.retry === false ? undefined : pipelineContext();
       const retry = context && retryByErrorCode<Ref>({ rules: options.retry || undefined, scheduler, random: options.random, context });
@@ -164,6 +174,31 @@ export function classifyImages<R = unknown, S extends ImageSource | ImageInput<R
         finalize(() => options.metrics === undefined && metrics.dispose()),
       );
     });
+}
+
+/** The size of the window made per subscription: `windowSize`, or the deprecated numeric `window`. */
+export function windowSizeOf<R>(options: ClassifyImagesOptions<R>): number {
+  const old = typeof options.window === 'number' ? options.window : undefined;
+  return renamed('classifyImages', 'windowSize', options.windowSize, 'window', old) ?? DEFAULT_WINDOW;
+}
+
+/** What the stages do not check themselves (each checks its own options when it is made, per subscription). */
+function checkOptions<R>(options: ClassifyImagesOptions<R>): void {
+  const op = 'classifyImages';
+  if (typeof options.window === 'object') checkMethods(op, 'window', options.window, ['acquire', 'release', 'hold', 'giveBack']);
+  else checkInteger(op, 'window', options.window, 1);
+  checkInteger(op, 'windowSize', options.windowSize, 1);
+  if (typeof options.window === 'object' && options.windowSize !== undefined && options.windowSize !== options.window.size)
+    throw new InvalidOptionError(
+      `${op}: windowSize ${options.windowSize} is not the size of the window given (${options.window.size}); give one of them`,
+    );
+  windowSizeOf(options);
+  if (options.retry !== undefined && options.retry !== false && (options.retry === null || typeof options.retry !== 'object'))
+    throw new InvalidOptionError(`${op}: retry must be rules by failure code or false, got ${String(options.retry)}`);
+  checkFunction(op, 'random', options.random);
+  checkMethods(op, 'scheduler', options.scheduler, ['schedule', 'now']);
+  if (options.metrics !== undefined && options.metrics !== false)
+    checkMethods(op, 'metrics', options.metrics, ['tapClassifyEvents', 'tapResults', 'observeWindow', 'observeBreaker', 'dispose']);
 }
 
 function metricsOf<R>(client: ClassifyTransport, options: ClassifyImagesOptions<R>): PipelineObserver | undefined {

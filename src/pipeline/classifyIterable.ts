@@ -1,7 +1,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { ImageInput, ImageSource } from '../preprocess/types';
 import type { ClassifyTransport } from '../transport/types';
-import { classifyImages, DEFAULT_WINDOW, type ClassifyImagesOptions, type RefFor } from './classifyImages';
+import { classifyImages, windowSizeOf, type ClassifyImagesOptions, type RefFor } from './classifyImages';
 import type { ClassificationEvent } from '../operators/results';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
@@ -49,7 +49,7 @@ export async function* classifyIterable<R = unknown, S extends ImageSource | Ima
   options: ClassifyImagesOptions<RefFor<R, S>> = {},
 ): AsyncGenerator<ClassificationEvent<RefFor<R, S>>, void, undefined> {
   type Ref = RefFor<R, S>;
-  const limit = typeof options.window === 'object' ? options.window.size : (options.window ?? DEFAULT_WINDOW);
+  const limit = typeof options.window === 'object' ? options.window.size : windowSizeOf(options);
   const iterator = iteratorOf(sources);
   /** Sources pulled minus results handed to the consumer. */
   let outstanding = 0;

@@ -9,7 +9,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { runServe } from '../../src/cli/commands/serve';
 import { startMetricsEndpoint } from '../../src/cli/metricsEndpoint';
 import { observeTokens, pipelineMetrics } from '../../src/metrics';
-import { classifyImages } from '../../src/operators/classifyImages';
+import { classifyImages } from '../../src/pipeline/classifyImages';
 import { circuitBreaker } from '../../src/reliability/circuitBreaker';
 import { startAthenaServer } from '../../src/testing/index';
 import { createAthenaClient, insecure, staticToken } from '../../src/transport';

@@ -13,7 +13,7 @@ describe('bufferBatch', () => {
       const source = hot('-a-b-c-d-e-f-|');
       const subs = '      ^------------!';
       const expected = '  -----x-----y-|';
-      const result = source.pipe(bufferBatch({ maxCount: 3, maxWait: 100, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 3, maxWaitMs: 100, scheduler: testScheduler }));
       expectObservable(result).toBe(expected, { x: ['a', 'b', 'c'], y: ['d', 'e', 'f'] });
       expectSubscriptions(source.subscriptions).toBe(subs);
     });
@@ -24,7 +24,7 @@ describe('bufferBatch', () => {
       const source = hot('-a-b-c-d-e-|', { a: 4, b: 4, c: 4, d: 20, e: 1 });
       const expected = '  -----x-(yz)(w|)';
       const result = source.pipe(
-        bufferBatch<number>({ maxCount: 10, maxBytes: 10, maxWait: 100, sizeOf: (n) => n, scheduler: testScheduler }),
+        bufferBatch<number>({ maxCount: 10, maxBytes: 10, maxWaitMs: 100, sizeOf: (n) => n, scheduler: testScheduler }),
       );
       expectObservable(result).toBe(expected, { x: [4, 4], y: [4], z: [20], w: [1] });
     });
@@ -33,7 +33,7 @@ describe('bufferBatch', () => {
   it('emits a batch exactly at maxBytes', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const source = hot('-a-b-|', { a: 5, b: 5 });
-      const result = source.pipe(bufferBatch<number>({ maxBytes: 10, maxWait: 100, sizeOf: (n) => n, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch<number>({ maxBytes: 10, maxWaitMs: 100, sizeOf: (n) => n, scheduler: testScheduler }));
       expectObservable(result).toBe('---x-|', { x: [5, 5] });
     });
   });
@@ -42,7 +42,7 @@ describe('bufferBatch', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const source = hot('-a-b--------c------|');
       const expected = '  ------x----------y-|';
-      const result = source.pipe(bufferBatch({ maxCount: 10, maxWait: 5, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 10, maxWaitMs: 5, scheduler: testScheduler }));
       expectObservable(result).toBe(expected, { x: ['a', 'b'], y: ['c'] });
     });
   });
@@ -51,7 +51,7 @@ describe('bufferBatch', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const source = hot('-a-b---c---------|');
       const expected = '  ---x-------y-----|';
-      const result = source.pipe(bufferBatch({ maxCount: 2, maxWait: 4, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 2, maxWaitMs: 4, scheduler: testScheduler }));
       expectObservable(result).toBe(expected, { x: ['a', 'b'], y: ['c'] });
     });
   });
@@ -60,7 +60,7 @@ describe('bufferBatch', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const source = hot('-a-b-c-|');
       const expected = '  ---x---(y|)';
-      const result = source.pipe(bufferBatch({ maxCount: 2, maxWait: 100, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 2, maxWaitMs: 100, scheduler: testScheduler }));
       expectObservable(result).toBe(expected, { x: ['a', 'b'], y: ['c'] });
     });
   });
@@ -95,7 +95,7 @@ describe('bufferBatch', () => {
       const source = hot('-a-b-c-#');
       const subs = '      ^------!';
       const expected = '  ---x---#';
-      const result = source.pipe(bufferBatch({ maxCount: 2, maxWait: 3, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 2, maxWaitMs: 3, scheduler: testScheduler }));
       expectObservable(result).toBe(expected, { x: ['a', 'b'] });
       expectSubscriptions(source.subscriptions).toBe(subs);
     });
@@ -110,7 +110,7 @@ describe('bufferBatch', () => {
         if (item === 'b') throw new Error('cannot size b');
         return 1;
       };
-      const result = source.pipe(bufferBatch({ maxCount: 5, maxWait: 10, sizeOf, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 5, maxWaitMs: 10, sizeOf, scheduler: testScheduler }));
       expectObservable(result).toBe(expected, undefined, new Error('cannot size b'));
       expectSubscriptions(source.subscriptions).toBe(subs);
     });
@@ -121,7 +121,7 @@ describe('bufferBatch', () => {
       const source = hot('-a-b-c-d-');
       const subs = '      ^----!   ';
       const unsub = '     -----!   ';
-      const result = source.pipe(bufferBatch({ maxCount: 10, maxWait: 6, scheduler: testScheduler }));
+      const result = source.pipe(bufferBatch({ maxCount: 10, maxWaitMs: 6, scheduler: testScheduler }));
       expectObservable(result, unsub).toBe('------');
       expectSubscriptions(source.subscriptions).toBe(subs);
     });
@@ -134,7 +134,7 @@ describe('bufferBatch', () => {
       const unsub = '     -------!   ';
       const result = source.pipe(
         mergeMap((x) => of(x)),
-        bufferBatch({ maxCount: 2, maxWait: 100, scheduler: testScheduler }),
+        bufferBatch({ maxCount: 2, maxWaitMs: 100, scheduler: testScheduler }),
         mergeMap((x) => of(x)),
       );
       expectObservable(result, unsub).toBe('---x---', { x: ['a', 'b'] });
@@ -145,7 +145,7 @@ describe('bufferBatch', () => {
   it('keeps order when the source emits again while a batch is handled (re-entrancy)', () => {
     const source = new Subject<number>();
     const seen: number[][] = [];
-    source.pipe(bufferBatch<number>({ maxCount: 2, maxBytes: 10, sizeOf: (n) => n, maxWait: 1000 })).subscribe((batch) => {
+    source.pipe(bufferBatch<number>({ maxCount: 2, maxBytes: 10, sizeOf: (n) => n, maxWaitMs: 1000 })).subscribe((batch) => {
       seen.push(batch);
       if (batch[0] === 5) source.next(3);
     });
@@ -159,5 +159,12 @@ describe('bufferBatch', () => {
     expect(defaultSizeOf({ kind: 'prepared', data: Buffer.alloc(7) })).toBe(7);
     expect(defaultSizeOf({ kind: 'failure', code: 'DECODE_FAILED' })).toBe(0);
     expect(defaultSizeOf(42)).toBe(0);
+  });
+
+  it('still reads the deprecated maxWait (renamed maxWaitMs) for one minor version', () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const source = hot('-a---|');
+      expectObservable(source.pipe(bufferBatch({ maxWait: 2, scheduler: testScheduler }))).toBe('---x-|', { x: ['a'] });
+    });
   });
 });

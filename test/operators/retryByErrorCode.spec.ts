@@ -2,7 +2,7 @@ import { defer, merge, mergeMap, of, Subject, tap, type MonoTypeOperatorFunction
 import { pipelineContext, type PipelineContext } from '../../src/operators/pipelineContext';
 import { TestScheduler } from 'rxjs/testing';
 import type { ClassificationEvent, ClassificationFailure, RetryCapability } from '../../src/operators/results';
-import { DEFAULT_RETRY_RULES, retryByErrorCode, retryDelay, type RetryPolicy } from '../../src/operators/retryByErrorCode';
+import { DEFAULT_RETRY_RULES, retryByErrorCode, retryDelay, type RetryOptions } from '../../src/operators/retryByErrorCode';
 import { failure, success } from './fixtures';
 
 type E = ClassificationEvent<string>;
@@ -36,7 +36,7 @@ function keeping(context: PipelineContext): MonoTypeOperatorFunction<E> {
 }
 
 /** `retryByErrorCode` linked to the stand-in for classify by a context of their own. */
-function retrying(policy: Omit<RetryPolicy, 'context'> = {}): MonoTypeOperatorFunction<E> {
+function retrying(policy: Omit<RetryOptions, 'context'> = {}): MonoTypeOperatorFunction<E> {
   const context = pipelineContext();
   return (source) => source.pipe(keeping(context), retryByErrorCode<string>({ ...policy, context }));
 }
@@ -61,7 +61,7 @@ describe('retryByErrorCode', () => {
     capabilities = new Map();
     context = pipelineContext();
   });
-  const rules = { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelay: 4, jitter: 'full' as const } };
+  const rules = { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelayMs: 4, jitter: 'full' as const } };
 
   it('holds a retryable failure back, re-sends after the jittered delay, and lets the new result through', () => {
     testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
@@ -185,7 +185,7 @@ describe('retryByErrorCode', () => {
     expect(DEFAULT_RETRY_RULES.ERROR_CODE_MODEL_ERROR?.retries).toBe(3);
     expect(DEFAULT_RETRY_RULES.ERROR_CODE_UNSPECIFIED?.retries).toBe(1);
     expect(Object.keys(DEFAULT_RETRY_RULES).sort()).toEqual(['ERROR_CODE_MODEL_ERROR', 'ERROR_CODE_UNSPECIFIED']);
-    expect(retryDelay({ retries: 3, initialDelay: 100, maxDelay: 300, jitter: 'none' }, 3)).toBe(300);
+    expect(retryDelay({ retries: 3, initialDelayMs: 100, maxDelayMs: 300, jitter: 'none' }, 3)).toBe(300);
   });
 
   it('ends with an error notification when its random throws, never an uncaught exception', () => {

@@ -67,7 +67,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
         preprocess<number>({ window }),
         // A new object for every image: a credit must follow the correlation id, not the object.
         map((item) => ({ ...item, meta: { seen: true } })),
-        bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+        bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
         classify<number>(client(), { window }),
         correlate<number>(),
         toArray(),
@@ -95,7 +95,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
         from(rawImages(20)).pipe(
           preprocess<number>({ window }),
           filter((item) => item.ref! % 5 < 2), // keeps 0, 1, 5, 6, 10, 11, 15, 16
-          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
           classify<number>(client(), { window }),
           tap((e) => {
             if (e.kind !== 'dropped') return;
@@ -139,13 +139,13 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     const stats = createCorrelateStats();
     const stages = classifyStages<number>(client(), {
       window,
-      retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelay: 5 } } },
+      retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 2, initialDelayMs: 5 } } },
     });
     const results = ours(
       await lastValueFrom(
         from(withIds(prefix, 5)).pipe(
           preprocess<number>({ window }),
-          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
           stages.classify,
           correlate<number>({ stats }),
           between,
@@ -179,7 +179,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
             preprocess<number>({ window }),
             map((item) => ({ ...item })),
             observeOn(asapScheduler),
-            bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+            bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
             map((batch) => batch.map((item) => ({ ...item }))),
             classify<number>(client(), { window, context }),
           )
@@ -187,7 +187,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
             delay(1),
             correlate<number>(),
             concatMap((e) => of(e).pipe(delay(0))),
-            retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } }, context }),
+            retryByErrorCode<number>({ rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 5 } }, context }),
             toArray(),
           ),
       ),
@@ -205,7 +205,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
 
   /** What each composition of the link gives: the table of docs/reliability.md#the-link-between-classify-and-retrybyerrorcode. */
   describe('the explicit link between classify and retryByErrorCode (classifyStages, or one pipelineContext() given to both)', () => {
-    const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 5 } };
+    const rules = { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 5 } };
     const attempts = (results: ClassificationEvent<number>[]) =>
       Object.fromEntries(ours(results).map((r) => [r.ref, `${r.kind} #${r.attempts}`]));
 
@@ -219,7 +219,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
       const results = await lastValueFrom(
         from(withIds(prefix, 3)).pipe(
           preprocess<number>(),
-          bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWait: 5 }),
+          bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWaitMs: 5 }),
           linked,
           correlate<number>(),
           between,
@@ -241,7 +241,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
           mergeMap((group) =>
             from(group).pipe(
               preprocess<number>(),
-              bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWait: 5 }),
+              bufferBatch<ClassifyItem<number>>({ maxCount: 3, maxWaitMs: 5 }),
               classify<number>(transport, { context }),
               correlate<number>(),
             ),
@@ -339,7 +339,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
         lastValueFrom(
           from(withIds(`d${(run += 1)}`, 2)).pipe(
             preprocess<number>(),
-            bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWait: 5 }),
+            bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
             linked,
             correlate<number>(),
             retry,

@@ -3,9 +3,10 @@ import { asyncScheduler, Observable, type OperatorFunction, type SchedulerLike }
 import { MAX_ID_LENGTH } from '../../contract/messages';
 import { idProblem } from '../../core/ids';
 import { InvalidOptionError } from '../../core/invalidOptionError';
+import { checkFunction, checkInteger, checkMethods, checkNumber, renamed } from '../../core/options';
 import type { ClassifyTransport } from '../../transport/types';
 import type { InFlightWindow } from '../inFlightWindow';
-import type { PipelineContext } from '../pipelineContext';
+import { PipelineContext } from '../pipelineContext';
 import type { CircuitBreaker } from '../../reliability/circuitBreaker';
 import { timedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
 import type { ClassifyEvent, ClassifyItem } from './events';
@@ -30,10 +31,16 @@ export interface ClassifyOptions {
   /** Most images sent and unanswered at once. Default: the window's size, else 256. */
   readonly maxInFlight?: number;
   /** An empty request after this many ms without a request (keeps the stream alive). Default 30,000. */
+  readonly keepAliveMs?: number;
+  /** @deprecated Renamed `keepAliveMs` (spans end in `Ms`); this name goes in the next minor version. */
   readonly keepAlive?: number;
-  /** An image unanswered this long after its (last) send gets `RESPONSE_TIMEOUT`. Default 120,000. */
+  /** An image unanswered this many ms after its (last) send gets `RESPONSE_TIMEOUT`. Default 120,000. */
+  readonly responseTimeoutMs?: number;
+  /** @deprecated Renamed `responseTimeoutMs`; this name goes in the next minor version. */
   readonly responseTimeout?: number;
   /** After a reopen, how long to wait for the deployment's backlog before re-sending, ms. Default 250. */
+  readonly backlogGraceMs?: number;
+  /** @deprecated Renamed `backlogGraceMs`; this name goes in the next minor version. */
   readonly backlogGrace?: number;
   /**
    * When to reopen a broken stream: the outage budget's settings (default 60 s, see
@@ -52,10 +59,17 @@ export interface ClassifyOptions {
    * replaces the current one, ms; capped at a quarter of the token's remaining lifetime when the
    * stream got its first answer. Default 30,000. A stream keeps the token it opened with.
    */
+  readonly rotateBeforeMs?: number;
+  /** @deprecated Renamed `rotateBeforeMs`; this name goes in the next minor version. */
   readonly rotateBefore?: number;
   /**
-   * The service keeps an answer for `lifetime` ms (1 hour); an image still unanswered `warnAt` of
-   * it after its first send is reported by a `late` event. Default `{ lifetime: 3_600_000, warnAt: 0.5 }`.
+   * The service keeps an answer for `lifetimeMs` (1 hour); an image still unanswered `warnAt` of
+   * it after its first send is reported by a `late` event. Default `{ lifetimeMs: 3_600_000, warnAt: 0.5 }`.
+   */
+  readonly responseRetention?: { readonly lifetimeMs?: number; readonly warnAt?: number };
+  /**
+   * @deprecated Renamed `responseRetention: { lifetimeMs, warnAt }` ("window" names only the
+   * credit gate); this name goes in the next minor version.
    */
   readonly responseWindow?: { readonly lifetime?: number; readonly warnAt?: number };
   /** Jitter of reconnect delays, in [0, 1). Default `Math.random`. A throw ends the Observable with that error. */
@@ -92,6 +106,7 @@ function resolve(
   client: ClassifyTransport,
   options: ClassifyOptions,
 ): Omit<SessionConfig, 'deploymentId' | 'context'> & { givenId?: string } {
+  checkCollaborators(options);
   const window = options.window;
   const givenId = options.deploymentId ?? client.deploymentId;
   return {
@@ -99,37 +114,72 @@ function resolve(
     scheduler: options.scheduler ?? asyncScheduler,
     window,
     maxInFlight: positive('maxInFlight', options.maxInFlight ?? window?.size ?? DEFAULTS.maxInFlight, true),
-    keepAlive: positive('keepAlive', options.keepAlive ?? DEFAULTS.keepAlive),
-    responseTimeout: positive('responseTimeout', options.responseTimeout ?? DEFAULTS.responseTimeout),
-    backlogGrace: positive('backlogGrace', options.backlogGrace ?? DEFAULTS.backlogGrace),
+    keepAlive: positive('keepAliveMs', ms('keepAliveMs', options.keepAliveMs, 'keepAlive', options.keepAlive) ?? DEFAULTS.keepAlive),
+    responseTimeout: positive(
+      'responseTimeoutMs',
+      ms('responseTimeoutMs', options.responseTimeoutMs, 'responseTimeout', options.responseTimeout) ?? DEFAULTS.responseTimeout,
+    ),
+    backlogGrace: positive(
+      'backlogGraceMs',
+      ms('backlogGraceMs', options.backlogGraceMs, 'backlogGrace', options.backlogGrace) ?? DEFAULTS.backlogGrace,
+    ),
     reconnect: isPolicy(options.reconnect)
       ? options.reconnect
       : timedReconnect(checkReconnect(options.reconnect), options.random ?? Math.random),
     breaker: options.breaker,
-    rotateBefore: positive('rotateBefore', options.rotateBefore ?? DEFAULTS.rotateBefore),
-    lateAfter: lateAfter(options.responseWindow),
+    rotateBefore: positive(
+      'rotateBeforeMs',
+      ms('rotateBeforeMs', options.rotateBeforeMs, 'rotateBefore', options.rotateBefore) ?? DEFAULTS.rotateBefore,
+    ),
+    lateAfter: lateAfter(options),
     shared: options.shared ?? givenId !== undefined,
     defaultAffiliate: options.affiliate ?? client.affiliate ?? '',
     ...(givenId !== undefined ? { givenId } : {}),
   };
 }
 
+/** A span under its `...Ms` name or its deprecated one. */
+const ms = (current: string, value: number | undefined, old: string, oldValue: number | undefined): number | undefined =>
+  renamed('classify', current, value, old, oldValue);
+
 function isPolicy(reconnect: ReconnectOptions | ReconnectPolicy | undefined): reconnect is ReconnectPolicy {
   return typeof (reconnect as Partial<ReconnectPolicy> | undefined)?.delay === 'function';
 }
 
+/** The reconnect settings under their `...Ms` names (the deprecated ones read as well), checked. */
 function checkReconnect(options: ReconnectOptions | undefined): ReconnectOptions | undefined {
-  if (options?.giveUpAfter !== undefined && !(options.giveUpAfter > 0)) {
-    throw new InvalidOptionError(`classify: reconnect.giveUpAfter must be a number of ms > 0, got ${options.giveUpAfter}`);
+  if (!options) return undefined;
+  const op = 'classify';
+  const giveUpAfterMs = renamed(op, 'reconnect.giveUpAfterMs', options.giveUpAfterMs, 'reconnect.giveUpAfter', options.giveUpAfter);
+  if (giveUpAfterMs !== undefined && !(giveUpAfterMs > 0)) {
+    throw new InvalidOptionError(`classify: reconnect.giveUpAfterMs must be a number of ms > 0, got ${giveUpAfterMs}`);
   }
-  return options;
+  const initialDelayMs = renamed(op, 'reconnect.initialDelayMs', options.initialDelayMs, 'reconnect.initialDelay', options.initialDelay);
+  const maxDelayMs = renamed(op, 'reconnect.maxDelayMs', options.maxDelayMs, 'reconnect.maxDelay', options.maxDelay);
+  checkInteger(op, 'reconnect.maxAttempts', options.maxAttempts, 1, true);
+  checkNumber(op, 'reconnect.initialDelayMs', initialDelayMs, 0);
+  checkNumber(op, 'reconnect.maxDelayMs', maxDelayMs, 0);
+  return { maxAttempts: options.maxAttempts, giveUpAfterMs, initialDelayMs, maxDelayMs };
+}
+
+/** The options that are callbacks or collaborators: what they must be. */
+function checkCollaborators(options: ClassifyOptions): void {
+  checkFunction('classify', 'random', options.random);
+  checkMethods('classify', 'scheduler', options.scheduler, ['schedule', 'now']);
+  checkMethods('classify', 'window', options.window, ['giveBack', 'heldBy', 'claim', 'unclaimed']);
+  checkMethods('classify', 'breaker', options.breaker, ['tryPass', 'recordSuccess', 'recordFailure']);
+  if (options.context !== undefined && !(options.context instanceof PipelineContext))
+    throw new InvalidOptionError(`classify: context must be a pipelineContext(), got ${String(options.context)}`);
 }
 
 /** When an unanswered image is late: `warnAt` of the response lifetime after its first send. */
-function lateAfter(window: ClassifyOptions['responseWindow']): { after: number; lifetime: number } {
-  const lifetime = positive('responseWindow.lifetime', window?.lifetime ?? DEFAULTS.lifetime);
-  const warnAt = window?.warnAt ?? DEFAULTS.warnAt;
-  if (!(warnAt > 0 && warnAt <= 1)) throw new InvalidOptionError(`classify: responseWindow.warnAt must be in (0, 1], got ${warnAt}`);
+function lateAfter(options: ClassifyOptions): { after: number; lifetime: number } {
+  const { responseRetention: retention, responseWindow: old } = options;
+  if (retention && old) throw new InvalidOptionError('classify: give responseRetention only (responseWindow is its deprecated name)');
+  const name = old ? 'responseWindow' : 'responseRetention';
+  const lifetime = positive(`${name}.lifetime${old ? '' : 'Ms'}`, retention?.lifetimeMs ?? old?.lifetime ?? DEFAULTS.lifetime);
+  const warnAt = (retention ?? old)?.warnAt ?? DEFAULTS.warnAt;
+  if (!(warnAt > 0 && warnAt <= 1)) throw new InvalidOptionError(`classify: ${name}.warnAt must be in (0, 1], got ${warnAt}`);
   return { after: lifetime * warnAt, lifetime };
 }
 
@@ -173,13 +223,13 @@ function lateAfter(window: ClassifyOptions['responseWindow']): { after: number; 
  * @param options.affiliate Default: the client's, else `''`.
  * @param options.window Shared credit gate; default none (then the source is not slowed down).
  * @param options.maxInFlight Default the window's size, else 256.
- * @param options.keepAlive Default 30,000 ms.
- * @param options.responseTimeout Default 120,000 ms.
- * @param options.backlogGrace Default 250 ms.
- * @param options.reconnect Default `{ giveUpAfter: 60_000, initialDelay: 200, maxDelay: 500 }`, or a `ReconnectPolicy`.
+ * @param options.keepAliveMs Default 30,000 ms (deprecated name `keepAlive`).
+ * @param options.responseTimeoutMs Default 120,000 ms (deprecated name `responseTimeout`).
+ * @param options.backlogGraceMs Default 250 ms (deprecated name `backlogGrace`).
+ * @param options.reconnect Default `{ giveUpAfterMs: 60_000, initialDelayMs: 200, maxDelayMs: 500 }`, or a `ReconnectPolicy`.
  * @param options.breaker Default none.
- * @param options.rotateBefore Default 30,000 ms.
- * @param options.responseWindow Default `{ lifetime: 3_600_000, warnAt: 0.5 }`.
+ * @param options.rotateBeforeMs Default 30,000 ms (deprecated name `rotateBefore`).
+ * @param options.responseRetention Default `{ lifetimeMs: 3_600_000, warnAt: 0.5 }` (deprecated name `responseWindow`).
  * @param options.random Default `Math.random`.
  * @param options.context Default none (no retries); see `classifyStages`.
  * @param options.scheduler Default `asyncScheduler`.

@@ -152,15 +152,21 @@ export interface ReconnectOptions {
    * The outage budget: how long, in ms from the first break since the last answer, broken streams
    * are reopened before the transport is given up. Default 60,000. Any answer resets it.
    */
+  readonly giveUpAfterMs?: number;
+  /** @deprecated Renamed `giveUpAfterMs` (spans end in `Ms`); this name goes in the next minor version. */
   readonly giveUpAfter?: number;
   /** Reopen attempts in a row (without a response in between) before giving up, as well. Default: no limit (the budget decides). */
   readonly maxAttempts?: number;
   /** Delay before the first reopen, ms; doubles each attempt. Default 200. */
+  readonly initialDelayMs?: number;
+  /** @deprecated Renamed `initialDelayMs`; this name goes in the next minor version. */
   readonly initialDelay?: number;
   /**
    * Largest delay, ms. Default 500: with grpc-js's own reconnect backoff capped at 1 s (the
    * client's channel options), a server that is back is found within about a second.
    */
+  readonly maxDelayMs?: number;
+  /** @deprecated Renamed `maxDelayMs`; this name goes in the next minor version. */
   readonly maxDelay?: number;
 }
 
@@ -176,11 +182,11 @@ export const DEFAULT_RECONNECT = { giveUpAfter: 60_000, maxAttempts: Infinity, i
  * the policy through its guard.
  */
 export function timedReconnect(options: ReconnectOptions = {}, random: () => number = Math.random): ReconnectPolicy {
-  const giveUpAfter = options.giveUpAfter ?? DEFAULT_RECONNECT.giveUpAfter;
+  const giveUpAfter = options.giveUpAfterMs ?? options.giveUpAfter ?? DEFAULT_RECONNECT.giveUpAfter;
   const maxAttempts = options.maxAttempts ?? DEFAULT_RECONNECT.maxAttempts;
   const backoff = {
-    initialDelay: options.initialDelay ?? DEFAULT_RECONNECT.initialDelay,
-    maxDelay: options.maxDelay ?? DEFAULT_RECONNECT.maxDelay,
+    initialDelay: options.initialDelayMs ?? options.initialDelay ?? DEFAULT_RECONNECT.initialDelay,
+    maxDelay: options.maxDelayMs ?? options.maxDelay ?? DEFAULT_RECONNECT.maxDelay,
     jitter: 'equal' as const,
   };
   return {

@@ -83,6 +83,8 @@ export interface ClassifyLateEvent<R = unknown> {
   readonly at: number;
   readonly images: readonly SentImage<R>[];
   /** The response lifetime the warning is measured against, ms. */
+  readonly lifetimeMs: number;
+  /** @deprecated Renamed `lifetimeMs` (spans end in `Ms`); this name goes in the next minor version. */
   readonly lifetime: number;
 }
 

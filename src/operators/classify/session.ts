@@ -283,7 +283,8 @@ export class ClassifySession<R> {
     if (due === undefined) return;
     const lateTimer = this.after(due, () => {
       const late = req.recs.filter((r) => r.state === 'sent' && r.request === req);
-      if (late.length > 0) this.emit({ kind: 'late', at: this.now(), images: late.map((r) => this.view(r)), lifetime });
+      if (late.length > 0)
+        this.emit({ kind: 'late', at: this.now(), images: late.map((r) => this.view(r)), lifetimeMs: lifetime, lifetime });
     });
     this.ledger.setTimers(req, { lateTimer });
   }

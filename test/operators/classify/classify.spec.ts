@@ -95,11 +95,11 @@ describe('classify', () => {
   const opts = (o: ClassifyOptions = {}): ClassifyOptions => ({
     deploymentId: 'dep',
     shared: false,
-    keepAlive: 100,
-    responseTimeout: 100,
-    backlogGrace: 2,
+    keepAliveMs: 100,
+    responseTimeoutMs: 100,
+    backlogGraceMs: 2,
     random: () => 1,
-    reconnect: { initialDelay: 2, maxAttempts: 2 },
+    reconnect: { initialDelayMs: 2, maxAttempts: 2 },
     scheduler: testScheduler,
     ...o,
   });
@@ -137,7 +137,7 @@ describe('classify', () => {
       const source = cold('-----a--------', batches(['a1']));
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 6);
       const unsub = '      -------------!';
-      const result = source.pipe(classify<string>(transport, opts({ keepAlive: 3 })), map(short));
+      const result = source.pipe(classify<string>(transport, opts({ keepAliveMs: 3 })), map(short));
       expectObservable(result, unsub).toBe('o----xr------', { ...V, x: 'sent a1#1', r: 'resp a1' });
       expectSubscriptions(source.subscriptions).toBe('^------------!');
       testScheduler.flush();
@@ -152,7 +152,7 @@ describe('classify', () => {
       const source = cold('-a|', batches(['a1', 'a2']));
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 3);
       testScheduler.schedule(() => calls[0].respond(outputs(ok('a2'))), 9);
-      const result = source.pipe(classify<string>(transport, opts({ responseTimeout: 5 })), map(short));
+      const result = source.pipe(classify<string>(transport, opts({ responseTimeoutMs: 5 })), map(short));
       expectObservable(result).toBe('ox-r--(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
       testScheduler.flush();
       expect(calls[0].log).toEqual(['0:-', '1:a1,a2', '6:end']);
@@ -212,7 +212,7 @@ describe('classify', () => {
       const source = cold('-a|', batches(['a1', 'a2']));
       testScheduler.schedule(() => calls[0].fail(retryable), 3);
       testScheduler.schedule(() => calls[1].respond(outputs(ok('a1'))), 6);
-      const options = opts({ responseTimeout: 10 });
+      const options = opts({ responseTimeoutMs: 10 });
       const result = source.pipe(classify<string>(transport, { ...options, deploymentId: undefined, shared: undefined }), map(short));
       expectObservable(result).toBe('ox-R-or----(t|)', { ...V, x: 'sent a1#1,a2#1', r: 'resp a1', t: 'RESPONSE_TIMEOUT a2' });
       testScheduler.flush();
@@ -337,6 +337,54 @@ describe('classify', () => {
     expect(window.inUse).toBe(0);
   });
 
+  it('gives back, after DROP_GRACE_MS, credits stuck on images that never reached it, and says so once', () => {
+    const window = inFlightWindow(2);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const granted: number[] = [];
+    try {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const { transport } = fakeTransport(testScheduler);
+        // Two images took their credits in preprocess and were dropped on the way (a filter).
+        for (const id of ['d1', 'd2']) {
+          window.acquire().subscribe();
+          window.hold(id);
+        }
+        testScheduler.schedule(() => window.acquire().subscribe(() => granted.push(testScheduler.now())), 3);
+        const source = cold<ClassifyItem<string>[]>('-');
+        const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+        // Blocked at 3: every credit held by an id that never arrived; still so 1 s later.
+        expectObservable(result, '^ 1100ms !').toBe('o 1002ms x', { ...V, x: 'dropped d1,d2' });
+      });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[1]).toEqual({ code: 'ATHENA_RX_IMAGES_DROPPED' });
+    } finally {
+      warn.mockRestore();
+    }
+    expect(granted).toEqual([1003]);
+    expect(window.inUse).toBe(1); // the credit the waiting acquire got
+  });
+
+  it('gives back at once, when its source completes, credits of images that never reached it', () => {
+    const window = inFlightWindow(2);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      testScheduler.run(({ cold, expectObservable }) => {
+        const { transport, calls } = fakeTransport(testScheduler);
+        for (const id of ['a1', 'd1']) {
+          window.acquire().subscribe();
+          window.hold(id);
+        }
+        const source = cold<ClassifyItem<string>[]>('-a|', { a: [prepared('a1')] });
+        testScheduler.schedule(() => calls[0].respond(outputs(ok('a1'))), 4);
+        const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+        expectObservable(result).toBe('oxd-(r|)', { ...V, x: 'sent a1#1', d: 'dropped d1', r: 'resp a1' });
+      });
+    } finally {
+      warn.mockRestore();
+    }
+    expect(window.inUse).toBe(0);
+  });
+
   it('rejects a correlation id used twice in the pipeline', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       const { transport, calls } = fakeTransport(testScheduler);
@@ -387,7 +435,7 @@ describe('classify', () => {
       classify<string>(transport, opts({ context })),
       correlate<string>(),
       retryByErrorCode<string>({
-        rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: delay, jitter: 'none' } },
+        rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: delay, jitter: 'none' } },
         scheduler: testScheduler,
         context,
       }),
@@ -603,7 +651,7 @@ describe('classify', () => {
         correlate<string>(),
         delay(3),
         retryByErrorCode<string>({
-          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } },
+          rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 2, jitter: 'none' } },
           scheduler: testScheduler,
           context,
         }),
@@ -625,7 +673,7 @@ describe('classify', () => {
       testScheduler.schedule(() => calls[0].fail(fatal), 3); // nothing unanswered: the held image waits
       const { classify: linked, retry } = classifyStages<string>(transport, {
         ...opts(),
-        retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelay: 2, jitter: 'none' } } },
+        retry: { rules: { ERROR_CODE_MODEL_ERROR: { retries: 1, initialDelayMs: 2, jitter: 'none' } } },
       });
       const result = source.pipe(linked, correlate<string>(), observeOn(testScheduler, 3), retry, map(shortResult));
       // The failure reaches the retry stage at 5: no retry can be sent, so it is final, and the
