@@ -2,16 +2,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/index';
-import { enqueueJobs, parseResult, redisWorker, type JobResult } from '../../src/redis/index';
+import { enqueueJobs, parseResult, redisWorker, workerStats, type JobResult, type WorkerEvent } from '../../src/redis/index';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { startRedis, type RedisServer } from './redisServer';
 
 /**
- * A worker's `root` confines the files its jobs may read by what they are, not by how their path
+ * redisWorker in this process as a service meets the world: a `root` confines the files its jobs may read by what they are, not by how their path
  * reads: symlinks leading out are refused, and a refusal reads like a missing file, so that a
- * job's author learns nothing about what exists outside.
+ * job's author learns nothing about what exists outside; Redis losing its data is named as such.
  */
 const sample = path.resolve(__dirname, '../../samples/seashore.jpg');
 let redisServer: RedisServer;
@@ -75,4 +75,42 @@ describe('redisWorker root', () => {
     // Only the two files inside were sent: nothing of the secret left the machine.
     expect(athena.audit.length - auditBefore).toBe(2);
   });
+});
+
+describe('redisWorker when Redis loses its data', () => {
+  it('says the jobs it held were dropped (not written by another worker), makes the group again, and goes on with new jobs', async () => {
+    const stream = 'lost';
+    await enqueueJobs(redis, stream, [{ path: sample }, { path: sample }, { path: sample }]);
+    // Slow answers: the three are held when Redis forgets everything (a restart without persistence).
+    athena.faults.latency(3_000);
+    const stop = new Subject<void>();
+    const events: WorkerEvent[] = [];
+    const stats = workerStats();
+    const done = lastValueFrom(
+      redisWorker(redis, client, {
+        stream,
+        group: 'g',
+        consumer: 'c',
+        blockMs: 100,
+        claimIdle: 60_000,
+        window: 8,
+        until: stop,
+        stats,
+      }).pipe(toArray()),
+    );
+    // All three read (their answers are 3 s away): then Redis forgets.
+    while (stats.held < 3) await new Promise((r) => setTimeout(r, 10));
+    await redis.flushall();
+    athena.faults.clear();
+    // A job added after the loss is read once the group is made again.
+    const [after] = await enqueueJobs(redis, stream, [{ path: sample, fields: { after: true } }]);
+    const deadline = Date.now() + 30_000;
+    while (!(await results(stream)).has(after) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    stop.next();
+    events.push(...(await done));
+    expect(events.filter((e) => e.kind === 'dropped')).toHaveLength(3);
+    expect(events.filter((e) => e.kind === 'superseded')).toHaveLength(0);
+    expect(events.filter((e) => e.kind === 'group-lost')).toHaveLength(1);
+    expect((await results(stream)).get(after)).toMatchObject({ kind: 'success', fields: { after: true } });
+  }, 60_000);
 });
