@@ -33,6 +33,7 @@ export function workerStats(): WorkerStats {
  * not written back: they stay pending in the group and other workers claim them.
  */
 export class WorkerGaveUpError extends Error {
+  /** `WORKER_GAVE_UP`. */
   readonly code = 'WORKER_GAVE_UP';
   constructor(
     /** Jobs left pending in the group. */
