@@ -1,10 +1,19 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/index';
-import { enqueueJobs, parseResult, redisWorker, workerStats, type JobResult, type WorkerEvent } from '../../src/redis/index';
+import {
+  enqueueJobs,
+  parseResult,
+  redisWorker,
+  WorkerGaveUpError,
+  workerStats,
+  type JobResult,
+  type WorkerEvent,
+} from '../../src/redis/index';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { startRedis, type RedisServer } from './redisServer';
 
@@ -113,4 +122,44 @@ describe('redisWorker when Redis loses its data', () => {
     expect(events.filter((e) => e.kind === 'group-lost')).toHaveLength(1);
     expect((await results(stream)).get(after)).toMatchObject({ kind: 'success', fields: { after: true } });
   }, 60_000);
+});
+
+describe('redisWorker with giveUpAfter', () => {
+  it('gives the service up after the budget: no result, no delivery spent, the jobs it held left pending for other workers, a WorkerGaveUpError', async () => {
+    const stream = 'givenup';
+    const ids = await enqueueJobs(redis, stream, [{ path: sample }, { path: sample }, { path: sample }]);
+    const closed = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const nowhere = createAthenaClient({ address: `127.0.0.1:${closed}`, credentials: insecure() });
+    const events: WorkerEvent[] = [];
+    let error: unknown;
+    try {
+      error = await new Promise<unknown>((resolve) =>
+        redisWorker(redis, nowhere, { stream, group: 'g', consumer: 'c', blockMs: 100, window: 8, giveUpAfter: 1_000 }).subscribe({
+          next: (e) => events.push(e),
+          error: resolve,
+          complete: () => resolve(undefined),
+        }),
+      );
+    } finally {
+      nowhere.close();
+    }
+    // The jobs it had read when the service went (at least its probe): left, each once.
+    expect(error).toBeInstanceOf(WorkerGaveUpError);
+    const left = events.filter((e) => e.kind === 'left').length;
+    expect(left).toBeGreaterThanOrEqual(1);
+    expect(error).toMatchObject({ code: 'WORKER_GAVE_UP', leftPending: left });
+    expect(events.filter((e) => e.kind === 'outage')).toEqual([expect.objectContaining({ state: 'down' })]);
+    expect(await redis.xlen(`${stream}:results`)).toBe(0);
+    // Pending, delivered once: the next worker's claim is their second delivery, not a sixth. The
+    // rest was never read: it waits in the stream for a worker that can classify it.
+    const pendingJobs = (await redis.xpending(stream, 'g', '-', '+', 10)) as Array<[string, string, number, number]>;
+    expect(pendingJobs).toHaveLength(left);
+    expect(pendingJobs.every(([id, , , deliveries]) => ids.includes(id) && deliveries === 1)).toBe(true);
+    for (const id of ids) expect(await redis.exists(`${stream}:history:${id}`)).toBe(0);
+  }, 30_000);
 });
