@@ -254,7 +254,11 @@ export async function benchRedisCapacity({ jobs = 20_000, workers = 8, latency =
   const stream = `capacity-${process.pid}`;
   try {
     // A job names a path it never reads: the no-op preparer sends an MD5 and no pixels.
-    await enqueueJobs(producer, stream, Array.from({ length: jobs }, (_, i) => ({ path: `/bench/${i}.jpg`, fields: { n: i } })));
+    await enqueueJobs(
+      producer,
+      stream,
+      Array.from({ length: jobs }, (_, i) => ({ path: `/bench/${i}.jpg`, fields: { n: i } })),
+    );
     const noop = (input) =>
       rxjs.of({
         kind: 'prepared',
@@ -293,7 +297,11 @@ export async function benchRedisCapacity({ jobs = 20_000, workers = 8, latency =
     const after = await redisCounters(producer);
     const per = (x) => x / written;
     const byCommand = Object.entries(after.commands)
-      .map(([name, c]) => ({ name, calls: c.calls - (before.commands[name]?.calls ?? 0), usec: c.usec - (before.commands[name]?.usec ?? 0) }))
+      .map(([name, c]) => ({
+        name,
+        calls: c.calls - (before.commands[name]?.calls ?? 0),
+        usec: c.usec - (before.commands[name]?.usec ?? 0),
+      }))
       .filter((c) => c.calls > 0 && !['info'].includes(c.name))
       .sort((a, b) => b.calls - a.calls);
     const cpuPerJob = per(after.cpu - before.cpu);
@@ -316,7 +324,9 @@ export async function benchRedisCapacity({ jobs = 20_000, workers = 8, latency =
       memoryPerResult: resultBytes / written,
     };
     log(`capacity: ${written} of ${jobs} jobs by ${workers} workers (server latency ${latency} ms): ${f1(result.jobsPerSecond)} jobs/s`);
-    log(`  Redis per job (commands inside scripts counted too): ${f2(result.commandsPerJob)} commands, ${f1(result.bytesInPerJob)} bytes in, ${f1(result.bytesOutPerJob)} bytes out, ${f1(result.redisCpuUsPerJob)} µs CPU`);
+    log(
+      `  Redis per job (commands inside scripts counted too): ${f2(result.commandsPerJob)} commands, ${f1(result.bytesInPerJob)} bytes in, ${f1(result.bytesOutPerJob)} bytes out, ${f1(result.redisCpuUsPerJob)} µs CPU`,
+    );
     for (const c of result.byCommand) log(`    ${c.name.padEnd(12)} ${f2(c.perJob)} per job, ${f1(c.usecPerCall)} µs per call`);
     log(`  Redis memory: ${f1(result.memoryPerJob)} bytes per job entry, ${f1(result.memoryPerResult)} per result entry (until trimmed)`);
     log(`  Redis used ${f2(result.redisCpuShare)} of a core; one core would saturate near ${f1(result.saturatesAt)} jobs/s`);
