@@ -120,7 +120,7 @@ export function runUntilStopped(
       stop.redisState.stopping = true;
       if (stop.redisState.down) return leave('stopping at once: Redis is unreachable, so nothing held could be written back');
       io.stderr.write(
-        `stopping: finishing the ${stop.stats.held} jobs in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
+        `stopping: finishing the ${stop.stats.held} ${stop.stats.held === 1 ? 'job' : 'jobs'} in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
       );
       timer = setTimeout(
         () => leave(`the jobs in flight were not finished within --shutdown-timeout ${stop.shutdownTimeoutMs / 1000} s`),

@@ -130,7 +130,7 @@ describe('athena-rx worker fleet', () => {
     expect(await w2.exited).toBe(0);
     const w2Pending = (await redis.xpending(stream, 'fleet', '-', '+', 1000, 'w2')) as unknown[];
     expect(w2Pending).toEqual([]);
-    expect(w2.stderr).toMatch(/stopping: finishing the jobs in flight[\s\S]*images in/);
+    expect(w2.stderr).toMatch(/stopping: finishing the \d+ jobs? in flight within 25 s[\s\S]*images in/);
 
     await until('500 results and nothing pending', async () => {
       const [pending] = (await redis.xpending(stream, 'fleet')) as [number];
