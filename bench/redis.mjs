@@ -6,6 +6,13 @@
 //
 //   npm run build && node bench/redis.mjs [--quick] [--images N] [--reps N]
 //
+// With --capacity, the Redis side alone (docs/scaling-out.md, "Capacity"): many workers in this
+// process on one redis-server, a latency-only Athena server (its latency fault; jobs carry hashes
+// and no pixels, so the server decodes nothing) and a no-op preparer; Redis' own counters
+// (INFO commandstats, stats, cpu) give the commands, bytes and Redis CPU per job.
+//
+//   npm run build && node bench/redis.mjs --capacity [--jobs N] [--workers K] [--latency MS]
+//
 // Needs redis-server on PATH (or REDIS_SERVER); the Athena server runs in a process of its own
 // (bench/server.mjs). Prints ratios, never asserts.
 import { spawn } from 'node:child_process';
@@ -218,10 +225,140 @@ async function sharedDeployment(address, perConsumer) {
   };
 }
 
+/** Redis' counters: calls and µs per command, bytes in and out, CPU seconds. */
+async function redisCounters(redis) {
+  const info = await redis.info('all');
+  const commands = {};
+  for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) commands[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+  const num = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return {
+    commands,
+    bytesIn: num('total_net_input_bytes'),
+    bytesOut: num('total_net_output_bytes'),
+    cpu: num('used_cpu_user') + num('used_cpu_sys'),
+  };
+}
+
+/**
+ * The Redis work per job, and the jobs per second of `workers` in-process workers against a
+ * latency-only server: what one stream costs Redis, to find where one Redis core saturates.
+ */
+export async function benchRedisCapacity({ jobs = 20_000, workers = 8, latency = 20, log = console.log } = {}) {
+  const { Redis } = require('ioredis');
+  const { athena, rxjs } = load();
+  const { redisWorker, enqueueJobs } = require(join(distDir(), 'redis', 'index.js'));
+  const [server, redisServer] = await Promise.all([startServerProcess({ latency }), startRedis()]);
+  const producer = new Redis(redisServer.url);
+  const connections = [];
+  const clients = [];
+  const stream = `capacity-${process.pid}`;
+  try {
+    // A job names a path it never reads: the no-op preparer sends an MD5 and no pixels.
+    await enqueueJobs(
+      producer,
+      stream,
+      Array.from({ length: jobs }, (_, i) => ({ path: `/bench/${i}.jpg`, fields: { n: i } })),
+    );
+    const noop = (input) =>
+      rxjs.of({
+        kind: 'prepared',
+        correlationId: input.correlationId,
+        format: 'IMAGE_FORMAT_JPEG',
+        encoding: 'REQUEST_ENCODING_UNCOMPRESSED',
+        data: Buffer.alloc(0),
+        hashes: [{ type: 'HASH_TYPE_MD5', value: '0'.repeat(32) }],
+        pixelHashes: [],
+        passedThrough: false,
+        sourceFormat: 'IMAGE_FORMAT_JPEG',
+        sizes: { original: 0, prepared: 0, wire: 0 },
+        timings: { readMs: 0, decodeMs: 0, resizeMs: 0, hashMs: 0, compressMs: 0, totalMs: 0 },
+        ref: input.ref,
+      });
+    const before = await redisCounters(producer);
+    const started = performance.now();
+    const runs = Array.from({ length: workers }, (_, w) => {
+      const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
+      connections.push(redis);
+      const client = athena.createAthenaClient({ address: server.address, credentials: athena.insecure() });
+      clients.push(client);
+      return rxjs.lastValueFrom(
+        redisWorker(redis, client, {
+          stream,
+          group: 'capacity',
+          consumer: `w${w}`,
+          drain: true,
+          window: 64,
+          pipeline: { metrics: false, preprocess: { prepare: noop }, batch: { maxCount: 32 } },
+        }).pipe(rxjs.count((e) => e.kind === 'written')),
+      );
+    });
+    const written = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+    const seconds = (performance.now() - started) / 1000;
+    const after = await redisCounters(producer);
+    const per = (x) => x / written;
+    const byCommand = Object.entries(after.commands)
+      .map(([name, c]) => ({
+        name,
+        calls: c.calls - (before.commands[name]?.calls ?? 0),
+        usec: c.usec - (before.commands[name]?.usec ?? 0),
+      }))
+      .filter((c) => c.calls > 0 && !['info'].includes(c.name))
+      .sort((a, b) => b.calls - a.calls);
+    const cpuPerJob = per(after.cpu - before.cpu);
+    const memory = async (key) => Number((await producer.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+    const [jobBytes, resultBytes] = [await memory(stream), await memory(`${stream}:results`)];
+    const result = {
+      jobs,
+      written,
+      workers,
+      latency,
+      jobsPerSecond: written / seconds,
+      commandsPerJob: per(byCommand.reduce((a, c) => a + c.calls, 0)),
+      byCommand: byCommand.map((c) => ({ name: c.name, perJob: per(c.calls), usecPerCall: c.usec / c.calls })),
+      bytesInPerJob: per(after.bytesIn - before.bytesIn),
+      bytesOutPerJob: per(after.bytesOut - before.bytesOut),
+      redisCpuUsPerJob: cpuPerJob * 1e6,
+      redisCpuShare: (after.cpu - before.cpu) / seconds,
+      saturatesAt: 1 / cpuPerJob,
+      memoryPerJob: jobBytes / jobs,
+      memoryPerResult: resultBytes / written,
+    };
+    log(`capacity: ${written} of ${jobs} jobs by ${workers} workers (server latency ${latency} ms): ${f1(result.jobsPerSecond)} jobs/s`);
+    log(
+      `  Redis per job (commands inside scripts counted too): ${f2(result.commandsPerJob)} commands, ${f1(result.bytesInPerJob)} bytes in, ${f1(result.bytesOutPerJob)} bytes out, ${f1(result.redisCpuUsPerJob)} µs CPU`,
+    );
+    for (const c of result.byCommand) log(`    ${c.name.padEnd(12)} ${f2(c.perJob)} per job, ${f1(c.usecPerCall)} µs per call`);
+    log(`  Redis memory: ${f1(result.memoryPerJob)} bytes per job entry, ${f1(result.memoryPerResult)} per result entry (until trimmed)`);
+    log(`  Redis used ${f2(result.redisCpuShare)} of a core; one core would saturate near ${f1(result.saturatesAt)} jobs/s`);
+    return result;
+  } finally {
+    for (const c of clients) c.close();
+    for (const r of connections) r.disconnect();
+    producer.disconnect();
+    await Promise.all([server.stop(), redisServer.stop()]);
+  }
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || fileURLToPath(import.meta.url) === process.argv[1]) {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, images: { type: 'string' }, reps: { type: 'string' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      images: { type: 'string' },
+      reps: { type: 'string' },
+      capacity: { type: 'boolean', default: false },
+      jobs: { type: 'string' },
+      workers: { type: 'string' },
+      latency: { type: 'string' },
+    },
   });
+  if (values.capacity) {
+    await benchRedisCapacity({
+      jobs: values.jobs ? Number(values.jobs) : undefined,
+      workers: values.workers ? Number(values.workers) : undefined,
+      latency: values.latency ? Number(values.latency) : undefined,
+    });
+    process.exit(0);
+  }
   await benchRedis({
     quick: values.quick,
     images: values.images ? Number(values.images) : undefined,

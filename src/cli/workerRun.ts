@@ -29,7 +29,7 @@ export function finalReport(io: CliIo, r: WorkerEnd): number {
     r.counts.released > 0 ? `${r.counts.released} released for another delivery` : '',
     r.counts.deadLettered > 0 ? `${r.counts.deadLettered} dead-lettered` : '',
     r.counts.superseded > 0 ? `${r.counts.superseded} written first by another worker` : '',
-    r.counts.dropped > 0 ? `${r.counts.dropped} dropped (gone from Redis, which lost its data)` : '',
+    r.counts.dropped > 0 ? `${r.counts.dropped} dropped (no longer in Redis: it lost its data, or the stream was deleted or trimmed)` : '',
   ].filter((s) => s !== '');
   if (extra.length > 0) io.stderr.write(`jobs: ${extra.join(', ')}\n`);
   if (r.failure !== undefined) {
@@ -120,7 +120,7 @@ export function runUntilStopped(
       stop.redisState.stopping = true;
       if (stop.redisState.down) return leave('stopping at once: Redis is unreachable, so nothing held could be written back');
       io.stderr.write(
-        `stopping: finishing the ${stop.stats.held} jobs in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
+        `stopping: finishing the ${stop.stats.held} ${stop.stats.held === 1 ? 'job' : 'jobs'} in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
       );
       timer = setTimeout(
         () => leave(`the jobs in flight were not finished within --shutdown-timeout ${stop.shutdownTimeoutMs / 1000} s`),

@@ -35,7 +35,9 @@ export async function enqueueJobs(redis: RedisConnection, stream: string, jobs: 
 
 /** A job with the key that makes it the same job on a re-run (a file's path, size and mtime; an upload id). */
 export interface KeyedJob {
+  /** What makes the job the same job on a re-run; at most one job per key is ever added to a stream. */
   readonly key: string;
+  /** The job to add. */
   readonly job: ImageJob;
 }
 
@@ -51,8 +53,10 @@ export interface EnqueuedJob {
 
 /** {@link enqueueOnce} stopped part-way: `done` holds the jobs that went through (added or found), in order. */
 export class EnqueueError extends Error {
+  /** `ENQUEUE_FAILED`. */
   readonly code = 'ENQUEUE_FAILED';
   constructor(
+    /** The jobs that went through before the failure (added, or found added before). */
     readonly done: readonly EnqueuedJob[],
     cause: unknown,
   ) {

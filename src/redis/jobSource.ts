@@ -253,7 +253,11 @@ export function redisJobSource(
   return { jobs, control };
 }
 
-const isNoGroup = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOGROUP');
+/**
+ * The group is gone: `NOGROUP` on a read or claim, or `UNBLOCKED the stream key no longer exists`
+ * on a blocking read whose stream was deleted under it (`FLUSHALL`, `DEL`).
+ */
+const isNoGroup = (err: unknown): boolean => err instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(err.message);
 
 /** Creates the consumer group (from the stream's start, and the stream too) unless it exists. */
 async function createGroup(redis: RedisConnection, stream: string, group: string): Promise<void> {

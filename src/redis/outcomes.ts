@@ -33,8 +33,8 @@ export type WorkerEvent =
   /** Another worker wrote this job's result first (it had claimed the job from us): ours was dropped. */
   | { readonly kind: 'superseded'; readonly job: string }
   /**
-   * The job is no longer in Redis (the stream or its group was lost: Redis restarted without
-   * persistence, or the stream was deleted): its result was not written.
+   * The job is no longer in Redis (the stream, its group or the entry was lost: Redis restarted
+   * without persistence, the stream was deleted or trimmed): its result was not written.
    */
   | { readonly kind: 'dropped'; readonly job: string }
   /**

@@ -13,7 +13,9 @@ import type { RedisConnection } from './connection';
  * With a dead-letter entry (ARGV after the result fields), the job's history (KEYS[3]) is
  * appended to it and the entry is added to KEYS[4] in the same step.
  *
- * When the jobs stream or its group is gone (Redis lost its data), nothing is written: `-1`.
+ * When the job is no longer in Redis (the stream or its group is gone, or the entry itself: Redis
+ * lost its data, or the stream was trimmed), nothing is written: `-1`. Only a job still in the
+ * stream and acknowledged already was written first by another worker: `0`.
  *
  * KEYS: jobs stream, results stream, history key, dead-letter stream.
  * ARGV: group, job id, number of result fields, result fields..., dead-letter fields...
@@ -22,7 +24,10 @@ export const COMMIT_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local acked = redis.pcall('XACK', KEYS[1], ARGV[1], ARGV[2])
 if type(acked) == 'table' and acked.err then return -1 end
-if acked == 0 then return 0 end
+if acked == 0 then
+  if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then return -1 end
+  return 0
+end
 local n = tonumber(ARGV[3])
 local result = {}
 for i = 1, n do result[i] = ARGV[3 + i] end

@@ -1,10 +1,9 @@
 import type { Subject } from 'rxjs';
 import { withClassifyEvents } from '../metrics/withClassifyEvents';
 import { pipelineMetrics } from '../metrics/pipelineMetrics';
-import type { ClassifyEvent, ClassifyTransport, PipelineObserver } from '../index';
+import type { ClassifyEvent, ClassifyImagesOptions, ClassifyTransport, PipelineObserver } from '../index';
 import type { JobSourceControl } from './jobSource';
-import type { WorkerEvent } from './outcomes';
-import type { RedisWorkerOptions } from './redisWorker';
+import type { JobRef, WorkerEvent } from './outcomes';
 
 /**
  * What a running worker knows of itself, kept up to date while it runs: for a status line, a
@@ -33,6 +32,7 @@ export function workerStats(): WorkerStats {
  * not written back: they stay pending in the group and other workers claim them.
  */
 export class WorkerGaveUpError extends Error {
+  /** `WORKER_GAVE_UP`. */
   readonly code = 'WORKER_GAVE_UP';
   constructor(
     /** Jobs left pending in the group. */
@@ -79,7 +79,7 @@ export function watchService(stats: WorkerStats, control: JobSourceControl, stat
  */
 export function watchedObserver(
   client: ClassifyTransport,
-  options: RedisWorkerOptions,
+  options: { readonly metrics?: PipelineObserver; readonly pipeline?: Omit<ClassifyImagesOptions<JobRef>, 'window'> },
   onEvent: (event: ClassifyEvent<unknown>) => void,
 ): { observer: PipelineObserver; dispose: () => void } {
   const pipeline = options.pipeline ?? {};

@@ -24,6 +24,18 @@ afterAll(async () => {
   await redisServer?.stop();
 });
 
+/** `athena-rx worker` on this Redis, `stream` and group `g`, plus `extra`. */
+const workerArgs = (stream: string, ...extra: string[]): string[] => [
+  'worker',
+  '--redis',
+  redisServer.url,
+  '--stream',
+  stream,
+  '--group',
+  'g',
+  ...extra,
+];
+
 describe('athena-rx enqueue / worker', () => {
   it('enqueue adds one job per file with its fields; worker --drain writes one result each, summarises, and exits 0', async () => {
     const enqueueIo = fakeIo({ cwd: root });
@@ -114,21 +126,7 @@ describe('athena-rx enqueue / worker', () => {
     // A worker read two of them and was killed: they stay pending under it until --claim-idle.
     await redis.xreadgroup('GROUP', 'g', 'killed', 'COUNT', 2, 'STREAMS', 'orphans', '>');
     const io = fakeIo({ cwd: root, env: {} });
-    const args = [
-      'worker',
-      '--redis',
-      redisServer.url,
-      '--stream',
-      'orphans',
-      '--group',
-      'g',
-      '--consumer',
-      'c2',
-      '--drain',
-      '--root',
-      root,
-    ];
-    expect(await main(args, io)).toBe(EXIT.failed);
+    expect(await main(workerArgs('orphans', '--consumer', 'c2', '--drain', '--root', root), io)).toBe(EXIT.failed);
     expect(io.err()).toContain('1 succeeded');
     expect(io.err()).toContain('drained, but not done: 2 jobs still pending in group g');
   });
@@ -142,19 +140,7 @@ describe('athena-rx enqueue / worker', () => {
       });
     });
     const io = fakeIo({ cwd: root, env: {} });
-    const args = [
-      'worker',
-      '--redis',
-      redisServer.url,
-      '--stream',
-      'down',
-      '--group',
-      'g',
-      '--address',
-      `127.0.0.1:${closed}`,
-      '--insecure',
-      '--any-path',
-    ];
+    const args = workerArgs('down', '--address', `127.0.0.1:${closed}`, '--insecure', '--any-path');
     expect(await main(args, io)).toBe(EXIT.unavailable);
     expect(io.err()).toMatch(/athena-rx worker: .*127\.0\.0\.1:\d+[\s\S]*no job was read\n$/);
     // Not even the group was created: the job waits for a worker that can classify it.

@@ -3,11 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import sharp from 'sharp';
 import { enqueueJobs, parseResult, type JobResult } from '../../src/redis/index';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { transpiledPackage, type PackageCopy } from '../examples/transpiledPackage';
 import { startRedis, type RedisServer } from './redisServer';
+import { makeImages } from './workerProcess';
 
 /**
  * The fleet as it runs in production: `athena-rx enqueue` and several `athena-rx worker`
@@ -21,18 +21,6 @@ let redis: Redis;
 let pkg: PackageCopy;
 let images: string;
 const workers: Worker[] = [];
-
-/** Tiny 448x448 PNGs (nothing to resize, little to decode), so that hundreds of jobs stay cheap. */
-async function makeImages(dir: string, n: number): Promise<void> {
-  const distinct = await Promise.all(
-    Array.from({ length: 8 }, (_, i) =>
-      sharp({ create: { width: 448, height: 448, channels: 3, background: { r: i * 30, g: 255 - i * 30, b: 90 } } })
-        .png()
-        .toBuffer(),
-    ),
-  );
-  for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `img${String(i).padStart(4, '0')}.png`), distinct[i % distinct.length]);
-}
 
 class Worker {
   stderr = '';
@@ -142,7 +130,7 @@ describe('athena-rx worker fleet', () => {
     expect(await w2.exited).toBe(0);
     const w2Pending = (await redis.xpending(stream, 'fleet', '-', '+', 1000, 'w2')) as unknown[];
     expect(w2Pending).toEqual([]);
-    expect(w2.stderr).toMatch(/stopping: finishing the (\d+ )?jobs? in flight[\s\S]*images in/);
+    expect(w2.stderr).toMatch(/stopping: finishing the \d+ jobs? in flight within 25 s[\s\S]*images in/);
 
     await until('500 results and nothing pending', async () => {
       const [pending] = (await redis.xpending(stream, 'fleet')) as [number];

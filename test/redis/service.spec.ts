@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
@@ -74,6 +75,21 @@ async function pending(stream: string): Promise<number> {
   return Number(((await redis.xpending(stream, 'svc')) as [number])[0]);
 }
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Status and body of a GET on loopback. */
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.text() };
+}
+
 const imagePaths = (n: number): string[] => Array.from({ length: n }, (_, i) => path.join(images, `img${String(i).padStart(4, '0')}.png`));
 
 /**
@@ -88,12 +104,21 @@ async function outage(stream: string, outageMs: number): Promise<void> {
     imagePaths(120).map((p) => ({ path: p })),
   );
   athena.faults.latency(20);
-  const w = startWorker(stream);
+  const [healthPort, metricsPort] = [await freePort(), await freePort()];
+  const w = startWorker(stream, '--health-port', String(healthPort), '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1');
+  const health = `http://127.0.0.1:${healthPort}`;
   const context = (): string => w.stderr;
   await until('30 results', async () => (await redis.xlen(`${stream}:results`)) >= 30, 60_000, context);
+  expect(await get(`${health}/readyz`)).toMatchObject({ status: 200 });
   const { port } = athena;
   await athena.stop();
   await until('the worker to say the service is unreachable', () => w.stderr.includes('athena: unreachable'), 60_000, context);
+  // A supervisor sees it: alive, not ready; and Prometheus sees the outage.
+  expect(await get(`${health}/livez`)).toMatchObject({ status: 200 });
+  expect(await get(`${health}/readyz`)).toEqual({ status: 503, body: 'athena unreachable\n' });
+  expect((await get(`http://127.0.0.1:${metricsPort}/metrics`)).body).toMatch(
+    /^athena_worker_outage\{athena_dependency="athena"[^}]*\} 1$/m,
+  );
   // The outage itself: real time, by design (the budget it must outlast is real time too).
   await sleep(outageMs);
   athena = await startAthenaServer({ port });
@@ -112,6 +137,14 @@ async function outage(stream: string, outageMs: number): Promise<void> {
   expect(await pending(stream)).toBe(0);
   expect(w.stderr.match(/athena: unreachable/g)).toHaveLength(1);
   expect(w.stderr.match(/athena: answering again/g)).toHaveLength(1);
+  expect(await get(`${health}/readyz`)).toMatchObject({ status: 200 });
+  const metrics = (await get(`http://127.0.0.1:${metricsPort}/metrics`)).body;
+  expect(metrics).toMatch(/^athena_worker_outage\{athena_dependency="athena"[^}]*\} 0$/m);
+  expect(metrics).toMatch(/^athena_worker_outage\{athena_dependency="redis"[^}]*\} 0$/m);
+  expect(metrics).toMatch(/^athena_worker_dead_letters_total\{[^}]*\} 0$/m);
+  expect(metrics).toMatch(/^athena_worker_group_lag\{[^}]*\} \d+$/m);
+  expect(metrics).toMatch(/^athena_worker_jobs_pending\{[^}]*\} \d+$/m);
+  expect(metrics).toMatch(/^athena_client_images_total\{/m);
   expect(await w.stop()).toMatchObject({ code: 0 });
 }
 

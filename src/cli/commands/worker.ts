@@ -60,7 +60,9 @@ ${REDIS_HELP}
   --shutdown-timeout S    seconds to finish the jobs in flight after SIGTERM (default ${DEFAULT_SHUTDOWN_TIMEOUT_S})
   --drain                 exit once the stream has no new job and nothing is in flight
 
-${PIPELINE_HELP.replace(' (default 60)', ' (default: wait\n                          for the service however long; when given, exit 1 after S s)')}
+${PIPELINE_HELP.split('  --give-up-after')[0]}  --give-up-after S       seconds the service may stay unreachable before the worker gives up:
+                          it then exits 1 and leaves the jobs it holds pending for other
+                          workers (default: it waits however long, reading no new job)
   (--in-flight is also how many jobs this worker holds at once)
 
 ${METRICS_HELP}
