@@ -119,7 +119,8 @@ async function outage(stream: string, outageMs: number): Promise<void> {
   expect((await get(`http://127.0.0.1:${metricsPort}/metrics`)).body).toMatch(
     /^athena_worker_outage\{athena_dependency="athena"[^}]*\} 1$/m,
   );
-  // The outage itself: real time, by design (the budget it must outlast is real time too).
+  // real-time wait: the outage itself, by design (the budget it must outlast is real time too);
+  // what follows waits on a signal (every result written, nothing pending).
   await sleep(outageMs);
   athena = await startAthenaServer({ port });
   athena.faults.latency(20);
