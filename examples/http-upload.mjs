@@ -48,7 +48,8 @@ export function statusOf(result) {
 export async function main({ port = 8080, host = '127.0.0.1', maxPending = 64, env = process.env } = {}) {
   const connection = await connect(env);
 
-  /** @type {Subject<import('athena-rx').ImageInput<number>>} */
+  // Every upload carries its id as `ref` (required), so results are typed ClassificationResult<number>.
+  /** @type {Subject<{ source: Buffer, ref: number }>} */
   const uploads = new Subject();
   /** @type {Map<number, (result: import('athena-rx').ClassificationResult<number> | Error) => void>} */
   const waiting = new Map();
