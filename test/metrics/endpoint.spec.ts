@@ -188,7 +188,17 @@ describe('a metrics port already taken exits 2 before any work', () => {
   it('worker: neither Redis nor the service is contacted', async () => {
     const redisPort = await freePort(); // nothing listens there: a contact would fail otherwise
     const io = fakeIo({ cwd: root });
-    const args = ['worker', '--stream', 'jobs', '--any-path', '--redis', `redis://127.0.0.1:${redisPort}`, '--address', server.address, '--insecure'];
+    const args = [
+      'worker',
+      '--stream',
+      'jobs',
+      '--any-path',
+      '--redis',
+      `redis://127.0.0.1:${redisPort}`,
+      '--address',
+      server.address,
+      '--insecure',
+    ];
     expect(await main([...args, '--metrics-port', String(taken.port)], io)).toBe(2);
     expect(io.err()).toContain('cannot listen on 127.0.0.1');
     expect(io.err()).not.toMatch(/redis/i);
