@@ -34,9 +34,10 @@ class Worker {
     const args = [path.join(pkg.dir, 'bin/athena-rx.js'), 'worker'];
     args.push('--redis', redisServer.url, '--stream', stream, '--group', 'fleet', '--consumer', name);
     args.push('--address', athena.address, '--insecure');
-    // 3 s: short enough to pick up a killed worker's jobs soon, long enough that a live worker
-    // starved of CPU on a loaded machine still touches its own jobs in time.
-    args.push('--claim-idle', '3000', '--root', images);
+    // 10 s: short enough to pick up a killed worker's jobs soon, long enough that a live worker
+    // starved of CPU on a loaded machine still touches its own jobs in time (3 s was not, at a
+    // load of 20: another worker claimed live jobs and classified them after their result).
+    args.push('--claim-idle', '10000', '--root', images);
     // Small batches and no compression or hashes: 500 tiny jobs stay cheap.
     args.push('--in-flight', '24', '--batch-size', '8', '--concurrency', '2', '--brotli-quality', '0', '--hashes', 'none');
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -153,7 +154,7 @@ describe('athena-rx worker fleet', () => {
 
     for (const w of workers.slice(2)) w.child.kill('SIGTERM');
     expect(await Promise.all(workers.slice(2).map((w) => w.exited))).toEqual([0, 0]);
-  }, 90_000);
+  }, 180_000);
 
   it('rides out a Redis restart mid-run: the workers reconnect and no job is lost or answered twice', async () => {
     const stream = 'restart';
