@@ -61,6 +61,7 @@ describe('observeTokens', () => {
       TOKEN_ENDPOINT_UNREACHABLE: 0,
       TOKEN_RESPONSE_INVALID: 0,
       TOKEN_REDIRECT_REFUSED: 0,
+      TOKEN_URL_NOT_LOOPBACK: 0,
     });
     status = 503;
     await expect(tokens.getToken()).rejects.toMatchObject({ code: 'TOKEN_REQUEST_FAILED' });
