@@ -50,7 +50,14 @@ export async function main({ env = process.env, out = process.stdout, stop = new
         until: stop,
       }).subscribe({
         next: (event) => {
-          counts[event.kind] += 1;
+          // State changes, once each: the service gone or back, Redis' data lost.
+          if (event.kind === 'outage')
+            process.stderr.write(`athena: ${event.state === 'down' ? 'unreachable' : 'back'} (${event.message})\n`);
+          if (event.kind === 'group-lost' || event.kind === 'dropped')
+            process.stderr.write(`redis: ${'message' in event ? event.message : `job ${event.job} dropped`}\n`);
+          if (event.kind === 'written' || event.kind === 'released' || event.kind === 'dead-lettered' || event.kind === 'superseded') {
+            counts[event.kind] += 1;
+          }
           if (event.kind === 'written' || event.kind === 'dead-lettered') {
             const { job, kind, deliveries } = event.result;
             const code = event.result.kind === 'failure' ? event.result.code : undefined;
