@@ -37,7 +37,7 @@ export async function main({ env = process.env, out = process.stdout, stop = new
   const redis = new Redis(env.REDIS_URL || 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   redis.on('error', (/** @type {Error} */ err) => process.stderr.write(`redis: ${err.message}\n`));
   const { client, close } = await connect(env);
-  const counts = { written: 0, released: 0, 'dead-lettered': 0, superseded: 0, dropped: 0, left: 0, outage: 0, 'group-lost': 0 };
+  const counts = { written: 0, released: 0, 'dead-lettered': 0, superseded: 0 };
   try {
     await new Promise((resolve, reject) => {
       redisWorker(redis, client, {
@@ -63,8 +63,6 @@ export async function main({ env = process.env, out = process.stdout, stop = new
             const code = event.result.kind === 'failure' ? event.result.code : undefined;
             out.write(`${JSON.stringify({ job, kind, ...(code ? { code } : {}), consumer, deliveries })}\n`);
           }
-          // An outage is a state, not a failure: the worker holds its jobs and reads no more until it ends.
-          if (event.kind === 'outage') process.stderr.write(`athena ${event.state}: ${event.message}\n`);
         },
         error: reject,
         complete: () => resolve(undefined),
