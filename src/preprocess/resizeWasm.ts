@@ -69,6 +69,9 @@ const PAGE = 65536;
 
 const up16 = (n: number): number => (n + 15) & ~15;
 
+/** Bytes of consecutive source rows staged per copy (at least two rows whatever the width). */
+const BLOCK_BYTES = 64 * 1024;
+
 /**
  * Writes the horizontal table of `hrow3` / `hrow1` (see resize.wat): per group of four output
  * pixels their left neighbours' byte offsets, then their int16 weight pairs `(w1 << 16) | w0` laid
@@ -114,8 +117,10 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   const H0 = TAB + groups * (cn === 3 ? 64 : 32);
   const H1 = H0 + hBytes;
   const S0 = H1 + hBytes;
-  const sBytes = up16(srcStride + 16); // 8-byte loads start at the last pixel
-  const OUT = S0 + 2 * sBytes;
+  // The staging block: consecutive source rows copied in one piece (at least the two rows of a
+  // pair), with slack for the 8-byte loads that start at the last pixel.
+  const blockRows = Math.max(2, Math.floor(BLOCK_BYTES / srcStride));
+  const OUT = S0 + up16(blockRows * srcStride + 16);
   const outBytes = n * dstH;
   const OUT3 = OUT + up16(outBytes + 16); // the result as B,G,R, unless the rows already are
   const need = OUT3 + 3 * outBytes + 64;
@@ -184,15 +189,35 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   let rowA = -1;
   let rowB = -1;
   const last = srcH - 1;
-  const horizontal = (sy: number, dst: number): void => {
-    const off = sy * srcStride;
-    heap.set(data.subarray(off, off + srcStride), S0);
-    hrow(S0, TAB, dst, groups, 4);
+  const index = rows.index;
+  const clamp = (y: number): number => (y < 0 ? 0 : y > last ? last : y);
+  // Source rows [first, end) are staged at S0. They are copied a block at a time: the rows that
+  // this and the next output rows read, as long as they follow one another and fit in the block.
+  // One copy per block, not per row: right after decoding the rows are cold, and each copy pays
+  // for reaching memory again (two 6 KB row copies cost twice one 12 KB copy of the same pair).
+  let first = 0;
+  let end = 0;
+  const stage = (y0: number, y1: number, dy: number): void => {
+    let stop = y1 + 1;
+    for (let d = dy + 1; d < dstH; d++) {
+      const n0 = clamp(index[d]!);
+      const n1 = clamp(index[d]! + 1) + 1;
+      if (n0 > stop || n1 - y0 > blockRows) break;
+      if (n1 > stop) stop = n1;
+    }
+    heap.set(data.subarray(y0 * srcStride, stop * srcStride), S0);
+    first = y0;
+    end = stop;
   };
   for (let dy = 0; dy < dstH; dy++) {
-    const sy = rows.index[dy]!;
-    const sy0 = sy < 0 ? 0 : sy > last ? last : sy;
-    const sy1 = sy + 1 > last ? last : sy + 1 < 0 ? 0 : sy + 1;
+    const sy = index[dy]!;
+    const sy0 = clamp(sy);
+    const sy1 = clamp(sy + 1);
+    const needA = rowA !== sy0 && rowB !== sy0;
+    const needB = sy1 !== sy0 && rowB !== sy1;
+    if ((needA && (sy0 < first || sy0 >= end)) || (needB && (sy1 < first || sy1 >= end))) {
+      stage(needA ? sy0 : sy1, sy1, dy);
+    }
     if (rowA !== sy0) {
       if (rowB === sy0) {
         const t = hA;
@@ -200,12 +225,12 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
         hB = t;
         rowB = rowA;
       } else {
-        horizontal(sy0, hA);
+        hrow(S0 + (sy0 - first) * srcStride, TAB, hA, groups, 4);
       }
       rowA = sy0;
     }
     if (sy1 !== sy0 && rowB !== sy1) {
-      horizontal(sy1, hB);
+      hrow(S0 + (sy1 - first) * srcStride, TAB, hB, groups, 4);
       rowB = sy1;
     }
     k.vrow(hA, sy1 === sy0 ? hA : hB, rows.w0[dy]!, rows.w1[dy]!, OUT + dy * n, n);
