@@ -31,6 +31,8 @@ interface Kernels {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly hrow3: (src: number, tab: number, out: number, groups: number, shift: number) => void;
   readonly hrow1: (src: number, tab: number, out: number, groups: number, shift: number) => void;
+  readonly hv3: (r0: number, r1: number, tab: number, out: number, groups: number, b0: number, b1: number) => void;
+  readonly hv3swap: (r0: number, r1: number, tab: number, out: number, groups: number, b0: number, b1: number) => void;
   readonly vrow: (h0: number, h1: number, b0: number, b1: number, out: number, n: number) => void;
   readonly vbox: (h0: number, h1: number, out: number, n: number) => void;
   readonly swaprb: (src: number, dst: number, n: number) => void;
@@ -209,6 +211,24 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
     first = y0;
     end = stop;
   };
+  if (cn === 3 && srcH >= 2 * dstH) {
+    // A downscale by 2 or more: each source row serves one output row, so nothing is gained by
+    // keeping horizontal rows; hv3 makes each output row from its two source rows in one pass,
+    // and hv3swap lays R,G,B out as B,G,R on the way (no pass of swaprb over the result).
+    const swap = src.order === 'rgb';
+    const hv = swap ? k.hv3swap : k.hv3;
+    for (let dy = 0; dy < dstH; dy++) {
+      const sy = index[dy]!;
+      const sy0 = clamp(sy);
+      const sy1 = clamp(sy + 1);
+      if (sy0 < first || sy1 >= end) stage(sy0, sy1, dy);
+      const r0 = S0 + (sy0 - first) * srcStride;
+      hv(r0, r0 + (sy1 - sy0) * srcStride, TAB, OUT + dy * n, groups, rows.w0[dy]!, rows.w1[dy]!);
+    }
+    const result = Buffer.allocUnsafe(outBytes);
+    result.set(heap.subarray(OUT, OUT + outBytes));
+    return result;
+  }
   for (let dy = 0; dy < dstH; dy++) {
     const sy = index[dy]!;
     const sy0 = clamp(sy);
