@@ -72,7 +72,7 @@
     (param $r0 i32) (param $r1 i32) (param $tab i32) (param $out i32) (param $groups i32)
     (param $b0 i32) (param $b1 i32)
     (local $ab0 v128) (local $cd0 v128) (local $ab1 v128) (local $cd1 v128) (local $w0 v128)
-    (local $w1 v128) (local $two v128) (local $x v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
+    (local $w1 v128) (local $two v128) (local $x v128) (local $s0 v128) (local $s1 v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
     (local $o3 i32) (local $end i32)
     (local.set $w0 (i32x4.splat (local.get $b0)))
     (local.set $w1 (i32x4.splat (local.get $b1)))
@@ -97,6 +97,9 @@
         (local.set $cd1
           (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o3))
             (v128.load64_zero (i32.add (local.get $r1) (local.get $o2)))))
+        ;; (left, right) byte pairs of the first eight channels, in each row
+        (local.set $s0 (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab0) (local.get $cd0)))
+        (local.set $s1 (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab1) (local.get $cd1)))
         ;; pixels c (last channel) and d: 4 values, packed twice into the high half below
         (local.set $x
           (i32x4.shr_s
@@ -112,15 +115,15 @@
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab0) (local.get $cd0))) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab1) (local.get $cd1))) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s0)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2))
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab0) (local.get $cd0))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab1) (local.get $cd1))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s0)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s1)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2)))
             (i16x8.narrow_i32x4_s (local.get $x) (local.get $x))))
@@ -134,7 +137,7 @@
     (param $r0 i32) (param $r1 i32) (param $tab i32) (param $out i32) (param $groups i32)
     (param $b0 i32) (param $b1 i32)
     (local $ab0 v128) (local $cd0 v128) (local $ab1 v128) (local $cd1 v128) (local $w0 v128)
-    (local $w1 v128) (local $two v128) (local $x v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
+    (local $w1 v128) (local $two v128) (local $x v128) (local $s0 v128) (local $s1 v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
     (local $o3 i32) (local $end i32)
     (local.set $w0 (i32x4.splat (local.get $b0)))
     (local.set $w1 (i32x4.splat (local.get $b1)))
@@ -159,6 +162,9 @@
         (local.set $cd1
           (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o3))
             (v128.load64_zero (i32.add (local.get $r1) (local.get $o2)))))
+        ;; (left, right) byte pairs of the first eight channels, in each row
+        (local.set $s0 (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab0) (local.get $cd0)))
+        (local.set $s1 (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab1) (local.get $cd1)))
         ;; pixels c (last channel) and d: 4 values, packed twice into the high half below
         (local.set $x
           (i32x4.shr_s
@@ -174,15 +180,15 @@
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab0) (local.get $cd0))) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab1) (local.get $cd1))) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s0)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2))
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab0) (local.get $cd0))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab1) (local.get $cd1))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s0)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s1)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2)))
             (i16x8.narrow_i32x4_s (local.get $x) (local.get $x))))
