@@ -58,6 +58,144 @@
         (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
         (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
 
+  ;; hv3: one output row of a 3-channel image straight from its two source rows, for downscales
+  ;; where a source row serves one output row only (so the horizontal rows are not worth keeping):
+  ;; hrow3 on both rows (shift 4) and vrow on the two results, in registers, with no int16 rows in
+  ;; memory. The same arithmetic, so the same bytes: `(dot >> 4) * b` in i32 is `v_mul_hi`'s
+  ;; product of the int16 value (`dot >> 4 <= 32640`) and the int16 weight, before its `>> 16`.
+  ;;   $r0, $r1  the two source rows (may be one row twice), 8 bytes of slack as for hrow3
+  ;;   $tab      hrow3's table
+  ;;   $out      12 bytes per group, 16 bytes of slack (whole vectors are stored, each overlapping
+  ;;             the next group's)
+  ;;   $b0, $b1  the row weights
+  (func (export "hv3")
+    (param $r0 i32) (param $r1 i32) (param $tab i32) (param $out i32) (param $groups i32)
+    (param $b0 i32) (param $b1 i32)
+    (local $ab0 v128) (local $cd0 v128) (local $ab1 v128) (local $cd1 v128) (local $w0 v128)
+    (local $w1 v128) (local $two v128) (local $x v128) (local $s0 v128) (local $s1 v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
+    (local $o3 i32) (local $end i32)
+    (local.set $w0 (i32x4.splat (local.get $b0)))
+    (local.set $w1 (i32x4.splat (local.get $b1)))
+    (local.set $two (i32x4.splat (i32.const 2)))
+    (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
+      (loop $group
+        (local.set $o0 (i32.load (local.get $tab)))
+        (local.set $o1 (i32.load offset=4 (local.get $tab)))
+        (local.set $o2 (i32.load offset=8 (local.get $tab)))
+        (local.set $o3 (i32.load offset=12 (local.get $tab)))
+        (local.set $ab0
+          (v128.load64_lane 1 (i32.add (local.get $r0) (local.get $o1))
+            (v128.load64_zero (i32.add (local.get $r0) (local.get $o0)))))
+        (local.set $cd0
+          (v128.load64_lane 1 (i32.add (local.get $r0) (local.get $o3))
+            (v128.load64_zero (i32.add (local.get $r0) (local.get $o2)))))
+        (local.set $ab1
+          (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o1))
+            (v128.load64_zero (i32.add (local.get $r1) (local.get $o0)))))
+        (local.set $cd1
+          (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o3))
+            (v128.load64_zero (i32.add (local.get $r1) (local.get $o2)))))
+        ;; (left, right) byte pairs of the first eight channels, in each row
+        (local.set $s0 (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab0) (local.get $cd0)))
+        (local.set $s1 (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab1) (local.get $cd1)))
+        ;; pixels c (last channel) and d: 4 values, packed twice into the high half below
+        (local.set $x
+          (i32x4.shr_s
+            (i32x4.add
+              (i32x4.add
+                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 18 21 24 27 25 28 26 29 0 0 0 0 0 0 0 0 (local.get $ab0) (local.get $cd0))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 18 21 24 27 25 28 26 29 0 0 0 0 0 0 0 0 (local.get $ab1) (local.get $cd1))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+              (local.get $two))
+            (i32.const 2)))
+        (v128.store (local.get $out)
+          (i8x16.narrow_i16x8_u
+            (i16x8.narrow_i32x4_s
+              (i32x4.shr_s
+                (i32x4.add
+                  (i32x4.add
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s0)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                  (local.get $two))
+                (i32.const 2))
+              (i32x4.shr_s
+                (i32x4.add
+                  (i32x4.add
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s0)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s1)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                  (local.get $two))
+                (i32.const 2)))
+            (i16x8.narrow_i32x4_s (local.get $x) (local.get $x))))
+        (local.set $out (i32.add (local.get $out) (i32.const 12)))
+        (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
+        (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
+
+  ;; hv3swap: hv3 that also reverses the channels of each pixel (R,G,B in, B,G,R out): only the
+  ;; byte shuffles differ (the weights are per pixel, the same for its three channels).
+  (func (export "hv3swap")
+    (param $r0 i32) (param $r1 i32) (param $tab i32) (param $out i32) (param $groups i32)
+    (param $b0 i32) (param $b1 i32)
+    (local $ab0 v128) (local $cd0 v128) (local $ab1 v128) (local $cd1 v128) (local $w0 v128)
+    (local $w1 v128) (local $two v128) (local $x v128) (local $s0 v128) (local $s1 v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
+    (local $o3 i32) (local $end i32)
+    (local.set $w0 (i32x4.splat (local.get $b0)))
+    (local.set $w1 (i32x4.splat (local.get $b1)))
+    (local.set $two (i32x4.splat (i32.const 2)))
+    (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
+      (loop $group
+        (local.set $o0 (i32.load (local.get $tab)))
+        (local.set $o1 (i32.load offset=4 (local.get $tab)))
+        (local.set $o2 (i32.load offset=8 (local.get $tab)))
+        (local.set $o3 (i32.load offset=12 (local.get $tab)))
+        (local.set $ab0
+          (v128.load64_lane 1 (i32.add (local.get $r0) (local.get $o1))
+            (v128.load64_zero (i32.add (local.get $r0) (local.get $o0)))))
+        (local.set $cd0
+          (v128.load64_lane 1 (i32.add (local.get $r0) (local.get $o3))
+            (v128.load64_zero (i32.add (local.get $r0) (local.get $o2)))))
+        (local.set $ab1
+          (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o1))
+            (v128.load64_zero (i32.add (local.get $r1) (local.get $o0)))))
+        (local.set $cd1
+          (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o3))
+            (v128.load64_zero (i32.add (local.get $r1) (local.get $o2)))))
+        ;; (left, right) byte pairs of the first eight channels, in each row
+        (local.set $s0 (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab0) (local.get $cd0)))
+        (local.set $s1 (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab1) (local.get $cd1)))
+        ;; pixels c (last channel) and d: 4 values, packed twice into the high half below
+        (local.set $x
+          (i32x4.shr_s
+            (i32x4.add
+              (i32x4.add
+                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 16 19 26 29 25 28 24 27 0 0 0 0 0 0 0 0 (local.get $ab0) (local.get $cd0))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 16 19 26 29 25 28 24 27 0 0 0 0 0 0 0 0 (local.get $ab1) (local.get $cd1))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+              (local.get $two))
+            (i32.const 2)))
+        (v128.store (local.get $out)
+          (i8x16.narrow_i16x8_u
+            (i16x8.narrow_i32x4_s
+              (i32x4.shr_s
+                (i32x4.add
+                  (i32x4.add
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s0)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                  (local.get $two))
+                (i32.const 2))
+              (i32x4.shr_s
+                (i32x4.add
+                  (i32x4.add
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s0)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s1)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                  (local.get $two))
+                (i32.const 2)))
+            (i16x8.narrow_i32x4_s (local.get $x) (local.get $x))))
+        (local.set $out (i32.add (local.get $out) (i32.const 12)))
+        (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
+        (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
+
   ;; hrow1: hrow3 for grey, `(S[x] * w0 + S[x + 1] * w1) >> shift`, one int16 per output pixel.
   ;;   $tab  per group of 4 output pixels, 32 bytes: 4 x i32 offsets, then the pairs [a b c d]
   ;;   $out  4 int16 per group

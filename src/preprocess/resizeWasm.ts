@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RawImage } from './bgrImage';
-import { axisTable, isExactHalf } from './resizeTables';
+import { type AxisTable, axisTable, isExactHalf } from './resizeTables';
 
 /*
  * The resize of `./resize` on WebAssembly SIMD kernels (`resize.wat`, assembled into the committed
@@ -31,6 +31,8 @@ interface Kernels {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly hrow3: (src: number, tab: number, out: number, groups: number, shift: number) => void;
   readonly hrow1: (src: number, tab: number, out: number, groups: number, shift: number) => void;
+  readonly hv3: (r0: number, r1: number, tab: number, out: number, groups: number, b0: number, b1: number) => void;
+  readonly hv3swap: (r0: number, r1: number, tab: number, out: number, groups: number, b0: number, b1: number) => void;
   readonly vrow: (h0: number, h1: number, b0: number, b1: number, out: number, n: number) => void;
   readonly vbox: (h0: number, h1: number, out: number, n: number) => void;
   readonly swaprb: (src: number, dst: number, n: number) => void;
@@ -69,12 +71,17 @@ const PAGE = 65536;
 
 const up16 = (n: number): number => (n + 15) & ~15;
 
+/** Bytes of consecutive source rows staged per copy (at least two rows whatever the width). */
+const BLOCK_BYTES = 64 * 1024;
+
 /**
  * Writes the horizontal table of `hrow3` / `hrow1` (see resize.wat): per group of four output
  * pixels their left neighbours' byte offsets, then their int16 weight pairs `(w1 << 16) | w0` laid
  * out for `i32x4.dot_i16x8_s` over the channels of the group.
  */
-function writeTable(tab: Int32Array, cn: 1 | 3, x0: (dx: number) => number, w: (dx: number) => number, dstW: number): void {
+function writeTable(key: string, tab: Int32Array, cn: 1 | 3, x0: (dx: number) => number, w: (dx: number) => number, dstW: number): void {
+  if (tableKey === key) return; // already in memory
+  tableKey = key;
   const groups = (dstW + 3) >> 2;
   const entry = cn === 3 ? 16 : 8; // i32 per group
   for (let g = 0; g < groups; g++) {
@@ -114,8 +121,10 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   const H0 = TAB + groups * (cn === 3 ? 64 : 32);
   const H1 = H0 + hBytes;
   const S0 = H1 + hBytes;
-  const sBytes = up16(srcStride + 16); // 8-byte loads start at the last pixel
-  const OUT = S0 + 2 * sBytes;
+  // The staging block: consecutive source rows copied in one piece (at least the two rows of a
+  // pair), with slack for the 8-byte loads that start at the last pixel.
+  const blockRows = Math.max(2, Math.floor(BLOCK_BYTES / srcStride));
+  const OUT = S0 + up16(blockRows * srcStride + 16);
   const outBytes = n * dstH;
   const OUT3 = OUT + up16(outBytes + 16); // the result as B,G,R, unless the rows already are
   const need = OUT3 + 3 * outBytes + 64;
@@ -139,16 +148,14 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
     // OpenCV's exact-2x INTER_AREA path: hrow sums each horizontal pair (weights 1, 1, no shift),
     // vbox adds the two rows and rounds: (a + b + c + d + 2) >> 2.
     const key = `half:${cn}:${dstW}`;
-    if (tableKey !== key) {
-      writeTable(
-        tab,
-        cn,
-        (dx) => 2 * dx * cn,
-        () => 0x10001,
-        dstW,
-      );
-      tableKey = key;
-    }
+    writeTable(
+      key,
+      tab,
+      cn,
+      (dx) => 2 * dx * cn,
+      () => 0x10001,
+      dstW,
+    );
     for (let dy = 0; dy < dstH; dy++) {
       const r0 = 2 * dy * srcStride;
       // Both source rows in one copy, into S0 and on (the two staging rows hold them with slack).
@@ -166,16 +173,14 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   // also sets fx = 0, so the weight of that neighbour is 0 (the byte read is slack or the next
   // pixel, and adds nothing).
   const key = `${srcW}:${cn}:${dstW}`;
-  if (tableKey !== key) {
-    writeTable(
-      tab,
-      cn,
-      (dx) => cols.index[dx]! * cn,
-      (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!,
-      dstW,
-    );
-    tableKey = key;
-  }
+  writeTable(
+    key,
+    tab,
+    cn,
+    (dx) => cols.index[dx]! * cn,
+    (dx) => (cols.w1[dx]! << 16) | cols.w0[dx]!,
+    dstW,
+  );
 
   // The two cached horizontal rows (OpenCV's ring of ksize = 2), by offset; swapped when moving
   // down by one source row.
@@ -183,16 +188,21 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   let hB = H1;
   let rowA = -1;
   let rowB = -1;
-  const last = srcH - 1;
-  const horizontal = (sy: number, dst: number): void => {
-    const off = sy * srcStride;
-    heap.set(data.subarray(off, off + srcStride), S0);
-    hrow(S0, TAB, dst, groups, 4);
-  };
+  const rowsIn = new Stager(heap, data, srcStride, S0, blockRows, rows.index, srcH - 1);
+  if (cn === 3 && srcH >= 2 * dstH) {
+    // Downscale by 2 or more: no source row serves two output rows, so hv3 makes each output row
+    // from its two source rows in one pass (hv3swap: R,G,B in, B,G,R out, so no swaprb pass).
+    onePass(src.order === 'rgb' ? k.hv3swap : k.hv3, rowsIn, rows, TAB, OUT, n, groups);
+    const result = Buffer.allocUnsafe(outBytes);
+    result.set(heap.subarray(OUT, OUT + outBytes));
+    return result;
+  }
   for (let dy = 0; dy < dstH; dy++) {
-    const sy = rows.index[dy]!;
-    const sy0 = sy < 0 ? 0 : sy > last ? last : sy;
-    const sy1 = sy + 1 > last ? last : sy + 1 < 0 ? 0 : sy + 1;
+    const sy0 = rowsIn.top(dy);
+    const sy1 = rowsIn.bottom(dy);
+    const needA = rowA !== sy0 && rowB !== sy0;
+    const needB = sy1 !== sy0 && rowB !== sy1;
+    if ((needA && !rowsIn.has(sy0)) || (needB && !rowsIn.has(sy1))) rowsIn.stage(needA ? sy0 : sy1, sy1, dy);
     if (rowA !== sy0) {
       if (rowB === sy0) {
         const t = hA;
@@ -200,17 +210,85 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
         hB = t;
         rowB = rowA;
       } else {
-        horizontal(sy0, hA);
+        hrow(rowsIn.at(sy0), TAB, hA, groups, 4);
       }
       rowA = sy0;
     }
     if (sy1 !== sy0 && rowB !== sy1) {
-      horizontal(sy1, hB);
+      hrow(rowsIn.at(sy1), TAB, hB, groups, 4);
       rowB = sy1;
     }
     k.vrow(hA, sy1 === sy0 ? hA : hB, rows.w0[dy]!, rows.w1[dy]!, OUT + dy * n, n);
   }
   return finish(k, heap, src, OUT, OUT3, outBytes);
+}
+
+/** The one-pass downscale (`hv3` or `hv3swap`) of every output row into memory at `out`. */
+function onePass(hv: Kernels['hv3'], rowsIn: Stager, rows: AxisTable, tab: number, out: number, n: number, groups: number): void {
+  const dstH = rows.index.length;
+  for (let dy = 0; dy < dstH; dy++) {
+    const sy0 = rowsIn.top(dy);
+    const sy1 = rowsIn.bottom(dy);
+    if (!rowsIn.has(sy0) || !rowsIn.has(sy1)) rowsIn.stage(sy0, sy1, dy);
+    hv(rowsIn.at(sy0), rowsIn.at(sy1), tab, out + dy * n, groups, rows.w0[dy]!, rows.w1[dy]!);
+  }
+}
+
+/**
+ * The source rows in WebAssembly memory: rows [first, end) of the image, staged at `base`. They
+ * are copied a block at a time: the rows that this and the next output rows read, as long as they
+ * follow one another and fit in the block. One copy per block, not per row: right after decoding
+ * the rows are cold, and each copy pays for reaching memory again (two 6 KB row copies cost about
+ * twice one 12 KB copy of the same pair).
+ */
+class Stager {
+  private first = 0;
+  private end = 0;
+  constructor(
+    private readonly heap: Uint8Array,
+    private readonly data: Uint8Array,
+    private readonly stride: number,
+    private readonly base: number,
+    private readonly blockRows: number,
+    private readonly index: Int32Array,
+    private readonly last: number,
+  ) {}
+
+  /** The two source rows of output row `dy`, clamped as OpenCV clamps them when reading. */
+  top(dy: number): number {
+    return this.clamp(this.index[dy]!);
+  }
+
+  bottom(dy: number): number {
+    return this.clamp(this.index[dy]! + 1);
+  }
+
+  has(y: number): boolean {
+    return y >= this.first && y < this.end;
+  }
+
+  /** The offset of staged row `y` in memory. */
+  at(y: number): number {
+    return this.base + (y - this.first) * this.stride;
+  }
+
+  /** Stages rows y0..y1 (output row `dy` reads them), and the following rows that fit. */
+  stage(y0: number, y1: number, dy: number): void {
+    let stop = y1 + 1;
+    for (let d = dy + 1; d < this.index.length; d++) {
+      const n0 = this.clamp(this.index[d]!);
+      const n1 = this.clamp(this.index[d]! + 1) + 1;
+      if (n0 > stop || n1 - y0 > this.blockRows) break;
+      if (n1 > stop) stop = n1;
+    }
+    this.heap.set(this.data.subarray(y0 * this.stride, stop * this.stride), this.base);
+    this.first = y0;
+    this.end = stop;
+  }
+
+  private clamp(y: number): number {
+    return y < 0 ? 0 : y > this.last ? this.last : y;
+  }
 }
 
 /** The resized image in the decoder's layout to B,G,R, copied out of WebAssembly memory. */

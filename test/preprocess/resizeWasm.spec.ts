@@ -77,6 +77,12 @@ describe('resize: WebAssembly SIMD kernels', () => {
     [12, 4000, 448, 448],
     [4000, 12, 448, 448],
     [2001, 1499, 448, 448],
+    // Photo sizes, downscaled 2x or more vertically: the one-pass kernels hv3 / hv3swap.
+    [3518, 2639, 448, 448],
+    [1629, 1629, 448, 448],
+    [900, 896, 448, 448],
+    [897, 897, 448, 448],
+    [1000, 3000, 7, 448],
     [10, 6, 5, 3],
     [22, 14, 11, 7],
     [9, 9, 4, 4],
