@@ -41,16 +41,26 @@ export interface MetricsEndpoint {
   stop(): Promise<void>;
 }
 
-/** Reads `--metrics-port` and `--metrics-host`; undefined when no port was given. */
-export function resolveMetrics(flags: Flags): { port: number; host: string } | undefined {
+/**
+ * Reads `--metrics-port` and `--metrics-host`; undefined when no port was given. `hostServesOther`:
+ * another endpoint of the command listens on `--metrics-host` too (the worker's `--health-port`),
+ * so the host may be given without a metrics port.
+ */
+export function resolveMetrics(flags: Flags, hostServesOther = false): { port: number; host: string } | undefined {
   const port = intFlag(flags, 'metrics-port', { min: 1, max: 65535 });
-  const host = stringFlag(flags, 'metrics-host');
+  const host = resolveMetricsHost(flags);
   if (port === undefined) {
-    if (host !== undefined) throw new UsageError('--metrics-host needs --metrics-port');
+    if (stringFlag(flags, 'metrics-host') !== undefined && !hostServesOther) throw new UsageError('--metrics-host needs --metrics-port');
     return undefined;
   }
+  return { port, host };
+}
+
+/** `--metrics-host`, checked, or {@link DEFAULT_METRICS_HOST}. */
+export function resolveMetricsHost(flags: Flags): string {
+  const host = stringFlag(flags, 'metrics-host');
   if (host === '') throw new UsageError('--metrics-host must not be empty');
-  return { port, host: host ?? DEFAULT_METRICS_HOST };
+  return host ?? DEFAULT_METRICS_HOST;
 }
 
 /**

@@ -203,4 +203,27 @@ describe('a metrics port already taken exits 2 before any work', () => {
     expect(io.err()).toContain('cannot listen on 127.0.0.1');
     expect(io.err()).not.toMatch(/redis/i);
   });
+
+  it('worker: --metrics-host also places --health-port, without a metrics port (a probe of the pod address needs it)', async () => {
+    const redisPort = await freePort();
+    const args = [
+      'worker',
+      '--stream',
+      'jobs',
+      '--any-path',
+      '--redis',
+      `redis://127.0.0.1:${redisPort}`,
+      '--address',
+      server.address,
+      '--insecure',
+    ];
+    const alone = fakeIo({ cwd: root });
+    expect(await main([...args, '--metrics-host', '127.0.0.1'], alone)).toBe(2);
+    expect(alone.err()).toContain('--metrics-host needs --metrics-port');
+    // The taken port shows where the health endpoint tried to listen: on the host given.
+    const io = fakeIo({ cwd: root });
+    expect(await main([...args, '--metrics-host', '127.0.0.1', '--health-port', String(taken.port)], io)).toBe(2);
+    expect(io.err()).toContain(`--health-port ${taken.port}: cannot listen on 127.0.0.1:${taken.port}`);
+    expect(io.err()).not.toMatch(/redis/i);
+  });
 });

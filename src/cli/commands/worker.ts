@@ -16,10 +16,10 @@ import { CONNECTION_HELP, CONNECTION_OPTIONS, connect, resolveConnection } from 
 import { startHealthEndpoint } from '../healthEndpoint';
 import { EXIT, UsageError, type Command } from '../io';
 import {
-  DEFAULT_METRICS_HOST,
   METRICS_HELP,
   METRICS_OPTIONS,
   resolveMetrics,
+  resolveMetricsHost,
   startMetricsEndpoint,
   type MetricsEndpoint,
 } from '../metricsEndpoint';
@@ -97,9 +97,12 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   const { url, stream } = resolveRedis(flags, io.env);
   const settings = resolveWorkerPipeline(flags);
   const config = resolveConnection(flags, io.env);
-  const metricsAt = resolveMetrics(flags);
-  const queue = resolveQueue(flags, io.cwd, stream);
   const healthPort = intFlag(flags, 'health-port', { min: 1, max: 65535 });
+  // The health endpoint listens on --metrics-host too: a supervisor probing the pod's address
+  // needs it without a metrics port.
+  const metricsAt = resolveMetrics(flags, healthPort !== undefined);
+  const healthHost = resolveMetricsHost(flags);
+  const queue = resolveQueue(flags, io.cwd, stream);
 
   const endpoint: MetricsEndpoint | undefined = metricsAt ? await startMetricsEndpoint(metricsAt) : undefined;
   if (endpoint) io.stderr.write(`metrics for Prometheus at ${endpoint.url}\n`);
@@ -108,9 +111,7 @@ export const worker: Command = withHelp(HELP, async (args, io) => {
   const health =
     healthPort === undefined
       ? undefined
-      : await startHealthEndpoint({ port: healthPort, host: metricsAt?.host ?? DEFAULT_METRICS_HOST }, () =>
-          healthOf(stats, redisState),
-        ).catch(async (err: unknown) => {
+      : await startHealthEndpoint({ port: healthPort, host: healthHost }, () => healthOf(stats, redisState)).catch(async (err: unknown) => {
           await endpoint?.stop();
           throw err;
         });
