@@ -48,7 +48,9 @@ describe('observeTokens', () => {
   it('counts each token that could not be had, by code; every code starts at 0; a token had counts nothing', async () => {
     const reader = new TestReader();
     const provider = new MeterProvider({ readers: [reader] });
-    const tokens = observeTokens(oauthClientCredentials({ clientId: 'id', clientSecret: 'secret', tokenUrl: url }), {
+    // retryBudgetMs 0: each getToken() is one request, so that each 503 is one counted failure at
+    // once (the default retries a 5xx for 10 s of real time).
+    const tokens = observeTokens(oauthClientCredentials({ clientId: 'id', clientSecret: 'secret', tokenUrl: url, retryBudgetMs: 0 }), {
       meter: provider.getMeter('athena-rx'),
     });
     const count = async () => {
