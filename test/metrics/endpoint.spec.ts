@@ -185,10 +185,10 @@ describe('a metrics port already taken exits 2 before any work', () => {
     expect(io.err()).toContain('cannot listen on 127.0.0.1');
   });
 
-  it('worker: neither Redis nor the service is contacted', async () => {
-    const redisPort = await freePort(); // nothing listens there: a contact would fail otherwise
-    const io = fakeIo({ cwd: root });
-    const args = [
+  /** A worker's command line whose Redis is a free port: nothing listens there, so a contact would fail. */
+  const workerArgs = async (): Promise<string[]> => {
+    const redisPort = await freePort();
+    return [
       'worker',
       '--stream',
       'jobs',
@@ -199,24 +199,18 @@ describe('a metrics port already taken exits 2 before any work', () => {
       server.address,
       '--insecure',
     ];
+  };
+
+  it('worker: neither Redis nor the service is contacted', async () => {
+    const io = fakeIo({ cwd: root });
+    const args = await workerArgs();
     expect(await main([...args, '--metrics-port', String(taken.port)], io)).toBe(2);
     expect(io.err()).toContain('cannot listen on 127.0.0.1');
     expect(io.err()).not.toMatch(/redis/i);
   });
 
   it('worker: --metrics-host also places --health-port, without a metrics port (a probe of the pod address needs it)', async () => {
-    const redisPort = await freePort();
-    const args = [
-      'worker',
-      '--stream',
-      'jobs',
-      '--any-path',
-      '--redis',
-      `redis://127.0.0.1:${redisPort}`,
-      '--address',
-      server.address,
-      '--insecure',
-    ];
+    const args = await workerArgs();
     const alone = fakeIo({ cwd: root });
     expect(await main([...args, '--metrics-host', '127.0.0.1'], alone)).toBe(2);
     expect(alone.err()).toContain('--metrics-host needs --metrics-port');
