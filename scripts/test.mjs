@@ -1,0 +1,34 @@
+// `npm test`: the static checks (`npm run check`, scripts/check.mjs) and jest, at the same time.
+//
+// Why at once and not one after the other: jest spends much of its wall time waiting (an outage of
+// the server, Redis workers, child processes starting), and the checks are single-threaded, so
+// running them beside jest fills the cores that jest leaves idle instead of adding their whole
+// time in front of it (issue 23). Nothing they do touches what the tests read: the checks write
+// only to node_modules/.cache/athena-rx/ and temporary folders.
+//
+// Jest's output streams as it comes; each check prints one line when it ends (its whole output
+// when it fails). Arguments go to jest (`npm test -- test/cli`). Exit status 1 when either fails,
+// and the last lines say which.
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+function run(command, args) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: 'inherit' });
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const started = Date.now();
+const [checks, jest] = await Promise.all([
+  run(process.execPath, ['scripts/check.mjs']),
+  run(process.execPath, [require.resolve('jest/bin/jest'), ...process.argv.slice(2)]),
+]);
+const secs = ((Date.now() - started) / 1000).toFixed(0);
+const failed = [checks !== 0 && 'the static checks (npm run check)', jest !== 0 && 'jest'].filter(Boolean);
+process.stdout.write(
+  failed.length === 0 ? `npm test: all passed in ${secs} s\n` : `npm test: FAILED: ${failed.join(' and ')} (${secs} s)\n`,
+);
+process.exit(failed.length === 0 ? 0 : 1);
