@@ -15,7 +15,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildInputsHash, cacheDir } from './cache.mjs';
+import { buildInputsHash, cacheDir, cachePath, contentHash } from './cache.mjs';
 
 const require = createRequire(import.meta.url);
 const { CompilerState, Extractor, ExtractorConfig, ExtractorLogLevel } = require('@microsoft/api-extractor');
@@ -76,7 +76,28 @@ function distIsCurrent() {
   return readFileSync(record, 'utf8').trim() === buildInputsHash();
 }
 
+/**
+ * What the check's verdict depends on: the sources the declarations come from (with the compiler's
+ * version), the reports, the exports and this script, and API Extractor's version. A check that
+ * passed with the same inputs passes again, so a second `npm test` with the public surface
+ * untouched skips the work (issue 23). `--update` always runs.
+ */
+function checkInputsHash() {
+  const extractor = JSON.parse(readFileSync(require.resolve('@microsoft/api-extractor/package.json'), 'utf8')).version;
+  const reports = readdirSync(reportFolder)
+    .filter((f) => f.endsWith('.api.md'))
+    .map((f) => `etc/${f}`)
+    .sort();
+  return `${extractor}:${buildInputsHash()}:${contentHash([...reports, 'package.json', 'scripts/api-report.mjs'])}`;
+}
+
 mkdirSync(reportFolder, { recursive: true });
+const passedRecord = cachePath('api-check-passed.txt');
+const inputs = checkInputsHash();
+if (!update && existsSync(passedRecord) && readFileSync(passedRecord, 'utf8') === inputs) {
+  console.log('every entry point matches etc/ (unchanged since the last passing check)');
+  process.exit(0);
+}
 // In the package's git-ignored tmp/, so that the declarations resolve rxjs and @grpc/grpc-js from
 // node_modules/ (not inside node_modules/, where API Extractor would take them for a dependency's),
 // in a folder of its own per run.
@@ -190,6 +211,8 @@ try {
   if (failed) {
     console.error('\nIf the change to the public API is intended, run `npm run api:update` and commit etc/.');
     process.exitCode = 1;
+  } else if (!update) {
+    writeFileSync(passedRecord, inputs);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
