@@ -50,6 +50,7 @@ export class DropWatch {
   private misses = 0;
   /** Batches that reached the session (any arrival shows the way between the stages moves). */
   private arrivals = 0;
+  private lastArrival = 0;
   /** Ids judged dropped, with when their wait began. */
   private readonly judged = new Map<string, number>();
   /** Giving credits back (which runs preprocess's waiting acquires); the source completed meanwhile. */
@@ -80,14 +81,20 @@ export class DropWatch {
   /** The window may be stuck: if it is, waits out the grace; credits still stuck after it, with nothing arrived, were dropped. */
   check(): void {
     if (this.timer || this.h.grace === Infinity || this.h.over() || !this.stuck()) return;
-    const began = this.h.now();
+    this.wait(this.h.now());
+  }
+
+  /** Judges the stuck credits once the grace has passed since `began` with no arrival. */
+  private wait(began: number): void {
     const arrivals = this.arrivals;
-    this.timer = this.h.after(this.grace * 2 ** Math.min(this.misses, MOST_DOUBLINGS), () => {
+    const grace = this.grace * 2 ** Math.min(this.misses, MOST_DOUBLINGS);
+    this.timer = this.h.after(Math.max(0, began + grace - this.h.now()), () => {
       this.timer = undefined;
-      // Something arrived meanwhile: the way between the stages moves; judge afresh.
-      if (this.arrivals !== arrivals) return this.check();
+      if (this.h.over()) return;
       const stuck = this.stuck();
       if (!stuck) return;
+      // Something arrived meanwhile: the way between the stages moves; the grace runs from then.
+      if (this.arrivals !== arrivals) return this.wait(this.lastArrival);
       this.misses += 1;
       this.recover(stuck, began);
     });
@@ -96,6 +103,7 @@ export class DropWatch {
   /** A batch reached the session. */
   arrived(): void {
     this.arrivals += 1;
+    this.lastArrival = this.h.now();
     this.misses = 0;
   }
 

@@ -337,7 +337,7 @@ export class ClassifySession<R> {
   }
 
   private accept(batch: readonly ClassifyItem<R>[]): void {
-    this.drops?.arrived();
+    if (Array.isArray(batch) && batch.length > 0) this.drops?.arrived();
     const group = readBatch(batch, {
       known: (id) => this.ledger.get(id) !== undefined,
       reject: (result) => this.reject(result),
@@ -363,7 +363,7 @@ export class ClassifySession<R> {
   /** Emits a failure that is final before sending, and gives back the credit its id holds. */
   private reject(result: ClassificationFailure<R>): void {
     this.emit({ kind: 'rejected', at: this.now(), result });
-    this.c.window?.giveBack(result.correlationId);
+    if (this.c.window?.giveBack(result.correlationId) === false) this.drops?.late(result.correlationId);
   }
 
   // --- the end ---
