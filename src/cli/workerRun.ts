@@ -120,12 +120,12 @@ export function runUntilStopped(
       stop.redisState.stopping = true;
       if (stop.redisState.down) return leave('stopping at once: Redis is unreachable, so nothing held could be written back');
       io.stderr.write(
-        `stopping: finishing the ${stop.stats.held} ${stop.stats.held === 1 ? 'job' : 'jobs'} in flight within ${stop.shutdownTimeoutMs / 1000} s (signal again to leave them to other workers)\n`,
+        `stopping: finishing the ${stop.stats.held} ${stop.stats.held === 1 ? 'job' : 'jobs'} in flight within ${stop.shutdownTimeoutMs / 1000} s${stop.stats.athenaDown ? ', if the Athena service comes back' : ''} (signal again to leave them to other workers)\n`,
       );
-      timer = setTimeout(
-        () => leave(`the jobs in flight were not finished within --shutdown-timeout ${stop.shutdownTimeoutMs / 1000} s`),
-        stop.shutdownTimeoutMs,
-      );
+      const late = `the jobs in flight were not finished within --shutdown-timeout ${stop.shutdownTimeoutMs / 1000} s`;
+      // In an outage nothing could finish them: say so, or the supervisor's log blames the timeout.
+      const why = (): string => (stop.stats.athenaDown ? `${late} (the Athena service is unreachable)` : late);
+      timer = setTimeout(() => leave(why()), stop.shutdownTimeoutMs);
       until.next();
     };
     const finish = (outcome: { failure?: unknown; abandoned?: string }): void => {

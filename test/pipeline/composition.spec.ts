@@ -96,7 +96,7 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
           preprocess<number>({ window }),
           filter((item) => item.ref! % 5 < 2), // keeps 0, 1, 5, 6, 10, 11, 15, 16
           bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
-          classify<number>(client(), { window }),
+          classify<number>(client(), { window, dropGraceMs: 1000 }),
           tap((e) => {
             if (e.kind !== 'dropped') return;
             dropped.push(...e.correlationIds);
@@ -123,6 +123,72 @@ describe('pipeline over loopback: operators of yours between the stages', () => 
     } finally {
       warn.mockRestore();
     }
+  });
+
+  /** Runs 6 images through a window of 2 with `between` after preprocess; counts images alive (left preprocess, no result yet). */
+  async function heldBack(between: MonoTypeOperatorFunction<ClassifyItem<number>>, options: { dropGraceMs?: number } = {}) {
+    const window = inFlightWindow(2);
+    const seen = { alive: 0, mostAlive: 0, dropped: [] as string[] };
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const results = await lastValueFrom(
+        from(rawImages(6)).pipe(
+          preprocess<number>({ window }),
+          tap(() => (seen.mostAlive = Math.max(seen.mostAlive, (seen.alive += 1)))),
+          between,
+          bufferBatch<ClassifyItem<number>>({ maxCount: 2, maxWaitMs: 5 }),
+          classify<number>(client(), { window, ...options }),
+          tap((e) => e.kind === 'dropped' && seen.dropped.push(...e.correlationIds)),
+          correlate<number>(),
+          tap(() => (seen.alive -= 1)),
+          toArray(),
+        ),
+      );
+      const codes = warn.mock.calls.map(([, o]) => (o as { code?: string } | undefined)?.code);
+      return { results: ours(results), seen, window, codes };
+    } finally {
+      warn.mockRestore();
+    }
+  }
+
+  it.each<[string, MonoTypeOperatorFunction<ClassifyItem<number>>]>([
+    ['delay(1500)', delay(1500)],
+    ['a concatMap holding each image 1.2 s', concatMap((item) => of(item).pipe(delay(1200)))],
+  ])(
+    '%s between preprocess and bufferBatch (longer than 1 s): every image once, no drop reported, never more alive than the window',
+    async (_, between) => {
+      const { results, seen, window, codes } = await heldBack(between);
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          6,
+        ),
+      ).toEqual({ missing: [], twice: [] });
+      expect(results.every((r) => r.kind === 'success')).toBe(true);
+      expect(seen.dropped).toEqual([]);
+      expect(codes).not.toContain('ATHENA_RX_IMAGES_DROPPED');
+      expect(seen.mostAlive).toBeLessThanOrEqual(2);
+      expect(window.inUse).toBe(0);
+    },
+  );
+
+  it('an image held longer than dropGraceMs is reported dropped, then still gets exactly one result; the window ends at 0', async () => {
+    // Image 0 is held 3 s, well over the 300 ms grace given (even on a loaded machine); the others pass at once.
+    const between = concatMap((item: ClassifyItem<number>) => of(item).pipe(delay(item.ref === 0 ? 3000 : 0)));
+    const { results, seen, window, codes } = await heldBack(between, { dropGraceMs: 300 });
+    expect(
+      accountedOnce(
+        results.map((r) => r.ref),
+        6,
+      ),
+    ).toEqual({ missing: [], twice: [] });
+    expect(results.every((r) => r.kind === 'success')).toBe(true);
+    expect(seen.dropped.length).toBeGreaterThan(0);
+    expect(codes.filter((c) => c === 'ATHENA_RX_IMAGES_DROPPED')).toHaveLength(1);
+    expect(codes.filter((c) => c === 'ATHENA_RX_DROP_GRACE_RAISED')).toHaveLength(1);
+    expect(window.inUse).toBe(0);
+    expect(window.unclaimed()).toEqual([]);
+    expect(seen.alive).toBe(0);
   });
 
   it.each<[string, Between]>([

@@ -9,6 +9,7 @@ import type { InFlightWindow } from '../inFlightWindow';
 import { PipelineContext } from '../pipelineContext';
 import type { CircuitBreaker } from '../../reliability/circuitBreaker';
 import { timedReconnect, type ReconnectOptions, type ReconnectPolicy } from './connection';
+import { DEFAULT_DROP_GRACE_MS } from './drops';
 import type { ClassifyEvent, ClassifyItem } from './events';
 import { ClassifySession } from './session';
 import type { SessionConfig } from './sessionConfig';
@@ -42,6 +43,16 @@ export interface ClassifyOptions {
   readonly backlogGraceMs?: number;
   /** @deprecated Renamed `backlogGraceMs`; this name goes in the next minor version. */
   readonly backlogGrace?: number;
+  /**
+   * With a `window`: how long the window may stay blocked on credits of images that left
+   * `preprocess` but never reached `classify`, with no image arriving meanwhile, before they count
+   * as dropped (a `filter` between the stages) and their credits are given back. An operator of
+   * yours that holds an image back for longer (a `delay`, a slow `concatMap`) is taken for a drop
+   * (then the grace is raised for the subscription, and a warning says so): set it above the longest
+   * hold. `Infinity`: never judged by time, only when the source completes. Default 10,000
+   * (docs/reliability.md, "Images dropped between the stages").
+   */
+  readonly dropGraceMs?: number;
   /**
    * When to reopen a broken stream: the outage budget's settings (default 60 s, see
    * {@link ReconnectOptions}), or a policy of your own that is told each break and returns the
@@ -123,6 +134,7 @@ function resolve(
       'backlogGraceMs',
       ms('backlogGraceMs', options.backlogGraceMs, 'backlogGrace', options.backlogGrace) ?? DEFAULTS.backlogGrace,
     ),
+    dropGrace: dropGrace(options.dropGraceMs),
     reconnect: isPolicy(options.reconnect)
       ? options.reconnect
       : timedReconnect(checkReconnect(options.reconnect), options.random ?? Math.random),
@@ -136,6 +148,13 @@ function resolve(
     defaultAffiliate: options.affiliate ?? client.affiliate ?? '',
     ...(givenId !== undefined ? { givenId } : {}),
   };
+}
+
+function dropGrace(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_DROP_GRACE_MS;
+  if (typeof value !== 'number' || !(value > 0))
+    throw new InvalidOptionError(`classify: dropGraceMs must be a number of ms > 0 (Infinity: never), got ${String(value)}`);
+  return value;
 }
 
 /** A span under its `...Ms` name or its deprecated one. */
@@ -226,6 +245,7 @@ function lateAfter(options: ClassifyOptions): { after: number; lifetime: number 
  * @param options.keepAliveMs Default 30,000 ms (deprecated name `keepAlive`).
  * @param options.responseTimeoutMs Default 120,000 ms (deprecated name `responseTimeout`).
  * @param options.backlogGraceMs Default 250 ms (deprecated name `backlogGrace`).
+ * @param options.dropGraceMs Default 10,000 ms; `Infinity` judges no drop by time.
  * @param options.reconnect Default `{ giveUpAfterMs: 60_000, initialDelayMs: 200, maxDelayMs: 500 }`, or a `ReconnectPolicy`.
  * @param options.breaker Default none.
  * @param options.rotateBeforeMs Default 30,000 ms (deprecated name `rotateBefore`).

@@ -94,6 +94,10 @@ export interface ClassifyLateEvent<R = unknown> {
  * (docs/reliability.md#composition). Their credits were given back, so the pipeline goes on (and
  * completes) with the images that did arrive; they get no result. Reported once per session as a
  * process warning too (code `ATHENA_RX_IMAGES_DROPPED`).
+ *
+ * Judged by time (`dropGraceMs` with no image arriving), unless the source completed: an operator
+ * of yours that held the images back for longer looks the same. Such an image that arrives after
+ * all still gets its one result, and the grace is raised (warning `ATHENA_RX_DROP_GRACE_RAISED`).
  */
 export interface ClassifyDroppedEvent {
   readonly kind: 'dropped';

@@ -70,7 +70,7 @@ export class ClassifySession<R> {
     };
     const clock = { now: () => this.now(), after: (delay: number, work: () => void) => this.after(delay, work) };
     const drops = { held: () => this.ledger.size, over: () => this.over, emit: (e: ClassifyDroppedEvent) => this.emit(e) };
-    this.drops = c.window && new DropWatch({ ...clock, ...drops, window: c.window });
+    this.drops = c.window && new DropWatch({ ...clock, ...drops, window: c.window, grace: c.dropGrace });
     const { client: transport, rotateBefore } = c;
     this.rotation = new TokenRotation({ ...clock, transport, rotateBefore, sink: subscriber, replace: (old) => this.rotate(old) });
   }
@@ -337,6 +337,7 @@ export class ClassifySession<R> {
   }
 
   private accept(batch: readonly ClassifyItem<R>[]): void {
+    if (Array.isArray(batch) && batch.length > 0) this.drops?.arrived();
     const group = readBatch(batch, {
       known: (id) => this.ledger.get(id) !== undefined,
       reject: (result) => this.reject(result),
@@ -344,6 +345,8 @@ export class ClassifySession<R> {
         const id = image.correlationId;
         const credit = (this.c.window?.heldBy(id) ?? 0) > 0;
         if (credit) this.c.window?.claim(id);
+        // Judged dropped, then here after all: it gets its result; its credit was given back then.
+        else this.drops?.late(id);
         return ClassifyLedger.record(image, credit, retryCapability(id, this.retryHooks));
       },
     });
@@ -360,7 +363,7 @@ export class ClassifySession<R> {
   /** Emits a failure that is final before sending, and gives back the credit its id holds. */
   private reject(result: ClassificationFailure<R>): void {
     this.emit({ kind: 'rejected', at: this.now(), result });
-    this.c.window?.giveBack(result.correlationId);
+    if (this.c.window?.giveBack(result.correlationId) === false) this.drops?.late(result.correlationId);
   }
 
   // --- the end ---

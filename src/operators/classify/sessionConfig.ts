@@ -16,6 +16,8 @@ export interface SessionConfig {
   readonly keepAlive: number;
   readonly responseTimeout: number;
   readonly backlogGrace: number;
+  /** `dropGraceMs` (Infinity: no drop judged by time). */
+  readonly dropGrace: number;
   readonly reconnect: ReconnectPolicy;
   readonly breaker: CircuitBreaker | undefined;
   readonly rotateBefore: number;

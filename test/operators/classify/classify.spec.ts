@@ -337,7 +337,7 @@ describe('classify', () => {
     expect(window.inUse).toBe(0);
   });
 
-  it('gives back, after DROP_GRACE_MS, credits stuck on images that never reached it, and says so once', () => {
+  it('gives back, after dropGraceMs, credits stuck on images that never reached it, and says so once', () => {
     const window = inFlightWindow(2);
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     const granted: number[] = [];
@@ -351,7 +351,7 @@ describe('classify', () => {
         }
         testScheduler.schedule(() => window.acquire().subscribe(() => granted.push(testScheduler.now())), 3);
         const source = cold<ClassifyItem<string>[]>('-');
-        const result = source.pipe(classify<string>(transport, opts({ window })), map(short));
+        const result = source.pipe(classify<string>(transport, opts({ window, dropGraceMs: 1000 })), map(short));
         // Blocked at 3: every credit held by an id that never arrived; still so 1 s later.
         expectObservable(result, '^ 1100ms !').toBe('o 1002ms x', { ...V, x: 'dropped d1,d2' });
       });
