@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -74,29 +75,52 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-export async function transpiledPackage(options: PackageCopyOptions = {}): Promise<PackageCopy> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-examples-'));
-  const dir = path.join(tmp, 'athena-rx');
-  fs.mkdirSync(dir);
-  for (const entry of ['package.json', 'proto', 'samples', 'examples', 'bin']) {
-    fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
-  }
-  if (options.selfContained) {
-    for (const dep of runtimeDependencies()) {
-      fs.cpSync(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true, dereference: true });
-    }
-  } else {
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  }
+/**
+ * `dist/` (`cjs/` and the `esm/` facade) transpiled from the current sources, made once and kept
+ * in node_modules/.cache/athena-rx/transpiled/, keyed by the content of src/ (and of this file),
+ * so that the suites of one run share one transpile (about 5 CPU-seconds, and a child process for
+ * the facade) instead of making one each. An edit makes a new key; stale entries are removed.
+ */
+async function cachedDist(): Promise<string> {
+  const src = path.join(root, 'src');
+  const hash = createHash('sha256').update(fs.readFileSync(__filename)).update(ts.version);
+  for (const file of sourceFiles(src).sort())
+    hash
+      .update(`${path.relative(src, file)}\0`)
+      .update(fs.readFileSync(file))
+      .update('\0');
+  const key = hash.digest('hex').slice(0, 16);
+  const cache = path.join(root, 'node_modules/.cache/athena-rx/transpiled');
+  const done = path.join(cache, key);
+  if (fs.existsSync(path.join(done, 'esm/package.json'))) return done;
 
-  const cjs = path.join(dir, 'dist/cjs');
+  // Made aside and renamed into place whole: suites in other jest workers may be making it too.
+  fs.mkdirSync(cache, { recursive: true });
+  const dist = fs.mkdtempSync(path.join(cache, `${key}.tmp-`));
+  try {
+    await transpile(src, dist);
+    fs.renameSync(dist, done);
+  } catch (error) {
+    fs.rmSync(dist, { recursive: true, force: true });
+    if (!fs.existsSync(path.join(done, 'esm/package.json'))) throw error;
+  }
+  // Entries for other sources (older edits), left an hour ago or more: gone.
+  for (const entry of fs.readdirSync(cache)) {
+    const full = path.join(cache, entry);
+    if (entry !== key && Date.now() - fs.statSync(full).mtimeMs > 3_600_000) fs.rmSync(full, { recursive: true, force: true });
+  }
+  return done;
+}
+
+/** Writes `dist/cjs` (transpiled file by file) and the `dist/esm` facade of `src` into `dist`. */
+async function transpile(src: string, dist: string): Promise<void> {
+  const cjs = path.join(dist, 'cjs');
   const compilerOptions: ts.CompilerOptions = {
     module: ts.ModuleKind.CommonJS,
     target: ts.ScriptTarget.ES2022,
     esModuleInterop: true,
     isolatedModules: true,
   };
-  const src = path.join(root, 'src');
   for (const file of sourceFiles(src)) {
     const relative = path.relative(src, file);
     if (!relative.endsWith('.ts') || relative.endsWith('.d.ts')) {
@@ -111,7 +135,6 @@ export async function transpiledPackage(options: PackageCopyOptions = {}): Promi
     fs.writeFileSync(out, outputText);
   }
   fs.writeFileSync(path.join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
-
   // The ES module facade over the CommonJS code, named export by named export, as the build
   // writes it. Made by a child Node process: loading the package inside Jest's module registry
   // would give other instances than the programs under test load.
@@ -130,7 +153,25 @@ export async function transpiledPackage(options: PackageCopyOptions = {}): Promi
       const body = ["import cjs from '" + rel + "';", ...names.map((n) => 'export const ' + n + ' = cjs.' + n + ';'), 'export default cjs;', ''];
       fs.writeFileSync(path.join(dist, 'esm', entry + '.js'), body.join('\\n'));
     }`;
-  await run(process.execPath, ['-e', facade, path.join(dir, 'dist')], { cwd: dir });
+  // Run in the cache folder: the package's dependencies resolve from the clone's node_modules/.
+  await run(process.execPath, ['-e', facade, dist], { cwd: dist });
+}
+
+export async function transpiledPackage(options: PackageCopyOptions = {}): Promise<PackageCopy> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-examples-'));
+  const dir = path.join(tmp, 'athena-rx');
+  fs.mkdirSync(dir);
+  for (const entry of ['package.json', 'proto', 'samples', 'examples', 'bin']) {
+    fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
+  }
+  if (options.selfContained) {
+    for (const dep of runtimeDependencies()) {
+      fs.cpSync(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true, dereference: true });
+    }
+  } else {
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  }
+  fs.cpSync(await cachedDist(), path.join(dir, 'dist'), { recursive: true });
   if (options.selfContained) readableByAll(tmp);
   return { dir, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }
