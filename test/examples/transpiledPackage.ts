@@ -67,6 +67,31 @@ function readableByAll(dir: string): void {
   }
 }
 
+/**
+ * Copies the tree at `from` to `to`, symlinks followed. A file every user may already read (and
+ * run, if anyone may) is hard-linked where the file system allows it: no bytes copied, and
+ * `readableByAll` has nothing to change on it (it would change the original too).
+ */
+function linkOrCopyTree(from: string, to: string): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const entry of fs.readdirSync(from)) {
+    const [source, target] = [path.join(from, entry), path.join(to, entry)];
+    const stat = fs.statSync(source);
+    if (stat.isDirectory()) {
+      linkOrCopyTree(source, target);
+      continue;
+    }
+    const mode = stat.mode & 0o777;
+    const openToAll = (mode & 0o444) === 0o444 && [0, 0o111].includes(mode & 0o111);
+    try {
+      if (!openToAll) throw new Error('copied: not readable by all');
+      fs.linkSync(source, target);
+    } catch {
+      fs.copyFileSync(source, target);
+    }
+  }
+}
+
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
@@ -166,7 +191,7 @@ export async function transpiledPackage(options: PackageCopyOptions = {}): Promi
   }
   if (options.selfContained) {
     for (const dep of runtimeDependencies()) {
-      fs.cpSync(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true, dereference: true });
+      linkOrCopyTree(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep));
     }
   } else {
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
