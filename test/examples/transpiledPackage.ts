@@ -106,7 +106,7 @@ function sourceFiles(dir: string): string[] {
  * so that the suites of one run share one transpile (about 5 CPU-seconds, and a child process for
  * the facade) instead of making one each. An edit makes a new key; stale entries are removed.
  */
-async function cachedDist(): Promise<string> {
+export async function transpiledDist(): Promise<string> {
   const src = path.join(root, 'src');
   const hash = createHash('sha256').update(fs.readFileSync(__filename)).update(ts.version);
   for (const file of sourceFiles(src).sort())
@@ -196,7 +196,7 @@ export async function transpiledPackage(options: PackageCopyOptions = {}): Promi
   } else {
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   }
-  fs.cpSync(await cachedDist(), path.join(dir, 'dist'), { recursive: true });
+  fs.cpSync(await transpiledDist(), path.join(dir, 'dist'), { recursive: true });
   if (options.selfContained) readableByAll(tmp);
   return { dir, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }
