@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -66,6 +67,31 @@ function readableByAll(dir: string): void {
   }
 }
 
+/**
+ * Copies the tree at `from` to `to`, symlinks followed. A file every user may already read (and
+ * run, if anyone may) is hard-linked where the file system allows it: no bytes copied, and
+ * `readableByAll` has nothing to change on it (it would change the original too).
+ */
+function linkOrCopyTree(from: string, to: string): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const entry of fs.readdirSync(from)) {
+    const [source, target] = [path.join(from, entry), path.join(to, entry)];
+    const stat = fs.statSync(source);
+    if (stat.isDirectory()) {
+      linkOrCopyTree(source, target);
+      continue;
+    }
+    const mode = stat.mode & 0o777;
+    const openToAll = (mode & 0o444) === 0o444 && [0, 0o111].includes(mode & 0o111);
+    try {
+      if (!openToAll) throw new Error('copied: not readable by all');
+      fs.linkSync(source, target);
+    } catch {
+      fs.copyFileSync(source, target);
+    }
+  }
+}
+
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = path.join(dir, entry.name);
@@ -74,29 +100,52 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-export async function transpiledPackage(options: PackageCopyOptions = {}): Promise<PackageCopy> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-examples-'));
-  const dir = path.join(tmp, 'athena-rx');
-  fs.mkdirSync(dir);
-  for (const entry of ['package.json', 'proto', 'samples', 'examples', 'bin']) {
-    fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
-  }
-  if (options.selfContained) {
-    for (const dep of runtimeDependencies()) {
-      fs.cpSync(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep), { recursive: true, dereference: true });
-    }
-  } else {
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-  }
+/**
+ * `dist/` (`cjs/` and the `esm/` facade) transpiled from the current sources, made once and kept
+ * in node_modules/.cache/athena-rx/transpiled/, keyed by the content of src/ (and of this file),
+ * so that the suites of one run share one transpile (about 5 CPU-seconds, and a child process for
+ * the facade) instead of making one each. An edit makes a new key; stale entries are removed.
+ */
+export async function transpiledDist(): Promise<string> {
+  const src = path.join(root, 'src');
+  const hash = createHash('sha256').update(fs.readFileSync(__filename)).update(ts.version);
+  for (const file of sourceFiles(src).sort())
+    hash
+      .update(`${path.relative(src, file)}\0`)
+      .update(fs.readFileSync(file))
+      .update('\0');
+  const key = hash.digest('hex').slice(0, 16);
+  const cache = path.join(root, 'node_modules/.cache/athena-rx/transpiled');
+  const done = path.join(cache, key);
+  if (fs.existsSync(path.join(done, 'esm/package.json'))) return done;
 
-  const cjs = path.join(dir, 'dist/cjs');
+  // Made aside and renamed into place whole: suites in other jest workers may be making it too.
+  fs.mkdirSync(cache, { recursive: true });
+  const dist = fs.mkdtempSync(path.join(cache, `${key}.tmp-`));
+  try {
+    await transpile(src, dist);
+    fs.renameSync(dist, done);
+  } catch (error) {
+    fs.rmSync(dist, { recursive: true, force: true });
+    if (!fs.existsSync(path.join(done, 'esm/package.json'))) throw error;
+  }
+  // Entries for other sources (older edits), left an hour ago or more: gone.
+  for (const entry of fs.readdirSync(cache)) {
+    const full = path.join(cache, entry);
+    if (entry !== key && Date.now() - fs.statSync(full).mtimeMs > 3_600_000) fs.rmSync(full, { recursive: true, force: true });
+  }
+  return done;
+}
+
+/** Writes `dist/cjs` (transpiled file by file) and the `dist/esm` facade of `src` into `dist`. */
+async function transpile(src: string, dist: string): Promise<void> {
+  const cjs = path.join(dist, 'cjs');
   const compilerOptions: ts.CompilerOptions = {
     module: ts.ModuleKind.CommonJS,
     target: ts.ScriptTarget.ES2022,
     esModuleInterop: true,
     isolatedModules: true,
   };
-  const src = path.join(root, 'src');
   for (const file of sourceFiles(src)) {
     const relative = path.relative(src, file);
     if (!relative.endsWith('.ts') || relative.endsWith('.d.ts')) {
@@ -111,7 +160,6 @@ export async function transpiledPackage(options: PackageCopyOptions = {}): Promi
     fs.writeFileSync(out, outputText);
   }
   fs.writeFileSync(path.join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
-
   // The ES module facade over the CommonJS code, named export by named export, as the build
   // writes it. Made by a child Node process: loading the package inside Jest's module registry
   // would give other instances than the programs under test load.
@@ -130,7 +178,25 @@ export async function transpiledPackage(options: PackageCopyOptions = {}): Promi
       const body = ["import cjs from '" + rel + "';", ...names.map((n) => 'export const ' + n + ' = cjs.' + n + ';'), 'export default cjs;', ''];
       fs.writeFileSync(path.join(dist, 'esm', entry + '.js'), body.join('\\n'));
     }`;
-  await run(process.execPath, ['-e', facade, path.join(dir, 'dist')], { cwd: dir });
+  // Run in the cache folder: the package's dependencies resolve from the clone's node_modules/.
+  await run(process.execPath, ['-e', facade, dist], { cwd: dist });
+}
+
+export async function transpiledPackage(options: PackageCopyOptions = {}): Promise<PackageCopy> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-examples-'));
+  const dir = path.join(tmp, 'athena-rx');
+  fs.mkdirSync(dir);
+  for (const entry of ['package.json', 'proto', 'samples', 'examples', 'bin']) {
+    fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
+  }
+  if (options.selfContained) {
+    for (const dep of runtimeDependencies()) {
+      linkOrCopyTree(path.join(root, 'node_modules', dep), path.join(dir, 'node_modules', dep));
+    }
+  } else {
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  }
+  fs.cpSync(await transpiledDist(), path.join(dir, 'dist'), { recursive: true });
   if (options.selfContained) readableByAll(tmp);
   return { dir, remove: () => fs.rmSync(tmp, { recursive: true, force: true }) };
 }

@@ -22,13 +22,30 @@ interface OutageRun {
   readonly foundAfterMs: number | undefined;
 }
 
-/** Classifies `n` images; after `stopAfter` results the server is down for `outageMs`, then back on the same port. */
-async function throughOutage(n: number, stopAfter: number, outageMs: number): Promise<OutageRun> {
+/**
+ * The reconnect timings of the client (gRPC's channel, and `classify`'s own), the library's
+ * defaults divided by `scale`: an outage divided by the same is the same outage, the same number
+ * of reconnect delays long, in less real time.
+ */
+function reconnectTimings(scale: number) {
+  return {
+    channelOptions: { 'grpc.initial_reconnect_backoff_ms': 250 / scale, 'grpc.max_reconnect_backoff_ms': 1_000 / scale },
+    reconnect: { initialDelay: 200 / scale, maxDelay: 500 / scale },
+  };
+}
+
+/**
+ * Classifies `n` images; after `stopAfter` results the server is down for `outageMs`, then back on
+ * the same port. The client's reconnect timings are the defaults divided by `scale` (see
+ * `reconnectTimings`; 1: the defaults).
+ */
+async function throughOutage(n: number, stopAfter: number, outageMs: number, scale = 1): Promise<OutageRun> {
   let server: AthenaTestServer = await startAthenaServer();
   const { port } = server;
   // Slow answers, so that the run is still going when the server stops.
   server.faults.latency(20);
-  const client = createAthenaClient({ address: server.address, credentials: insecure() });
+  const { channelOptions, reconnect } = reconnectTimings(scale);
+  const client = createAthenaClient({ address: server.address, credentials: insecure(), channelOptions });
   let done = 0;
   let restartedAt: number | undefined;
   let foundAfterMs: number | undefined;
@@ -38,6 +55,7 @@ async function throughOutage(n: number, stopAfter: number, outageMs: number): Pr
       classifyImages<number>(client, {
         window: 16,
         batch: { maxCount: 4, maxWait: 5 },
+        classify: { reconnect },
         preprocess: { encoding: 'brotli', brotliQuality: 1 },
       }),
       tap((r) => {
@@ -46,6 +64,7 @@ async function throughOutage(n: number, stopAfter: number, outageMs: number): Pr
         if (done === stopAfter) {
           stopped = (async () => {
             await server.stop();
+            // real-time wait: the outage itself, by design; what follows waits on signals (the run's end).
             await sleep(outageMs);
             server = await startAthenaServer({ port });
             server.faults.latency(20);
@@ -67,13 +86,20 @@ async function throughOutage(n: number, stopAfter: number, outageMs: number): Pr
   }
 }
 
+/**
+ * The outages of the suite: 3 s and 10 s (6 and 20 of `classify`'s longest reconnect delay, 3 and
+ * 10 of gRPC's), with every reconnect timing of the client divided by 5: the same outages in a
+ * fifth of the real time. ATHENA_LONG_TESTS runs them with the default timings too.
+ */
+const SCALE = 5;
+
 describe('an outage of the server, ridden out by time', () => {
   it.each([3_000, 10_000])(
-    'a server back after %i ms: every image exactly once, all classified',
+    `a server back after %i ms (reconnect timings / ${SCALE}, so in a fifth of that): every image exactly once, all classified`,
     async (outageMs) => {
       const n = 60;
       // How soon the restarted server is found is measured in bench, not asserted here (no wall-clock thresholds).
-      const { results } = await throughOutage(n, 12, outageMs);
+      const { results } = await throughOutage(n, 12, outageMs / SCALE, SCALE);
       expect(
         accountedOnce(
           results.map((r) => r.ref),
@@ -93,6 +119,22 @@ describe('an outage of the server, ridden out by time', () => {
 const long = process.env.ATHENA_LONG_TESTS === '1' ? describe : describe.skip;
 
 long('long outages (ATHENA_LONG_TESTS=1)', () => {
+  it.each([3_000, 10_000])(
+    'a server back after %i ms, with the default reconnect timings: every image exactly once, all classified',
+    async (outageMs) => {
+      const n = 60;
+      const { results } = await throughOutage(n, 12, outageMs);
+      expect(
+        accountedOnce(
+          results.map((r) => r.ref),
+          n,
+        ),
+      ).toEqual({ missing: [], twice: [] });
+      expect(results.filter((r) => r.kind !== 'success').map((r) => (r.kind === 'failure' ? r.code : r.kind))).toEqual([]);
+    },
+    60_000,
+  );
+
   it('a server back after 30 s, within the default 60 s budget: every image once, all classified', async () => {
     const n = 60;
     const { results, foundAfterMs } = await throughOutage(n, 12, 30_000);

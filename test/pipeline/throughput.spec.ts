@@ -18,12 +18,12 @@ describe('pipeline over loopback: every image accounted for exactly once', () =>
   });
   afterAll(() => server.stop());
 
-  it('classifies 1,000 images, each exactly once, within the window', async () => {
+  it('classifies 500 images (4 windows), each exactly once, within the window', async () => {
     client = createAthenaClient({ address: server.address, credentials: insecure() });
     const stats = createCorrelateStats();
     const window = inFlightWindow(128);
     const results = await lastValueFrom(
-      from(rawImages(1000)).pipe(
+      from(rawImages(500)).pipe(
         classifyImages<number>(client, { window, stats, preprocess: { encoding: 'brotli', brotliQuality: 1 } }),
         takeUntil(testEnded),
         toArray(),
@@ -32,11 +32,11 @@ describe('pipeline over loopback: every image accounted for exactly once', () =>
     expect(
       accountedOnce(
         results.map((r) => (r.kind === 'foreign' ? undefined : r.ref)),
-        1000,
+        500,
       ),
     ).toEqual({ missing: [], twice: [] });
     expect(results.filter((r) => r.kind !== 'success')).toEqual([]);
-    expect(stats).toEqual({ results: 1000, foreign: 0, duplicates: 0, unattributed: 0 });
+    expect(stats).toEqual({ results: 500, foreign: 0, duplicates: 0, unattributed: 0 });
     expect(window.highWater).toBeLessThanOrEqual(128);
     expect(window.inUse).toBe(0);
     // A safety net, not a speed check: a loaded two-core machine took over 30 s.

@@ -1,13 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import Redis from 'ioredis';
-import { enqueueJobs, parseResult, type JobResult } from '../../src/redis/index';
-import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
-import { transpiledPackage, type PackageCopy } from '../examples/transpiledPackage';
-import { startRedis, type RedisServer } from './redisServer';
-import { makeImages } from './workerProcess';
+import { enqueueJobs, type JobResult } from '../../src/redis/index';
+import { CHEAP_JOBS, workerFixture } from './fixture';
+import { until as untilWithin, type WorkerProcess } from './workerProcess';
 
 /**
  * The fleet as it runs in production: `athena-rx enqueue` and several `athena-rx worker`
@@ -15,56 +10,39 @@ import { makeImages } from './workerProcess';
  * in-process Athena server over loopback gRPC. Workers die by SIGKILL, stop by SIGTERM, and
  * Redis restarts under them; every job must still get exactly one result.
  */
-let redisServer: RedisServer;
-let athena: AthenaTestServer;
-let redis: Redis;
-let pkg: PackageCopy;
-let images: string;
-const workers: Worker[] = [];
+/**
+ * Jobs of the fleet case: enough that the killed worker holds some and a quarter of the run is
+ * left after the SIGTERM (the fleet finishes them while the killed worker's jobs wait out their
+ * claim time); each one costs its worker a decode and the server an answer.
+ */
+const JOBS = 300;
+const fx = workerFixture('fleet', JOBS);
+const names = new Map<WorkerProcess, string>();
 
-class Worker {
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  readonly child: ChildProcess;
-
-  constructor(
-    readonly name: string,
-    stream: string,
-  ) {
-    const args = [path.join(pkg.dir, 'bin/athena-rx.js'), 'worker'];
-    args.push('--redis', redisServer.url, '--stream', stream, '--group', 'fleet', '--consumer', name);
-    args.push('--address', athena.address, '--insecure');
-    // 10 s: short enough to pick up a killed worker's jobs soon, long enough that a live worker
-    // starved of CPU on a loaded machine still touches its own jobs in time (3 s was not, at a
-    // load of 20: another worker claimed live jobs and classified them after their result).
-    args.push('--claim-idle', '10000', '--root', images);
-    // Small batches and no compression or hashes: 500 tiny jobs stay cheap.
-    args.push('--in-flight', '24', '--batch-size', '8', '--concurrency', '2', '--brotli-quality', '0', '--hashes', 'none');
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    workers.push(this);
-  }
+/**
+ * Starts `athena-rx worker` as consumer `name` of the group `fleet` on `stream`. The claim time:
+ * 10 s by default, short enough to pick up a killed worker's jobs soon, long enough that a live
+ * worker starved of CPU on a loaded machine still touches its own jobs in time (3 s was not, at a
+ * load of 20: another worker claimed live jobs and classified them after their result).
+ */
+function startWorker(name: string, stream: string, claimIdleMs = 10_000): WorkerProcess {
+  const args = ['--redis', fx.redisServer.url, '--stream', stream, '--group', 'fleet', '--consumer', name];
+  args.push('--address', fx.athena.address, '--insecure', '--root', fx.images, '--claim-idle', String(claimIdleMs), ...CHEAP_JOBS);
+  const w = fx.worker(args);
+  names.set(w, name);
+  return w;
 }
 
-async function until(what: string, test: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await test())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; workers' stderr:\n${workers.map((w) => `${w.name}: ${w.stderr}`).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls `test` every 100 ms for up to `ms`; a timeout prints every worker's stderr. */
+const until = (what: string, test: () => Promise<boolean>, ms = 60_000): Promise<void> =>
+  untilWithin(what, test, ms, () => `workers' stderr:\n${fx.workers.map((w) => `${names.get(w)}: ${w.stderr}`).join('\n')}`);
 
-async function resultEntries(stream: string): Promise<Array<{ entryId: string; result: JobResult }>> {
-  const entries = (await redis.xrange(`${stream}:results`, '-', '+')) as Array<[string, string[]]>;
-  return entries.map(([entryId, fields]) => ({ entryId, result: parseResult(fields) }));
-}
+const resultEntries = (stream: string): Promise<Array<{ entryId: string; result: JobResult }>> => fx.resultEntries(stream);
 
 async function enqueue(stream: string, operand: string): Promise<string[]> {
   const run = spawn(
     process.execPath,
-    [path.join(pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', redisServer.url, '--stream', stream, operand],
+    [path.join(fx.pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', fx.redisServer.url, '--stream', stream, operand],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -87,55 +65,35 @@ async function expectExactlyOnce(stream: string, ids: readonly string[]): Promis
   expect([...perJob.entries()].filter(([, n]) => n > 1)).toEqual([]);
   expect([...perJob.keys()].sort()).toEqual([...ids].sort());
   expect(entries.every(({ result }) => result.kind === 'success')).toBe(true);
-  const [pending] = (await redis.xpending(stream, 'fleet')) as [number];
+  const [pending] = (await fx.redis.xpending(stream, 'fleet')) as [number];
   expect(Number(pending)).toBe(0);
   return entries;
 }
 
-beforeAll(async () => {
-  images = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-fleet-'));
-  [redisServer, athena, pkg] = await Promise.all([startRedis(), startAthenaServer({}), transpiledPackage(), makeImages(images, 500)]);
-  redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-}, 60_000);
-
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.child.kill('SIGKILL');
-    await w.exited;
-  }
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await Promise.all([redisServer?.stop(), athena?.stop()]);
-  pkg?.remove();
-  if (images) fs.rmSync(images, { recursive: true, force: true });
-});
-
 describe('athena-rx worker fleet', () => {
-  it('500 jobs, three workers, one SIGKILLed mid-run and one started: one result per job, none classified after its result was written', async () => {
-    const stream = 'fleet500';
-    const ids = await enqueue(stream, images);
-    expect(ids).toHaveLength(500);
-    const [w1] = [new Worker('w1', stream), new Worker('w2', stream), new Worker('w3', stream)];
+  it(`${JOBS} jobs, three workers, one SIGKILLed mid-run and one started: one result per job, none classified after its result was written`, async () => {
+    const stream = 'fleet';
+    const ids = await enqueue(stream, fx.images);
+    expect(ids).toHaveLength(JOBS);
+    const [w1] = [startWorker('w1', stream), startWorker('w2', stream), startWorker('w3', stream)];
     // Mid-run: once w1 has written some results (so it surely holds jobs in flight).
     await until('w1 to write results', async () => (await resultEntries(stream)).some((e) => e.result.consumer === 'w1'));
     w1.child.kill('SIGKILL');
     expect(await w1.exited).toBeNull();
-    const [, w2] = workers;
-    new Worker('w4', stream);
+    const [, w2] = fx.workers;
+    startWorker('w4', stream);
 
     // A SIGTERM mid-run: w2 stops reading, writes back what it holds, and exits 0 with nothing pending.
-    await until('150 results', async () => (await redis.xlen(`${stream}:results`)) >= 150);
+    await until('a third of the results', async () => (await fx.redis.xlen(`${stream}:results`)) >= JOBS / 3);
     w2.child.kill('SIGTERM');
     expect(await w2.exited).toBe(0);
-    const w2Pending = (await redis.xpending(stream, 'fleet', '-', '+', 1000, 'w2')) as unknown[];
+    const w2Pending = (await fx.redis.xpending(stream, 'fleet', '-', '+', 1000, 'w2')) as unknown[];
     expect(w2Pending).toEqual([]);
     expect(w2.stderr).toMatch(/stopping: finishing the \d+ jobs? in flight within 25 s[\s\S]*images in/);
 
-    await until('500 results and nothing pending', async () => {
-      const [pending] = (await redis.xpending(stream, 'fleet')) as [number];
-      return (await redis.xlen(`${stream}:results`)) >= 500 && Number(pending) === 0;
+    await until('every result and nothing pending', async () => {
+      const [pending] = (await fx.redis.xpending(stream, 'fleet')) as [number];
+      return (await fx.redis.xlen(`${stream}:results`)) >= JOBS && Number(pending) === 0;
     });
     const entries = await expectExactlyOnce(stream, ids);
 
@@ -146,30 +104,33 @@ describe('athena-rx worker fleet', () => {
 
     // No image was sent to the service after its job's result was written (the entry id is Redis' ms clock).
     const writtenAt = new Map(entries.map(({ entryId, result }) => [result.job, Number(entryId.split('-')[0])]));
-    const late = athena.audit.filter((a) => {
+    const late = fx.athena.audit.filter((a) => {
       const job = a.correlationId.split('/')[0];
       return writtenAt.has(job) && a.time > writtenAt.get(job)!;
     });
     expect(late).toEqual([]);
 
-    for (const w of workers.slice(2)) w.child.kill('SIGTERM');
-    expect(await Promise.all(workers.slice(2).map((w) => w.exited))).toEqual([0, 0]);
+    for (const w of fx.workers.slice(2)) w.child.kill('SIGTERM');
+    expect(await Promise.all(fx.workers.slice(2).map((w) => w.exited))).toEqual([0, 0]);
   }, 180_000);
 
   it('rides out a Redis restart mid-run: the workers reconnect and no job is lost or answered twice', async () => {
     const stream = 'restart';
-    // 120 of the images, added in this process (the 500-job test covers athena-rx enqueue).
+    // 120 of the images, added in this process (the fleet case covers athena-rx enqueue).
     const ids = await enqueueJobs(
-      redis,
+      fx.redis,
       stream,
-      Array.from({ length: 120 }, (_, i) => ({ path: path.join(images, `img${String(i).padStart(4, '0')}.png`) })),
+      fx.imagePaths(120).map((p) => ({ path: p })),
     );
-    const fleet = [new Worker('r1', stream), new Worker('r2', stream)];
-    await until('30 results', async () => (await redis.xlen(`${stream}:results`)) >= 30);
-    await redisServer.restart(300);
+    // A read whose reply the restart cut off leaves its jobs pending on a worker that never got
+    // them: they wait out a claim time. 3 s here: a live job claimed by the other worker may be
+    // classified twice, and still gets one result (its second write is superseded).
+    const fleet = [startWorker('r1', stream, 3_000), startWorker('r2', stream, 3_000)];
+    await until('30 results', async () => (await fx.redis.xlen(`${stream}:results`)) >= 30);
+    await fx.redisServer.restart(300);
     await until('120 results and nothing pending', async () => {
-      const [pending] = (await redis.xpending(stream, 'fleet')) as [number];
-      return (await redis.xlen(`${stream}:results`)) >= 120 && Number(pending) === 0;
+      const [pending] = (await fx.redis.xpending(stream, 'fleet')) as [number];
+      return (await fx.redis.xlen(`${stream}:results`)) >= 120 && Number(pending) === 0;
     });
     await expectExactlyOnce(stream, ids);
     for (const w of fleet) expect(w.stderr).toContain('connected again');
@@ -180,15 +141,15 @@ describe('athena-rx worker fleet', () => {
   it('examples/redis-worker.mjs: classifies what is enqueued, one JSON line per job, and exits 0 on SIGTERM', async () => {
     const stream = 'example';
     const ids = await enqueueJobs(
-      redis,
+      fx.redis,
       stream,
-      Array.from({ length: 10 }, (_, i) => ({ path: path.join(images, `img${String(i).padStart(4, '0')}.png`) })),
+      fx.imagePaths(10).map((p) => ({ path: p })),
     );
     // Without ATHENA_* it starts the embedded server, as every example does.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ATHENA_')));
     const child = spawn(process.execPath, [path.join('examples', 'redis-worker.mjs')], {
-      cwd: pkg.dir,
-      env: { ...env, REDIS_URL: redisServer.url, STREAM: stream, GROUP: 'fleet', CONSUMER: 'example-1', IMAGE_ROOT: images },
+      cwd: fx.pkg.dir,
+      env: { ...env, REDIS_URL: fx.redisServer.url, STREAM: stream, GROUP: 'fleet', CONSUMER: 'example-1', IMAGE_ROOT: fx.images },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -1,19 +1,17 @@
 // A server in a process of its own, so that a test can read the server's RSS alone. Started by
-// memoryHarness.ts with `fork`; options come as JSON in argv[2]. It answers IPC messages:
+// harness.ts with `fork`; options come as JSON in argv[2], and the path of the server's module
+// (`testing/index.js` of the run's transpiled dist/, see transpiledDist) in argv[3]. It answers
+// IPC messages:
 //   { type: 'rss' }  -> { type: 'rss', rss, peak, heapUsed, external, arrayBuffers } (after a full GC)
 //   { type: 'stats' } -> { type: 'stats', audit, deployments } (audit records kept, `deployments()`)
 //   { type: 'stop' } -> stops the server and exits.
 // It samples its RSS every 10 ms and, past `killAboveBytes`, reports and exits at once, so that a
 // regression fails the test instead of taking the machine's memory.
-import { startAthenaServer, type AthenaServerOptions } from '../../../src/testing';
+const { startAthenaServer } = require(process.argv[3]);
 
-interface ChildOptions {
-  server: AthenaServerOptions;
-  killAboveBytes: number;
-}
-
-const gc = (globalThis as { gc?: () => void }).gc;
-const options = JSON.parse(process.argv[2] ?? '{}') as ChildOptions;
+const gc = globalThis.gc;
+/** @type {{ server: object, killAboveBytes: number }} */
+const options = JSON.parse(process.argv[2] ?? '{}');
 let peak = process.memoryUsage.rss();
 
 const sampler = setInterval(() => {
@@ -27,7 +25,7 @@ const sampler = setInterval(() => {
 
 void startAthenaServer(options.server).then((server) => {
   process.send?.({ type: 'ready', address: server.address });
-  process.on('message', (message: { type: string }) => {
+  process.on('message', (message) => {
     if (message.type === 'rss') {
       // Two collections: the first may only schedule finalizers that free native memory.
       gc?.();
