@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as ts from 'typescript';
 import { builtDist } from '../helpers/builtDist';
+import { parseOnceHost } from '../helpers/compilerHost';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '../..');
@@ -123,19 +124,6 @@ describe('the built package', () => {
 
   // The three resolutions share parsed declaration files (lib, @types/node, rxjs, grpc-js): parsing
   // them once instead of three times is most of the cost of these tests.
-  const parsed = new Map<string, ts.SourceFile | undefined>();
-  const cachingHost = (options: ts.CompilerOptions): ts.CompilerHost => {
-    const host = ts.createCompilerHost(options);
-    const getSourceFile = host.getSourceFile.bind(host);
-    host.getSourceFile = (fileName, languageVersionOrOptions, onError, shouldCreate) => {
-      if (!fileName.endsWith('.d.ts')) return getSourceFile(fileName, languageVersionOrOptions, onError, shouldCreate);
-      const key = `${fileName}\0${JSON.stringify(languageVersionOrOptions)}`;
-      if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, onError, shouldCreate));
-      return parsed.get(key);
-    };
-    return host;
-  };
-
   it.each([
     // node10 is deprecated in TypeScript 6 (and gone in 7) but still what many projects use.
     [
@@ -177,7 +165,7 @@ describe('the built package', () => {
       types: ['node'],
       typeRoots: [path.join(root, 'node_modules/@types')],
     };
-    const program = ts.createProgram(names, options, cachingHost(options));
+    const program = ts.createProgram(names, options, parseOnceHost(options));
     const problems = ts
       .getPreEmitDiagnostics(program)
       .map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
