@@ -62,7 +62,7 @@ export type AuthConfig =
       readonly clientSecret: string;
       readonly audience?: string;
       readonly tokenUrl?: string;
-      /** `--token-timeout` in ms; default the library's (10 s). */
+      /** `--token-timeout` in ms: one request's timeout and the whole wait, retries included; default the library's (10 s each). */
       readonly tokenTimeoutMs?: number;
     };
 
@@ -307,6 +307,8 @@ export async function connect(
             tokenUrl: auth.tokenUrl,
             allowPlaintextTokenUrl: config.allowPlaintextCredentials,
             requestTimeoutMs: auth.tokenTimeoutMs,
+            // --token-timeout is the whole wait (docs/cli.md), retries of a 5xx or a timeout included.
+            retryBudgetMs: auth.tokenTimeoutMs,
           })
         : undefined;
   // The metrics count the token endpoint's failures (athena.client.token.failures).

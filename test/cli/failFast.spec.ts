@@ -104,9 +104,12 @@ describe('classify when the service cannot be used', () => {
       await new Promise((r) => silent.close(r));
     });
 
-    it('is given up after --token-timeout, with progress on stderr while waiting', async () => {
+    it('is given up after --token-timeout, retries included, with progress on stderr while waiting', async () => {
       const env = { ATHENA_CLIENT_ID: 'id', ATHENA_CLIENT_SECRET: 'secret-value', ATHENA_TOKEN_URL: url };
       const { io, message } = await failFast(['--address', plain.address, '--insecure', '--token-timeout', '3'], env);
+      // The progress line comes at 2 s, then every 3 s: one line, given up at 3 s. (It used to
+      // retry for the library's 10 s budget: lines at 2, 5 and 8 s.)
+      expect(io.err().match(/waiting for an access token/g)).toEqual([`waiting for an access token`]);
       expect(io.err()).toContain(`waiting for an access token from ${url} (2 s)...`);
       expect(message).toBe(
         `athena-rx classify: could not get an access token: Token endpoint ${url} did not answer within 3000 ms. Check the network and ATHENA_TOKEN_URL (--token-timeout waits longer)`,

@@ -1,13 +1,50 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
+import { parseOnceHost } from '../helpers/compilerHost';
 
 /**
  * Every ```ts block in README.md, docs/ and examples' READMEs must compile against the package's
  * public entry points, so that a user who copies one gets working code. Each block is its own
- * module; `athena-rx` and `athena-rx/testing` resolve to the sources.
+ * module; `athena-rx` and `athena-rx/testing` resolve to the sources. The examples of examples/
+ * are type-checked here too (below): the two programs share what they parse (lib, @types/node,
+ * src/), which is most of what each costs.
  */
 const root = path.resolve(__dirname, '../..');
+
+/** `athena-rx` and its subpaths, resolved to the sources. */
+const PUBLIC_API: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.Node16,
+  moduleResolution: ts.ModuleResolutionKind.Node16,
+  strict: true,
+  noEmit: true,
+  skipLibCheck: true,
+  esModuleInterop: true,
+  typeRoots: [path.join(root, 'node_modules/@types')],
+  baseUrl: root,
+  paths: {
+    'athena-rx': ['src/index.ts'],
+    'athena-rx/testing': ['src/testing/index.ts'],
+    'athena-rx/redis': ['src/redis/index.ts'],
+  },
+};
+
+/**
+ * The problems the compiler finds in `files` themselves, as `file:line: message`. Only their own
+ * diagnostics are asked for, so only they are checked: the checker resolves what they use from
+ * src/ without checking every body of src/ (the type check of `npm test` does that).
+ */
+function problems(files: string[], options: ts.CompilerOptions, where: (file: string, line: number) => string): string[] {
+  const program = ts.createProgram(files, options, parseOnceHost(options));
+  return files
+    .map((name) => program.getSourceFile(name)!)
+    .flatMap((file) => [...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file)])
+    .map((d) => {
+      const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
+      return `${where(path.resolve(d.file!.fileName), line)}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    });
+}
 
 function markdownFiles(): string[] {
   const files = [path.join(root, 'README.md')];
@@ -62,35 +99,30 @@ describe('code samples in the docs', () => {
       fs.writeFileSync(name, `${s.code}\nexport {};\n`);
       return name;
     });
-    const options: ts.CompilerOptions = {
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.Node16,
-      moduleResolution: ts.ModuleResolutionKind.Node16,
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      esModuleInterop: true,
-      types: ['node', 'jest'],
-      typeRoots: [path.join(root, 'node_modules/@types')],
-      baseUrl: root,
-      paths: {
-        'athena-rx': ['src/index.ts'],
-        'athena-rx/testing': ['src/testing/index.ts'],
-        'athena-rx/redis': ['src/redis/index.ts'],
-      },
-    };
-    const host = ts.createCompilerHost(options);
-    const program = ts.createProgram(names, options, host);
-    const problems = ts
-      .getPreEmitDiagnostics(program)
-      .filter((d) => d.file && names.includes(path.resolve(d.file.fileName)))
-      .map((d) => {
-        const index = names.indexOf(path.resolve(d.file!.fileName));
-        const { line } = d.file!.getLineAndCharacterOfPosition(d.start ?? 0);
-        const sample = samples[index];
-        return `${path.relative(root, sample.file)}:${sample.line + line}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
-      });
+    const found = problems(names, { ...PUBLIC_API, types: ['node', 'jest'] }, (file, line) => {
+      const sample = samples[names.indexOf(file)]!;
+      return `${path.relative(root, sample.file)}:${sample.line + line}`;
+    });
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(problems).toEqual([]);
+    expect(found).toEqual([]);
+  });
+});
+
+/**
+ * The examples are JavaScript (runnable with plain `node`, no build step) marked `// @ts-check`
+ * with JSDoc types: here they are type-checked against the public API as the sources declare it,
+ * so that an API change that breaks an example fails the tests (test/examples/ runs them).
+ */
+describe('examples/ types', () => {
+  it('type-check as JavaScript (// @ts-check) against the public API', () => {
+    const files = fs
+      .readdirSync(path.join(root, 'examples'))
+      .filter((f) => f.endsWith('.mjs'))
+      .map((f) => path.join(root, 'examples', f));
+    for (const f of files) expect(fs.readFileSync(f, 'utf8').startsWith('// @ts-check\n')).toBe(true);
+    const found = problems(files, { ...PUBLIC_API, allowJs: true, checkJs: true, types: ['node'] }, (file, line) => {
+      return `${path.relative(root, file)}:${line + 1}`;
+    });
+    expect(found).toEqual([]);
   });
 });

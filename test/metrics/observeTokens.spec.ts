@@ -79,7 +79,12 @@ describe('observeTokens', () => {
     status = 503;
     const textfile = join(tmp, 'token.prom');
     const io = fakeIo({ env: { ATHENA_CLIENT_ID: 'id', ATHENA_CLIENT_SECRET: 'secret-value', ATHENA_TOKEN_URL: url } });
-    const args = ['classify', join(__dirname, '../../samples'), '--address', athena.address, '--insecure', '--allow-plaintext-credentials'];
+    // --token-timeout 1: the 503s are retried for 1 s, not the default 10 s of real time.
+    const args = [
+      'classify',
+      join(__dirname, '../../samples'),
+      ...['--address', athena.address, '--insecure', '--allow-plaintext-credentials', '--token-timeout', '1'],
+    ];
     expect(await main([...args, '--metrics-textfile', textfile], io)).toBe(3);
     const written = parseScrape(readFileSync(textfile, 'utf8'));
     expect(

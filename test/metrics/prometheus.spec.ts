@@ -36,7 +36,7 @@ async function query(base: string, promql: string): Promise<Vector[]> {
 /** What Prometheus logged, and whether it has exited: a test waiting on it stops with its log. */
 const log = { text: '', exited: false };
 
-/** Queries until the result satisfies `ready` (Prometheus scrapes and evaluates every second here). */
+/** Queries until the result satisfies `ready` (Prometheus scrapes and evaluates every 500 ms here). */
 async function queryUntil(base: string, promql: string, ready: (v: Vector[]) => boolean): Promise<Vector[]> {
   for (;;) {
     if (log.exited) throw new Error(`prometheus exited:\n${log.text}`);
@@ -64,7 +64,7 @@ async function queryUntil(base: string, promql: string, ready: (v: Vector[]) => 
     writeFileSync(
       join(tmp, 'prometheus.yml'),
       [
-        'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+        'global: { scrape_interval: 500ms, scrape_timeout: 500ms, evaluation_interval: 500ms }',
         `rule_files: ['${join(root, 'monitoring/athena-rx.rules.yml')}']`,
         'scrape_configs:',
         `  - { job_name: athena-rx, static_configs: [{ targets: ['127.0.0.1:${classifyPort}'] }] }`,

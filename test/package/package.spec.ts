@@ -4,15 +4,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as ts from 'typescript';
+import { builtDist } from '../helpers/builtDist';
+import { parseOnceHost } from '../helpers/compilerHost';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '../..');
 
 /**
- * The package as a user installs it: built by the real build script into a temporary copy of the
- * package, then loaded by a consumer through `require`, `import` and the `athena-rx` bin. This is
- * what "ESM and CommonJS consumers both work" and "`npx athena-rx serve` answers from another
- * process" mean.
+ * The package as a user installs it: built by the real build script (one build shared by the
+ * suites that need it: test/helpers/builtDist.ts) in a temporary copy of the package, then loaded
+ * by a consumer through `require`, `import` and the `athena-rx` bin. This is what "ESM and
+ * CommonJS consumers both work" and "`npx athena-rx serve` answers from another process" mean.
  */
 describe('the built package', () => {
   let tmp: string;
@@ -26,7 +28,8 @@ describe('the built package', () => {
     for (const entry of ['package.json', 'proto', 'bin', 'samples'])
       fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
-    await run(process.execPath, [path.join(root, 'scripts/build.mjs'), path.join(pkg, 'dist')], { cwd: root });
+    // scripts/build.mjs's output, built once for all the suites that need it (or dist/ when current).
+    fs.cpSync(await builtDist(), path.join(pkg, 'dist'), { recursive: true });
     consumer = path.join(tmp, 'consumer');
     fs.mkdirSync(path.join(consumer, 'node_modules'), { recursive: true });
     fs.symlinkSync(pkg, path.join(consumer, 'node_modules', 'athena-rx'), 'dir');
@@ -121,19 +124,6 @@ describe('the built package', () => {
 
   // The three resolutions share parsed declaration files (lib, @types/node, rxjs, grpc-js): parsing
   // them once instead of three times is most of the cost of these tests.
-  const parsed = new Map<string, ts.SourceFile | undefined>();
-  const cachingHost = (options: ts.CompilerOptions): ts.CompilerHost => {
-    const host = ts.createCompilerHost(options);
-    const getSourceFile = host.getSourceFile.bind(host);
-    host.getSourceFile = (fileName, languageVersionOrOptions, onError, shouldCreate) => {
-      if (!fileName.endsWith('.d.ts')) return getSourceFile(fileName, languageVersionOrOptions, onError, shouldCreate);
-      const key = `${fileName}\0${JSON.stringify(languageVersionOrOptions)}`;
-      if (!parsed.has(key)) parsed.set(key, getSourceFile(fileName, languageVersionOrOptions, onError, shouldCreate));
-      return parsed.get(key);
-    };
-    return host;
-  };
-
   it.each([
     // node10 is deprecated in TypeScript 6 (and gone in 7) but still what many projects use.
     [
@@ -175,7 +165,7 @@ describe('the built package', () => {
       types: ['node'],
       typeRoots: [path.join(root, 'node_modules/@types')],
     };
-    const program = ts.createProgram(names, options, cachingHost(options));
+    const program = ts.createProgram(names, options, parseOnceHost(options));
     const problems = ts
       .getPreEmitDiagnostics(program)
       .map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);

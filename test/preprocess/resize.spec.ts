@@ -19,14 +19,16 @@ function noise(width: number, height: number, seed = 1): Buffer {
  * contract, without tables or row caches: an independent check of the optimised implementation.
  */
 function naiveLinear(src: Buffer, sw: number, sh: number, dw: number, dh: number): Buffer {
-  const f32 = Math.fround;
+  // Local names: inside Jest's VM context every lookup of the global `Math` is a slow property
+  // read on the sandbox's global (this function spent 98% of its time there: 7 s instead of 0.1 s).
+  const { floor, fround: f32, max, min, round } = Math;
   const rint = (v: number): number => {
-    const r = Math.round(v);
+    const r = round(v);
     return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
   };
   const coord = (d: number, scale: number): [number, number] => {
     const f = f32((d + 0.5) * scale - 0.5);
-    const s = Math.floor(f);
+    const s = floor(f);
     return [s, f32(f - s)];
   };
   const sx = 1 / (dw / sw);
@@ -41,7 +43,7 @@ function naiveLinear(src: Buffer, sw: number, sh: number, dw: number, dh: number
     if (x0 < 0) [x0, fx] = [0, 0];
     if (x0 >= sw - 1) [x0, fx] = [sw - 1, 0];
     cx0.push(x0);
-    cx1.push(Math.min(x0 + 1, sw - 1));
+    cx1.push(min(x0 + 1, sw - 1));
     ca0.push(rint(f32(1 - fx) * 2048));
     ca1.push(rint(fx * 2048));
   }
@@ -51,16 +53,16 @@ function naiveLinear(src: Buffer, sw: number, sh: number, dw: number, dh: number
     const [y0, fy] = coord(y, sy);
     const b0 = rint(f32(1 - fy) * 2048);
     const b1 = rint(fy * 2048);
-    const r0 = Math.min(Math.max(y0, 0), sh - 1) * sw * 3;
-    const r1 = Math.min(Math.max(y0 + 1, 0), sh - 1) * sw * 3;
+    const r0 = min(max(y0, 0), sh - 1) * sw * 3;
+    const r1 = min(max(y0 + 1, 0), sh - 1) * sw * 3;
     for (let x = 0; x < dw; x++) {
       const p0 = cx0[x]! * 3;
       const p1 = cx1[x]! * 3;
       for (let c = 0; c < 3; c++) {
         const h0 = src[r0 + p0 + c]! * ca0[x]! + src[r0 + p1 + c]! * ca1[x]!;
         const h1 = src[r1 + p0 + c]! * ca0[x]! + src[r1 + p1 + c]! * ca1[x]!;
-        const v = (Math.floor(((h0 >> 4) * b0) / 65536) + Math.floor(((h1 >> 4) * b1) / 65536) + 2) >> 2;
-        out[(y * dw + x) * 3 + c] = Math.min(255, Math.max(0, v));
+        const v = (floor(((h0 >> 4) * b0) / 65536) + floor(((h1 >> 4) * b1) / 65536) + 2) >> 2;
+        out[(y * dw + x) * 3 + c] = min(255, max(0, v));
       }
     }
   }

@@ -93,10 +93,13 @@ export function rawImage(seed: number): Buffer {
 }
 
 function makeRaw(seed: number): Buffer {
+  // A local name, not Math.imul in the loop: under Jest (a VM context) each lookup of the global
+  // Math is a slow read on the sandbox's global (as in src/preprocess/resize.ts).
+  const imul = Math.imul;
   const buf = Buffer.alloc(RAW_IMAGE_BYTES);
   let x = (seed * 2654435761) >>> 0;
   for (let i = 0; i < buf.length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    x = (imul(x, 1103515245) + 12345) >>> 0;
     buf[i] = ((i % 1344) * ((seed % 5) + 1) + (x >>> 26)) & 0xff;
   }
   return buf;

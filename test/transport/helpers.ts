@@ -3,8 +3,11 @@ import { RAW_IMAGE_BYTES, type ClassificationInput, type ClassifyResponse } from
 
 /** A valid raw 448x448 BGR image; `seed` varies the pixels. */
 export function rawImage(correlationId: string, seed = 1): Partial<ClassificationInput> {
-  const data = Buffer.alloc(RAW_IMAGE_BYTES);
-  for (let i = 0; i < data.length; i++) data[i] = (i * seed + seed) & 0xff;
+  // Byte i is (i * seed + seed) & 0xff, which repeats every 256 bytes: one period, then fill()
+  // repeats it (a loop over all 602,112 bytes cost 7 ms an image under Jest).
+  const period = Buffer.alloc(256);
+  for (let i = 0; i < 256; i++) period[i] = (i * seed + seed) & 0xff;
+  const data = Buffer.alloc(RAW_IMAGE_BYTES, period);
   return { correlationId, data, format: 'IMAGE_FORMAT_RAW_UINT8_BGR' };
 }
 

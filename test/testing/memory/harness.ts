@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import type { AthenaServerOptions, DeploymentInfo } from '../../../src/testing';
-import { transpiledDist } from '../../examples/transpiledPackage';
+import { builtDist } from '../../helpers/builtDist';
 
 export const MB = 1024 * 1024;
 
@@ -50,9 +50,9 @@ export async function settled(s: ServerProcess): Promise<void> {
  * RSS, so an unbounded server fails the test quickly instead of exhausting the machine.
  */
 export async function startServerProcess(server: AthenaServerOptions, killAboveBytes: number): Promise<ServerProcess> {
-  // The server as transpiled once for the run: a child that transpiled the sources it loads
-  // itself (through tsHook.cjs) spent some 1.5 CPU-s on it before it could start.
-  const testing = path.join(await transpiledDist(), 'cjs/testing/index.js');
+  // The server as built once for the run (test/helpers/builtDist.ts): a child that transpiled the
+  // sources it loads itself (through tsHook.cjs) spent some 1.5 CPU-s on it before it could start.
+  const testing = path.join(await builtDist(), 'cjs/testing/index.js');
   const child: ChildProcess = fork(path.join(__dirname, 'serverChild.cjs'), [JSON.stringify({ server, killAboveBytes }), testing], {
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -1,6 +1,6 @@
 // A server in a process of its own, so that a test can read the server's RSS alone. Started by
 // harness.ts with `fork`; options come as JSON in argv[2], and the path of the server's module
-// (`testing/index.js` of the run's transpiled dist/, see transpiledDist) in argv[3]. It answers
+// (`testing/index.js` of the run's built dist/, see test/helpers/builtDist.ts) in argv[3]. It answers
 // IPC messages:
 //   { type: 'rss' }  -> { type: 'rss', rss, peak, heapUsed, external, arrayBuffers } (after a full GC)
 //   { type: 'stats' } -> { type: 'stats', audit, deployments } (audit records kept, `deployments()`)

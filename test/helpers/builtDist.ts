@@ -1,0 +1,128 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = path.resolve(__dirname, '../..');
+/** Beside the other caches of the checks (scripts/cache.mjs): ignored by git, gone after `npm ci`. */
+const cacheDir = path.join(root, 'node_modules/.cache/athena-rx');
+const builds = path.join(cacheDir, 'test-dist');
+
+/** What dist/ is made from (scripts/cache.mjs's hash: the sources, compiler options, build script, compiler). */
+async function buildInputsHash(): Promise<string> {
+  const cache = pathToFileURL(path.join(root, 'scripts/cache.mjs')).href;
+  const script = `import { buildInputsHash } from ${JSON.stringify(cache)}; process.stdout.write(buildInputsHash());`;
+  return (await run(process.execPath, ['--input-type=module', '-e', script])).stdout;
+}
+
+/** dist/ of this clone when `npm run build` made it from the sources as they are now (it records what from). */
+function currentDist(hash: string): string | undefined {
+  const record = path.join(cacheDir, 'dist-inputs.txt');
+  const dist = path.join(root, 'dist');
+  const recorded = fs.existsSync(record) ? fs.readFileSync(record, 'utf8').trim() : '';
+  return recorded === hash && fs.existsSync(path.join(dist, 'cjs/index.js')) ? dist : undefined;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether `dist` could be copied whole into `work`: a `npm run build` meanwhile removes the record first. */
+function copied(hash: string, dist: string, work: string): boolean {
+  try {
+    fs.cpSync(dist, work, { recursive: true });
+  } catch {
+    return false; // dist/ was being rebuilt
+  }
+  return currentDist(hash) === dist;
+}
+
+/** Makes `target` (absent until complete: it appears by a rename) from dist/ when current, else by the build script. */
+async function make(hash: string, target: string): Promise<void> {
+  const work = fs.mkdtempSync(`${target}.work-`);
+  try {
+    const dist = currentDist(hash);
+    if (!dist || !copied(hash, dist, work)) await run(process.execPath, [path.join(root, 'scripts/build.mjs'), work], { cwd: root });
+    fs.renameSync(work, target);
+  } catch (err) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Takes the lock (a folder: made or not, atomically); false when another process holds it. */
+function locked(lock: string): boolean {
+  try {
+    fs.mkdirSync(lock);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** Whether the build under `lock` was left by a process that is gone (its pid), or never got to write its pid. */
+function orphaned(lock: string): boolean {
+  try {
+    const owner = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8'));
+    if (owner) return !isRunning(owner);
+  } catch {
+    // no pid yet: judged by the lock's age below
+  }
+  try {
+    return Date.now() - fs.statSync(lock).mtimeMs > 60_000;
+  } catch {
+    return false; // released meanwhile
+  }
+}
+
+/** Removes what older sources built (after an hour: a run that started before an edit may still copy it). */
+function prune(keep: string): void {
+  for (const entry of fs.readdirSync(builds)) {
+    const full = path.join(builds, entry);
+    if (full !== keep && !entry.endsWith('.lock') && Date.now() - fs.statSync(full).mtimeMs > 3_600_000)
+      fs.rmSync(full, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The package's `dist/` (`cjs/` with declarations, the `esm/` facade) exactly as
+ * `scripts/build.mjs` builds it from the current sources, built once per content of those
+ * sources and shared by every suite that needs the built package (issue 23: each used to build or
+ * transpile its own). It is dist/ of this clone when that was built from the current sources, else
+ * a build into node_modules/.cache/athena-rx/test-dist/. Read it, copy it; never write into it.
+ *
+ * Jest's workers may ask at once: one builds, under a lock folder holding its pid, the others wait.
+ */
+export async function builtDist(): Promise<string> {
+  const hash = (await buildInputsHash()).replace(/[^\w.-]/g, '_');
+  fs.mkdirSync(builds, { recursive: true });
+  const target = path.join(builds, hash);
+  const lock = `${target}.lock`;
+  // real-time wait: at most 5 minutes for another process's build (about 10 s on an idle machine).
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    if (fs.existsSync(target)) return target;
+    if (!locked(lock)) {
+      if (orphaned(lock)) fs.rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`waited 5 minutes for the build under ${lock}`);
+      // real-time wait: polls for the other build's result every 200 ms, within the deadline above.
+      else await new Promise((resolve) => setTimeout(resolve, 200));
+      continue;
+    }
+    try {
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      if (!fs.existsSync(target)) await make(hash, target);
+      prune(target);
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
