@@ -93,21 +93,27 @@ async function throughOutage(n: number, stopAfter: number, outageMs: number, sca
  */
 const SCALE = 5;
 
+/**
+ * 60 images through an outage of `outageMs` after the 12th result, the client's reconnect timings
+ * divided by `scale`: every image exactly once, all classified. How soon the restarted server is
+ * found is measured in bench, not asserted here (no wall-clock thresholds).
+ */
+async function ridesOut(outageMs: number, scale = 1): Promise<void> {
+  const n = 60;
+  const { results } = await throughOutage(n, 12, outageMs, scale);
+  expect(
+    accountedOnce(
+      results.map((r) => r.ref),
+      n,
+    ),
+  ).toEqual({ missing: [], twice: [] });
+  expect(results.filter((r) => r.kind !== 'success').map((r) => (r.kind === 'failure' ? r.code : r.kind))).toEqual([]);
+}
+
 describe('an outage of the server, ridden out by time', () => {
   it.each([3_000, 10_000])(
     `a server back after %i ms (reconnect timings / ${SCALE}, so in a fifth of that): every image exactly once, all classified`,
-    async (outageMs) => {
-      const n = 60;
-      // How soon the restarted server is found is measured in bench, not asserted here (no wall-clock thresholds).
-      const { results } = await throughOutage(n, 12, outageMs / SCALE, SCALE);
-      expect(
-        accountedOnce(
-          results.map((r) => r.ref),
-          n,
-        ),
-      ).toEqual({ missing: [], twice: [] });
-      expect(results.filter((r) => r.kind !== 'success').map((r) => (r.kind === 'failure' ? r.code : r.kind))).toEqual([]);
-    },
+    (outageMs) => ridesOut(outageMs / SCALE, SCALE),
     60_000,
   );
 });
@@ -121,17 +127,7 @@ const long = process.env.ATHENA_LONG_TESTS === '1' ? describe : describe.skip;
 long('long outages (ATHENA_LONG_TESTS=1)', () => {
   it.each([3_000, 10_000])(
     'a server back after %i ms, with the default reconnect timings: every image exactly once, all classified',
-    async (outageMs) => {
-      const n = 60;
-      const { results } = await throughOutage(n, 12, outageMs);
-      expect(
-        accountedOnce(
-          results.map((r) => r.ref),
-          n,
-        ),
-      ).toEqual({ missing: [], twice: [] });
-      expect(results.filter((r) => r.kind !== 'success').map((r) => (r.kind === 'failure' ? r.code : r.kind))).toEqual([]);
-    },
+    (outageMs) => ridesOut(outageMs),
     60_000,
   );
 
