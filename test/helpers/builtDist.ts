@@ -102,9 +102,9 @@ function prune(keep: string): void {
  * Jest's workers may ask at once: one builds, under a lock folder holding its pid, the others wait.
  */
 export async function builtDist(): Promise<string> {
-  const hash = (await buildInputsHash()).replace(/[^\w.-]/g, '_');
+  const hash = await buildInputsHash();
   fs.mkdirSync(builds, { recursive: true });
-  const target = path.join(builds, hash);
+  const target = path.join(builds, hash.replace(/[^\w.-]/g, '_'));
   const lock = `${target}.lock`;
   // real-time wait: at most 5 minutes for another process's build (about 10 s on an idle machine).
   const deadline = Date.now() + 300_000;
