@@ -93,9 +93,10 @@ describe('examples/', () => {
     return example;
   };
 
+  // The package's build may happen here, when dist/ is not current: about 10 s on the idle machine.
   beforeAll(async () => {
     pkg = await transpiledPackage();
-  }, 60_000);
+  }, 120_000);
   afterEach(() => {
     for (const e of running.splice(0)) e.kill('SIGKILL');
   });

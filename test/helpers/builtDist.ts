@@ -87,8 +87,8 @@ function orphaned(lock: string): boolean {
 function prune(keep: string): void {
   for (const entry of fs.readdirSync(builds)) {
     const full = path.join(builds, entry);
-    if (full !== keep && !entry.endsWith('.lock') && Date.now() - fs.statSync(full).mtimeMs > 3_600_000)
-      fs.rmSync(full, { recursive: true, force: true });
+    const age = Date.now() - (fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (full !== keep && !entry.endsWith('.lock') && age > 3_600_000) fs.rmSync(full, { recursive: true, force: true });
   }
 }
 
@@ -96,15 +96,16 @@ function prune(keep: string): void {
  * The package's `dist/` (`cjs/` with declarations, the `esm/` facade) exactly as
  * `scripts/build.mjs` builds it from the current sources, built once per content of those
  * sources and shared by every suite that needs the built package (issue 23: each used to build or
- * transpile its own). It is dist/ of this clone when that was built from the current sources, else
- * a build into node_modules/.cache/athena-rx/test-dist/. Read it, copy it; never write into it.
+ * transpile its own). It lives in node_modules/.cache/athena-rx/test-dist/: a copy of this clone's
+ * dist/ when that was built from the current sources (as after `npm ci`), else a build made there.
+ * Read it, copy it; never write into it.
  *
  * Jest's workers may ask at once: one builds, under a lock folder holding its pid, the others wait.
  */
 export async function builtDist(): Promise<string> {
-  const hash = (await buildInputsHash()).replace(/[^\w.-]/g, '_');
+  const hash = await buildInputsHash();
   fs.mkdirSync(builds, { recursive: true });
-  const target = path.join(builds, hash);
+  const target = path.join(builds, hash.replace(/[^\w.-]/g, '_'));
   const lock = `${target}.lock`;
   // real-time wait: at most 5 minutes for another process's build (about 10 s on an idle machine).
   const deadline = Date.now() + 300_000;

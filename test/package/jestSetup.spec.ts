@@ -15,9 +15,10 @@ const root = path.resolve(__dirname, '../..');
  */
 describe('the Jest setup of docs/testing.md', () => {
   let pkg: PackageCopy;
+  // The package's build may happen here, when dist/ is not current: about 10 s on the idle machine.
   beforeAll(async () => {
     pkg = await transpiledPackage();
-  }, 60_000);
+  }, 120_000);
   afterAll(() => pkg?.remove());
 
   it("runs the page's test files in a project that installed the package", async () => {
