@@ -28,6 +28,7 @@ const LONG = {
   'test/docs/codeSamples.spec.ts': 10,
   'test/examples/examples.spec.ts': 9,
   'test/metrics/prometheus.spec.ts': 8,
+  'test/pipeline/rotation.spec.ts': 7,
 };
 
 /** About a second per 10 KB of test file, the rough rate of the suites not listed. */

@@ -28,16 +28,18 @@ describe('a token that expires during a run', () => {
   const accepted: Record<string, '*'> = {};
 
   beforeAll(async () => {
-    // Every token lives 1 s; the server stops accepting it (for new calls) when it expires.
+    // Every token lives 3 s; the server stops accepting it (for new calls) when it expires.
+    // classify replaces a stream a quarter of its token's life ahead (0.75 s here): with 1 s
+    // tokens the 0.25 s left was less than a loaded machine may take to open the next stream.
     tokenServer = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
         issued += 1;
         const token = `tok-${issued}`;
         accepted[token] = '*';
-        setTimeout(() => delete accepted[token], 1_000).unref();
+        setTimeout(() => delete accepted[token], 3_000).unref();
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: 1 }));
+        res.end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: 3 }));
       });
     });
     await new Promise<void>((r) => tokenServer.listen(0, '127.0.0.1', r));
@@ -57,11 +59,11 @@ describe('a token that expires during a run', () => {
     const n = 60;
     const window = inFlightWindow(16);
     try {
-      // 60 images over about 2.5 s: the run outlives two tokens.
+      // 60 images over about 6 s: the run outlives two tokens (rotations due at about 2.25 and 4.5 s).
       const results = ours(
         await lastValueFrom(
           from(rawImages(n)).pipe(
-            concatMap((input) => of(input).pipe(delay(40))),
+            concatMap((input) => of(input).pipe(delay(100))),
             preprocess<number>({ window, encoding: 'brotli', brotliQuality: 1 }),
             bufferBatch<ClassifyItem<number>>({ maxCount: 4, maxWait: 5 }),
             classify<number>(client, { window }),

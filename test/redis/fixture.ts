@@ -63,7 +63,7 @@ export function workerFixture(name: string, imageCount: number): WorkerFixture {
       makeImages(images, imageCount),
     ]);
     state = { redisServer, pkg, images, redis: new Redis(redisServer.url, { maxRetriesPerRequest: null }) };
-  }, 60_000);
+  }, 120_000);
 
   afterEach(async () => {
     for (const w of workers.splice(0)) {
