@@ -69,6 +69,47 @@
         (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
         (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
 
+  ;; hrow3swap: hrow3 that also reverses the channels of each pixel (R,G,B in, int16 sums in
+  ;; B,G,R order out), so that vrow writes B,G,R rows and no swaprb pass is needed.
+  (func (export "hrow3swap")
+    (param $src i32) (param $tab i32) (param $out i32) (param $groups i32) (param $shift i32)
+    (local $ab v128) (local $cd v128) (local $s v128) (local $end i32)
+    (local $m1 v128) (local $m2ab v128) (local $m2cd v128) (local $m3 v128)
+    (local.set $m1 (v128.const i8x16 2 128 5 128 1 128 4 128 0 128 3 128 10 128 13 128))
+    (local.set $m2ab (v128.const i8x16 9 128 12 128 8 128 11 128 128 128 128 128 128 128 128 128))
+    (local.set $m2cd (v128.const i8x16 128 128 128 128 128 128 128 128 2 128 5 128 1 128 4 128))
+    (local.set $m3 (v128.const i8x16 0 128 3 128 10 128 13 128 9 128 12 128 8 128 11 128))
+    (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
+      (loop $group
+        (local.set $ab
+          (v128.load64_lane 1
+            (i32.add (local.get $src) (i32.load offset=4 (local.get $tab)))
+            (v128.load64_zero (i32.add (local.get $src) (i32.load (local.get $tab))))))
+        (local.set $cd
+          (v128.load64_lane 1
+            (i32.add (local.get $src) (i32.load offset=12 (local.get $tab)))
+            (v128.load64_zero (i32.add (local.get $src) (i32.load offset=8 (local.get $tab))))))
+        (v128.store (local.get $out)
+          (i16x8.narrow_i32x4_s
+            (i32x4.shr_s
+              (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab) (local.get $m1)) (v128.load offset=16 (local.get $tab)))
+              (local.get $shift))
+            (i32x4.shr_s
+              (i32x4.dot_i16x8_s
+                (v128.or (i8x16.swizzle (local.get $ab) (local.get $m2ab)) (i8x16.swizzle (local.get $cd) (local.get $m2cd)))
+                (v128.load offset=32 (local.get $tab)))
+              (local.get $shift))))
+        (local.set $s
+          (i32x4.shr_s
+            (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd) (local.get $m3)) (v128.load offset=48 (local.get $tab)))
+            (local.get $shift)))
+        (v128.store64_lane offset=16 0 (local.get $out) (i16x8.narrow_i32x4_s (local.get $s) (local.get $s)))
+        (local.set $out (i32.add (local.get $out) (i32.const 24)))
+        (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
+        (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
+
   ;; hv3: one output row of a 3-channel image straight from its two source rows, for downscales
   ;; where a source row serves one output row only (so the horizontal rows are not worth keeping):
   ;; hrow3 on both rows (shift 4) and vrow on the two results, in registers, with no int16 rows in
