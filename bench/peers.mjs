@@ -20,7 +20,11 @@
 //                    the Python client's own preparation: read, MD5+SHA-256, imdecode, resize
 //   prepareNoHashes  prepareImage(path, { hashes: [] }) / read, imdecode, resize
 //   decode           decodeRaw(bytes) / cv2.imdecode(bytes)
-//   resize           resizeToModel(decoded) / cv2.resize(decoded) (decoded once, outside the count)
+//   resize           resizeToModel(decoded) / cv2.resize(decoded), just after decoding (the decode
+//                    outside the count; on our side the collection that the decoder's memory makes
+//                    due often lands in the first allocation after it, which is the resize's result)
+//   resizeInMemory   the same after one resize of that image outside the count, on both sides: an
+//                    image that has been in memory a while (the decoder's after-effects settled)
 //   brotli1          prepareImage(bytes, Brotli q1) / imdecode, resize, Brotli q1 (not by default)
 //
 // BENCH_PYTHON names the interpreter (default: the first of /usr/bin/python3, python3 that can
@@ -72,7 +76,7 @@ function formatOf(name) {
   return 'Netpbm';
 }
 
-export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize'];
+export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize', 'resizeInMemory'];
 
 /**
  * The malloc settings the CLI starts node with (bin/athena-rx.js): one arena, transparent huge
@@ -242,7 +246,8 @@ export async function benchPeers({
     prepareNoHashes: 'prepare from the file, no hashes (read, decode, resize)',
     brotli1: 'prepare + Brotli q1 (ours with MD5+SHA1)',
     decode: 'decode only (our decodeRaw / imdecode)',
-    resize: 'resize only (resizeToModel / cv2.resize)',
+    resize: 'resize only, just after decoding (resizeToModel / cv2.resize)',
+    resizeInMemory: 'resize only, an image in memory (after one untimed resize)',
   };
   for (const [m, x] of Object.entries(result.modes)) {
     log(
