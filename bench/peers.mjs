@@ -84,6 +84,8 @@ export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize', '
  * and glibc's default per-thread arenas hand every decoded image fresh pages (docs/performance.md).
  */
 export const CLI_MALLOC = 'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1';
+/** The V8 flags the CLI starts node with (bin/athena-rx.js), besides its malloc settings. */
+export const CLI_NODE_FLAGS = ['--initial-old-space-size=64'];
 
 /** A child speaking bench/peers.py's protocol: `ask(command)` answers one JSON line. */
 async function startChild(command, args, files, env = process.env) {
@@ -134,13 +136,13 @@ export async function benchPeers({
   const paths = files.map((f) => f.path);
   // Three contenders, each a process of its own counting its own CPU: athena-rx with glibc's
   // default malloc (as a library user's node runs), athena-rx as the CLI runs it (its malloc
-  // settings, libvips' cache off), and the Python client's recipe.
+  // settings, its V8 flag, libvips' cache off), and the Python client's recipe.
   const plainEnv = { ...process.env };
   delete plainEnv.GLIBC_TUNABLES;
-  const nodeChild = (env) => startChild(process.execPath, [join(here, 'peers-node.mjs')], paths, env);
+  const nodeChild = (env, flags = []) => startChild(process.execPath, [...flags, join(here, 'peers-node.mjs')], paths, env);
   const sides = {
     ours: await nodeChild(plainEnv),
-    cliMalloc: await nodeChild({ ...plainEnv, GLIBC_TUNABLES: CLI_MALLOC, PEERS_AS_CLI: '1' }),
+    cliMalloc: await nodeChild({ ...plainEnv, GLIBC_TUNABLES: CLI_MALLOC, PEERS_AS_CLI: '1' }, CLI_NODE_FLAGS),
     theirs: await startChild(found.python, [join(here, 'peers.py')], paths),
   };
   const names = Object.keys(sides);
