@@ -9,7 +9,8 @@
 //   client           prepareImage(path), MD5+SHA1, uncompressed (our default)
 //   prepareNoHashes  prepareImage(path, { hashes: [] })
 //   decode           decodeRaw(bytes in memory)
-//   resize           resizeToModel(decoded), the image decoded once outside the count
+//   resize           resizeToModel(decoded), the image decoded just before, outside the count
+//   resizeInMemory   the same after one resize outside the count (an image in memory a while)
 //   brotli<q>        prepareImage(bytes, Brotli at q)
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,8 +34,9 @@ async function run(mode, reps) {
   for (let f = 0; f < paths.length; f++) {
     const path = paths[f];
     const source = files[f];
-    if (mode === 'resize') {
+    if (mode === 'resize' || mode === 'resizeInMemory') {
       const decoded = await decodeRaw(source);
+      if (mode === 'resizeInMemory') resizeToModel(decoded);
       const c0 = cpuMs();
       for (let i = 0; i < reps; i++) resizeToModel(decoded);
       cpu.push((cpuMs() - c0) / reps);

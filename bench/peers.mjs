@@ -20,7 +20,11 @@
 //                    the Python client's own preparation: read, MD5+SHA-256, imdecode, resize
 //   prepareNoHashes  prepareImage(path, { hashes: [] }) / read, imdecode, resize
 //   decode           decodeRaw(bytes) / cv2.imdecode(bytes)
-//   resize           resizeToModel(decoded) / cv2.resize(decoded) (decoded once, outside the count)
+//   resize           resizeToModel(decoded) / cv2.resize(decoded), just after decoding (the decode
+//                    outside the count; on our side the collection that the decoder's memory makes
+//                    due often lands in the first allocation after it, which is the resize's result)
+//   resizeInMemory   the same after one resize of that image outside the count, on both sides: an
+//                    image that has been in memory a while (the decoder's after-effects settled)
 //   brotli1          prepareImage(bytes, Brotli q1) / imdecode, resize, Brotli q1 (not by default)
 //
 // BENCH_PYTHON names the interpreter (default: the first of /usr/bin/python3, python3 that can
@@ -72,7 +76,7 @@ function formatOf(name) {
   return 'Netpbm';
 }
 
-export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize'];
+export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize', 'resizeInMemory'];
 
 /**
  * The malloc settings the CLI starts node with (bin/athena-rx.js): one arena, transparent huge
@@ -80,6 +84,8 @@ export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize'];
  * and glibc's default per-thread arenas hand every decoded image fresh pages (docs/performance.md).
  */
 export const CLI_MALLOC = 'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1';
+/** The V8 flags the CLI starts node with (bin/athena-rx.js), besides its malloc settings. */
+export const CLI_NODE_FLAGS = ['--initial-old-space-size=64'];
 
 /** A child speaking bench/peers.py's protocol: `ask(command)` answers one JSON line. */
 async function startChild(command, args, files, env = process.env) {
@@ -130,13 +136,13 @@ export async function benchPeers({
   const paths = files.map((f) => f.path);
   // Three contenders, each a process of its own counting its own CPU: athena-rx with glibc's
   // default malloc (as a library user's node runs), athena-rx as the CLI runs it (its malloc
-  // settings, libvips' cache off), and the Python client's recipe.
+  // settings, its V8 flag, libvips' cache off), and the Python client's recipe.
   const plainEnv = { ...process.env };
   delete plainEnv.GLIBC_TUNABLES;
-  const nodeChild = (env) => startChild(process.execPath, [join(here, 'peers-node.mjs')], paths, env);
+  const nodeChild = (env, flags = []) => startChild(process.execPath, [...flags, join(here, 'peers-node.mjs')], paths, env);
   const sides = {
     ours: await nodeChild(plainEnv),
-    cliMalloc: await nodeChild({ ...plainEnv, GLIBC_TUNABLES: CLI_MALLOC, PEERS_AS_CLI: '1' }),
+    cliMalloc: await nodeChild({ ...plainEnv, GLIBC_TUNABLES: CLI_MALLOC, PEERS_AS_CLI: '1' }, CLI_NODE_FLAGS),
     theirs: await startChild(found.python, [join(here, 'peers.py')], paths),
   };
   const names = Object.keys(sides);
@@ -242,7 +248,8 @@ export async function benchPeers({
     prepareNoHashes: 'prepare from the file, no hashes (read, decode, resize)',
     brotli1: 'prepare + Brotli q1 (ours with MD5+SHA1)',
     decode: 'decode only (our decodeRaw / imdecode)',
-    resize: 'resize only (resizeToModel / cv2.resize)',
+    resize: 'resize only, just after decoding (resizeToModel / cv2.resize)',
+    resizeInMemory: 'resize only, an image in memory (after one untimed resize)',
   };
   for (const [m, x] of Object.entries(result.modes)) {
     log(

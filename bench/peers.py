@@ -9,7 +9,8 @@ Protocol (one JSON object per line): the first stdin line is {"files": [paths]};
 {"ready": true, "cv2": version, "brotli": bool}. Then each line {"run": mode, "reps": n} runs
 every file n times and answers {"cpu_ms": [per file, mean over reps], "bytes": [...]}, where mode
 is "decode" (imdecode of the bytes in memory), "resize" (cv2.resize of the decoded image, decoded
-once outside the count), "prepare" (read the file, decode, resize), "client" (the Python client's
+just before, outside the count), "resizeInMemory" (the same after one resize outside the count:
+an image that has been in memory a while), "prepare" (read the file, decode, resize), "client" (the Python client's
 own preparation: read the file, MD5 and SHA-256 of its bytes, decode, resize) or "brotli<q>"
 (prepare + Brotli at q).
 {"md5": true} answers the MD5 of each file's prepared B,G,R pixels (or null when OpenCV cannot
@@ -79,8 +80,10 @@ def read(path):
 def run(paths, files, mode, reps):
     cpu, sizes = [], []
     for path, data in zip(paths, files):
-        if mode == "resize":
+        if mode in ("resize", "resizeInMemory"):
             img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+            if mode == "resizeInMemory":
+                cv2.resize(img, (SIDE, SIDE), interpolation=cv2.INTER_LINEAR).tobytes()
             start = time.process_time()
             for _ in range(reps):
                 out = cv2.resize(img, (SIDE, SIDE), interpolation=cv2.INTER_LINEAR).tobytes()

@@ -1,9 +1,13 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:${GLIBC_TUNABLES} node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:${GLIBC_TUNABLES} node --initial-old-space-size=64
 'use strict';
 // The line above starts node with glibc's malloc in one arena on transparent huge pages (other
 // C libraries ignore it; your own GLIBC_TUNABLES come last and win). Decoded photos are large and
 // short-lived: with the default per-thread arenas every image got fresh pages, and a page fault
 // costs about 12 us on a VM, a third of preparing a photo (docs/performance.md, "Memory").
+// --initial-old-space-size=64: V8 otherwise starts a full mark-compact after most of the young
+// collections that the decoded photos (young ArrayBuffer memory) make due, with 10 MB of live
+// heap: 39-43 per 120 photos, against 7 with this (docs/performance.md, "Where prepareImage still
+// loses").
 // The command line runs on the built package; `npm ci` builds it (the `prepare` script).
 const path = require('node:path');
 const fs = require('node:fs');

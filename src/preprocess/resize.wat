@@ -12,6 +12,15 @@
   ;; only): hrow3/hrow1 and vrow keep the decoder's layout (R,G,B, B,G,R or grey), and swaprb or
   ;; grey3 make B,G,R of the finished image in one cheap pass.
 
+  ;; The horizontal pass gathers, per group of four output pixels a, b, c, d, each pixel's 8 source
+  ;; bytes at its left neighbour (ab holds a and b, cd holds c and d; the right neighbour is 3 bytes
+  ;; on), then swizzles them into (left, right) pairs of int16 for i32x4.dot_i16x8_s: [a0 a1 a2 b0],
+  ;; [b1 b2 c0 c1], [c2 d0 d1 d2]. The swizzle masks are constants whose other lanes have the top
+  ;; bit set, so each is one pshufb that also zero-extends (V8 skips the range fix-up for such
+  ;; constants and keeps them in registers across the loop); the middle vector takes two and an or.
+  ;; Before, two-input i8x16.shuffle and extends did this: V8 builds each two-input shuffle from two
+  ;; masks materialized in the loop (about 12 x86 instructions).
+
   ;; hrow3: one 3-channel source row to one row of int16 horizontal sums,
   ;; `(S[x] * w0 + S[x + 3] * w1) >> shift` per channel (OpenCV's HResizeLinear, then the `>> 4`
   ;; of the vertical pass), four output pixels per iteration.
@@ -24,6 +33,11 @@
   (func (export "hrow3")
     (param $src i32) (param $tab i32) (param $out i32) (param $groups i32) (param $shift i32)
     (local $ab v128) (local $cd v128) (local $s v128) (local $end i32)
+    (local $m1 v128) (local $m2ab v128) (local $m2cd v128) (local $m3 v128)
+    (local.set $m1 (v128.const i8x16 0 128 3 128 1 128 4 128 2 128 5 128 8 128 11 128))
+    (local.set $m2ab (v128.const i8x16 9 128 12 128 10 128 13 128 128 128 128 128 128 128 128 128))
+    (local.set $m2cd (v128.const i8x16 128 128 128 128 128 128 128 128 0 128 3 128 1 128 4 128))
+    (local.set $m3 (v128.const i8x16 2 128 5 128 8 128 11 128 9 128 12 128 10 128 13 128))
     (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
     (block $done
       (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
@@ -36,22 +50,60 @@
           (v128.load64_lane 1
             (i32.add (local.get $src) (i32.load offset=12 (local.get $tab)))
             (v128.load64_zero (i32.add (local.get $src) (i32.load offset=8 (local.get $tab))))))
-        ;; (left, right) byte pairs per channel: a0 a1 a2 b0 b1 b2 c0 c1, then c2 d0 d1 d2
-        (local.set $s
-          (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab) (local.get $cd)))
         (v128.store (local.get $out)
           (i16x8.narrow_i32x4_s
             (i32x4.shr_s
-              (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s)) (v128.load offset=16 (local.get $tab)))
+              (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab) (local.get $m1)) (v128.load offset=16 (local.get $tab)))
               (local.get $shift))
             (i32x4.shr_s
-              (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s)) (v128.load offset=32 (local.get $tab)))
+              (i32x4.dot_i16x8_s
+                (v128.or (i8x16.swizzle (local.get $ab) (local.get $m2ab)) (i8x16.swizzle (local.get $cd) (local.get $m2cd)))
+                (v128.load offset=32 (local.get $tab)))
               (local.get $shift))))
         (local.set $s
-          (i8x16.shuffle 18 21 24 27 25 28 26 29 0 0 0 0 0 0 0 0 (local.get $ab) (local.get $cd)))
+          (i32x4.shr_s
+            (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd) (local.get $m3)) (v128.load offset=48 (local.get $tab)))
+            (local.get $shift)))
+        (v128.store64_lane offset=16 0 (local.get $out) (i16x8.narrow_i32x4_s (local.get $s) (local.get $s)))
+        (local.set $out (i32.add (local.get $out) (i32.const 24)))
+        (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
+        (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
+
+  ;; hrow3swap: hrow3 that also reverses the channels of each pixel (R,G,B in, int16 sums in
+  ;; B,G,R order out), so that vrow writes B,G,R rows and no swaprb pass is needed.
+  (func (export "hrow3swap")
+    (param $src i32) (param $tab i32) (param $out i32) (param $groups i32) (param $shift i32)
+    (local $ab v128) (local $cd v128) (local $s v128) (local $end i32)
+    (local $m1 v128) (local $m2ab v128) (local $m2cd v128) (local $m3 v128)
+    (local.set $m1 (v128.const i8x16 2 128 5 128 1 128 4 128 0 128 3 128 10 128 13 128))
+    (local.set $m2ab (v128.const i8x16 9 128 12 128 8 128 11 128 128 128 128 128 128 128 128 128))
+    (local.set $m2cd (v128.const i8x16 128 128 128 128 128 128 128 128 2 128 5 128 1 128 4 128))
+    (local.set $m3 (v128.const i8x16 0 128 3 128 10 128 13 128 9 128 12 128 8 128 11 128))
+    (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
+      (loop $group
+        (local.set $ab
+          (v128.load64_lane 1
+            (i32.add (local.get $src) (i32.load offset=4 (local.get $tab)))
+            (v128.load64_zero (i32.add (local.get $src) (i32.load (local.get $tab))))))
+        (local.set $cd
+          (v128.load64_lane 1
+            (i32.add (local.get $src) (i32.load offset=12 (local.get $tab)))
+            (v128.load64_zero (i32.add (local.get $src) (i32.load offset=8 (local.get $tab))))))
+        (v128.store (local.get $out)
+          (i16x8.narrow_i32x4_s
+            (i32x4.shr_s
+              (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab) (local.get $m1)) (v128.load offset=16 (local.get $tab)))
+              (local.get $shift))
+            (i32x4.shr_s
+              (i32x4.dot_i16x8_s
+                (v128.or (i8x16.swizzle (local.get $ab) (local.get $m2ab)) (i8x16.swizzle (local.get $cd) (local.get $m2cd)))
+                (v128.load offset=32 (local.get $tab)))
+              (local.get $shift))))
         (local.set $s
           (i32x4.shr_s
-            (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s)) (v128.load offset=48 (local.get $tab)))
+            (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd) (local.get $m3)) (v128.load offset=48 (local.get $tab)))
             (local.get $shift)))
         (v128.store64_lane offset=16 0 (local.get $out) (i16x8.narrow_i32x4_s (local.get $s) (local.get $s)))
         (local.set $out (i32.add (local.get $out) (i32.const 24)))
@@ -72,11 +124,15 @@
     (param $r0 i32) (param $r1 i32) (param $tab i32) (param $out i32) (param $groups i32)
     (param $b0 i32) (param $b1 i32)
     (local $ab0 v128) (local $cd0 v128) (local $ab1 v128) (local $cd1 v128) (local $w0 v128)
-    (local $w1 v128) (local $two v128) (local $x v128) (local $s0 v128) (local $s1 v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
-    (local $o3 i32) (local $end i32)
+    (local $w1 v128) (local $two v128) (local $o0 i32) (local $o1 i32) (local $o2 i32) (local $o3 i32)
+    (local $end i32) (local $m1 v128) (local $m2ab v128) (local $m2cd v128) (local $m3 v128)
     (local.set $w0 (i32x4.splat (local.get $b0)))
     (local.set $w1 (i32x4.splat (local.get $b1)))
     (local.set $two (i32x4.splat (i32.const 2)))
+    (local.set $m1 (v128.const i8x16 0 128 3 128 1 128 4 128 2 128 5 128 8 128 11 128))
+    (local.set $m2ab (v128.const i8x16 9 128 12 128 10 128 13 128 128 128 128 128 128 128 128 128))
+    (local.set $m2cd (v128.const i8x16 128 128 128 128 128 128 128 128 0 128 3 128 1 128 4 128))
+    (local.set $m3 (v128.const i8x16 2 128 5 128 8 128 11 128 9 128 12 128 10 128 13 128))
     (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
     (block $done
       (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
@@ -97,51 +153,55 @@
         (local.set $cd1
           (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o3))
             (v128.load64_zero (i32.add (local.get $r1) (local.get $o2)))))
-        ;; (left, right) byte pairs of the first eight channels, in each row
-        (local.set $s0 (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab0) (local.get $cd0)))
-        (local.set $s1 (i8x16.shuffle 0 3 1 4 2 5 8 11 9 12 10 13 16 19 17 20 (local.get $ab1) (local.get $cd1)))
-        ;; pixels c (last channel) and d: 4 values, packed twice into the high half below
-        (local.set $x
-          (i32x4.shr_s
-            (i32x4.add
-              (i32x4.add
-                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 18 21 24 27 25 28 26 29 0 0 0 0 0 0 0 0 (local.get $ab0) (local.get $cd0))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 18 21 24 27 25 28 26 29 0 0 0 0 0 0 0 0 (local.get $ab1) (local.get $cd1))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
-              (local.get $two))
-            (i32.const 2)))
+        ;; per vector of four output values: both rows' horizontal sums (shift 4) times the row
+        ;; weights, each product `>> 16`, added, `(v + 2) >> 2`
         (v128.store (local.get $out)
           (i8x16.narrow_i16x8_u
             (i16x8.narrow_i32x4_s
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s0)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab0) (local.get $m1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab1) (local.get $m1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2))
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s0)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s1)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (v128.or (i8x16.swizzle (local.get $ab0) (local.get $m2ab)) (i8x16.swizzle (local.get $cd0) (local.get $m2cd))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (v128.or (i8x16.swizzle (local.get $ab1) (local.get $m2ab)) (i8x16.swizzle (local.get $cd1) (local.get $m2cd))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2)))
-            (i16x8.narrow_i32x4_s (local.get $x) (local.get $x))))
+            ;; the last four values twice: the store's last four bytes are the next group's
+            (i16x8.narrow_i32x4_s
+              (local.tee $ab0
+                (i32x4.shr_s
+                  (i32x4.add
+                    (i32x4.add
+                      (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd0) (local.get $m3)) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                      (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd1) (local.get $m3)) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (local.get $two))
+                  (i32.const 2)))
+              (local.get $ab0))))
         (local.set $out (i32.add (local.get $out) (i32.const 12)))
         (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
         (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))
 
   ;; hv3swap: hv3 that also reverses the channels of each pixel (R,G,B in, B,G,R out): only the
-  ;; byte shuffles differ (the weights are per pixel, the same for its three channels).
+  ;; swizzle masks differ (the weights are per pixel, the same for its three channels).
   (func (export "hv3swap")
     (param $r0 i32) (param $r1 i32) (param $tab i32) (param $out i32) (param $groups i32)
     (param $b0 i32) (param $b1 i32)
     (local $ab0 v128) (local $cd0 v128) (local $ab1 v128) (local $cd1 v128) (local $w0 v128)
-    (local $w1 v128) (local $two v128) (local $x v128) (local $s0 v128) (local $s1 v128) (local $o0 i32) (local $o1 i32) (local $o2 i32)
-    (local $o3 i32) (local $end i32)
+    (local $w1 v128) (local $two v128) (local $o0 i32) (local $o1 i32) (local $o2 i32) (local $o3 i32)
+    (local $end i32) (local $m1 v128) (local $m2ab v128) (local $m2cd v128) (local $m3 v128)
     (local.set $w0 (i32x4.splat (local.get $b0)))
     (local.set $w1 (i32x4.splat (local.get $b1)))
     (local.set $two (i32x4.splat (i32.const 2)))
+    (local.set $m1 (v128.const i8x16 2 128 5 128 1 128 4 128 0 128 3 128 10 128 13 128))
+    (local.set $m2ab (v128.const i8x16 9 128 12 128 8 128 11 128 128 128 128 128 128 128 128 128))
+    (local.set $m2cd (v128.const i8x16 128 128 128 128 128 128 128 128 2 128 5 128 1 128 4 128))
+    (local.set $m3 (v128.const i8x16 0 128 3 128 10 128 13 128 9 128 12 128 8 128 11 128))
     (local.set $end (i32.add (local.get $tab) (i32.shl (local.get $groups) (i32.const 6))))
     (block $done
       (br_if $done (i32.ge_u (local.get $tab) (local.get $end)))
@@ -162,36 +222,36 @@
         (local.set $cd1
           (v128.load64_lane 1 (i32.add (local.get $r1) (local.get $o3))
             (v128.load64_zero (i32.add (local.get $r1) (local.get $o2)))))
-        ;; (left, right) byte pairs of the first eight channels, in each row
-        (local.set $s0 (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab0) (local.get $cd0)))
-        (local.set $s1 (i8x16.shuffle 2 5 1 4 0 3 10 13 9 12 8 11 18 21 17 20 (local.get $ab1) (local.get $cd1)))
-        ;; pixels c (last channel) and d: 4 values, packed twice into the high half below
-        (local.set $x
-          (i32x4.shr_s
-            (i32x4.add
-              (i32x4.add
-                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 16 19 26 29 25 28 24 27 0 0 0 0 0 0 0 0 (local.get $ab0) (local.get $cd0))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (i8x16.shuffle 16 19 26 29 25 28 24 27 0 0 0 0 0 0 0 0 (local.get $ab1) (local.get $cd1))) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
-              (local.get $two))
-            (i32.const 2)))
+        ;; per vector of four output values: both rows' horizontal sums (shift 4) times the row
+        ;; weights, each product `>> 16`, added, `(v + 2) >> 2`
         (v128.store (local.get $out)
           (i8x16.narrow_i16x8_u
             (i16x8.narrow_i32x4_s
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s0)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_u (local.get $s1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab0) (local.get $m1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $ab1) (local.get $m1)) (v128.load offset=16 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2))
               (i32x4.shr_s
                 (i32x4.add
                   (i32x4.add
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s0)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
-                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_u (local.get $s1)) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (v128.or (i8x16.swizzle (local.get $ab0) (local.get $m2ab)) (i8x16.swizzle (local.get $cd0) (local.get $m2cd))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                    (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (v128.or (i8x16.swizzle (local.get $ab1) (local.get $m2ab)) (i8x16.swizzle (local.get $cd1) (local.get $m2cd))) (v128.load offset=32 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
                   (local.get $two))
                 (i32.const 2)))
-            (i16x8.narrow_i32x4_s (local.get $x) (local.get $x))))
+            ;; the last four values twice: the store's last four bytes are the next group's
+            (i16x8.narrow_i32x4_s
+              (local.tee $ab0
+                (i32x4.shr_s
+                  (i32x4.add
+                    (i32x4.add
+                      (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd0) (local.get $m3)) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w0)) (i32.const 16))
+                      (i32x4.shr_s (i32x4.mul (i32x4.shr_s (i32x4.dot_i16x8_s (i8x16.swizzle (local.get $cd1) (local.get $m3)) (v128.load offset=48 (local.get $tab))) (i32.const 4)) (local.get $w1)) (i32.const 16)))
+                    (local.get $two))
+                  (i32.const 2)))
+              (local.get $ab0))))
         (local.set $out (i32.add (local.get $out) (i32.const 12)))
         (local.set $tab (i32.add (local.get $tab) (i32.const 64)))
         (br_if $group (i32.lt_u (local.get $tab) (local.get $end))))))

@@ -9,12 +9,13 @@ import { type AxisTable, axisTable, isExactHalf } from './resizeTables';
  * reference: tests compare the two on random images of many shapes and on the fixture corpus.
  *
  * The driver here does what is cheap per image in JavaScript (tables, choosing source rows, the
- * two-row cache) and calls one kernel per row: `hrow3` (`hrow1` for grey) for the horizontal pass
- * of one source row, `vrow` (or `vbox` on the exact-2x path) for one output row, both in the
- * decoder's own layout; then `swaprb` (R,G,B) or `grey3` (grey) lays the finished 448x448 image out
- * as B,G,R, which costs far less than reordering in every row. Only the source rows the output
- * needs are copied into WebAssembly memory, one at a time, so memory holds a row of the source,
- * never the whole decoded image (52 MB for a 5000x3500 photo): about 1 MB for a 448x448 output.
+ * two-row cache) and calls one kernel per row: `hrow3` (`hrow3swap` for R,G,B, which reorders the
+ * channels as it goes, at no cost; `hrow1` for grey) for the horizontal pass of one source row,
+ * `vrow` (or `vbox` on the exact-2x path) for one output row; downscales by 2 or more do both in
+ * one kernel (`hv3`, `hv3swap`). `grey3` lays a grey result out as B,G,R (and `swaprb` an R,G,B
+ * image already 448x448). Only the source rows the output needs are copied into WebAssembly
+ * memory, a block at a time, so memory holds a few rows of the source, never the whole decoded
+ * image (52 MB for a 5000x3500 photo): about 1 MB for a 448x448 output.
  */
 
 // The WebAssembly global of Node, typed here: the compiler's lib has no DOM, where TypeScript
@@ -30,6 +31,7 @@ const { WebAssembly: wasm } = globalThis as unknown as { WebAssembly: WasmGlobal
 interface Kernels {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly hrow3: (src: number, tab: number, out: number, groups: number, shift: number) => void;
+  readonly hrow3swap: (src: number, tab: number, out: number, groups: number, shift: number) => void;
   readonly hrow1: (src: number, tab: number, out: number, groups: number, shift: number) => void;
   readonly hv3: (r0: number, r1: number, tab: number, out: number, groups: number, b0: number, b1: number) => void;
   readonly hv3swap: (r0: number, r1: number, tab: number, out: number, groups: number, b0: number, b1: number) => void;
@@ -134,7 +136,10 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
   if (need > have) k.memory.grow(Math.ceil((need - have) / PAGE));
   const heap = new Uint8Array(k.memory.buffer);
   const tab = new Int32Array(k.memory.buffer, TAB, groups * (cn === 3 ? 16 : 8));
-  const hrow = cn === 3 ? k.hrow3 : k.hrow1;
+  // R,G,B sources go through hrow3swap, whose int16 rows are already B,G,R: the passes after it
+  // then write B,G,R rows, and no swaprb pass over the result is needed.
+  const swapped = cn === 3 && src.order === 'rgb';
+  const hrow = cn === 3 ? (swapped ? k.hrow3swap : k.hrow3) : k.hrow1;
 
   if (srcW === dstW && srcH === dstH) {
     // Already the output size: the reference does not call resize, and the general path would
@@ -164,7 +169,7 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
       hrow(S0 + srcStride, TAB, H1, groups, 0);
       k.vbox(H0, H1, OUT + dy * n, n);
     }
-    return finish(k, heap, src, OUT, OUT3, outBytes);
+    return finish(k, heap, src, OUT, OUT3, outBytes, swapped);
   }
 
   const cols = axisTable(srcW, dstW, true);
@@ -220,7 +225,7 @@ export function resizeRawWasm(src: RawImage, dstW: number, dstH: number): Buffer
     }
     k.vrow(hA, sy1 === sy0 ? hA : hB, rows.w0[dy]!, rows.w1[dy]!, OUT + dy * n, n);
   }
-  return finish(k, heap, src, OUT, OUT3, outBytes);
+  return finish(k, heap, src, OUT, OUT3, outBytes, swapped);
 }
 
 /** The one-pass downscale (`hv3` or `hv3swap`) of every output row into memory at `out`. */
@@ -291,14 +296,17 @@ class Stager {
   }
 }
 
-/** The resized image in the decoder's layout to B,G,R, copied out of WebAssembly memory. */
-function finish(k: Kernels, heap: Uint8Array, src: RawImage, out: number, out3: number, length: number): Buffer {
+/**
+ * The resized image to B,G,R (from the decoder's layout unless `swapped`: already B,G,R), copied
+ * out of WebAssembly memory.
+ */
+function finish(k: Kernels, heap: Uint8Array, src: RawImage, out: number, out3: number, length: number, swapped = false): Buffer {
   let offset = out;
   if (src.channels === 1) {
     k.grey3(out, out3, length);
     offset = out3;
     length *= 3;
-  } else if (src.order === 'rgb') {
+  } else if (src.order === 'rgb' && !swapped) {
     k.swaprb(out, out3, length);
     offset = out3;
   }
