@@ -16,19 +16,20 @@ const root = path.resolve(__dirname, '..');
 
 /** Suites that take far longer than their size says, in seconds of their own. */
 const LONG = {
-  'test/redis/service.spec.ts': 20,
-  'test/redis/fleet.spec.ts': 18,
-  'test/redis/sigtermOutage.spec.ts': 20,
-  'test/testing/memoryBounds.spec.ts': 20,
-  'test/cli/process.spec.ts': 12,
-  'test/pipeline/composition.spec.ts': 15,
-  'test/package/package.spec.ts': 12,
-  'test/package/sideEffects.spec.ts': 10,
-  'test/package/jestSetup.spec.ts': 10,
-  'test/docs/codeSamples.spec.ts': 10,
-  'test/examples/examples.spec.ts': 9,
-  'test/metrics/prometheus.spec.ts': 8,
+  'test/redis/fleet.spec.ts': 28,
+  'test/redis/service.spec.ts': 28,
+  'test/pipeline/composition.spec.ts': 18,
+  'test/testing/memoryBounds.spec.ts': 15,
+  'test/cli/process.spec.ts': 15,
+  'test/package/package.spec.ts': 14,
+  'test/testing/memory.spec.ts': 10,
+  'test/redis/sigtermOutage.spec.ts': 10,
+  'test/pipeline/reliability.spec.ts': 9,
+  'test/metrics/prometheus.spec.ts': 9,
+  'test/pipeline/outage.spec.ts': 9,
   'test/pipeline/rotation.spec.ts': 7,
+  'test/examples/examples.spec.ts': 7,
+  'test/docs/codeSamples.spec.ts': 6,
 };
 
 /** About a second per 10 KB of test file, the rough rate of the suites not listed. */

@@ -25,6 +25,8 @@ const SUITES = [
   'test/transport/client.spec.ts',
   'test/testing/deployments.spec.ts',
   'test/redis/redisWorker.spec.ts',
+  // Failed once in a whole run at load 4-8 (1 s tokens; now 3 s).
+  'test/pipeline/rotation.spec.ts',
 ];
 
 const { values } = parseArgs({
