@@ -271,8 +271,11 @@ async function createGroup(redis: RedisConnection, stream: string, group: string
 /**
  * One `XAUTOCLAIM` step from `cursor`: jobs idle for `claimIdle` become this consumer's, with
  * their delivery counts (which `XAUTOCLAIM` does not return: asked of the pending list, one id
- * each). Jobs already in flight here (a read whose reply was lost, then claimed back) are left
- * out.
+ * each). Jobs already in flight here are left out, and their delivery is not spent: the step
+ * claims with `JUSTID`, which counts no delivery, and only the jobs it will run are then claimed
+ * again with `XCLAIM` (which counts one and returns their fields). Without that, a job of ours
+ * whose touch came late (an event loop held up past `claimIdle`, as on a loaded machine) went to
+ * the dead-letter stream one delivery early.
  */
 async function claimIdleJobs(
   redis: RedisConnection,
@@ -281,16 +284,21 @@ async function claimIdleJobs(
   room: number,
   inFlight: ReadonlySet<string>,
 ): Promise<{ cursor: string; deliveries: JobDelivery[] }> {
-  const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room)) as [
+  const reply = (await redis.call('XAUTOCLAIM', stream, group, consumer, claimIdle, cursor, 'COUNT', room, 'JUSTID')) as [
     string,
-    StreamEntry[],
+    unknown[],
     string[]?,
   ];
-  // Redis 6.2 returns entries deleted from the stream (XDEL, trimming) with no fields (7.0 drops
+  const ids = reply[1].filter((id): id is string => typeof id === 'string' && !inFlight.has(id));
+  if (ids.length === 0) return { cursor: reply[0], deliveries: [] };
+  // Ours since the step above (its idle time reset, so no one else claims it meanwhile): min-idle 0.
+  const claimed = (await redis.call('XCLAIM', stream, group, consumer, 0, ...ids)) as unknown[];
+  const entries = claimed.filter((e): e is StreamEntry => Array.isArray(e) && typeof e[0] === 'string' && Array.isArray(e[1]));
+  // Entries deleted from the stream (XDEL, trimming) come back empty or not at all (Redis 7 drops
   // them from the pending list itself): nothing to classify, so acknowledge them.
-  const gone = reply[1].filter((e) => Array.isArray(e) && !Array.isArray(e[1])).map((e) => e[0]);
+  const returned = new Set(entries.map(([id]) => id));
+  const gone = ids.filter((id) => !returned.has(id));
   if (gone.length > 0) await redis.call('XACK', stream, group, ...gone);
-  const entries = reply[1].filter((e): e is StreamEntry => Array.isArray(e) && Array.isArray(e[1]) && !inFlight.has(e[0]));
   const counts = await Promise.all(
     entries.map(async ([id]) => {
       const rows = (await redis.call('XPENDING', stream, group, id, id, 1)) as Array<[string, string, number, number]>;

@@ -1,0 +1,55 @@
+import Redis from 'ioredis';
+import { redisJobSource, type JobDelivery } from '../../src/redis/jobSource';
+import { startRedis, type RedisServer } from './redisServer';
+import { until } from './workerProcess';
+
+/**
+ * The job source's claim step and its own jobs: a job this consumer is working on whose touch came
+ * late (an event loop held up past `claimIdle`, as on a loaded machine) looks idle to Redis, and
+ * the claim step finds it. It must stay one delivery: a stress run saw a job dead-lettered with 4
+ * deliveries of 3, because `XAUTOCLAIM` had counted a delivery for the source's own job in flight.
+ */
+let server: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: null });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.stop();
+});
+
+type PendingRow = [id: string, consumer: string, idleMs: number, deliveries: number];
+
+it('claims back a job of its own in flight that Redis counts idle without spending a delivery on it, nor emitting it again', async () => {
+  const stream = 'own-in-flight';
+  const id = await redis.xadd(stream, '*', 'job', '{"path":"/nowhere"}');
+  const claimIdle = 100;
+  // Room for a second job, so the source keeps running claim steps (every claimIdle / 2) while it holds the first.
+  const { jobs, control } = redisJobSource(redis, { stream, group: 'g', consumer: 'c', limit: 2, claimIdle, blockMs: 50, drain: false });
+  const seen: JobDelivery[] = [];
+  const sub = jobs.subscribe((d) => seen.push(d));
+  try {
+    await until('the first delivery', () => seen.length === 1, 10_000);
+    // No touch: Redis counts the job idle past claimIdle; then a claim step takes it (its idle time restarts).
+    let wentIdle = false;
+    await until(
+      'a claim step after the job went idle',
+      async () => {
+        const [[, , idle, deliveries]] = (await redis.xpending(stream, 'g', '-', '+', 1)) as PendingRow[];
+        if (idle >= claimIdle) wentIdle = true;
+        return (wentIdle && idle < claimIdle) || deliveries > 1;
+      },
+      10_000,
+    );
+    const [[pendingId, consumer, , deliveries]] = (await redis.xpending(stream, 'g', '-', '+', 1)) as PendingRow[];
+    expect({ pendingId, consumer, deliveries: Number(deliveries) }).toEqual({ pendingId: id, consumer: 'c', deliveries: 1 });
+    expect(seen.map((d) => [d.id, d.deliveries])).toEqual([[id, 1]]);
+  } finally {
+    control.stop();
+    sub.unsubscribe();
+  }
+});
