@@ -78,7 +78,8 @@ function distIsCurrent() {
 
 /**
  * What the check's verdict depends on: the sources the declarations come from (with the compiler's
- * version), the reports, the exports and this script, and API Extractor's version. A check that
+ * version), the reports, the exports, the installed dependencies whose types the declarations
+ * name (the lockfile), this script, and API Extractor's version. A check that
  * passed with the same inputs passes again, so a second `npm test` with the public surface
  * untouched skips the work (issue 23). `--update` always runs.
  */
@@ -88,7 +89,7 @@ function checkInputsHash() {
     .filter((f) => f.endsWith('.api.md'))
     .map((f) => `etc/${f}`)
     .sort();
-  return `${extractor}:${buildInputsHash()}:${contentHash([...reports, 'package.json', 'scripts/api-report.mjs'])}`;
+  return `${extractor}:${buildInputsHash()}:${contentHash([...reports, 'package.json', 'package-lock.json', 'scripts/api-report.mjs'])}`;
 }
 
 mkdirSync(reportFolder, { recursive: true });
