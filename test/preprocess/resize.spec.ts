@@ -1,18 +1,9 @@
 import { MODEL_BYTES, type RawImage } from '../../src/preprocess/bgrImage';
 import { resizeBgr, resizeToModel } from '../../src/preprocess/resize';
+import { noise as noiseBytes } from './noise';
 
-/** A deterministic pseudo-random image (xorshift), so failures reproduce. */
-function noise(width: number, height: number, seed = 1): Buffer {
-  const out = Buffer.alloc(width * height * 3);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < out.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+/** A deterministic pseudo-random image, so failures reproduce. */
+const noise = (width: number, height: number, seed = 1): Buffer => noiseBytes(width * height * 3, seed);
 
 /**
  * OpenCV's INTER_LINEAR written pixel by pixel straight from the facts in section 6 of the

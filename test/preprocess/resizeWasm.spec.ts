@@ -8,19 +8,7 @@ import { decodeRaw } from '../../src/preprocess/decode';
 import { resizeRaw, resizeRawJs, resizeToModel } from '../../src/preprocess/resize';
 import { resizeBackend, resizeRawWasm } from '../../src/preprocess/resizeWasm';
 import { FIXTURE_DIR } from './fixtures';
-
-/** Deterministic pseudo-random bytes (xorshift32). */
-function noise(length: number, seed: number): Buffer {
-  const out = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+import { noise } from './noise';
 
 const LAYOUTS = [
   { channels: 3, order: 'bgr' },

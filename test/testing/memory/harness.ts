@@ -51,7 +51,7 @@ export async function settled(s: ServerProcess): Promise<void> {
  */
 export async function startServerProcess(server: AthenaServerOptions, killAboveBytes: number): Promise<ServerProcess> {
   // The server as built once for the run (test/helpers/builtDist.ts): a child that transpiled the
-  // sources it loads itself (through tsHook.cjs) spent some 1.5 CPU-s on it before it could start.
+  // sources it loads itself (through a TypeScript require hook) spent some 1.5 CPU-s on it before it could start.
   const testing = path.join(await builtDist(), 'cjs/testing/index.js');
   const child: ChildProcess = fork(path.join(__dirname, 'serverChild.cjs'), [JSON.stringify({ server, killAboveBytes }), testing], {
     execArgv: ['--expose-gc'],
