@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { enqueueJobs, type JobResult } from '../../src/redis/index';
+import { binCommand } from '../helpers/binCommand';
 import { CHEAP_JOBS, workerFixture } from './fixture';
 import { until as untilWithin, type WorkerProcess } from './workerProcess';
 
@@ -40,11 +41,11 @@ const until = (what: string, test: () => Promise<boolean>, ms = 60_000): Promise
 const resultEntries = (stream: string): Promise<Array<{ entryId: string; result: JobResult }>> => fx.resultEntries(stream);
 
 async function enqueue(stream: string, operand: string): Promise<string[]> {
-  const run = spawn(
-    process.execPath,
-    [path.join(fx.pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', fx.redisServer.url, '--stream', stream, operand],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const { command, args, env } = binCommand(path.join(fx.pkg.dir, 'bin/athena-rx.js'), [
+    'enqueue',
+    ...['--redis', fx.redisServer.url, '--stream', stream, operand],
+  ]);
+  const run = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   run.stdout!.on('data', (c: Buffer) => (out += c.toString()));
