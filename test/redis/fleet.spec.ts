@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { enqueueJobs, type JobResult } from '../../src/redis/index';
+import { binCommand } from '../helpers/binCommand';
 import { CHEAP_JOBS, workerFixture } from './fixture';
 import { until as untilWithin, type WorkerProcess } from './workerProcess';
 
@@ -11,7 +12,7 @@ import { until as untilWithin, type WorkerProcess } from './workerProcess';
  * Redis restarts under them; every job must still get exactly one result.
  */
 /**
- * Jobs of the fleet case: enough that the killed worker holds some and a quarter of the run is
+ * Jobs of the fleet case: enough that the killed worker holds some and a third of the run is
  * left after the SIGTERM (the fleet finishes them while the killed worker's jobs wait out their
  * claim time); each one costs its worker a decode and the server an answer.
  */
@@ -39,12 +40,13 @@ const until = (what: string, test: () => Promise<boolean>, ms = 60_000): Promise
 
 const resultEntries = (stream: string): Promise<Array<{ entryId: string; result: JobResult }>> => fx.resultEntries(stream);
 
-async function enqueue(stream: string, operand: string): Promise<string[]> {
-  const run = spawn(
-    process.execPath,
-    [path.join(fx.pkg.dir, 'bin/athena-rx.js'), 'enqueue', '--redis', fx.redisServer.url, '--stream', stream, operand],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/** `athena-rx enqueue` of `operands` on `stream`: the entry ids it prints, one per file (also those enqueued before). */
+async function enqueue(stream: string, ...operands: string[]): Promise<string[]> {
+  const { command, args, env } = binCommand(path.join(fx.pkg.dir, 'bin/athena-rx.js'), [
+    'enqueue',
+    ...['--redis', fx.redisServer.url, '--stream', stream, ...operands],
+  ]);
+  const run = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   run.stdout!.on('data', (c: Buffer) => (out += c.toString()));
@@ -73,18 +75,26 @@ async function expectExactlyOnce(stream: string, ids: readonly string[]): Promis
 describe('athena-rx worker fleet', () => {
   it(`${JOBS} jobs, three workers, one SIGKILLed mid-run and one started: one result per job, none classified after its result was written`, async () => {
     const stream = 'fleet';
-    const ids = await enqueue(stream, fx.images);
-    expect(ids).toHaveLength(JOBS);
+    // Half the jobs (img0000-img0149) first; the rest once w4 has joined, so that it finds jobs
+    // to take however fast the others are (it used to find the stream run dry at times).
+    const first = await enqueue(stream, path.join(fx.images, 'img00*.png'), path.join(fx.images, 'img01[0-4]*.png'));
+    expect(first).toHaveLength(JOBS / 2);
     const [w1] = [startWorker('w1', stream), startWorker('w2', stream), startWorker('w3', stream)];
     // Mid-run: once w1 has written some results (so it surely holds jobs in flight).
     await until('w1 to write results', async () => (await resultEntries(stream)).some((e) => e.result.consumer === 'w1'));
     w1.child.kill('SIGKILL');
     expect(await w1.exited).toBeNull();
     const [, w2] = fx.workers;
-    startWorker('w4', stream);
+    const w4 = startWorker('w4', stream);
+    // Its last line before it reads (after connecting to Redis and the service).
+    await until('w4 to start reading', async () => w4.stderr.includes('worker w4: fleet on'));
+    // The whole folder again: only the other half is added, and every file's id is printed.
+    const ids = await enqueue(stream, fx.images);
+    expect(ids).toHaveLength(JOBS);
+    expect(ids).toEqual(expect.arrayContaining(first));
 
     // A SIGTERM mid-run: w2 stops reading, writes back what it holds, and exits 0 with nothing pending.
-    await until('a third of the results', async () => (await fx.redis.xlen(`${stream}:results`)) >= JOBS / 3);
+    await until('two thirds of the results', async () => (await fx.redis.xlen(`${stream}:results`)) >= (JOBS * 2) / 3);
     w2.child.kill('SIGTERM');
     expect(await w2.exited).toBe(0);
     const w2Pending = (await fx.redis.xpending(stream, 'fleet', '-', '+', 1000, 'w2')) as unknown[];

@@ -36,9 +36,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+export interface StartRedisOptions {
+  /** Picks the port to try (default {@link freePort}); called again after each port found taken. */
+  readonly pickPort?: () => Promise<number>;
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-redis-'));
-  const port = await freePort();
+  const pickPort = options.pickPort ?? freePort;
+  let port = await pickPort();
   let child: ChildProcess | undefined;
 
   const start = (): Promise<void> =>
@@ -88,7 +94,20 @@ export async function startRedis(): Promise<RedisServer> {
     });
   };
 
-  await start();
+  // A port found free may be bound by another process before redis-server binds it (another test
+  // run on the machine, an outgoing connection's local port): then another port, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (attempt >= 5 || !(err instanceof Error) || !err.message.includes('Address already in use')) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      port = await pickPort();
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,

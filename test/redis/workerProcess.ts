@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { binCommand } from '../helpers/binCommand';
 
 /** Tiny 448x448 PNGs (nothing to resize, little to decode), so that hundreds of jobs stay cheap. */
 export async function makeImages(dir: string, n: number): Promise<void> {
@@ -15,7 +16,7 @@ export async function makeImages(dir: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) fs.writeFileSync(path.join(dir, `img${String(i).padStart(4, '0')}.png`), distinct[i % distinct.length]);
 }
 
-/** An `athena-rx worker` process of a package copy, with its stderr kept. */
+/** An `athena-rx worker` process of a package copy, started as its bin's `#!` line does, with its stderr kept. */
 export class WorkerProcess {
   stderr = '';
   readonly exited: Promise<number | null>;
@@ -23,9 +24,8 @@ export class WorkerProcess {
   private exitedAt: number | undefined;
 
   constructor(packageDir: string, args: readonly string[]) {
-    this.child = spawn(process.execPath, [path.join(packageDir, 'bin/athena-rx.js'), 'worker', ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const { command, args: argv, env } = binCommand(path.join(packageDir, 'bin/athena-rx.js'), ['worker', ...args]);
+    this.child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code) => {
