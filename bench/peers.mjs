@@ -280,10 +280,13 @@ export async function benchPeers({
   }
   if (alt) {
     result.alt = alt;
-    log(`\nalt contender (dist ${alt.dist ?? distDir()}, malloc ${alt.malloc ?? CLI_MALLOC}; minor page faults per image run ${Math.round(faultsPerImage.alt)}):`);
+    log(
+      `\nalt contender (dist ${alt.dist ?? distDir()}, malloc ${alt.malloc ?? CLI_MALLOC}; minor page faults per image run ${Math.round(faultsPerImage.alt)}):`,
+    );
     log('| recipe | alt CPU ms/image | alt / Python (median of rounds) | per round |');
     log('|---|--:|--:|---|');
-    for (const [m, x] of Object.entries(result.modes)) log(`| ${label[m]} | ${f2(x.alt)} | ${f2(x.altRatio)} | ${x.altRatios.map(f2).join(' ')} |`);
+    for (const [m, x] of Object.entries(result.modes))
+      log(`| ${label[m]} | ${f2(x.alt)} | ${f2(x.altRatio)} | ${x.altRatios.map(f2).join(' ')} |`);
   }
   // Where the difference is, per format: totals over the files of each kind.
   const groups = new Map();
