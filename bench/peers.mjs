@@ -5,6 +5,7 @@
 //
 //   npm run build && node bench/peers.mjs [--corpus photos|fixtures] [--photos N] [--quick]
 //                                         [--rounds N] [--reps N] [--modes a,b] [--table]
+//                                         [--alt-dist DIR] [--alt-malloc TUNABLES|none]
 //
 // Corpus: `photos` (default), the photo corpus of bench/corpus.mjs (0.3-12 MP, JPEG q85-92 and
 // 20% PNG, made once and cached outside git); `fixtures`, the fixture corpus
@@ -27,16 +28,19 @@
 //                    image that has been in memory a while (the decoder's after-effects settled)
 //   brotli1          prepareImage(bytes, Brotli q1) / imdecode, resize, Brotli q1 (not by default)
 //
+// --alt-dist / --alt-malloc add a fourth contender in the same interleaved rounds, for A/B
+// measurements: another build (a copy of dist/cjs) and/or other GLIBC_TUNABLES ('none': a plain node).
+//
 // BENCH_PYTHON names the interpreter (default: the first of /usr/bin/python3, python3 that can
 // `import cv2, numpy`; Debian's python3-opencv is in /usr/bin).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { f2, here, load, median, root, sum } from './lib.mjs';
+import { distDir, f2, here, load, median, root, sum } from './lib.mjs';
 import { describeCorpus, photoCorpus } from './corpus.mjs';
 
 /** The interpreter that can run bench/peers.py, or undefined. */
@@ -83,7 +87,8 @@ export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize', '
  * pages for malloc's memory. On this kind of VM a fresh 4 KiB page costs about 12 us to fault in,
  * and glibc's default per-thread arenas hand every decoded image fresh pages (docs/performance.md).
  */
-export const CLI_MALLOC = 'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1';
+export const CLI_MALLOC =
+  'glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
 /** The V8 flags the CLI starts node with (bin/athena-rx.js), besides its malloc settings. */
 export const CLI_NODE_FLAGS = ['--initial-old-space-size=64'];
 
@@ -116,6 +121,7 @@ export async function benchPeers({
   corpus = 'photos',
   photos,
   modes = DEFAULT_MODES,
+  alt,
   log = console.log,
 } = {}) {
   const found = findPython();
@@ -143,6 +149,21 @@ export async function benchPeers({
   const sides = {
     ours: await nodeChild(plainEnv),
     cliMalloc: await nodeChild({ ...plainEnv, GLIBC_TUNABLES: CLI_MALLOC, PEERS_AS_CLI: '1' }, CLI_NODE_FLAGS),
+    // An optional fourth contender for A/B measurements in the same interleaved run: another
+    // build (`dist`, as ATHENA_DIST) and/or other malloc settings (`malloc`; 'none' starts it as
+    // a plain node: no malloc settings, no V8 flag, libvips' cache on).
+    ...(alt
+      ? {
+          alt: await nodeChild(
+            {
+              ...plainEnv,
+              ...(alt.dist ? { ATHENA_DIST: alt.dist } : {}),
+              ...(alt.malloc === 'none' ? {} : { GLIBC_TUNABLES: alt.malloc ?? CLI_MALLOC, PEERS_AS_CLI: '1' }),
+            },
+            alt.malloc === 'none' ? [] : CLI_NODE_FLAGS,
+          ),
+        }
+      : {}),
     theirs: await startChild(found.python, [join(here, 'peers.py')], paths),
   };
   const names = Object.keys(sides);
@@ -227,6 +248,7 @@ export async function benchPeers({
       ratios: ratios('ours'),
       cliMallocRatio: median(ratios('cliMalloc')),
       cliMallocRatios: ratios('cliMalloc'),
+      ...(alt ? { alt: mean.alt, altRatio: median(ratios('alt')), altRatios: ratios('alt') } : {}),
       perFile: files.map((f, i) => ({ name: f.name, format: formatOf(f.name), ours: o[i], theirs: t[i] })),
     };
   }
@@ -255,6 +277,16 @@ export async function benchPeers({
     log(
       `| ${label[m]} | ${f2(x.ours)} | ${f2(x.cliMalloc)} | ${f2(x.theirs)} | ${f2(x.ratio)} | ${f2(x.cliMallocRatio)} | ${x.ratios.map(f2).join(' ')}; ${x.cliMallocRatios.map(f2).join(' ')} |`,
     );
+  }
+  if (alt) {
+    result.alt = alt;
+    log(
+      `\nalt contender (dist ${alt.dist ?? distDir()}, malloc ${alt.malloc ?? CLI_MALLOC}; minor page faults per image run ${Math.round(faultsPerImage.alt)}):`,
+    );
+    log('| recipe | alt CPU ms/image | alt / Python (median of rounds) | per round |');
+    log('|---|--:|--:|---|');
+    for (const [m, x] of Object.entries(result.modes))
+      log(`| ${label[m]} | ${f2(x.alt)} | ${f2(x.altRatio)} | ${x.altRatios.map(f2).join(' ')} |`);
   }
   // Where the difference is, per format: totals over the files of each kind.
   const groups = new Map();
@@ -297,6 +329,8 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       photos: { type: 'string' },
       modes: { type: 'string' },
       json: { type: 'string' },
+      'alt-dist': { type: 'string' },
+      'alt-malloc': { type: 'string' },
     },
   });
   const result = await benchPeers({
@@ -307,6 +341,10 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     table: values.table,
     rounds: values.rounds ? Number(values.rounds) : undefined,
     reps: values.reps ? Number(values.reps) : undefined,
+    alt:
+      values['alt-dist'] || values['alt-malloc']
+        ? { dist: values['alt-dist'] ? resolve(values['alt-dist']) : undefined, malloc: values['alt-malloc'] }
+        : undefined,
   });
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 1) + '\n');
 }

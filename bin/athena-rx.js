@@ -1,9 +1,12 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:${GLIBC_TUNABLES} node --initial-old-space-size=64
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:${GLIBC_TUNABLES} node --initial-old-space-size=64
 'use strict';
 // The line above starts node with glibc's malloc in one arena on transparent huge pages (other
 // C libraries ignore it; your own GLIBC_TUNABLES come last and win). Decoded photos are large and
 // short-lived: with the default per-thread arenas every image got fresh pages, and a page fault
 // costs about 12 us on a VM, a third of preparing a photo (docs/performance.md, "Memory").
+// mmap_threshold=32M, trim_threshold=256M: decoded images up to 32 MB come from the heap, and
+// freed ones stay there for the next, instead of fresh pages the kernel must zero (7% of the CPU
+// in a profile, 3% with these; about 0.96x prepareImage's CPU, docs/performance.md).
 // --initial-old-space-size=64: V8 otherwise starts a full mark-compact after most of the young
 // collections that the decoded photos (young ArrayBuffer memory) make due, with 10 MB of live
 // heap: 39-43 per 120 photos, against 7 with this (docs/performance.md, "Where prepareImage still

@@ -3,6 +3,8 @@ import { type BgrImage, type RawImage, toBgrImage } from './bgrImage';
 import { decodeBmp, isBmp, readBmpHeader } from './decoders/bmp';
 import { decodePnm, isPnm, readPnmHeader } from './decoders/pnm';
 import { PreprocessError } from './errors';
+import { jpegSegments } from './jpegSegments';
+import { jpegOrientation } from './orient';
 
 /** Default cap on the declared pixel count (width x height) of an input: 100 megapixels. */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
@@ -48,27 +50,6 @@ function hasAdobeMarker(bytes: Buffer): boolean {
     if (marker === 0xee && length >= 14 && bytes.toString('latin1', at + 4, at + 9) === 'Adobe') return true;
   }
   return false;
-}
-
-/**
- * The header segments of a JPEG up to its first scan: the marker, where it starts and its length
- * field. Standalone markers (SOI, RSTn, TEM) and fill bytes are skipped; a malformed length ends
- * the walk.
- */
-function* jpegSegments(bytes: Buffer): Generator<{ marker: number; at: number; length: number }> {
-  let p = 2;
-  while (p + 4 <= bytes.length && bytes[p] === 0xff) {
-    const marker = bytes[p + 1]!;
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01 || marker === 0xff) {
-      p += marker === 0xff ? 1 : 2;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) return; // start of scan or end of image: no more headers
-    const length = bytes.readUInt16BE(p + 2);
-    if (length < 2) return;
-    yield { marker, at: p, length };
-    p += 2 + length;
-  }
 }
 
 /** Expand or reorder decoded samples (R,G,B[,A] / grey[,A], 8 or 16 bits) into B,G,R. */
@@ -208,7 +189,12 @@ async function sharpHeader(bytes: Buffer): Promise<ImageHeader> {
   };
 }
 
-async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<DecodedRaw> {
+/** {@link DecodedRaw} as stored, before its EXIF `orientation` (1-8; 1: nothing left to do). */
+export interface StoredRaw extends DecodedRaw {
+  readonly orientation: number;
+}
+
+async function decodeWithSharp(bytes: Buffer, maxPixels: number, turnLater = false): Promise<StoredRaw> {
   // Header first, so that a bomb is refused before any pixel is decoded or any large buffer
   // allocated: JPEG and PNG headers are read here in a few microseconds; other formats through
   // libvips, which reads only the metadata.
@@ -220,6 +206,10 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
   // EXIF reader; the PNG/WebP/TIFF decoders of 4.6 do not), so only JPEGs are auto-oriented.
   const orient = format === 'jpeg';
   const sixteenBit = header.sixteenBit;
+  // The caller may turn an 8-bit JPEG itself (`./orient`, far cheaper than libvips' turn); anything
+  // unusual about its EXIF leaves the turn to libvips.
+  const later = turnLater && orient && (header.space === 'srgb' || header.space === 'b-w') ? jpegOrientation(bytes) : undefined;
+  const orientation = later !== undefined && later !== 1 ? later : 1;
   try {
     let pipeline = sharp(bytes, {
       // A truncated or corrupt stream is a failure here, where libjpeg would only warn and fill grey.
@@ -227,7 +217,7 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
       limitInputPixels: maxPixels,
       // Embedded ICC profiles are ignored by OpenCV: never colour-manage.
       ignoreIcc: true,
-      autoOrient: orient,
+      autoOrient: orient && orientation === 1,
       pages: 1,
       page: 0,
     });
@@ -238,7 +228,7 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
       if (info.channels !== 4) throw new Error(`expected 4 CMYK channels, got ${info.channels}`);
       const inverted = format === 'jpeg' && hasAdobeMarker(bytes);
       const bgr = cmykToBgr(data, info.width, info.height, inverted);
-      return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format };
+      return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format, orientation: 1 };
     }
     const grey = header.space === 'b-w' || header.space === 'grey16';
     // Keep the decoded colourspace as it is (no sRGB conversion, no 16-to-8-bit scaling by libvips).
@@ -248,12 +238,12 @@ async function decodeWithSharp(bytes: Buffer, maxPixels: number): Promise<Decode
       const { data, info } = await pipeline.raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
       const bytesPerSample = data.length / (info.width * info.height * info.channels);
       const bgr = toBgr(data, info.width, info.height, info.channels, bytesPerSample === 2);
-      return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format };
+      return { data: bgr, width: info.width, height: info.height, channels: 3, order: 'bgr', format, orientation: 1 };
     }
     // removeAlpha drops the band without compositing, as OpenCV does.
     const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 1 && info.channels !== 3) throw new Error(`unexpected ${info.channels} channels`);
-    return { data, width: info.width, height: info.height, channels: info.channels, order: 'rgb', format };
+    return { data, width: info.width, height: info.height, channels: info.channels, order: 'rgb', format, orientation };
   } catch (err) {
     if (err instanceof PreprocessError) throw err;
     // The header check above refuses bombs first; this is the decoder's own limit, which holds
@@ -274,19 +264,29 @@ function errorText(err: unknown): string {
  * (libvips gives R,G,B or grey), for callers that resize next and can read any layout.
  */
 export async function decodeRaw(bytes: Buffer, options: DecodeOptions = {}): Promise<DecodedRaw> {
+  // Turned by libvips (`turnLater` false): the orientation is always 1 here.
+  const { data, width, height, channels, order, format } = await decodeStored(bytes, options, false);
+  return { data, width, height, channels, order, format };
+}
+
+/**
+ * {@link decodeRaw}, except that an 8-bit JPEG with an EXIF orientation other than 1 may come back
+ * as stored, with its `orientation` for the caller to apply (`resizeOrientedToModel`).
+ */
+export async function decodeStored(bytes: Buffer, options: DecodeOptions = {}, turnLater = true): Promise<StoredRaw> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (bytes.length === 0) throw new PreprocessError('EMPTY_INPUT', 'the image is empty (0 bytes)');
   if (isBmp(bytes)) {
     const h = readBmpHeader(bytes);
     checkPixels(h.width, h.height, maxPixels, 'bmp');
-    return { ...decodeBmp(bytes, h), channels: 3, order: 'bgr', format: 'bmp' };
+    return { ...decodeBmp(bytes, h), channels: 3, order: 'bgr', format: 'bmp', orientation: 1 };
   }
   if (isPnm(bytes)) {
     const h = readPnmHeader(bytes);
     checkPixels(h.width, h.height, maxPixels, 'pnm');
-    return { ...decodePnm(bytes, h), channels: 3, order: 'bgr', format: 'pnm' };
+    return { ...decodePnm(bytes, h), channels: 3, order: 'bgr', format: 'pnm', orientation: 1 };
   }
-  return decodeWithSharp(bytes, maxPixels);
+  return decodeWithSharp(bytes, maxPixels, turnLater);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { decodeRaw, type DecodeOptions } from './decode';
+import { decodeStored, type DecodeOptions } from './decode';
+import { resizeOrientedToModel, swapsAxes } from './orient';
 import { resizeToModel } from './resize';
 
 /** The 448x448 model input made from one encoded image, with what it took. */
@@ -21,9 +22,13 @@ export interface ModelPixels {
 export async function toModelPixels(bytes: Buffer, options: DecodeOptions = {}): Promise<ModelPixels> {
   const t0 = performance.now();
   // The raw layout saves a B,G,R copy of the whole decoded image: the resizer reads R,G,B or grey.
-  const image = await decodeRaw(bytes, options);
+  // A JPEG's EXIF turn is applied by the resize, on the pixels it reads (`./orient`).
+  const image = await decodeStored(bytes, options);
   const t1 = performance.now();
-  const pixels = resizeToModel(image);
+  const { orientation } = image;
+  const pixels = orientation === 1 ? resizeToModel(image) : resizeOrientedToModel(image, orientation);
   const t2 = performance.now();
-  return { pixels, decoded: { width: image.width, height: image.height }, decodeMs: t1 - t0, resizeMs: t2 - t1 };
+  const swap = swapsAxes(orientation);
+  const decoded = { width: swap ? image.height : image.width, height: swap ? image.width : image.height };
+  return { pixels, decoded, decodeMs: t1 - t0, resizeMs: t2 - t1 };
 }
