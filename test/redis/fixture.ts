@@ -9,7 +9,7 @@ import { startRedis, type RedisServer } from './redisServer';
 import { makeImages, WorkerProcess } from './workerProcess';
 
 /**
- * What the suites that run `athena-rx worker` as processes share (service.spec, fleet.spec): a
+ * What the suites that run `athena-rx worker` as processes share (service, fleet, sigtermOutage): a
  * real redis-server, the in-process Athena server, the package built from the current sources,
  * and a folder of tiny images. Call it at the top of a spec file: it registers the hooks that
  * start it all once for the file, kill the workers a case left running after each case, and stop
