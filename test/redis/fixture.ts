@@ -54,21 +54,15 @@ export function workerFixture(name: string, imageCount: number): WorkerFixture {
 
   beforeAll(async () => {
     const images = fs.mkdtempSync(path.join(os.tmpdir(), `athena-rx-${name}-`));
-    const [r, a, p, m] = await Promise.allSettled([
+    let redisServer: RedisServer;
+    let pkg: PackageCopy;
+    [redisServer, athena, pkg] = await Promise.all([
       startRedis(),
       startAthenaServer({}),
       transpiledPackage(),
       makeImages(images, imageCount),
     ]);
-    if (r.status === 'rejected' || a.status === 'rejected' || p.status === 'rejected' || m.status === 'rejected') {
-      // Stop what did start: a server left running keeps Jest from exiting after the failure.
-      await Promise.all([r.status === 'fulfilled' && r.value.stop(), a.status === 'fulfilled' && a.value.stop()]);
-      if (p.status === 'fulfilled') p.value.remove();
-      fs.rmSync(images, { recursive: true, force: true });
-      throw [r, a, p, m].find((s): s is PromiseRejectedResult => s.status === 'rejected')!.reason;
-    }
-    athena = a.value;
-    state = { redisServer: r.value, pkg: p.value, images, redis: new Redis(r.value.url, { maxRetriesPerRequest: null }) };
+    state = { redisServer, pkg, images, redis: new Redis(redisServer.url, { maxRetriesPerRequest: null }) };
   }, 120_000);
 
   afterEach(async () => {
