@@ -27,6 +27,9 @@ const SUITES = [
   'test/redis/redisWorker.spec.ts',
   // Failed once in a whole run at load 4-8 (1 s tokens; now 3 s).
   'test/pipeline/rotation.spec.ts',
+  // Its started worker found the stream already emptied by the faster others once in two runs
+  // (fixed: half the jobs are enqueued once it reads).
+  'test/redis/fleet.spec.ts',
 ];
 
 const { values } = parseArgs({
