@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sleep } from './helpers';
 import { MB, settled, startServerProcess, type ServerProcess } from './memory/harness';
+import { classifierServiceDefinition } from '../../src/contract/load';
 import { grpcFrame, rawConnect, type CallEnd, type RawConnection } from './memory/rawCalls';
 
 /**
@@ -83,6 +84,19 @@ describe('in-process server: bounds of the second hostile probe (issue 22)', () 
 
   /** Bytes of raw images sent, against what the bound leaves above the idle server. */
   const offered = (images: number) => ({ sent: images * IMAGES[0]!.length, room: RSS_BOUND - idle });
+
+  it('writes each request as exactly the bytes the contract serializes (the frame pieces work)', () => {
+    const small = (id: string, k: number) => ({ ...input(id, k), data: IMAGES[k]!.subarray(0, 1000 + k) });
+    const framed = (method: 'Classify' | 'ClassifySingle', message: object) => {
+      const body = classifierServiceDefinition()[method]!.requestSerialize(message);
+      const header = Buffer.alloc(5); // uncompressed, then the length (big-endian)
+      header.writeUInt32BE(body.length, 1);
+      return Buffer.concat([header, body]);
+    };
+    const request = { deploymentId: 'streams-7', inputs: [0, 1, 2].map((k) => small(`s7-${k}`, k)) };
+    expect(Buffer.concat(grpcFrame('Classify', request)).equals(framed('Classify', request))).toBe(true);
+    expect(Buffer.concat(grpcFrame('ClassifySingle', small('u1', 1))).equals(framed('ClassifySingle', small('u1', 1)))).toBe(true);
+  });
 
   it(`${STREAMS} streams on one connection, each one request of 10 incompressible raw images: at most 32 open at once, every call ends, RSS under ${bound} and back after`, async () => {
     const { sent, room } = offered(STREAMS * IMAGES.length);
