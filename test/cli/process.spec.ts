@@ -15,6 +15,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { transpiledPackage, type PackageCopy } from '../examples/transpiledPackage';
+import { binCommand } from '../helpers/binCommand';
 
 const DUCK = join(__dirname, '../../samples/duck-pond.png');
 const ROCKET = join(__dirname, '../fixtures/preprocess/images/rocket-original.jpg');
@@ -79,8 +80,11 @@ interface Run {
 
 /** Starts the CLI of `pkg` in `tmp`, as `user` (default: the user running the tests). */
 function cli(pkg: PackageCopy, args: string[], user?: User): Run {
-  const child: ChildProcess = spawn(process.execPath, [join(pkg.dir, 'bin/athena-rx.js'), ...args], {
+  // As the bin's #! line starts it (its malloc and V8 settings: test/helpers/binCommand.ts).
+  const bin = binCommand(join(pkg.dir, 'bin/athena-rx.js'), args);
+  const child: ChildProcess = spawn(bin.command, bin.args, {
     cwd: tmp,
+    env: bin.env,
     stdio: ['ignore', 'ignore', 'pipe'],
     ...user,
   });
