@@ -5,6 +5,9 @@ import { jpegOrientation, resizeOrientedToModel } from '../../src/preprocess/ori
 import { toModelPixels } from '../../src/preprocess/pixels';
 import { resizeRawJs, resizeToModel } from '../../src/preprocess/resize';
 
+// A module constant: under jest every lookup of the global `Math` in a loop is slow (see ./resize).
+const imul = Math.imul;
+
 /** Smooth gradients plus seeded noise: every pixel differs, as a photo's do. */
 function photoLike(width: number, height: number, channels: 1 | 3, seed: number): Buffer {
   const out = Buffer.alloc(width * height * channels);
@@ -12,7 +15,7 @@ function photoLike(width: number, height: number, channels: 1 | 3, seed: number)
   for (let y = 0, o = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let c = 0; c < channels; c++, o++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        s = (imul(s, 1664525) + 1013904223) >>> 0;
         out[o] = ((x * (c + 1) + y * (3 - c)) % 200) + (s >>> 27);
       }
     }
@@ -50,7 +53,7 @@ describe('EXIF orientation applied by the resize (./orient)', () => {
         const swapped = orientation >= 5;
         expect(prepared.decoded).toEqual({ width: swapped ? height : width, height: swapped ? width : height });
       }
-    });
+    }, 120_000); // 16 encodes and decodes: generous on a shared machine
   }
 
   it('matches the JavaScript reference resize of the turned image on a stored image', () => {
