@@ -5,6 +5,9 @@ import { jpegOrientation, resizeOrientedToModel } from '../../src/preprocess/ori
 import { toModelPixels } from '../../src/preprocess/pixels';
 import { resizeRawJs, resizeToModel } from '../../src/preprocess/resize';
 
+// A module constant: under jest every lookup of the global `Math` in a loop is slow (see ./resize).
+const imul = Math.imul;
+
 /** Smooth gradients plus seeded noise: every pixel differs, as a photo's do. */
 function photoLike(width: number, height: number, channels: 1 | 3, seed: number): Buffer {
   const out = Buffer.alloc(width * height * channels);
@@ -58,7 +61,7 @@ describe('EXIF orientation applied by the resize (./orient)', () => {
         const swapped = orientation >= 5;
         expect(prepared.decoded).toEqual({ width: swapped ? height : width, height: swapped ? width : height });
       }
-    });
+    }, 120_000); // 16 encodes and decodes: generous on a shared machine
   }
 
   it('matches the JavaScript reference resize of the turned image on a stored image', () => {
