@@ -69,11 +69,11 @@ function linkSubpathsToRoot(dts, work) {
   return join(copy, 'index.d.ts');
 }
 
-/** Whether dist/cjs holds the declarations the sources give now (the build recorded what it was made from). */
-function distIsCurrent() {
+/** Whether dist/cjs holds the declarations the sources give now (`built`: buildInputsHash; the build recorded what it was made from). */
+function distIsCurrent(built) {
   const record = join(cacheDir, 'dist-inputs.txt');
   if (!existsSync(record) || !existsSync(join(root, 'dist/cjs/index.d.ts'))) return false;
-  return readFileSync(record, 'utf8').trim() === buildInputsHash();
+  return readFileSync(record, 'utf8').trim() === built;
 }
 
 /**
@@ -83,18 +83,20 @@ function distIsCurrent() {
  * passed with the same inputs passes again, so a second `npm test` with the public surface
  * untouched skips the work (issue 23). `--update` always runs.
  */
-function checkInputsHash() {
+function checkInputsHash(built) {
   const extractor = JSON.parse(readFileSync(require.resolve('@microsoft/api-extractor/package.json'), 'utf8')).version;
   const reports = readdirSync(reportFolder)
     .filter((f) => f.endsWith('.api.md'))
     .map((f) => `etc/${f}`)
     .sort();
-  return `${extractor}:${buildInputsHash()}:${contentHash([...reports, 'package.json', 'package-lock.json', 'scripts/api-report.mjs'])}`;
+  return `${extractor}:${built}:${contentHash([...reports, 'package.json', 'package-lock.json', 'scripts/api-report.mjs'])}`;
 }
 
 mkdirSync(reportFolder, { recursive: true });
 const passedRecord = cachePath('api-check-passed.txt');
-const inputs = checkInputsHash();
+// Read once: every source file is hashed.
+const built = buildInputsHash();
+const inputs = checkInputsHash(built);
 if (!update && existsSync(passedRecord) && readFileSync(passedRecord, 'utf8') === inputs) {
   console.log('every entry point matches etc/ (unchanged since the last passing check)');
   process.exit(0);
@@ -106,7 +108,7 @@ mkdirSync(join(root, 'tmp'), { recursive: true });
 const work = mkdtempSync(join(root, 'tmp', 'api-report-'));
 try {
   const dts = join(work, 'dts');
-  if (distIsCurrent()) {
+  if (distIsCurrent(built)) {
     // A copy: linkSubpathsToRoot (below) rewrites the subpath declarations.
     cpSync(join(root, 'dist/cjs'), dts, { recursive: true, filter: (src) => !src.endsWith('.js') });
   } else {

@@ -42,10 +42,14 @@ export function contentHash(files) {
 }
 
 /**
- * What dist/ is made from: the sources, the compiler options, the build script and the
- * compiler's version. Equal hashes mean equal declarations, so the API report may read dist/'s.
+ * What dist/ is made from: the sources, the compiler options, the build script, package.json, the
+ * lockfile and the compiler's version. Equal hashes mean equal declarations, so the API report may
+ * read dist/'s.
  */
 export function buildInputsHash() {
   const typescript = JSON.parse(readFileSync(join(root, 'node_modules/typescript/package.json'), 'utf8')).version;
-  return `${typescript}:${contentHash([...filesUnder('src'), 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs'])}`;
+  // package.json (its `type` and exports steer the emit) and the lockfile (declarations name the
+  // dependencies' types) are inputs too.
+  const inputs = [...filesUnder('src'), 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs', 'package.json', 'package-lock.json'];
+  return `${typescript}:${contentHash(inputs)}`;
 }

@@ -32,12 +32,16 @@ module.exports = {
     });
     return { code, map };
   },
-  getCacheKey(source, filename) {
+  // Jest keys its cache by this alone: the coverage flag and jest's config must be in it, or a
+  // `--coverage` run would read code cached uninstrumented (and the other way round).
+  getCacheKey(source, filename, options) {
     return nodeCrypto
       .createHash('sha256')
       .update(esbuild.version)
       .update(self)
       .update(tsconfigRaw)
+      .update(String(options.instrument))
+      .update(options.configString)
       .update(filename)
       .update(source)
       .digest('hex');

@@ -14,10 +14,25 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
+const children = new Set();
+
 function run(command, args) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { stdio: 'inherit' });
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    children.add(child);
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+// A CI timeout or a supervisor may signal only this process: pass it on, so that jest (and the
+// redis-servers and servers its suites started) stop too instead of running on orphaned. (Ctrl-C
+// at a terminal already reaches the whole process group: SIGINT is not passed twice.)
+for (const signal of ['SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal);
   });
 }
 

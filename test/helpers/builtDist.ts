@@ -53,6 +53,9 @@ async function make(hash: string, target: string): Promise<void> {
     fs.renameSync(work, target);
   } catch (err) {
     fs.rmSync(work, { recursive: true, force: true });
+    // Two workers that both found a stale lock orphaned may both build: the second rename fails
+    // (ENOTEMPTY), and the first one's build serves.
+    if (fs.existsSync(target)) return;
     throw err;
   }
 }
@@ -68,27 +71,37 @@ function locked(lock: string): boolean {
   }
 }
 
-/** Whether the build under `lock` was left by a process that is gone (its pid), or never got to write its pid. */
+/**
+ * Whether the build under `lock` was left by a process that is gone (its pid), never got to write
+ * its pid (a minute), or is older than any build takes (5 minutes: its pid may since belong to
+ * another process).
+ */
 function orphaned(lock: string): boolean {
+  let age: number;
+  try {
+    age = Date.now() - fs.statSync(lock).mtimeMs;
+  } catch {
+    return false; // released meanwhile
+  }
+  if (age > 300_000) return true;
   try {
     const owner = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8'));
     if (owner) return !isRunning(owner);
   } catch {
-    // no pid yet: judged by the lock's age below
+    // no pid yet: judged by the lock's age
   }
-  try {
-    return Date.now() - fs.statSync(lock).mtimeMs > 60_000;
-  } catch {
-    return false; // released meanwhile
-  }
+  return age > 60_000;
 }
 
-/** Removes what older sources built (after an hour: a run that started before an edit may still copy it). */
+/**
+ * Removes what older sources built, and locks a killed run left (after an hour: a run that started
+ * before an edit may still copy it).
+ */
 function prune(keep: string): void {
   for (const entry of fs.readdirSync(builds)) {
     const full = path.join(builds, entry);
     const age = Date.now() - (fs.statSync(full, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-    if (full !== keep && !entry.endsWith('.lock') && age > 3_600_000) fs.rmSync(full, { recursive: true, force: true });
+    if (full !== keep && age > 3_600_000) fs.rmSync(full, { recursive: true, force: true });
   }
 }
 
