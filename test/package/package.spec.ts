@@ -1,10 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as ts from 'typescript';
-import { builtDist } from '../helpers/builtDist';
+import { transpiledPackage, type PackageCopy } from '../examples/transpiledPackage';
 import { parseOnceHost } from '../helpers/compilerHost';
 
 const run = promisify(execFile);
@@ -17,25 +16,20 @@ const root = path.resolve(__dirname, '../..');
  * CommonJS consumers both work" and "`npx athena-rx serve` answers from another process" mean.
  */
 describe('the built package', () => {
-  let tmp: string;
+  let copy: PackageCopy;
   let consumer: string;
   let pkg: string;
 
   beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-rx-package-'));
-    pkg = path.join(tmp, 'athena-rx');
-    fs.mkdirSync(pkg);
-    for (const entry of ['package.json', 'proto', 'bin', 'samples'])
-      fs.cpSync(path.join(root, entry), path.join(pkg, entry), { recursive: true });
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
     // scripts/build.mjs's output, built once for all the suites that need it (or dist/ when current).
-    fs.cpSync(await builtDist(), path.join(pkg, 'dist'), { recursive: true });
-    consumer = path.join(tmp, 'consumer');
+    copy = await transpiledPackage();
+    pkg = copy.dir;
+    consumer = path.join(pkg, '..', 'consumer');
     fs.mkdirSync(path.join(consumer, 'node_modules'), { recursive: true });
     fs.symlinkSync(pkg, path.join(consumer, 'node_modules', 'athena-rx'), 'dir');
   }, 120_000);
 
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  afterAll(() => copy?.remove());
 
   const node = async (args: string[]): Promise<string> => (await run(process.execPath, args, { cwd: consumer })).stdout.trim();
 

@@ -34,14 +34,18 @@ it('claims back a job of its own in flight that Redis counts idle without spendi
   const sub = jobs.subscribe((d) => seen.push(d));
   try {
     await until('the first delivery', () => seen.length === 1, 10_000);
-    // No touch: Redis counts the job idle past claimIdle; then a claim step takes it (its idle time restarts).
-    let wentIdle = false;
+    // No touch: Redis counts the job idle past claimIdle; then a claim step takes it (its idle time
+    // restarts: it falls between two samples). Two such steps: the source handles a step's reply
+    // before it sends the next, so a second emission from the first would be in `seen` by then.
+    let last = -1;
+    let claims = 0;
     await until(
-      'a claim step after the job went idle',
+      'two claim steps after the job went idle',
       async () => {
         const [[, , idle, deliveries]] = (await redis.xpending(stream, 'g', '-', '+', 1)) as PendingRow[];
-        if (idle >= claimIdle) wentIdle = true;
-        return (wentIdle && idle < claimIdle) || deliveries > 1;
+        if (last >= 0 && idle < last) claims += 1;
+        last = idle;
+        return claims >= 2 || deliveries > 1;
       },
       10_000,
     );

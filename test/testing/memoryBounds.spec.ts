@@ -55,7 +55,8 @@ describe('in-process server: bounds of the second hostile probe (issue 22)', () 
     const m = await server.memory();
     idle = m.rss;
     idleHeld = m.heapUsed + m.external;
-  });
+    // The child loads the shared build, which another worker may still be making (a clean clone).
+  }, 120_000);
   afterEach(() => connections.splice(0).forEach((c) => c.close()));
   afterAll(() => server.stop());
 
