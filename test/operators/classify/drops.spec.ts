@@ -1,4 +1,4 @@
-import { concatMap, delay, from, map, Observable, timer, type MonoTypeOperatorFunction } from 'rxjs';
+import { asyncScheduler, concatMap, delay, filter, from, map, Observable, observeOn, of, timer, type MonoTypeOperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import type { ClassifyRequest, ClassifyResponse } from '../../../src/contract/messages';
 import { InvalidOptionError } from '../../../src/core/invalidOptionError';
@@ -37,6 +37,8 @@ function pipeline(
   ids: string[],
   between: MonoTypeOperatorFunction<string>,
   options: ClassifyOptions = {},
+  /** The user's operator on the batches themselves (a map that copies them). */
+  onBatches: MonoTypeOperatorFunction<ClassifyItem<string>[]> = (batches) => batches,
 ) {
   const seen = { alive: 0, mostAlive: 0, dropped: [] as string[], results: [] as string[], droppedAt: [] as number[] };
   const events$ = from(ids).pipe(
@@ -52,6 +54,7 @@ function pipeline(
     ),
     between,
     map((id): ClassifyItem<string>[] => [prepared(id)]),
+    onBatches,
     classify<string>(answeringTransport(scheduler), {
       deploymentId: 'dep',
       shared: false,
@@ -140,6 +143,29 @@ describe('classify: images held back between the stages are not taken for droppe
     const late = warnings('ATHENA_RX_DROP_GRACE_RAISED');
     expect(late).toHaveLength(1);
     expect(String((late[0] as unknown[])[0])).toMatch(/'a'.*reached classify .* after it was reported dropped/);
+  });
+
+  const same: MonoTypeOperatorFunction<string> = (ids) => ids;
+  it.each<[string, MonoTypeOperatorFunction<string>, MonoTypeOperatorFunction<ClassifyItem<string>[]>]>([
+    ['a map that copies each batch and item', same, map((batch) => batch.map((item) => ({ ...item })))],
+    ['observeOn (another scheduler turn for each image)', observeOn(asyncScheduler), (b) => b],
+    ['a concatMap holding each image 4 s', concatMap((id) => of(id).pipe(delay(4000))), (b) => b],
+  ])('%s of yours beside a real filter: the filtered image is found dropped, every other gets one result', (_, between, onBatches) => {
+    const window = inFlightWindow(2);
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    testScheduler.run(() => {
+      const dropC: MonoTypeOperatorFunction<string> = (s) =>
+        s.pipe(
+          between,
+          filter((id) => id !== 'c'),
+        );
+      const { events$, seen } = pipeline(testScheduler, window, ids, dropC, {}, onBatches);
+      events$.subscribe();
+      testScheduler.flush();
+      expect(seen.dropped).toEqual(['c']);
+      expect(seen.results).toEqual(allOnce(['a', 'b', 'd', 'e']));
+    });
+    expect(window.inUse).toBe(0);
   });
 
   it('a filter that drops every image is still found, after dropGraceMs of no image arriving', () => {
