@@ -3,7 +3,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const bin = path.resolve(__dirname, '../../bin/athena-rx.js');
+import { transpiledPackage, type PackageCopy } from '../examples/transpiledPackage';
+import { binCommand } from '../helpers/binCommand';
+
+// The package as built from the sources as they are (a clone need not have run the build).
+let pkg: PackageCopy;
+beforeAll(async () => {
+  pkg = await transpiledPackage();
+}, 120_000);
+afterAll(() => pkg?.remove());
 
 /**
  * The command line ends when its command has, even if a dependency still holds the event loop: a
@@ -16,9 +24,9 @@ it('exits with the command exit status once the command is done, though a depend
   try {
     const preload = path.join(dir, 'lingering-timer.cjs');
     fs.writeFileSync(preload, 'setInterval(() => {}, 50);\n');
-    const child = spawn(process.execPath, ['-r', preload, bin, 'classify', path.join(dir, 'missing.jpg')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // As the bin's #! line starts it (its malloc and V8 settings), with the preload in front.
+    const cli = binCommand(path.join(pkg.dir, 'bin/athena-rx.js'), ['classify', path.join(dir, 'missing.jpg')]);
+    const child = spawn(cli.command, ['-r', preload, ...cli.args], { env: cli.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     // real-time wait: at most 20 s for the exit (about 0.5 s idle); before the fix it never came.
