@@ -96,7 +96,6 @@ describe('redaction of every spelling: property test', () => {
   const cases = Array.from({ length: SECRETS }, () => ({ secret: randomSecret(random), user: `client-${Math.floor(random() * 1e6)}` }));
 
   it(`${SECRETS} random client secrets x ${ECHOES.length} echoing token endpoints: no spelling in any message the library or the CLI prints`, async () => {
-    let checked = 0;
     const leaks: Array<{ secret: string; text: string }> = [];
     // Collected and asserted once at the end: an expect() per case was a tenth of this test's time.
     const notAuthErrors: unknown[] = [];
@@ -113,7 +112,6 @@ describe('redaction of every spelling: property test', () => {
           () => undefined,
           (e: unknown) => e,
         );
-        checked++;
         if (!(err instanceof AthenaAuthError)) {
           notAuthErrors.push(err);
           continue;
@@ -131,7 +129,6 @@ describe('redaction of every spelling: property test', () => {
           for (const spelling of spellings(secret, user)) if (text.includes(spelling)) leaks.push({ secret, text });
       }
     }
-    expect(checked).toBe(SECRETS * ECHOES.length);
     expect(notAuthErrors.slice(0, 3)).toEqual([]);
     expect(leaks.slice(0, 3)).toEqual([]);
   });
