@@ -60,14 +60,20 @@ it('SIGTERM during an Athena outage: exit 1 within --shutdown-timeout, saying ho
   const said = /athena-rx worker: (.*); (\d+) jobs? stays? pending for the other workers/.exec(w.stderr);
   expect(said).not.toBeNull();
   expect(said![1]).toMatch(/not finished within --shutdown-timeout 2 s.*athena.*unreachable/i);
-  // What it said is what Redis holds: the jobs it held, each still on its first delivery.
+  // What it said is what Redis holds: jobs it held when the service went, each still on its first
+  // delivery. Jobs answered just before the outage may still have been recorded after `held` was
+  // read (seen at load 8: 6 of 12); each of those has its result. None was taken up meanwhile.
   const left = await pendingEntries(stream);
+  const done = await resultJobs(stream);
   expect(Number(said![2])).toBe(left.length);
-  expect(left.map((e) => e.id).sort()).toEqual(held.map((e) => e.id).sort());
+  expect(left.length).toBeGreaterThan(0);
+  const heldIds = held.map((e) => e.id);
+  const leftIds = left.map((e) => e.id);
+  expect(leftIds.filter((id) => !heldIds.includes(id))).toEqual([]);
+  expect(heldIds.filter((id) => !leftIds.includes(id) && !done.includes(id))).toEqual([]);
   expect(left.filter((e) => e.deliveries !== 1)).toEqual([]);
   expect(await fx.redis.xlen(`${stream}:dead`)).toBe(0);
-  const done = await resultJobs(stream);
-  expect(done.filter((job) => left.some((e) => e.id === job))).toEqual([]);
+  expect(done.filter((job) => leftIds.includes(job))).toEqual([]);
 
   // Nothing was lost: with the service back, a worker finishes every job, one result each.
   fx.athena = await startAthenaServer({ port });
