@@ -7,11 +7,13 @@ module.exports = {
     // esbuild's transpile, not ts-jest's: see the file for why (cold runs, issue 23).
     '^.+\\.ts$': '<rootDir>/scripts/jest-transform.cjs',
   },
-  // Three workers on CI's two cores: several loopback tests spend most of their time waiting (an
-  // outage of the server, a Redis fleet's workers, child processes), and a third worker keeps the
-  // cores busy meanwhile. Measured on the idle two-core machine: 75 s of jest time with two
-  // workers, 56 s with three, 53 s with four.
-  maxWorkers: 3,
+  // Four workers on CI's two cores: many loopback tests spend most of their time waiting (an
+  // outage of the server, a Redis fleet's workers, child processes, the drop watch's grace), and
+  // the extra workers keep the cores busy meanwhile. Measured on the idle two-core machine, jest
+  // alone, warm, 5 December 2026, in interleaved runs: three workers 82.4, 82.0, 84.3 and 86.4 s;
+  // four 76.9, 72.8, 75.5 and 75.1 s (and one 85.4 s while the VM ran slow: 157 CPU-s for the
+  // usual 138-145). Earlier, two workers took 75 s of a smaller suite and three 56 s.
+  maxWorkers: 4,
   // The longest suites first, also in a clean clone with no durations recorded (CI): see the file.
   testSequencer: '<rootDir>/scripts/jest-sequencer.cjs',
   testTimeout: 30000,
