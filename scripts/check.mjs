@@ -1,5 +1,6 @@
-// `npm run check`: the static checks, run by `npm test` before jest: the type check, and the lint,
-// format, layer and API-report checks of issue 10. Lint (type-aware, the slowest) runs in one lane
+// `npm run check`: the static checks, run by `npm test` beside jest: the type check, the lint,
+// format, layer and API-report checks of issue 10, and the compile of the docs' code samples and
+// the examples (check:samples). Lint (type-aware, the slowest) runs in one lane
 // and the others one after another in a second lane, so the two cores both work; each check's
 // output is printed whole when it ends. Exit status 1 when any check fails, naming which.
 //
@@ -21,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { inputsHash } from './checkInputs.mjs';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const lanes = [['lint:changed'], ['typecheck', 'check:layers', 'format:check', 'api:check']];
+const lanes = [['lint:changed'], ['typecheck', 'check:layers', 'format:check', 'api:check', 'check:samples']];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const passesFile = join(root, 'node_modules/.cache/athena-rx/check-passes.json');

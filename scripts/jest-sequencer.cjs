@@ -29,7 +29,6 @@ const LONG = {
   'test/pipeline/outage.spec.ts': 9,
   'test/pipeline/rotation.spec.ts': 7,
   'test/examples/examples.spec.ts': 7,
-  'test/docs/codeSamples.spec.ts': 6,
 };
 
 /** About a second per 10 KB of test file, the rough rate of the suites not listed. */

@@ -6,7 +6,7 @@ import { bufferBatch } from '../../src/operators/bufferBatch';
 
 /**
  * The marble diagrams of the docs (docs/operators/*.md) and of the operators' doc comments
- * (src/operators/*.ts) are run as tests, as the code samples are (codeSamples.spec.ts): a diagram
+ * (src/operators/*.ts) are run as tests, as the code samples are compiled (scripts/check-samples.mjs): a diagram
  * whose middle line calls a time-based operator listed here is played on a TestScheduler and must
  * give the result line it draws. A diagram drawn one frame off fails here (issue 22).
  */
