@@ -30,6 +30,9 @@ const SUITES = [
   // Its started worker found the stream already emptied by the faster others once in two runs
   // (fixed: half the jobs are enqueued once it reads).
   'test/redis/fleet.spec.ts',
+  // Read the pending set while jobs answered just before the outage were still being recorded,
+  // once at load 8 with four jest workers (fixed: what stays pending must have been held).
+  'test/redis/sigtermOutage.spec.ts',
 ];
 
 const { values } = parseArgs({
