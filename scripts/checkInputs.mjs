@@ -13,7 +13,7 @@
 // An unneeded file in the hash can only make a check run when it need not; a missing one could
 // let a check pass that would fail, so the rule is: everything but what is known to be output.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Top-level folders that hold only installed packages, build output or run output. */
@@ -31,13 +31,13 @@ export function inputsHash(root) {
   walk(
     root,
     '',
-    (rel, full) => add(rel, readFileSync(full)),
+    (rel, full, read = true) => add(rel, read ? readFileSync(full) : Buffer.alloc(0)),
     (name, depth) => depth === 0 && SKIPPED.has(name),
   );
   walk(
     join(root, 'dist'),
     'dist/',
-    (rel, full) => rel.endsWith('.d.ts') && add(rel, readFileSync(full)),
+    (rel, full, read = true) => rel.endsWith('.d.ts') && add(rel, read ? readFileSync(full) : Buffer.alloc(0)),
     () => false,
   );
   return hash.digest('hex');
@@ -51,7 +51,10 @@ function readOr(path) {
   }
 }
 
-/** Calls `file` for every regular file under `dir`, in a fixed order, skipping the folders `skip` names. */
+/**
+ * Calls `file(rel, full, read)` for every regular file and link under `dir`, in a fixed order,
+ * skipping the folders `skip` names; `read` is false for a link to anything but a file.
+ */
 function walk(dir, prefix, file, skip, depth = 0) {
   let entries;
   try {
@@ -67,6 +70,10 @@ function walk(dir, prefix, file, skip, depth = 0) {
       if (!skip(e.name, depth)) walk(full, `${rel}/`, file, skip, depth + 1);
     } else if (e.isFile()) {
       file(rel, full);
+    } else if (e.isSymbolicLink()) {
+      // A link is hashed as where it points, and a linked file by its content too (a linked
+      // folder is not walked: it could loop).
+      file(`${rel} -> ${readlinkSync(full)}`, full, statSync(full, { throwIfNoEntry: false })?.isFile() === true);
     }
   }
 }
