@@ -19,14 +19,14 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inputsHash } from './checkInputs.mjs';
+import { inputsState } from './checkInputs.mjs';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const lanes = [['lint:changed'], ['typecheck', 'check:layers', 'format:check', 'api:check', 'check:samples']];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const passesFile = join(root, 'node_modules/.cache/athena-rx/check-passes.json');
-const inputs = inputsHash(root);
+const inputs = inputsState(root).hash;
 const passes = readPasses();
 
 function readPasses() {
@@ -57,8 +57,11 @@ function run(script) {
     child.stderr.on('data', (d) => (out += d));
     child.on('close', (code) => {
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      // Recorded only when no file changed while it ran (the pass may be of the newer files).
-      if (code === 0 && inputsHash(root) === inputs) recordPass(script);
+      // Recorded only when no file changed while it ran (the pass may be of other files): the
+      // same hash, and no file touched since it started (changed and changed back, as a
+      // `git stash` then `git stash pop` would).
+      const after = code === 0 ? inputsState(root) : undefined;
+      if (after && after.hash === inputs && after.newest < started) recordPass(script);
       process.stdout.write(`${code === 0 ? 'ok  ' : 'FAIL'} ${script} (${secs} s)\n${code === 0 ? '' : out}`);
       resolve(code === 0 ? undefined : script);
     });

@@ -2,7 +2,9 @@
 // check that passed on inputs with this hash passes again, so it is not run again.
 //
 // Content only, never modification times (a fresh clone, a `git checkout`, an editor's save
-// without change all keep the hash when the bytes are the same). Into it go:
+// without change all keep the hash when the bytes are the same); the newest change time is
+// returned beside it only so that check.mjs can refuse to record a pass when a file was touched
+// while the check ran. Into it go:
 // - every file of the tree (names and bytes) except node_modules/, dist/, .git/ and the
 //   folders of run outputs (coverage/, tmp/): sources, tests, docs, configs, the lockfile, and
 //   any file not yet added to git, since a lint or type check of a folder reads those too;
@@ -12,35 +14,44 @@
 // - node's version.
 // An unneeded file in the hash can only make a check run when it need not; a missing one could
 // let a check pass that would fail, so the rule is: everything but what is known to be output.
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Top-level folders that hold only installed packages, build output or run output. */
 const SKIPPED = new Set(['node_modules', 'dist', '.git', 'coverage', 'tmp']);
 
-export function inputsHash(root) {
+/**
+ * The hash of the inputs, and the newest change time (ctime, ms) among the files hashed: a file
+ * changed and changed back while a check ran hashes the same, but its ctime says it was touched.
+ * A file that cannot be read (one that vanished meanwhile, as an editor's swap file does) makes
+ * the hash one that matches nothing, so that nothing is skipped or recorded on it.
+ */
+export function inputsState(root) {
   const hash = createHash('sha256');
+  let newest = 0;
   const add = (label, bytes) => {
     hash.update(`${label}\0${bytes.length}\0`);
     hash.update(bytes);
   };
+  const addFile = (label, full) => {
+    try {
+      newest = Math.max(newest, statSync(full).ctimeMs);
+      add(label, readFileSync(full));
+    } catch {
+      add(label, Buffer.from(`unreadable ${randomUUID()}`));
+    }
+  };
   add('node', Buffer.from(process.version));
-  const installed = join(root, 'node_modules/.package-lock.json');
-  add('installed', readOr(installed));
-  walk(
-    root,
-    '',
-    (rel, full, read = true) => add(rel, read ? readFileSync(full) : Buffer.alloc(0)),
-    (name, depth) => depth === 0 && SKIPPED.has(name),
-  );
+  add('installed', readOr(join(root, 'node_modules/.package-lock.json')));
+  walk(root, '', addFile, (name, depth) => depth === 0 && SKIPPED.has(name));
   walk(
     join(root, 'dist'),
     'dist/',
-    (rel, full, read = true) => rel.endsWith('.d.ts') && add(rel, read ? readFileSync(full) : Buffer.alloc(0)),
+    (rel, full) => rel.endsWith('.d.ts') && addFile(rel, full),
     () => false,
   );
-  return hash.digest('hex');
+  return { hash: hash.digest('hex'), newest };
 }
 
 function readOr(path) {
@@ -52,10 +63,11 @@ function readOr(path) {
 }
 
 /**
- * Calls `file(rel, full, read)` for every regular file and link under `dir`, in a fixed order,
- * skipping the folders `skip` names; `read` is false for a link to anything but a file.
+ * Calls `file(rel, full)` for every file under `dir`, in a fixed order, skipping the folders
+ * `skip` names. Links are followed (a linked folder once, so that a loop ends), and their names
+ * say where they point.
  */
-function walk(dir, prefix, file, skip, depth = 0) {
+function walk(dir, prefix, file, skip, depth = 0, seen = new Set([realOr(dir)])) {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -65,15 +77,31 @@ function walk(dir, prefix, file, skip, depth = 0) {
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const full = join(dir, e.name);
-    const rel = prefix + e.name;
-    if (e.isDirectory()) {
-      if (!skip(e.name, depth)) walk(full, `${rel}/`, file, skip, depth + 1);
+    let rel = prefix + e.name;
+    let isDir = e.isDirectory();
+    if (e.isSymbolicLink()) {
+      rel += ` -> ${readlinkSync(full)}`;
+      isDir = statSync(full, { throwIfNoEntry: false })?.isDirectory() === true;
+      if (!isDir) {
+        file(rel, full);
+        continue;
+      }
+    }
+    if (isDir) {
+      const real = realOr(full);
+      if (skip(e.name, depth) || seen.has(real)) continue;
+      seen.add(real);
+      walk(full, `${rel}/`, file, skip, depth + 1, seen);
     } else if (e.isFile()) {
       file(rel, full);
-    } else if (e.isSymbolicLink()) {
-      // A link is hashed as where it points, and a linked file by its content too (a linked
-      // folder is not walked: it could loop).
-      file(`${rel} -> ${readlinkSync(full)}`, full, statSync(full, { throwIfNoEntry: false })?.isFile() === true);
     }
+  }
+}
+
+function realOr(path) {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
