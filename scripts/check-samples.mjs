@@ -44,7 +44,7 @@ const PUBLIC_API = {
 };
 
 /** Fenced TypeScript blocks of a markdown text, with the line each starts on. */
-export function extractSamples(markdown, file) {
+function extractSamples(markdown, file) {
   const samples = [];
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -155,4 +155,4 @@ function main() {
   process.stdout.write(`${samples.length} code samples and ${examples.length} examples compile against the public API\n`);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
+main();
