@@ -12,9 +12,11 @@ export const DEFAULT_MAX_SOURCE_BYTES = 64 * 1024 * 1024;
 export type ReadSource =
   /**
    * `release`, present when the bytes were read into a reused buffer (`reuse`), hands the buffer
-   * back for the next file: call it once nothing holds `bytes` any more (decoder done).
+   * back for the next file: call it once nothing holds `bytes` any more (decoder done). When the
+   * memory went to a worker thread and came back, pass the view that came back (`bytes` is then
+   * detached); memory that never came back is simply not kept.
    */
-  | { readonly kind: 'encoded'; readonly bytes: Buffer; readonly release?: () => void }
+  | { readonly kind: 'encoded'; readonly bytes: Buffer; readonly release?: (cameBack?: Buffer) => void }
   /** `{ bgr }`: already 448x448 BGR pixels, checked for length. */
   | { readonly kind: 'bgr'; readonly bytes: Buffer };
 
@@ -41,7 +43,7 @@ export async function readSource(source: ImageSource, maxBytes = DEFAULT_MAX_SOU
   if (typeof source === 'string') {
     bytes = await readFileCapped(source, maxBytes, source, reuse);
     if (reuse && bytes.length === 0) giveBack(bytes);
-    else if (reuse) return { kind: 'encoded', bytes, release: () => giveBack(bytes) };
+    else if (reuse) return { kind: 'encoded', bytes, release: (cameBack) => giveBack(cameBack ?? bytes) };
   } else if (source instanceof Uint8Array) {
     bytes = asBuffer(source);
     checkSize(bytes.length, maxBytes, 'buffer');
@@ -210,7 +212,8 @@ function takeBuffer(size: number): Buffer | undefined {
 /** Keeps the memory under `bytes` for the next file when there is room, else leaves it to the GC. */
 function giveBack(bytes: Buffer): void {
   const ab = bytes.buffer as ArrayBuffer;
-  if (ab.byteLength > POOL_LARGEST || ab.byteLength % POOL_STEP !== 0 || idle.includes(ab)) return;
+  // A detached buffer (moved to a worker thread, and not back) has a byteLength of 0.
+  if (ab.byteLength === 0 || ab.byteLength > POOL_LARGEST || ab.byteLength % POOL_STEP !== 0 || idle.includes(ab)) return;
   if (idle.length >= POOL_BUFFERS || idleBytes + ab.byteLength > POOL_BYTES) return;
   idle.push(ab);
   idleBytes += ab.byteLength;

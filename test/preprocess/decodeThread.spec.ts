@@ -1,0 +1,108 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { prepareImage as prepareFromSources } from '../../src/preprocess/prepare';
+import { InvalidOptionError } from '../../src/core/invalidOptionError';
+import { builtDist } from '../helpers/builtDist';
+import { fixtureCases, fixturePath, image } from './fixtures';
+
+/**
+ * `decodeThread: 'worker'` (src/preprocess/decodeThread.ts). The worker thread runs the built
+ * package's JavaScript, so these cases load the package as built from the current sources
+ * (test/helpers/builtDist.ts), as an application loads it from node_modules.
+ */
+type Prepare = typeof prepareFromSources;
+let prepareImage: Prepare;
+let dist: string;
+beforeAll(async () => {
+  dist = await builtDist();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built package, by path
+  prepareImage = (require(path.join(dist, 'cjs/index.js')) as { prepareImage: Prepare }).prepareImage;
+}, 120_000);
+
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
+const goldens = fixtureCases().filter((c) => c.md5_bgr !== null);
+const WORKER = { decodeThread: 'worker' } as const;
+
+/** The failure's code, or 'prepared'. */
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'prepared',
+    (e: unknown) => (e as { code?: string }).code ?? String(e),
+  );
+
+describe("prepareImage with decodeThread: 'worker'", () => {
+  it('prepares every golden of the fixture corpus byte for byte as OpenCV, from paths all at once, with the hashes of the file', async () => {
+    expect(goldens).toHaveLength(43);
+    // All at once: the replies of the one worker must reach the images they belong to.
+    const prepared = await Promise.all(goldens.map((c) => prepareImage(fixturePath(c.file), WORKER)));
+    expect(prepared.map((p) => md5(p.data))).toEqual(goldens.map((c) => c.md5_bgr));
+    expect(prepared.map((p) => [p.hashes[0]!.value, p.hashes[1]!.value])).toEqual(goldens.map((c) => [c.md5_original, c.sha1_original]));
+    expect(prepared.map((p) => p.sizes.original)).toEqual(goldens.map((c) => fs.statSync(fixturePath(c.file)).size));
+    // Again one by one: the files' memory that came back from the worker is read into again.
+    for (const c of goldens.slice(0, 8)) expect(md5((await prepareImage(fixturePath(c.file), WORKER)).data)).toBe(c.md5_bgr);
+  }, 120_000);
+
+  it("leaves a caller's Buffer whole and unchanged (the worker gets a copy)", async () => {
+    const c = goldens.find((g) => g.kind === 'jpeg-baseline') ?? goldens[0]!;
+    const bytes = fs.readFileSync(fixturePath(c.file));
+    const before = sha1(bytes);
+    const p = await prepareImage(bytes, WORKER);
+    expect(md5(p.data)).toBe(c.md5_bgr);
+    expect(bytes.length).toBe(fs.statSync(fixturePath(c.file)).size);
+    expect(sha1(bytes)).toBe(before);
+  });
+
+  it('gives an image that cannot be prepared the same PreprocessError as the calling thread, and goes on with the next', async () => {
+    const jpg = fs.readFileSync(image('rocket-original.jpg'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-decode-thread-'));
+    try {
+      const truncated = path.join(dir, 'truncated.jpg');
+      fs.writeFileSync(truncated, jpg.subarray(0, jpg.length >> 1));
+      const cases: Array<[string | Buffer, object]> = [
+        [truncated, {}],
+        [jpg.subarray(0, 600), {}],
+        [image('rocket-original.jpg'), { maxPixels: 100 }],
+      ];
+      const onWorker = await Promise.all(cases.map(([source, options]) => outcome(prepareImage(source, { ...options, ...WORKER }))));
+      const onCaller = await Promise.all(cases.map(([source, options]) => outcome(prepareFromSources(source, options))));
+      expect(onWorker).toEqual(['DECODE_FAILED', 'DECODE_FAILED', 'TOO_MANY_PIXELS']);
+      expect(onWorker).toEqual(onCaller);
+      const err = await prepareImage(truncated, WORKER).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).name).toBe('PreprocessError');
+      expect(md5((await prepareImage(fixturePath(goldens[0]!.file), WORKER)).data)).toBe(goldens[0]!.md5_bgr);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unknown value, and from the TypeScript sources says that the built package is needed, before reading anything', async () => {
+    const missing = path.join(os.tmpdir(), 'athena-no-such-file.jpg');
+    const bogus = await prepareFromSources(missing, { decodeThread: 'gpu' as 'worker' }).catch((e: unknown) => e);
+    expect(bogus).toBeInstanceOf(InvalidOptionError);
+    expect((bogus as Error).message).toContain(`decodeThread must be 'current' or 'worker', got "gpu"`);
+    const fromSources = await prepareFromSources(missing, WORKER).catch((e: unknown) => e);
+    expect(fromSources).toBeInstanceOf(InvalidOptionError);
+    expect((fromSources as Error).message).toMatch(/needs athena-rx's built files: .*decodeWorker\.js is missing/);
+  });
+
+  it('keeps a program alive while an image is on the worker, and lets it exit once the worker is idle', async () => {
+    // The program's only pending work is an image, twice (the second after the worker went idle):
+    // it must print both results, then exit by itself.
+    const [a, b] = [goldens[0]!, goldens[1]!];
+    const script = `const { prepareImage } = require(${JSON.stringify(path.join(dist, 'cjs/index.js'))});
+      const md5 = (p) => require('node:crypto').createHash('md5').update(p.data).digest('hex');
+      prepareImage(${JSON.stringify(fixturePath(a.file))}, { decodeThread: 'worker' }).then((p) => {
+        console.log(md5(p));
+        setImmediate(() => prepareImage(${JSON.stringify(fixturePath(b.file))}, { decodeThread: 'worker' }).then((q) => console.log(md5(q))));
+      });`;
+    // The bound is for a worker that kept the process alive: it would never exit.
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { timeout: 60_000 });
+    expect(stdout.trim().split('\n')).toEqual([a.md5_bgr, b.md5_bgr]);
+  }, 90_000);
+});
