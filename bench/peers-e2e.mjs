@@ -75,6 +75,8 @@ export async function benchPeersE2e({ photos, rounds = 3, log = console.log } = 
     'CLI defaults': () => timed(bin, cli([]), { cpu: cpus?.client, env: plainEnv }),
     'CLI --wire png': () => timed(bin, cli(['--wire', 'png']), { cpu: cpus?.client, env: plainEnv }),
     'CLI --wire brotli (q1)': () => timed(bin, cli(['--wire', 'brotli']), { cpu: cpus?.client, env: plainEnv }),
+    'CLI --decode-thread current': () => timed(bin, cli(['--decode-thread', 'current']), { cpu: cpus?.client, env: plainEnv }),
+    'CLI --decode-thread worker': () => timed(bin, cli(['--decode-thread', 'worker']), { cpu: cpus?.client, env: plainEnv }),
     "CLI defaults, glibc's default malloc": () => timed(process.execPath, [bin, ...cli([])], { cpu: cpus?.client, env: plainEnv }),
     ...(grpcOk
       ? {

@@ -12,6 +12,9 @@
 //   resize           resizeToModel(decoded), the image decoded just before, outside the count
 //   resizeInMemory   the same after one resize outside the count (an image in memory a while)
 //   brotli<q>        prepareImage(bytes, Brotli at q)
+//   clientWorker     'client' with decodeThread: 'worker' (decoding and resizing on a worker thread)
+// PEERS_HOST_HEAP_MB=N first fills the heap with about N MB of small live objects, as an
+// application's own data would (the collections that decoded images make due cost more there).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -19,6 +22,11 @@ import { createInterface } from 'node:readline';
 import { cpuMs, distDir, load } from './lib.mjs';
 
 const { athena } = load();
+const ballast = [];
+const heapMb = Number(process.env.PEERS_HOST_HEAP_MB ?? 0);
+for (const base = process.memoryUsage().heapUsed; process.memoryUsage().heapUsed - base < heapMb * 1e6;) {
+  ballast.push(Array.from({ length: 10_000 }, (_, i) => ({ i, name: `object ${ballast.length}.${i}` })));
+}
 // PEERS_AS_CLI=1: what bin/athena-rx.js does besides its malloc settings (the parent sets those).
 if (process.env.PEERS_AS_CLI === '1') createRequire(import.meta.url)('sharp').cache(false);
 const req = createRequire(import.meta.url);
@@ -51,7 +59,12 @@ async function run(mode, reps) {
       } else if (mode.startsWith('brotli')) {
         size = (await athena.prepareImage(source, { encoding: 'brotli', brotliQuality: Number(mode.slice(6)) })).data.length;
       } else {
-        const options = mode === 'client' ? { encoding: 'uncompressed' } : { encoding: 'uncompressed', hashes: [] };
+        const options =
+          mode === 'client'
+            ? { encoding: 'uncompressed' }
+            : mode === 'clientWorker'
+              ? { encoding: 'uncompressed', decodeThread: 'worker' }
+              : { encoding: 'uncompressed', hashes: [] };
         size = (await athena.prepareImage(path, options)).data.length;
       }
     }

@@ -6,6 +6,7 @@
 //   npm run build && node bench/peers.mjs [--corpus photos|fixtures] [--photos N] [--quick]
 //                                         [--rounds N] [--reps N] [--modes a,b] [--table]
 //                                         [--alt-dist DIR] [--alt-malloc TUNABLES|none]
+//                                         [--host-heap MB]
 //
 // Corpus: `photos` (default), the photo corpus of bench/corpus.mjs (0.3-12 MP, JPEG q85-92 and
 // 20% PNG, made once and cached outside git); `fixtures`, the fixture corpus
@@ -27,6 +28,10 @@
 //   resizeInMemory   the same after one resize of that image outside the count, on both sides: an
 //                    image that has been in memory a while (the decoder's after-effects settled)
 //   brotli1          prepareImage(bytes, Brotli q1) / imdecode, resize, Brotli q1 (not by default)
+//   clientWorker     'client' with decodeThread: 'worker' / the Python client's preparation
+//
+// --host-heap MB gives each athena-rx process about MB of small live objects first, as an
+// application's own data would (the Python side gets none: its collector does not see the images).
 //
 // --alt-dist / --alt-malloc add a fourth contender in the same interleaved rounds, for A/B
 // measurements: another build (a copy of dist/cjs) and/or other GLIBC_TUNABLES ('none': a plain node).
@@ -122,6 +127,7 @@ export async function benchPeers({
   photos,
   modes = DEFAULT_MODES,
   alt,
+  hostHeap,
   log = console.log,
 } = {}) {
   const found = findPython();
@@ -143,7 +149,7 @@ export async function benchPeers({
   // Three contenders, each a process of its own counting its own CPU: athena-rx with glibc's
   // default malloc (as a library user's node runs), athena-rx as the CLI runs it (its malloc
   // settings, its V8 flag, libvips' cache off), and the Python client's recipe.
-  const plainEnv = { ...process.env };
+  const plainEnv = { ...process.env, PEERS_HOST_HEAP_MB: String(hostHeap ?? 0) };
   delete plainEnv.GLIBC_TUNABLES;
   const nodeChild = (env, flags = []) => startChild(process.execPath, [...flags, join(here, 'peers-node.mjs')], paths, env);
   const sides = {
@@ -171,7 +177,8 @@ export async function benchPeers({
   const k = reps ?? (quick || corpus === 'photos' ? 1 : 3);
   // 'client' is the headline: our default preparation against the Python client's own (which
   // hashes with MD5 and SHA-256); 'prepareNoHashes' the plain recipe on both sides.
-  const ask = (side, mode) => sides[side].ask({ run: side === 'theirs' && mode === 'prepareNoHashes' ? 'prepare' : mode, reps: k });
+  const ask = (side, mode) => sides[side].ask({ run: side === 'theirs' ? (THEIRS[mode] ?? mode) : mode, reps: k });
+  const THEIRS = { prepareNoHashes: 'prepare', clientWorker: 'client' };
   const faults0 = {};
   for (const side of names) faults0[side] = (await sides[side].ask({ faults: true })).faults;
   const runs = Object.fromEntries(modes.map((m) => [m, Object.fromEntries(names.map((x) => [x, []]))]));
@@ -272,6 +279,7 @@ export async function benchPeers({
     decode: 'decode only (our decodeRaw / imdecode)',
     resize: 'resize only, just after decoding (resizeToModel / cv2.resize)',
     resizeInMemory: 'resize only, an image in memory (after one untimed resize)',
+    clientWorker: "prepare from the file, decodeThread: 'worker': ours MD5+SHA1 / the Python client MD5+SHA-256",
   };
   for (const [m, x] of Object.entries(result.modes)) {
     log(
@@ -331,6 +339,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       json: { type: 'string' },
       'alt-dist': { type: 'string' },
       'alt-malloc': { type: 'string' },
+      'host-heap': { type: 'string' },
     },
   });
   const result = await benchPeers({
@@ -345,6 +354,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
       values['alt-dist'] || values['alt-malloc']
         ? { dist: values['alt-dist'] ? resolve(values['alt-dist']) : undefined, malloc: values['alt-malloc'] }
         : undefined,
+    hostHeap: values['host-heap'] ? Number(values['host-heap']) : undefined,
   });
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 1) + '\n');
 }

@@ -19,9 +19,20 @@ type Wire = keyof typeof WIRES;
  */
 export const DEFAULT_WIRE: Wire = 'raw';
 
+/** The forms of `--decode-thread`, as `PrepareOptions.decodeThread` names them. */
+const DECODE_THREADS = ['current', 'worker'] as const;
+type DecodeThread = (typeof DECODE_THREADS)[number];
+
+/**
+ * The CLI's `--decode-thread` when not given, chosen by measurement on the photo corpus
+ * (docs/performance.md, "Decoding on a worker thread").
+ */
+export const DEFAULT_DECODE_THREAD: DecodeThread = 'current';
+
 /** How images are prepared: shared by `classify`, `single` and `e2e`. */
 export const PREPARE_OPTIONS = {
   wire: { type: 'string' },
+  'decode-thread': { type: 'string' },
   'brotli-quality': { type: 'string' },
   hashes: { type: 'string' },
 } as const satisfies OptionSpec;
@@ -45,7 +56,9 @@ export const PREPARE_HELP = `preparation:
   --wire FORM             how the pixels travel: raw, brotli or png (lossless; default ${DEFAULT_WIRE})
   --brotli-quality Q      Brotli quality 0-11 for --wire brotli, 0 sends the pixels raw (default ${DEFAULT_BROTLI_QUALITY};
                           given alone, it implies --wire brotli)
-  --hashes LIST           hashes of the file to send: md5,sha1 (default), md5, sha1 or none`;
+  --hashes LIST           hashes of the file to send: md5,sha1 (default), md5, sha1 or none
+  --decode-thread WHERE   where images are decoded and resized: current (this thread) or worker
+                          (a worker thread, out of this thread's heap; default ${DEFAULT_DECODE_THREAD})`;
 
 export const PIPELINE_HELP = `${PREPARE_HELP}
   --concurrency N         images prepared at once (default: the number of CPUs + 2)
@@ -61,6 +74,7 @@ export interface PrepareSettings {
   readonly encoding: 'uncompressed' | 'brotli' | 'png';
   readonly brotliQuality: number;
   readonly hashes: readonly WireHash[];
+  readonly decodeThread: DecodeThread;
 }
 
 export interface PipelineSettings extends PrepareSettings {
@@ -106,7 +120,10 @@ export function resolvePrepare(flags: Flags): PrepareSettings {
       hashes = [...new Set(words as WireHash[])];
     }
   }
-  return { ...resolveWire(flags), hashes };
+  const decodeThread = stringFlag(flags, 'decode-thread') ?? DEFAULT_DECODE_THREAD;
+  if (!(DECODE_THREADS as readonly string[]).includes(decodeThread))
+    throw new UsageError(`--decode-thread takes current or worker; got '${decodeThread}'`);
+  return { ...resolveWire(flags), hashes, decodeThread: decodeThread as DecodeThread };
 }
 
 /** How the settings prepare an image, as `prepareImage` and `preprocess` take it. */
@@ -116,6 +133,7 @@ export function prepareOptionsOf(settings: PrepareSettings, affiliate: string | 
     brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
     hashes: settings.hashes,
     affiliate,
+    ...(settings.decodeThread === 'current' ? {} : { decodeThread: settings.decodeThread }),
   };
 }
 

@@ -12,6 +12,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+// Loaded on this thread before any worker loads it: glibc would otherwise unload libvips when a
+// worker that loaded it first ends, under threads still using it (sharp's advice, lovell/sharp#2263).
+import 'sharp';
 import type { DecodeOptions } from './decode';
 import type { DecodeReply, DecodeRequest } from './decodeWorker';
 import { PreprocessError } from './errors';
