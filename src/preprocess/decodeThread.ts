@@ -23,9 +23,12 @@ import type { ModelPixels } from './pixels';
 /** The worker's entry, beside this module in the built package (not in the TypeScript sources). */
 const ENTRY = join(__dirname, 'decodeWorker.js');
 
-/** Why `decodeThread: 'worker'` cannot run here, or undefined when it can. */
+let entryFound = false;
+
+/** Why `decodeThread: 'worker'` cannot run here, or undefined when it can (looked up until found). */
 export function workerUnavailable(): string | undefined {
-  return existsSync(ENTRY)
+  entryFound ||= existsSync(ENTRY);
+  return entryFound
     ? undefined
     : `decodeThread 'worker' needs athena-rx's built files: ${ENTRY} is missing (running from the TypeScript sources?)`;
 }
@@ -39,10 +42,14 @@ let worker: Worker | undefined;
 const waiting = new Map<number, Waiting>();
 let nextId = 0;
 
-/** Fails every image the worker held, once: it stopped, and the next image starts another. */
+/**
+ * Fails every image the worker held, once: it stopped (or its answers cannot be read), and the
+ * next image starts another. A worker given up while still running no longer keeps the process up.
+ */
 function lost(from: Worker, why: string): void {
   if (worker !== from) return;
   worker = undefined;
+  from.unref();
   const err = new PreprocessError('DECODE_FAILED', `the decoding worker thread stopped (${why}) before this image was decoded`);
   for (const w of waiting.values()) w.reject(err);
   waiting.clear();
@@ -60,6 +67,7 @@ function started(): Worker {
     entry?.resolve(reply);
   });
   w.on('error', (err) => lost(w, err.message));
+  w.on('messageerror', (err) => lost(w, `an answer could not be read: ${err.message}`));
   w.on('exit', (code) => lost(w, `exit code ${code}`));
   worker = w;
   return w;
@@ -83,7 +91,14 @@ export async function toModelPixelsOnWorker(
   const reply = await new Promise<DecodeReply>((resolve, reject) => {
     waiting.set(id, { resolve, reject });
     w.ref();
-    w.postMessage(request, [sent.buffer as ArrayBuffer]);
+    try {
+      w.postMessage(request, [sent.buffer as ArrayBuffer]);
+    } catch (err) {
+      // Not sent (memory that cannot move): this image fails alone, and leaves nothing waiting.
+      waiting.delete(id);
+      if (waiting.size === 0) w.unref();
+      reject(new PreprocessError('DECODE_FAILED', `could not hand the image to the decoding worker thread: ${(err as Error).message}`));
+    }
   });
   const back = move ? Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength) : bytes;
   if ('error' in reply) return { bytes: back, outcome: new PreprocessError(reply.error.code, reply.error.message, reply.error.details) };

@@ -8,7 +8,7 @@ import { describeUnsupportedFormat, detectFormat, isExactlyDecodable, SUPPORTED_
 import { pixelHashes, wireHashes, type PixelHashAlgorithm, type WireHashAlgorithm } from './hashes';
 import { toModelPixelsOnWorker, workerUnavailable } from './decodeThread';
 import { toModelPixels, type ModelPixels } from './pixels';
-import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, readSource, type ReadSource } from './sources';
+import { DEFAULT_MAX_SOURCE_BYTES, isImageInput, onReadBuffer, readSource, type ReadSource } from './sources';
 import type { ImageInput, ImageSource, PreparedImage } from './types';
 import { InvalidOptionError } from '../core/invalidOptionError';
 
@@ -53,14 +53,17 @@ export interface PrepareOptions {
   readonly correlationId?: CorrelationIdFactory;
   /**
    * Where images are decoded and resized. `'current'`: on the calling thread (decoding itself
-   * runs on sharp's threads either way). `'worker'`: on one worker thread that athena-rx starts
-   * for the whole process, which keeps each decoded image (10 MB for a 3.6 MP photo) out of the
-   * calling thread's heap: in an application whose own heap is large, V8's collections that those
-   * images make due cost far more there (on the photo corpus, with 20 MB of live objects beside
-   * the library, 44-46 ms of CPU per image against 33). Files read from a path move to the worker
-   * and back without a copy; a caller's `Buffer` is copied, never detached. The idle worker does
-   * not keep the process alive. Needs the built package (not its TypeScript sources). Default
-   * `'current'` (see docs/performance.md for when each wins).
+   * runs on sharp's threads either way). `'worker'`: on a worker thread that athena-rx starts
+   * once (per thread that loads athena-rx), which keeps each decoded image (10 MB for a 3.6 MP
+   * photo) out of the calling thread's heap: in an application whose own heap is large, the
+   * collections those images make due cost far more there (photo corpus, 64 MB of the
+   * application's objects: 76.6 CPU ms per image against 44.5). A file that athena-rx reads into
+   * its own read buffer (a path, unless `passThrough` or a `correlationId` factory may keep the
+   * bytes) moves to the worker and back without a copy; any other source is copied, never
+   * detached. An image's `PreprocessError` comes back with its code, message and details; any
+   * other error while decoding as `DECODE_FAILED` naming it. The idle worker does not keep the
+   * process alive. Needs the built package (not its TypeScript sources). Default `'current'`
+   * (docs/performance.md, "Decoding on a worker thread", says when each wins).
    */
   readonly decodeThread?: 'current' | 'worker';
 }
@@ -143,13 +146,16 @@ async function prepareRead<R>(
   }
 
   // Decoding runs on sharp's threads for most formats, so hashing and the id are computed while
-  // it runs rather than after it. On a worker thread it starts after them instead: the bytes a
-  // read buffer holds move to the worker, and are not here meanwhile.
+  // it runs rather than after it. On a worker thread too, except when this read's own buffer moves
+  // there: then it starts after them, the bytes not being here meanwhile.
   const decodeOptions = options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels };
   const onWorker = options.decodeThread === 'worker' && read.kind === 'encoded';
+  const move = onWorker && read.release !== undefined && onReadBuffer(original);
   let pixelsPromise: Promise<ModelPixels> | undefined =
     read.kind === 'bgr' || onWorker ? undefined : toModelPixels(original, decodeOptions);
+  const copied = onWorker && !move ? toModelPixelsOnWorker(original, decodeOptions, false) : undefined;
   pixelsPromise?.catch(() => undefined); // awaited below; keeps a failure here from being "unhandled" meanwhile
+  copied?.catch(() => undefined);
 
   let hashes;
   let hashMs;
@@ -160,16 +166,15 @@ async function prepareRead<R>(
     hashMs = performance.now() - th;
     correlationId = callerId ?? validateCorrelationId(await (options.correlationId ?? defaultFactory)(original));
   } catch (err) {
-    await pixelsPromise?.catch(() => undefined); // never leave decode work running unobserved
+    await (pixelsPromise ?? copied)?.catch(() => undefined); // never leave decode work running unobserved
     throw err;
   }
   if (onWorker) {
-    // Only memory that is this call's alone (a reused read buffer) moves; anything else is copied.
-    const moved = await toModelPixelsOnWorker(original, decodeOptions, read.release !== undefined);
-    original = moved.bytes;
-    if (read.release !== undefined) backFromWorker(original);
-    if (moved.outcome instanceof PreprocessError) throw moved.outcome;
-    pixelsPromise = Promise.resolve(moved.outcome);
+    const done = await (copied ?? toModelPixelsOnWorker(original, decodeOptions, true));
+    original = done.bytes;
+    if (move) backFromWorker(original);
+    if (done.outcome instanceof PreprocessError) throw done.outcome;
+    pixelsPromise = Promise.resolve(done.outcome);
   }
 
   const { pixels, decoded, decodeMs, resizeMs } = pixelsPromise

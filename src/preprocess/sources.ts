@@ -194,6 +194,17 @@ const POOL_LARGEST = 16 * 1024 * 1024;
 /** Rounding of kept buffers, so that one serves files of nearby sizes. */
 const POOL_STEP = 256 * 1024;
 const idle: ArrayBuffer[] = [];
+/** The memory `takeBuffer` made: this module's alone (never Node's shared pool, never a caller's). */
+const readBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Whether `bytes` lies on a read buffer of this module, which nothing else can hold: its memory may
+ * be moved to another thread and back. False for anything else, Node's shared Buffer pool included
+ * (a small file that grew while read is concatenated there).
+ */
+export function onReadBuffer(bytes: Buffer): boolean {
+  return readBuffers.has(bytes.buffer);
+}
 let idleBytes = 0;
 
 /** A view of `size` bytes on an idle buffer that holds them (the smallest such), or a new one. */
@@ -203,7 +214,11 @@ function takeBuffer(size: number): Buffer | undefined {
   for (let i = 0; i < idle.length; i++) {
     if (idle[i]!.byteLength >= size && (best < 0 || idle[i]!.byteLength < idle[best]!.byteLength)) best = i;
   }
-  if (best < 0) return Buffer.from(Buffer.allocUnsafeSlow(Math.ceil(size / POOL_STEP) * POOL_STEP).buffer, 0, size);
+  if (best < 0) {
+    const memory = Buffer.allocUnsafeSlow(Math.ceil(size / POOL_STEP) * POOL_STEP).buffer;
+    readBuffers.add(memory);
+    return Buffer.from(memory, 0, size);
+  }
   const [found] = idle.splice(best, 1);
   idleBytes -= found!.byteLength;
   return Buffer.from(found!, 0, size);

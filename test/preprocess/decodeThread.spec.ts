@@ -28,11 +28,14 @@ const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
 const goldens = fixtureCases().filter((c) => c.md5_bgr !== null);
 const WORKER = { decodeThread: 'worker' } as const;
 
-/** The failure's code, or 'prepared'. */
+/** The failure as the caller sees it, or 'prepared'. */
 const outcome = (p: Promise<unknown>) =>
   p.then(
     () => 'prepared',
-    (e: unknown) => (e as { code?: string }).code ?? String(e),
+    (e: unknown) => {
+      const { name, code, message, details } = e as { name: string; code?: string; message: string; details?: string };
+      return { name, code, message, details };
+    },
   );
 
 describe("prepareImage with decodeThread: 'worker'", () => {
@@ -43,6 +46,8 @@ describe("prepareImage with decodeThread: 'worker'", () => {
     expect(prepared.map((p) => md5(p.data))).toEqual(goldens.map((c) => c.md5_bgr));
     expect(prepared.map((p) => [p.hashes[0]!.value, p.hashes[1]!.value])).toEqual(goldens.map((c) => [c.md5_original, c.sha1_original]));
     expect(prepared.map((p) => p.sizes.original)).toEqual(goldens.map((c) => fs.statSync(fixturePath(c.file)).size));
+    // `decoded` in the manifest is [height, width] after EXIF orientation.
+    expect(prepared.map((p) => [p.sizes.decoded?.height, p.sizes.decoded?.width])).toEqual(goldens.map((c) => c.decoded));
     // Again one by one: the files' memory that came back from the worker is read into again.
     for (const c of goldens.slice(0, 8)) expect(md5((await prepareImage(fixturePath(c.file), WORKER)).data)).toBe(c.md5_bgr);
   }, 120_000);
@@ -70,15 +75,34 @@ describe("prepareImage with decodeThread: 'worker'", () => {
       ];
       const onWorker = await Promise.all(cases.map(([source, options]) => outcome(prepareImage(source, { ...options, ...WORKER }))));
       const onCaller = await Promise.all(cases.map(([source, options]) => outcome(prepareFromSources(source, options))));
-      expect(onWorker).toEqual(['DECODE_FAILED', 'DECODE_FAILED', 'TOO_MANY_PIXELS']);
+      expect(onWorker.map((o) => (o as { code: string }).code)).toEqual(['DECODE_FAILED', 'DECODE_FAILED', 'TOO_MANY_PIXELS']);
+      // The same name, code, message and details (the decoder's own words, the pixel counts).
       expect(onWorker).toEqual(onCaller);
-      const err = await prepareImage(truncated, WORKER).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(Error);
-      expect((err as Error).name).toBe('PreprocessError');
+      expect(await prepareImage(truncated, WORKER).catch((e: unknown) => e)).toBeInstanceOf(Error);
       expect(md5((await prepareImage(fixturePath(goldens[0]!.file), WORKER)).data)).toBe(goldens[0]!.md5_bgr);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("moves a read buffer's memory to the worker and back, and copies any other", async () => {
+    type OnWorker = (bytes: Buffer, options: object, move: boolean) => Promise<{ bytes: Buffer; outcome: { pixels?: Buffer } }>;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the built module, by path
+    const { toModelPixelsOnWorker } = require(path.join(dist, 'cjs/preprocess/decodeThread.js')) as { toModelPixelsOnWorker: OnWorker };
+    const c = goldens[0]!;
+    const file = fs.readFileSync(fixturePath(c.file));
+    const memory = new ArrayBuffer(file.length + 1000); // a read buffer is larger than its file
+    const bytes = Buffer.from(memory, 0, file.length);
+    file.copy(bytes);
+    const moved = await toModelPixelsOnWorker(bytes, {}, true);
+    expect(memory.byteLength).toBe(0); // it left this thread (detached)...
+    expect(moved.bytes.buffer.byteLength).toBe(file.length + 1000); // ...and came back whole, unchanged
+    expect(md5(moved.bytes)).toBe(md5(file));
+    expect(md5(moved.outcome.pixels!)).toBe(c.md5_bgr);
+    const kept = await toModelPixelsOnWorker(file, {}, false);
+    expect(kept.bytes).toBe(file);
+    expect(file.buffer.byteLength).toBeGreaterThanOrEqual(file.length);
+    expect(md5(kept.outcome.pixels!)).toBe(c.md5_bgr);
   });
 
   it('refuses an unknown value, and from the TypeScript sources says that the built package is needed, before reading anything', async () => {
