@@ -105,6 +105,30 @@ describe("prepareImage with decodeThread: 'worker'", () => {
     expect(md5(kept.outcome.pixels!)).toBe(c.md5_bgr);
   });
 
+  it('fails the images a worker held when it stops, each once with DECODE_FAILED, and starts another for the next image', async () => {
+    // A copy of the built package whose worker entry throws as it loads: the worker stops at
+    // once, holding every image sent to it. The copy sits under node_modules/ so that its own
+    // requires (sharp, rxjs) resolve as the package's do.
+    const caches = path.join(__dirname, '../../node_modules/.cache/athena-rx');
+    fs.mkdirSync(caches, { recursive: true });
+    const broken = fs.mkdtempSync(path.join(caches, 'broken-worker-'));
+    try {
+      fs.cpSync(dist, broken, { recursive: true });
+      fs.writeFileSync(path.join(broken, 'cjs/preprocess/decodeWorker.js'), "throw new Error('the worker broke on purpose');\n");
+      const files = goldens.slice(0, 3).map((c) => fixturePath(c.file));
+      const script = `const { prepareImage } = require(${JSON.stringify(path.join(broken, 'cjs/index.js'))});
+        const files = ${JSON.stringify(files)};
+        const outcome = (f) => prepareImage(f, { decodeThread: 'worker' }).then(() => 'prepared', (e) => e.code + ': ' + e.message);
+        Promise.all(files.map(outcome)).then(async (held) => console.log(JSON.stringify({ held, next: await outcome(files[0]) })));`;
+      // The bound is for a failed worker that kept the process alive: it would never exit.
+      const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { timeout: 60_000 });
+      const stopped = 'DECODE_FAILED: the decoding worker thread stopped (the worker broke on purpose) before this image was decoded';
+      expect(JSON.parse(stdout)).toEqual({ held: [stopped, stopped, stopped], next: stopped });
+    } finally {
+      fs.rmSync(broken, { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it('refuses an unknown value, and from the TypeScript sources says that the built package is needed, before reading anything', async () => {
     const missing = path.join(os.tmpdir(), 'athena-no-such-file.jpg');
     const bogus = await prepareFromSources(missing, { decodeThread: 'gpu' as 'worker' }).catch((e: unknown) => e);
