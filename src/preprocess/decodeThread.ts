@@ -49,6 +49,8 @@ let nextId = 0;
 function lost(from: Worker, why: string): void {
   if (worker !== from) return;
   worker = undefined;
+  // Not terminated: a thread may be inside libvips, and ending it there can take the process
+  // down (lovell/sharp#2263); unref'd, it no longer holds the process open.
   from.unref();
   const err = new PreprocessError('DECODE_FAILED', `the decoding worker thread stopped (${why}) before this image was decoded`);
   for (const w of waiting.values()) w.reject(err);

@@ -56,8 +56,19 @@ async function answer(port: NonNullable<typeof parentPort>, { id, bytes, maxPixe
           };
     reply = { id, bytes, error };
   }
-  port.postMessage(reply, transfer);
+  try {
+    port.postMessage(reply, transfer);
+  } catch (err) {
+    // Not sent (memory that cannot move): this image fails alone, its bytes not given back.
+    const message = `could not hand the pixels back from the decoding worker thread: ${(err as Error).message}`;
+    port.postMessage({ id, bytes: new Uint8Array(0), error: { code: 'DECODE_FAILED', message, details: '' } } satisfies DecodeReply);
+  }
 }
 
 const port = parentPort;
-if (port) port.on('message', (request: DecodeRequest) => void answer(port, request));
+if (port) {
+  port.on('message', (request: DecodeRequest) => void answer(port, request));
+  // A request that cannot be read has no id to answer: ending this thread fails, in the parent,
+  // every image it held (each once), and the next image starts another worker.
+  port.on('messageerror', () => process.exit(1));
+}

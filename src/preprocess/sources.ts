@@ -43,7 +43,7 @@ export async function readSource(source: ImageSource, maxBytes = DEFAULT_MAX_SOU
   if (typeof source === 'string') {
     bytes = await readFileCapped(source, maxBytes, source, reuse);
     if (reuse && bytes.length === 0) giveBack(bytes);
-    else if (reuse) return { kind: 'encoded', bytes, release: (cameBack) => giveBack(cameBack ?? bytes) };
+    else if (reuse) return { kind: 'encoded', bytes, release: (cameBack) => giveBack(cameBack === undefined ? bytes : cameBack, bytes) };
   } else if (source instanceof Uint8Array) {
     bytes = asBuffer(source);
     checkSize(bytes.length, maxBytes, 'buffer');
@@ -225,10 +225,14 @@ function takeBuffer(size: number): Buffer | undefined {
 }
 
 /** Keeps the memory under `bytes` for the next file when there is room, else leaves it to the GC. */
-function giveBack(bytes: Buffer): void {
+function giveBack(bytes: Buffer, movedFrom?: Buffer): void {
   const ab = bytes.buffer as ArrayBuffer;
-  // A detached buffer (moved to a worker thread, and not back) has a byteLength of 0.
-  if (ab.byteLength === 0 || ab.byteLength > POOL_LARGEST || ab.byteLength % POOL_STEP !== 0 || idle.includes(ab)) return;
+  // Memory moved to a worker thread comes back as another ArrayBuffer: still this read's alone.
+  if (movedFrom !== undefined && readBuffers.has(movedFrom.buffer)) readBuffers.add(ab);
+  // Only this module's own memory is kept: never Node's shared Buffer pool (where a small file that
+  // grew while read is concatenated), even when its size looks like ours. A detached buffer (moved
+  // to a worker thread, and not back) has a byteLength of 0.
+  if (!readBuffers.has(ab) || ab.byteLength === 0 || ab.byteLength > POOL_LARGEST || idle.includes(ab)) return;
   if (idle.length >= POOL_BUFFERS || idleBytes + ab.byteLength > POOL_BYTES) return;
   idle.push(ab);
   idleBytes += ab.byteLength;

@@ -105,6 +105,30 @@ describe("prepareImage with decodeThread: 'worker'", () => {
     expect(md5(kept.outcome.pixels!)).toBe(c.md5_bgr);
   });
 
+  it('reads the next file into the memory that came back from the worker, and moves it again', async () => {
+    type Read = { bytes: Buffer; release?: (cameBack?: Buffer) => void };
+    type OnWorker = (bytes: Buffer, options: object, move: boolean) => Promise<{ bytes: Buffer }>;
+    let sources!: { readSource(path: string, max: number, reuse: boolean): Promise<Read>; onReadBuffer(b: Buffer): boolean };
+    let thread!: { toModelPixelsOnWorker: OnWorker };
+    jest.isolateModules(() => {
+      // Fresh modules: no read buffer left idle by the cases above.
+      /* eslint-disable @typescript-eslint/no-require-imports -- the built modules, by path */
+      sources = require(path.join(dist, 'cjs/preprocess/sources.js')) as typeof sources;
+      thread = require(path.join(dist, 'cjs/preprocess/decodeThread.js')) as typeof thread;
+      /* eslint-enable @typescript-eslint/no-require-imports */
+    });
+    const file = fixturePath(goldens[0]!.file);
+    let read = await sources.readSource(file, 1 << 26, true);
+    for (let round = 0; round < 3; round++) {
+      expect(sources.onReadBuffer(read.bytes)).toBe(true); // so prepareImage moves it
+      const back = await thread.toModelPixelsOnWorker(read.bytes, {}, true);
+      read.release!(back.bytes);
+      read = await sources.readSource(file, 1 << 26, true);
+      expect(read.bytes.buffer).toBe(back.bytes.buffer);
+    }
+    read.release!();
+  });
+
   it('fails the images a worker held when it stops, each once with DECODE_FAILED, and starts another for the next image', async () => {
     // A copy of the built package whose worker entry throws as it loads: the worker stops at
     // once, holding every image sent to it. The copy sits under node_modules/ so that its own
