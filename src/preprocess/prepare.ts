@@ -57,7 +57,7 @@ export interface PrepareOptions {
    * once (per thread that loads athena-rx), which keeps each decoded image (10 MB for a 3.6 MP
    * photo) out of the calling thread's heap: in an application whose own heap is large, the
    * collections those images make due cost far more there (photo corpus, 64 MB of the
-   * application's objects: 76.6 CPU ms per image against 44.5). A file that athena-rx reads into
+   * application's objects: 75.9 CPU ms per image against 37.0). A file that athena-rx reads into
    * its own read buffer (a path, unless `passThrough` or a `correlationId` factory may keep the
    * bytes) moves to the worker and back without a copy; any other source is copied, never
    * detached. An image's `PreprocessError` comes back with its code, message and details; any
