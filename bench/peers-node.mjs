@@ -80,8 +80,8 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (cmd.files) {
     paths = cmd.files;
     files = paths.map((p) => readFileSync(p));
-    // Warm-up: codecs, JIT, the WebAssembly module.
-    for (const m of ['client', 'decode', 'resize']) {
+    // Warm-up: codecs, JIT, the WebAssembly module, the decoding worker thread (started once).
+    for (const m of ['client', 'clientWorker', 'decode', 'resize']) {
       const [p, b] = [paths, files];
       [paths, files] = [p.slice(0, 3), b.slice(0, 3)];
       await run(m, 1);

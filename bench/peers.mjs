@@ -85,7 +85,7 @@ function formatOf(name) {
   return 'Netpbm';
 }
 
-export const DEFAULT_MODES = ['client', 'prepareNoHashes', 'decode', 'resize', 'resizeInMemory'];
+export const DEFAULT_MODES = ['client', 'clientWorker', 'prepareNoHashes', 'decode', 'resize', 'resizeInMemory'];
 
 /**
  * The malloc settings the CLI starts node with (bin/athena-rx.js): one arena, transparent huge

@@ -150,6 +150,16 @@ if (selected.includes('peers')) {
       '<= 1.0',
       m.client.ratio <= 1 ? true : m.client.cliMallocRatio <= 1 ? 'as the CLI runs only' : false,
     );
+    if (m.clientWorker) {
+      row(
+        "prepareImage CPU/image, photo corpus, MD5+SHA1, decodeThread: 'worker' (ms)",
+        both(m.clientWorker),
+        `Python client's preparation (MD5+SHA-256) ${f2(m.clientWorker.theirs)}`,
+        ratios(m.clientWorker),
+        '',
+        '',
+      );
+    }
     row(
       'prepareImage CPU/image, photo corpus, no hashes (ms)',
       both(m.prepareNoHashes),
