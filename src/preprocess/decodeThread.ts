@@ -1,13 +1,14 @@
 /**
- * `decodeThread: 'worker'`: decoding and resizing on one worker thread shared by the process.
+ * `decodeThread: 'worker'`: decoding and resizing on a worker thread, one per copy of this module
+ * (in practice, one per thread that loads athena-rx), started with the first image.
  *
- * Why: sharp hands each decoded image to V8 as a Buffer of external memory (10 MB for a 3.6 MP
+ * Why: sharp hands each decoded image to V8 as a Buffer of external memory (10.8 MB for a 3.6 MP
  * photo), which V8 frees only when it collects, and which makes full collections of the heap it
  * lands in due. In a process whose own heap is large (an application's), each such collection
- * costs more than in the bench's small process: on the photo corpus, with 20 MB of live objects
- * beside the library, 44-46 ms of CPU per image on the calling thread against 33 on a worker,
- * whose heap holds little more than the decoder (docs/performance.md). Only the 448x448 pixels
- * (602 KB) cross back, moved rather than copied.
+ * costs more than in the bench's small process: on the photo corpus, beside 64 MB of live
+ * objects, 75.9 CPU ms per image on the calling thread of a plain node against 37.0 on a worker,
+ * whose heap holds little more than the decoder (docs/performance.md, "Decoding on a worker
+ * thread"). Only the 448x448 pixels (602 KB) cross back, moved rather than copied.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
