@@ -145,17 +145,18 @@ async function prepareRead<R>(
     );
   }
 
-  // Decoding runs on sharp's threads for most formats, so hashing and the id are computed while
-  // it runs rather than after it. On a worker thread too, except when this read's own buffer moves
-  // there: then it starts after them, the bytes not being here meanwhile.
+  // Decoding runs on sharp's threads (or a worker thread) while the hashes and the id are computed,
+  // except when this read's own buffer moves to the worker: then it starts after them, the bytes
+  // not being here meanwhile.
   const decodeOptions = options.maxPixels === undefined ? {} : { maxPixels: options.maxPixels };
-  const onWorker = options.decodeThread === 'worker' && read.kind === 'encoded';
-  const move = onWorker && read.release !== undefined && onReadBuffer(original);
-  let pixelsPromise: Promise<ModelPixels> | undefined =
-    read.kind === 'bgr' || onWorker ? undefined : toModelPixels(original, decodeOptions);
-  const copied = onWorker && !move ? toModelPixelsOnWorker(original, decodeOptions, false) : undefined;
-  pixelsPromise?.catch(() => undefined); // awaited below; keeps a failure here from being "unhandled" meanwhile
-  copied?.catch(() => undefined);
+  const onWorker = options.decodeThread === 'worker';
+  const move = onWorker && read.kind === 'encoded' && read.release !== undefined && onReadBuffer(original);
+  const decode = (): Promise<{ readonly bytes: Buffer; readonly outcome: ModelPixels | PreprocessError }> =>
+    onWorker
+      ? toModelPixelsOnWorker(original, decodeOptions, move)
+      : toModelPixels(original, decodeOptions).then((outcome) => ({ bytes: original, outcome }));
+  const early = read.kind === 'bgr' || move ? undefined : decode();
+  early?.catch(() => undefined); // awaited below; keeps a failure here from being "unhandled" meanwhile
 
   let hashes;
   let hashMs;
@@ -166,20 +167,16 @@ async function prepareRead<R>(
     hashMs = performance.now() - th;
     correlationId = callerId ?? validateCorrelationId(await (options.correlationId ?? defaultFactory)(original));
   } catch (err) {
-    await (pixelsPromise ?? copied)?.catch(() => undefined); // never leave decode work running unobserved
+    await early?.catch(() => undefined); // never leave decode work running unobserved
     throw err;
   }
-  if (onWorker) {
-    const done = await (copied ?? toModelPixelsOnWorker(original, decodeOptions, true));
-    original = done.bytes;
-    if (move) backFromWorker(original);
-    if (done.outcome instanceof PreprocessError) throw done.outcome;
-    pixelsPromise = Promise.resolve(done.outcome);
-  }
 
-  const { pixels, decoded, decodeMs, resizeMs } = pixelsPromise
-    ? await pixelsPromise
-    : { pixels: original, decoded: undefined, decodeMs: 0, resizeMs: 0 };
+  const done = read.kind === 'bgr' ? undefined : await (early ?? decode());
+  if (done) original = done.bytes;
+  if (move) backFromWorker(original);
+  const model = done?.outcome;
+  if (model instanceof PreprocessError) throw model;
+  const { pixels, decoded, decodeMs, resizeMs } = model ?? { pixels: original, decoded: undefined, decodeMs: 0, resizeMs: 0 };
 
   const th = performance.now();
   const pixelHashList = options.pixelHashes?.length ? pixelHashes(pixels, options.pixelHashes) : [];

@@ -43,7 +43,14 @@ export async function readSource(source: ImageSource, maxBytes = DEFAULT_MAX_SOU
   if (typeof source === 'string') {
     bytes = await readFileCapped(source, maxBytes, source, reuse);
     if (reuse && bytes.length === 0) giveBack(bytes);
-    else if (reuse) return { kind: 'encoded', bytes, release: (cameBack) => giveBack(cameBack === undefined ? bytes : cameBack, bytes) };
+    else if (reuse) {
+      const release = (cameBack?: Buffer): void => {
+        // Memory moved to a worker thread comes back as another ArrayBuffer: still this read's alone.
+        if (cameBack !== undefined && readBuffers.has(bytes.buffer)) readBuffers.add(cameBack.buffer);
+        giveBack(cameBack ?? bytes);
+      };
+      return { kind: 'encoded', bytes, release };
+    }
   } else if (source instanceof Uint8Array) {
     bytes = asBuffer(source);
     checkSize(bytes.length, maxBytes, 'buffer');
@@ -194,6 +201,7 @@ const POOL_LARGEST = 16 * 1024 * 1024;
 /** Rounding of kept buffers, so that one serves files of nearby sizes. */
 const POOL_STEP = 256 * 1024;
 const idle: ArrayBuffer[] = [];
+let idleBytes = 0;
 /** The memory `takeBuffer` made: this module's alone (never Node's shared pool, never a caller's). */
 const readBuffers = new WeakSet<ArrayBufferLike>();
 
@@ -205,7 +213,6 @@ const readBuffers = new WeakSet<ArrayBufferLike>();
 export function onReadBuffer(bytes: Buffer): boolean {
   return readBuffers.has(bytes.buffer);
 }
-let idleBytes = 0;
 
 /** A view of `size` bytes on an idle buffer that holds them (the smallest such), or a new one. */
 function takeBuffer(size: number): Buffer | undefined {
@@ -225,10 +232,8 @@ function takeBuffer(size: number): Buffer | undefined {
 }
 
 /** Keeps the memory under `bytes` for the next file when there is room, else leaves it to the GC. */
-function giveBack(bytes: Buffer, movedFrom?: Buffer): void {
+function giveBack(bytes: Buffer): void {
   const ab = bytes.buffer as ArrayBuffer;
-  // Memory moved to a worker thread comes back as another ArrayBuffer: still this read's alone.
-  if (movedFrom !== undefined && readBuffers.has(movedFrom.buffer)) readBuffers.add(ab);
   // Only this module's own memory is kept: never Node's shared Buffer pool (where a small file that
   // grew while read is concatenated), even when its size looks like ours. A detached buffer (moved
   // to a worker thread, and not back) has a byteLength of 0.
