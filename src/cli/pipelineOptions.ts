@@ -133,7 +133,7 @@ export function prepareOptionsOf(settings: PrepareSettings, affiliate: string | 
     brotliQuality: settings.encoding === 'brotli' ? settings.brotliQuality : undefined,
     hashes: settings.hashes,
     affiliate,
-    ...(settings.decodeThread === 'current' ? {} : { decodeThread: settings.decodeThread }),
+    decodeThread: settings.decodeThread,
   };
 }
 
