@@ -183,7 +183,8 @@ export function redisJobSource(
             continue;
           }
           // While the service is down, one job at most, to find out when it is back.
-          const room = state.down ? (inFlight.size === 0 ? 1 : 0) : limit - inFlight.size;
+          const roomNow = (): number => (state.down ? (inFlight.size === 0 ? 1 : 0) : limit - inFlight.size);
+          let room = roomNow();
           if (room <= 0) {
             await state.waitForPoke();
             continue;
@@ -206,6 +207,10 @@ export function redisJobSource(
               emit(delivery);
             }
             if (claimed.length > 0) continue;
+            // Counted again: the service may have gone down while the claim step was awaited, and
+            // then the read below takes the one probing job at most (not the room counted before).
+            room = roomNow();
+            if (room <= 0) continue;
           }
           // Draining ends after one empty read with nothing in flight: keep that read short.
           const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2), options.drain ? 250 : Infinity));

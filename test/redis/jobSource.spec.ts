@@ -57,3 +57,29 @@ it('claims back a job of its own in flight that Redis counts idle without spendi
     sub.unsubscribe();
   }
 });
+
+it('reads no new job but the one that probes the service once an outage is declared during a claim step', async () => {
+  // Seen in sigtermOutage.spec at load 4: the worker said "reading no new job", then read six. The
+  // outage came while the claim step (`XAUTOCLAIM`) was awaited, and the read after it took the
+  // room counted before the outage. Here the outage is declared exactly then, every time.
+  const stream = 'outage-during-claim';
+  for (let k = 0; k < 5; k++) await redis.xadd(stream, '*', 'job', `{"path":"/nowhere/${k}"}`);
+  const onClaimStep: Redis = Object.create(redis) as Redis;
+  onClaimStep.call = ((command: string, ...args: Array<string | number | Buffer>) => {
+    if (command === 'XAUTOCLAIM') source.control.setOutage(true);
+    return redis.call(command, ...args);
+  }) as Redis['call'];
+  const source = redisJobSource(onClaimStep, { stream, group: 'g', consumer: 'c', limit: 5, claimIdle: 60_000, blockMs: 50, drain: false });
+  const { control } = source;
+  const seen: JobDelivery[] = [];
+  const sub = source.jobs.subscribe((d) => seen.push(d));
+  try {
+    await until('the probing job', () => seen.length >= 1, 10_000);
+    // What one read took is pending as a whole once its first job is emitted.
+    const [pending] = (await redis.xpending(stream, 'g')) as [number];
+    expect({ pending: Number(pending), emitted: seen.length }).toEqual({ pending: 1, emitted: 1 });
+  } finally {
+    control.stop();
+    sub.unsubscribe();
+  }
+});
