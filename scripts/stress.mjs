@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { root } from './cache.mjs';
+import { jestCommand } from './jest-process.mjs';
 
 /** Suites that failed under load and passed alone, or held a fixed sleep that asserted an absence. */
 const SUITES = [
@@ -60,8 +61,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 function jest(label, args) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [`${root}/node_modules/jest/bin/jest.js`, ...args], {
+    // As `npm test` starts it (scripts/jest-process.mjs).
+    const run = jestCommand(args);
+    const child = spawn(run.command, run.args, {
       cwd: root,
+      env: run.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -10,15 +10,13 @@
 // when it fails). Arguments go to jest (`npm test -- test/cli`). Exit status 1 when either fails,
 // and the last lines say which.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
+import { jestCommand } from './jest-process.mjs';
 
 const children = new Set();
 
-function run(command, args) {
+function run(command, args, env = process.env) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: 'inherit' });
+    const child = spawn(command, args, { stdio: 'inherit', env });
     children.add(child);
     child.on('close', (code, signal) => {
       children.delete(child);
@@ -37,10 +35,9 @@ for (const signal of ['SIGTERM', 'SIGHUP']) {
 }
 
 const started = Date.now();
-const [checks, jest] = await Promise.all([
-  run(process.execPath, ['scripts/check.mjs']),
-  run(process.execPath, [require.resolve('jest/bin/jest'), ...process.argv.slice(2)]),
-]);
+// Jest with the node settings of scripts/jest-process.mjs (malloc, the collector), as test:stress runs it.
+const jestRun = jestCommand(process.argv.slice(2));
+const [checks, jest] = await Promise.all([run(process.execPath, ['scripts/check.mjs']), run(jestRun.command, jestRun.args, jestRun.env)]);
 const secs = ((Date.now() - started) / 1000).toFixed(0);
 const failed = [checks !== 0 && 'the static checks (npm run check)', jest !== 0 && 'jest'].filter(Boolean);
 process.stdout.write(

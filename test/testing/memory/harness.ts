@@ -45,6 +45,12 @@ export async function settled(s: ServerProcess): Promise<void> {
   }
 }
 
+function withoutTunables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = { ...env };
+  delete rest.GLIBC_TUNABLES;
+  return rest;
+}
+
 /**
  * Starts a server in a child `node` process. The child exits by itself past `killAboveBytes` of
  * RSS, so an unbounded server fails the test quickly instead of exhausting the machine.
@@ -55,6 +61,10 @@ export async function startServerProcess(server: AthenaServerOptions, killAboveB
   const testing = path.join(await builtDist(), 'cjs/testing/index.js');
   const child: ChildProcess = fork(path.join(__dirname, 'serverChild.cjs'), [JSON.stringify({ server, killAboveBytes }), testing], {
     execArgv: ['--expose-gc'],
+    // glibc's own malloc settings, as an application's process has them: `npm test` runs with the
+    // CLI's (scripts/jest-process.mjs), which keep up to 256 MB of freed memory mapped for reuse
+    // and would change the RSS these tests bound.
+    env: withoutTunables(process.env),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   let exceededReject: (e: Error) => void = () => {};
