@@ -58,6 +58,12 @@ const CPU_SHARE = {
 const MS_PER_BYTE = 0.1;
 
 class LongestFirst extends Sequencer {
+  constructor(options) {
+    super(options);
+    /** Jest's workers (`maxWorkers`, 4 in jest.config.js; 1 with `--runInBand`). */
+    this.workers = Math.max(1, options?.globalConfig?.maxWorkers ?? 4);
+  }
+
   sort(tests) {
     const name = (test) => path.relative(root, test.path).split(path.sep).join('/');
     const length = (test) => {
@@ -71,11 +77,39 @@ class LongestFirst extends Sequencer {
     // Jest's progress estimate reads test.duration, as its own sequencer sets it.
     for (const test of tests) test.duration = this.time(test);
     const ms = new Map(tests.map((test) => [test, expected(test)]));
-    return [...tests].sort((a, b) => {
+    const sorted = [...tests].sort((a, b) => {
       const [failedA, failedB] = [this.hasFailed(a), this.hasFailed(b)];
       if (failedA !== failedB) return failedA ? -1 : 1;
       return ms.get(b) - ms.get(a);
     });
+    // Never three waiting suites at once: then at most two of the four workers wait and the other
+    // two keep both cores busy. A position rule (never two waiting suites next to each other) was
+    // not enough, since a waiting suite outlasts several short ones: the order is played out on
+    // the workers with each suite's expected length, and when two waiting suites would be running,
+    // the next suite is the longest busy one left. (The suites that failed last time stay first.)
+    const waits = (test) => name(test) in CPU_SHARE;
+    const order = sorted.filter((test) => this.hasFailed(test));
+    const pending = sorted.filter((test) => !this.hasFailed(test));
+    const running = order.map((test) => ({ end: length(test), waits: waits(test) }));
+    let now = 0;
+    while (pending.length > 0) {
+      while (running.length >= this.workers) {
+        now = Math.min(...running.map((r) => r.end));
+        running.splice(
+          running.findIndex((r) => r.end === now),
+          1,
+        );
+      }
+      const waitingNow = running.filter((r) => r.waits).length;
+      const at = Math.max(
+        0,
+        pending.findIndex((test) => waitingNow < 2 || !waits(test)),
+      );
+      const [next] = pending.splice(at, 1);
+      order.push(next);
+      running.push({ end: now + length(next), waits: waits(next) });
+    }
+    return order;
   }
 }
 
