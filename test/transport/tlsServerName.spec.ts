@@ -3,11 +3,12 @@
  * when a TLS server name is an IP (RFC 6066 forbids it), and grpc-js sets one from the address.
  * Node warns once per process, so each case runs in a child process of its own.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { builtDist } from '../helpers/builtDist';
+import { selfSignedCert } from '../helpers/selfSignedCert';
 
 /**
  * For each certificate given (cert and key files, in turn): a TLS server with it, and one
@@ -40,29 +41,9 @@ async function callsOverTls(sans: string[]): Promise<{ outcomes: string[]; stder
   try {
     const files = sans.flatMap((san, k) => {
       const [cert, key] = [path.join(dir, `cert${k}.pem`), path.join(dir, `key${k}.pem`)];
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:prime256v1',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=athena-test',
-          '-addext',
-          `subjectAltName=${san}`,
-          '-keyout',
-          key,
-          '-out',
-          cert,
-        ],
-        { stdio: 'ignore' },
-      );
+      const made = selfSignedCert(san, 'athena-test');
+      fs.writeFileSync(cert, made.cert);
+      fs.writeFileSync(key, made.key);
       return [cert, key];
     });
     const child = spawnSync(process.execPath, ['-e', childScript(dist), ...files], { encoding: 'utf8', timeout: 30_000 });
