@@ -3,7 +3,7 @@
 // each benchmark's own table, and writes it all to bench/results.json. Every ratio is taken
 // against a baseline measured in the same run; nothing here asserts a time.
 //
-//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers peerse2e memory wire trickle redis]
+//   npm run build && npm run bench [-- --quick] [-- preprocess e2e clientcpu peers peerse2e memory wire trickle redis clistart]
 //
 // --quick       fewer images and repetitions (a few minutes instead of about 10-15)
 // names         run only these benchmarks (default: all), e.g. `npm run bench -- e2e trickle`
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { benchEndToEnd, benchEndToEndSeparateCpus } from './e2e.mjs';
 import { distDir, f1, f2, here, mb } from './lib.mjs';
 import { benchClientCpu } from './client-cpu.mjs';
+import { benchCliStart } from './cli-start.mjs';
 import { benchMemory } from './memory.mjs';
 import { benchPeers } from './peers.mjs';
 import { benchPeersE2e } from './peers-e2e.mjs';
@@ -22,7 +23,7 @@ import { benchRedis } from './redis.mjs';
 import { benchTrickle } from './trickle.mjs';
 import { benchWire } from './wire.mjs';
 
-const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'peerse2e', 'memory', 'wire', 'trickle', 'redis'];
+const ALL = ['preprocess', 'e2e', 'clientcpu', 'peers', 'peerse2e', 'memory', 'wire', 'trickle', 'redis', 'clistart'];
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { quick: { type: 'boolean', default: false }, out: { type: 'string', default: join(here, 'results.json') } },
@@ -298,6 +299,26 @@ if (selected.includes('redis')) {
     '',
     '',
   );
+}
+
+if (selected.includes('clistart')) {
+  // Starting the command line: a one-image classify from the one-file bundle the bin runs, against
+  // the modules it is made from (docs/performance.md, "Starting the command line").
+  console.log('\ncommand line start (bench/cli-start.mjs):');
+  const r = await benchCliStart({ quick });
+  results.cliStart = r;
+  if (!r.measured) row('one-image classify, CPU (ms)', 'not measured (Linux only)', '', '', '', '');
+  else {
+    const x = r.rows;
+    row(
+      'one-image classify from dist/cli (one file), CPU (ms)',
+      f1(x['from dist/cli (one file)'].cpuMs),
+      `from dist/cjs (modules) ${f1(x['from dist/cjs (modules)'].cpuMs)}; node alone ${f1(x['node, nothing loaded'].cpuMs)}`,
+      f2(r.ratio),
+      '',
+      '',
+    );
+  }
 }
 
 const mark = (met) => (met === '' ? '' : typeof met === 'string' ? met : met ? 'yes' : '**no**');

@@ -6,9 +6,9 @@
 // checks them, once, for src/ together with the tests, bench and examples; checking src/ here
 // again cost the same time a second time (issue 23).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { buildInputsHash, cachePath, root } from './cache.mjs';
 
 // `node scripts/build.mjs [DIR]` builds into DIR (default: dist/ of the package); the package test
@@ -42,7 +42,51 @@ for (const [esm, cjs] of Object.entries(entries)) {
   writeFileSync(join(dist, 'esm', esm + '.js'), body);
   writeFileSync(join(dist, 'esm', esm + '.d.ts'), `export * from '${rel}';\n`);
 }
+await bundleCli(dist);
 // What dist/ was built from, for the API report, which then reads dist/'s declarations instead
 // of emitting them again (scripts/api-report.mjs).
 if (record) writeFileSync(record, inputs + '\n');
 console.log('built dist/cjs and dist/esm');
+
+/**
+ * dist/cli/athena-rx.js: the command line as one file (bin/athena-rx.js runs it), made by esbuild
+ * from dist/cjs/cli/main.js with rxjs, grpc-js and protobufjs inside. Resolving and reading some
+ * 480 modules was a third of starting a run: a one-image `classify` took 0.62 CPU-s from
+ * dist/cjs and 0.44 from the bundle (docs/performance.md, "Starting the command line"). The
+ * library keeps its modules; only the command line, which nothing imports, is bundled.
+ *
+ * Left outside, loaded from node_modules: sharp (a native addon), ioredis (an optional peer) and
+ * OpenTelemetry (loaded only when metrics are asked for). A bundled module that names `__dirname`
+ * gets its own folder back, not the bundle's: our modules find proto/, resize.wasm and the decode
+ * worker beside their dist/cjs files, and grpc-js its protos in its installed package.
+ */
+async function bundleCli(dist) {
+  const out = join(dist, 'cli', 'athena-rx.js');
+  const ownFolder = {
+    name: 'own-dirname',
+    setup(build) {
+      build.onLoad({ filter: /\.c?js$/ }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!/\b__dirname\b/.test(text)) return undefined;
+        const folder = dirname(args.path);
+        const installed = /^(.*[\\/]node_modules[\\/])((?:@[^\\/]+[\\/])?[^\\/]+)(.*)$/.exec(folder);
+        // In the package, by a path from the bundle; in a dependency, from wherever npm installed it.
+        const expr = installed
+          ? `require('node:path').join(require('node:path').dirname(require('node:module').createRequire(__filename).resolve(${JSON.stringify(installed[2].split(sep).join('/') + '/package.json')})), ${JSON.stringify('.' + installed[3].split(sep).join('/'))})`
+          : `require('node:path').join(__dirname, ${JSON.stringify(relative(dirname(out), folder).split(sep).join('/'))})`;
+        return { contents: text.replace(/\b__dirname\b/g, `(${expr})`), loader: 'js' };
+      });
+    },
+  };
+  await require('esbuild').build({
+    entryPoints: [join(dist, 'cjs', 'cli', 'main.js')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['sharp', 'ioredis', '@opentelemetry/*'],
+    plugins: [ownFolder],
+    logLevel: 'warning',
+  });
+}
