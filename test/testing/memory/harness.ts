@@ -19,13 +19,15 @@ export interface MemorySample {
 export interface ServerStats {
   audit: number;
   deployments: DeploymentInfo[];
+  /** Client connections (TCP sockets) the server's process has open. */
+  connections: number;
 }
 
 export interface ServerProcess {
   readonly address: string;
   /** RSS and heap after a full GC, with the peak so far. */
   memory(): Promise<MemorySample>;
-  /** Audit records kept and `deployments()` of the server. */
+  /** Audit records kept, `deployments()` of the server, and its open client connections. */
   stats(): Promise<ServerStats>;
   /** Rejects when the child passed `killAboveBytes` and exited (never resolves otherwise). */
   readonly exceeded: Promise<never>;

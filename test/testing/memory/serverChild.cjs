@@ -3,7 +3,8 @@
 // (`testing/index.js` of the run's built dist/, see test/helpers/builtDist.ts) in argv[3]. It answers
 // IPC messages:
 //   { type: 'rss' }  -> { type: 'rss', rss, peak, heapUsed, external, arrayBuffers } (after a full GC)
-//   { type: 'stats' } -> { type: 'stats', audit, deployments } (audit records kept, `deployments()`)
+//   { type: 'stats' } -> { type: 'stats', audit, deployments, connections } (audit records kept,
+//                        `deployments()`, and the client connections (TCP sockets) still open)
 //   { type: 'stop' } -> stops the server and exits.
 // It samples its RSS every 10 ms and, past `killAboveBytes`, reports and exits at once, so that a
 // regression fails the test instead of taking the machine's memory.
@@ -40,7 +41,9 @@ void startAthenaServer(options.server).then((server) => {
         arrayBuffers: usage.arrayBuffers,
       });
     } else if (message.type === 'stats') {
-      process.send?.({ type: 'stats', audit: server.audit.length, deployments: server.deployments() });
+      // The process holds no TCP socket but the server's accepted ones (IPC is a pipe).
+      const connections = process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+      process.send?.({ type: 'stats', audit: server.audit.length, deployments: server.deployments(), connections });
     } else if (message.type === 'stop') {
       clearInterval(sampler);
       void server.stop().then(() => process.exit(0));
