@@ -69,7 +69,12 @@ async function bundleCli(dist) {
         const text = readFileSync(args.path, 'utf8');
         if (!/\b__dirname\b/.test(text)) return undefined;
         const folder = dirname(args.path);
-        const installed = /^(.*[\\/]node_modules[\\/])((?:@[^\\/]+[\\/])?[^\\/]+)(.*)$/.exec(folder);
+        // Ours: inside the dist/ being built (which may itself sit under a node_modules/, as the
+        // tests' builds do). A dependency's: its package is the last node_modules/ segment.
+        const own = !relative(dist, folder).startsWith('..');
+        const installed = own ? null : /^(.*[\\/]node_modules[\\/])((?:@[^\\/]+[\\/])?[^\\/]+)(.*)$/.exec(folder);
+        if (!own && !installed)
+          throw new Error(`scripts/build.mjs: ${args.path} names __dirname and is neither in ${dist} nor in node_modules`);
         // In the package, by a path from the bundle; in a dependency, from wherever npm installed it.
         const expr = installed
           ? `require('node:path').join(require('node:path').dirname(require('node:module').createRequire(__filename).resolve(${JSON.stringify(installed[2].split(sep).join('/') + '/package.json')})), ${JSON.stringify('.' + installed[3].split(sep).join('/'))})`
