@@ -1,8 +1,9 @@
 // What starting the command line costs: CPU and wall time of a one-image `athena-rx classify` on
 // the embedded server (the README's main job, as small as it gets), run from the one-file bundle
 // the bin starts (dist/cli/athena-rx.js) and from the modules it was made from
-// (dist/cjs/cli/main.js), against node starting and doing nothing, in the same run. Prints
-// ratios, never asserts.
+// (dist/cjs/cli/main.js), against node starting and doing nothing, in the same run; and, for
+// comparison, node loading the library (`require('athena-rx')`) and nothing else. Prints ratios,
+// never asserts.
 //
 //   npm run build && node bench/cli-start.mjs [--quick] [--rounds N]
 //
@@ -40,6 +41,8 @@ export async function benchCliStart({ quick = false, rounds, log = console.log }
     `require('sharp').cache(false); require(${JSON.stringify(entry)}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
   const variants = {
     'node, nothing loaded': ['-e', '0'],
+    // What an application pays to load the library, for comparison.
+    "require('athena-rx')": ['-e', `require(${JSON.stringify(join(distDir(), 'index.js'))})`],
     'from dist/cjs (modules)': ['-e', shim(join(distDir(), 'cli', 'main.js')), 'classify', image],
     'from dist/cli (one file)': ['-e', shim(join(distDir(), '..', 'cli', 'athena-rx.js')), 'classify', image],
   };
@@ -64,7 +67,7 @@ export async function benchCliStart({ quick = false, rounds, log = console.log }
   const rows = Object.fromEntries(
     names.map((k) => [k, { cpuMs: median(got[k].map((x) => x.cpu)), wallMs: median(got[k].map((x) => x.wall)) }]),
   );
-  const [bare, modules, bundle] = names.map((k) => rows[k]);
+  const [bare, , modules, bundle] = names.map((k) => rows[k]);
   for (const k of names) log(`${k}: CPU ${f2(rows[k].cpuMs)} ms, wall ${f2(rows[k].wallMs)} ms (median of ${n})`);
   const ratio = bundle.cpuMs / modules.cpuMs;
   log(

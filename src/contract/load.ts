@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 
 /**
  * Options every part of the project loads the contract with; `./messages` describes the shapes
@@ -33,7 +33,12 @@ let cached: protoLoader.PackageDefinition | undefined;
 
 /** The parsed contract (loaded once per process). */
 export function loadAthenaDefinition(): protoLoader.PackageDefinition {
-  cached ??= protoLoader.loadSync('athena/athena.proto', {
+  // proto-loader (with protobufjs's parser) is loaded here, when the contract is first needed,
+  // not when athena-rx is: some 60 CPU-ms that code which never opens a channel (operators alone,
+  // a Jest test file of them) does not pay.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const loader = require('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
+  cached ??= loader.loadSync('athena/athena.proto', {
     ...PROTO_LOADER_OPTIONS,
     includeDirs: [protoRoot()],
   });

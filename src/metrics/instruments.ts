@@ -1,4 +1,5 @@
 import type { Counter, Histogram, Meter, ObservableCounter, ObservableGauge } from '@opentelemetry/api';
+import { clientVersion } from '../transport/version';
 
 /** The instrumentation scope every instrument of this library is created under. */
 export const METER_NAME = 'athena-rx';
@@ -262,4 +263,16 @@ export function instrumentsOf(meter: Meter): Instruments {
   };
   cache.set(meter, made);
   return made;
+}
+
+/**
+ * The global meter `athena-rx` (`@opentelemetry/api`'s, a no-op until an application registers an
+ * SDK). The API is loaded when a meter is first asked for, not when athena-rx is: loading it cost
+ * some 30 CPU-ms, a tenth of `require('athena-rx')`, for every process and every Jest test file
+ * that never records a metric (docs/performance.md, "Starting the command line").
+ */
+export function globalMeter(): Meter {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { metrics } = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  return metrics.getMeter(METER_NAME, clientVersion());
 }

@@ -1,8 +1,7 @@
-import { metrics, type Meter } from '@opentelemetry/api';
+import type { Meter } from '@opentelemetry/api';
 import type { AccessTokenProvider } from '../transport/credentials';
 import type { AthenaAuthErrorCode } from '../transport/errors';
-import { clientVersion } from '../transport/version';
-import { ATTR, instrumentsOf, METER_NAME } from './instruments';
+import { ATTR, globalMeter, instrumentsOf } from './instruments';
 
 // A record, so that the compiler says when a code is added and not listed here.
 const AUTH_CODES: Record<AthenaAuthErrorCode, true> = {
@@ -27,7 +26,7 @@ const AUTH_CODES: Record<AthenaAuthErrorCode, true> = {
  * @param options.meter Default the global meter `athena-rx` (a no-op without an SDK).
  */
 export function observeTokens<P extends AccessTokenProvider>(provider: P, options: { meter?: Meter } = {}): P {
-  const { tokenFailures } = instrumentsOf(options.meter ?? metrics.getMeter(METER_NAME, clientVersion()));
+  const { tokenFailures } = instrumentsOf(options.meter ?? globalMeter());
   for (const code of Object.keys(AUTH_CODES)) tokenFailures.add(0, { [ATTR.errorCode]: code });
   const getToken = (): Promise<string> =>
     provider.getToken().catch((err: unknown) => {

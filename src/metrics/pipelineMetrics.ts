@@ -1,4 +1,4 @@
-import { metrics, type Attributes, type Meter, type ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Meter, ObservableResult } from '@opentelemetry/api';
 import { tap, type MonoTypeOperatorFunction, type Subscription } from 'rxjs';
 import { createCorrelateStats, type CorrelateStats } from '../operators/correlate';
 import type { ClassifyEvent, SentImage } from '../operators/classify';
@@ -6,8 +6,7 @@ import type { InFlightWindow } from '../operators/inFlightWindow';
 import type { PipelineObserver } from '../operators/pipelineObserver';
 import type { ClassificationEvent } from '../operators/results';
 import type { CircuitBreaker, CircuitState } from '../reliability/circuitBreaker';
-import { clientVersion } from '../transport/version';
-import { ATTR, instrumentsOf, METER_NAME, type Instruments } from './instruments';
+import { ATTR, globalMeter, instrumentsOf, type Instruments } from './instruments';
 import { DEFAULT_LABEL_LIMITS, LabelCap, zeroDeploymentSeries, zeroUnscopedSeries } from './labels';
 
 /** Options of {@link pipelineMetrics}. */
@@ -170,7 +169,7 @@ class Recorder implements PipelineMetrics {
 
   constructor(options: PipelineMetricsOptions) {
     this.correlateStats = options.correlateStats ?? createCorrelateStats();
-    this.I = instrumentsOf(options.meter ?? metrics.getMeter(METER_NAME, clientVersion()));
+    this.I = instrumentsOf(options.meter ?? globalMeter());
     this.deployments = new LabelCap(options.labelLimits?.deployments ?? DEFAULT_LABEL_LIMITS.deployments);
     this.affiliates = new LabelCap(options.labelLimits?.affiliates ?? DEFAULT_LABEL_LIMITS.affiliates);
     this.defaultAffiliate = options.affiliate ?? '';
