@@ -12,18 +12,11 @@
 // process's reaped-children counters (/proc/self/stat: Linux, 10 ms ticks, so many rounds).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { binSettings } from '../scripts/bin-settings.mjs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { distDir, f2, median, root } from './lib.mjs';
-
-/** GLIBC_TUNABLES and node flags of the bin's `#!/usr/bin/env -S GLIBC_TUNABLES=... node FLAGS` line. */
-function binSettings() {
-  const first = readFileSync(join(root, 'bin', 'athena-rx.js'), 'utf8').split('\n', 1)[0];
-  const m = /^#!\/usr\/bin\/env -S GLIBC_TUNABLES=(\S+?):\$\{GLIBC_TUNABLES\} node(.*)$/.exec(first);
-  if (!m) throw new Error(`bench/cli-start.mjs: cannot read the settings of bin/athena-rx.js's first line: ${first}`);
-  return { tunables: m[1], nodeArgs: m[2].trim().split(/\s+/).filter(Boolean) };
-}
 
 /** Children's CPU so far (user + system, ms), counted when each is reaped. */
 function childrenCpuMs() {

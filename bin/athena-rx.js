@@ -12,8 +12,8 @@
 // heap: 39-43 per 120 photos, against 7 with this (docs/performance.md, "Where prepareImage still
 // loses").
 // The command line runs on the built package; `npm ci` builds it (the `prepare` script). It is one
-// file, dist/cli/athena-rx.js, made from dist/cjs/cli/main.js: a third less CPU to start than
-// loading its some 480 modules one by one (scripts/build.mjs, docs/performance.md).
+// file, dist/cli/athena-rx.js, made from dist/cjs/cli/main.js: a one-image run takes 0.80x the
+// CPU of loading its some 480 modules one by one (scripts/build.mjs, docs/performance.md).
 const path = require('node:path');
 const fs = require('node:fs');
 const entry = path.join(__dirname, '..', 'dist', 'cli', 'athena-rx.js');

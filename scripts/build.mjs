@@ -50,9 +50,9 @@ console.log('built dist/cjs and dist/esm');
 
 /**
  * dist/cli/athena-rx.js: the command line as one file (bin/athena-rx.js runs it), made by esbuild
- * from dist/cjs/cli/main.js with rxjs, grpc-js and protobufjs inside. Resolving and reading some
- * 480 modules was a third of starting a run: a one-image `classify` took 0.62 CPU-s from
- * dist/cjs and 0.44 from the bundle (docs/performance.md, "Starting the command line"). The
+ * from dist/cjs/cli/main.js with rxjs, grpc-js and protobufjs inside. Resolving, reading and
+ * compiling some 480 modules one by one cost a one-image `classify` 535 CPU-ms against 430 from
+ * the bundle (docs/performance.md, "Starting the command line"). The
  * library keeps its modules; only the command line, which nothing imports, is bundled.
  *
  * Left outside, loaded from node_modules: sharp (a native addon), ioredis (an optional peer) and

@@ -12,22 +12,14 @@
 // - --single-threaded-gc, for the jest workers only (jest forks them with its own node flags):
 //   four workers share CI's two cores, so V8's parallel and concurrent collector threads add
 //   CPU (and wake-ups) without making any worker finish sooner. Figures in docs/contributing.md.
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { binSettings } from './bin-settings.mjs';
 
 const require = createRequire(import.meta.url);
 
-/** The CLI's own malloc settings, read from its `#!` line so that they are written once. */
-function cliTunables() {
-  const first = readFileSync(new URL('../bin/athena-rx.js', import.meta.url), 'utf8').split('\n', 1)[0];
-  const m = /\bGLIBC_TUNABLES=(\S+?):\$\{GLIBC_TUNABLES\}/.exec(first);
-  if (!m) throw new Error(`scripts/jest-process.mjs: no GLIBC_TUNABLES=...:\${GLIBC_TUNABLES} in bin/athena-rx.js's first line: ${first}`);
-  return m[1];
-}
-
 /** The program, arguments and environment that run jest with `args`. */
 export function jestCommand(args) {
-  const tunables = cliTunables();
+  const { tunables } = binSettings();
   const own = process.env.GLIBC_TUNABLES;
   return {
     command: process.execPath,

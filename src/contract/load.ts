@@ -37,8 +37,7 @@ export function loadAthenaDefinition(): protoLoader.PackageDefinition {
   // not when athena-rx is: some 60 CPU-ms that code which never opens a channel (operators alone,
   // a Jest test file of them) does not pay.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const loader = require('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
-  cached ??= loader.loadSync('athena/athena.proto', {
+  cached ??= (require('@grpc/proto-loader') as typeof import('@grpc/proto-loader')).loadSync('athena/athena.proto', {
     ...PROTO_LOADER_OPTIONS,
     includeDirs: [protoRoot()],
   });
