@@ -55,8 +55,13 @@ export interface JobSourceControl {
   /**
    * Whether the service is down. While it is, no job is read or claimed, except one when none is
    * held here (it finds out when the service answers again); the jobs held stay pending.
+   *
+   * `settled`, when given, is called once no read or claim begun before this call is on its way
+   * (at once when none is; a blocking read is cut short), in the order of the calls: from then on
+   * `inFlight` holds every job Redis has given this consumer, so that what is said of the outage
+   * ("the jobs held stay pending") is true when it is said.
    */
-  setOutage(down: boolean): void;
+  setOutage(down: boolean, settled?: () => void): void;
   /**
    * Puts a held job through again within its delivery (its answer was lost to an outage): it is
    * emitted again with `again` one higher, and stays in flight. After `stop()` it is settled instead
@@ -82,7 +87,23 @@ class SourceState {
   down = false;
   /** The blocking connection's `CLIENT ID`, to unblock its read on `stop()`. */
   readerId: unknown;
+  /** Whether a read or claim is on its way: Redis may have given jobs that are not in `inFlight` yet. */
+  reading = false;
+  /** Called once no read or claim is on its way (see `JobSourceControl.setOutage`), in order. */
+  private readonly whenSettled: Array<() => void> = [];
   private wake: (() => void) | undefined;
+
+  /** Calls `f` once no read or claim is on its way: now, or when the one on its way has emitted its jobs. */
+  afterReads(f: () => void): void {
+    if (this.reading) this.whenSettled.push(f);
+    else f();
+  }
+
+  /** A read or claim has emitted what it got (or failed, or the source closed). */
+  readDone(): void {
+    this.reading = false;
+    for (const f of this.whenSettled.splice(0)) f();
+  }
 
   /** Wakes the loop up if it waits for room. */
   poke(): void {
@@ -111,9 +132,16 @@ function sourceControl(redis: RedisConnection, { stream, group, consumer }: Redi
       // A blocking read in progress returns at once (as if it had timed out): nothing is lost.
       if (typeof state.readerId === 'number') redis.call('CLIENT', 'UNBLOCK', state.readerId).catch(() => undefined);
     },
-    setOutage(value) {
+    setOutage(value, settled) {
       state.down = value;
       state.poke();
+      if (!settled) return;
+      // A read blocked waiting for new jobs returns at once (as if it had timed out): saying so
+      // waits for nothing, and a read begun with the room of the other state is not kept.
+      if (state.reading && typeof state.readerId === 'number') {
+        redis.call('CLIENT', 'UNBLOCK', state.readerId).catch(() => undefined);
+      }
+      state.afterReads(settled);
     },
     again(delivery) {
       if (state.stopped) {
@@ -146,7 +174,7 @@ export function redisJobSource(
   redis: RedisConnection,
   options: RedisJobSourceOptions,
 ): { jobs: Observable<JobDelivery>; control: JobSourceControl } {
-  const { stream, group, consumer, limit, claimIdle, blockMs } = options;
+  const { stream, group, limit, claimIdle, blockMs } = options;
   const state = new SourceState();
   const { inFlight, redo } = state;
   const control = sourceControl(redis, options, state);
@@ -192,9 +220,11 @@ export function redisJobSource(
           if (!state.down && performance.now() - lastClaim >= claimIdle / 2) {
             lastClaim = performance.now();
             let claimed: JobDelivery[];
+            state.reading = true;
             try {
               claimed = await claim(room);
             } catch (err) {
+              state.readDone();
               if (!isNoGroup(err)) throw err;
               options.onGroupLost?.();
               await createGroup(redis, stream, group);
@@ -206,6 +236,7 @@ export function redisJobSource(
               if (closed) return;
               emit(delivery);
             }
+            state.readDone();
             if (claimed.length > 0) continue;
             // Counted again: the service may have gone down while the claim step was awaited, and
             // then the read below takes the one probing job at most (not the room counted before).
@@ -214,22 +245,12 @@ export function redisJobSource(
           }
           // Draining ends after one empty read with nothing in flight: keep that read short.
           const wait = Math.max(1, Math.min(blockMs, Math.ceil(claimIdle / 2), options.drain ? 250 : Infinity));
-          let reply: Array<[string, StreamEntry[]]> | null;
+          let entries: StreamEntry[];
+          state.reading = true;
           try {
-            reply = (await reader.call(
-              'XREADGROUP',
-              'GROUP',
-              group,
-              consumer,
-              'COUNT',
-              room,
-              'BLOCK',
-              wait,
-              'STREAMS',
-              stream,
-              '>',
-            )) as Array<[string, StreamEntry[]]> | null;
+            entries = await readNew(reader, options, room, wait);
           } catch (err) {
+            state.readDone();
             if (!isNoGroup(err)) throw err;
             // Redis lost the group (and with it the pending list): make it again and go on.
             options.onGroupLost?.();
@@ -238,13 +259,16 @@ export function redisJobSource(
           }
           // Read after an unsubscription: they stay pending under this consumer and are claimed later.
           if (closed) return;
-          const entries = reply?.[0]?.[1] ?? [];
           for (const [id, fields] of entries) emit({ id, fields, deliveries: 1 });
+          state.readDone();
           if (options.drain && entries.length === 0 && inFlight.size === 0) break;
         }
         if (!closed) subscriber.complete();
       } catch (err) {
         if (!closed) subscriber.error(err);
+      } finally {
+        // Whatever waits for the reads to settle is not kept waiting by a source that stopped.
+        state.readDone();
       }
     })();
 
@@ -256,6 +280,14 @@ export function redisJobSource(
   });
 
   return { jobs, control };
+}
+
+/** Up to `room` jobs new to the group (`XREADGROUP ... >`), waiting up to `wait` ms for one. */
+async function readNew(reader: RedisConnection, { stream, group, consumer }: RedisJobSourceOptions, room: number, wait: number) {
+  const reply = (await reader.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', room, 'BLOCK', wait, 'STREAMS', stream, '>')) as Array<
+    [string, StreamEntry[]]
+  > | null;
+  return reply?.[0]?.[1] ?? [];
 }
 
 /**

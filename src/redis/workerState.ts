@@ -57,14 +57,15 @@ export class WorkerGaveUpError extends Error {
 export function watchService(stats: WorkerStats, control: JobSourceControl, states: Subject<WorkerEvent>) {
   let gaveUp: { error: unknown } | undefined;
   const onEvent = (event: ClassifyEvent<unknown>): void => {
+    // Said once the read on its way (if any) is back: "the jobs held stay pending" then names all
+    // that Redis gave this worker, not all but the few a read was still bringing.
     if (event.kind === 'connection' && event.state === 'reconnecting' && !stats.athenaDown) {
       stats.athenaDown = true;
-      control.setOutage(true);
-      states.next({ kind: 'outage', dependency: 'athena', state: 'down', message: messageOf(event.error) });
+      const message = messageOf(event.error);
+      control.setOutage(true, () => states.next({ kind: 'outage', dependency: 'athena', state: 'down', message }));
     } else if (event.kind === 'response' && stats.athenaDown) {
       stats.athenaDown = false;
-      control.setOutage(false);
-      states.next({ kind: 'outage', dependency: 'athena', state: 'up', message: 'answering again' });
+      control.setOutage(false, () => states.next({ kind: 'outage', dependency: 'athena', state: 'up', message: 'answering again' }));
     } else if (event.kind === 'connection' && event.state === 'failed') {
       gaveUp = { error: event.error };
       control.stop();

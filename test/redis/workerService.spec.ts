@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Redis from 'ioredis';
-import { lastValueFrom, Subject, toArray } from 'rxjs';
+import { lastValueFrom, Subject, tap, toArray } from 'rxjs';
 import { createAthenaClient, insecure, type AthenaGrpcClient } from '../../src/index';
 import {
   enqueueJobs,
@@ -12,10 +12,12 @@ import {
   WorkerGaveUpError,
   workerStats,
   type JobResult,
+  type RedisConnection,
   type WorkerEvent,
 } from '../../src/redis/index';
 import { startAthenaServer, type AthenaTestServer } from '../../src/testing/index';
 import { startRedis, type RedisServer } from './redisServer';
+import { until } from './workerProcess';
 
 /**
  * redisWorker in this process as a service meets the world: a `root` confines the files its jobs may read by what they are, not by how their path
@@ -162,4 +164,81 @@ describe('redisWorker with giveUpAfter', () => {
     expect(pendingJobs.every(([id, , , deliveries]) => ids.includes(id) && deliveries === 1)).toBe(true);
     for (const id of ids) expect(await redis.exists(`${stream}:history:${id}`)).toBe(0);
   }, 30_000);
+});
+
+describe('redisWorker when the service goes while a read is on its way', () => {
+  it('says the service is down only once that read has returned: the jobs it then says it holds are all that Redis gave it', async () => {
+    const stream = 'read-in-outage';
+    await enqueueJobs(
+      redis,
+      stream,
+      Array.from({ length: 40 }, () => ({ path: sample })),
+    );
+    const server = await startAthenaServer({});
+    server.faults.latency(50);
+    const direct = createAthenaClient({ address: server.address, credentials: insecure() });
+    // The worker's blocking reads go through this connection: Redis answers them at once, but the
+    // answer to the read the test picks reaches the worker only when the test lets it.
+    let delivered = 0;
+    let holdNext = false;
+    let release: (() => void) | undefined;
+    const gated: RedisConnection = {
+      call: (command, ...args) => redis.call(command, ...args),
+      disconnect: () => undefined,
+      duplicate() {
+        const reader = redis.duplicate();
+        return {
+          async call(command, ...args) {
+            const reply = await reader.call(command, ...args);
+            if (command === 'XREADGROUP') {
+              const n = (reply as Array<[string, unknown[]]> | null)?.[0]?.[1].length ?? 0;
+              delivered += n;
+              if (holdNext && n > 0) {
+                holdNext = false;
+                await new Promise<void>((resolve) => (release = resolve));
+              }
+            }
+            return reply;
+          },
+          duplicate: () => gated.duplicate(),
+          disconnect: () => reader.disconnect(),
+          on: (event, listener) => reader.on(event, listener),
+        };
+      },
+    };
+    const stats = workerStats();
+    let left = 0;
+    // What the worker holds by its own count, and what Redis gave it, the moment it says the service is down.
+    let atDown: { held: number; delivered: number } | undefined;
+    const stop = new Subject<void>();
+    const done = lastValueFrom(
+      redisWorker(gated, direct, { stream, group: 'g', consumer: 'c', blockMs: 100, window: 4, stats, until: stop }).pipe(
+        tap((e) => {
+          if (e.kind === 'left') left++;
+          if (e.kind === 'outage' && e.state === 'down') atDown ??= { held: stats.held + stats.written + left, delivered };
+        }),
+        toArray(),
+      ),
+    ).catch((err: unknown) => err);
+    try {
+      await until('8 results', async () => (await redis.xlen(`${stream}:results`)) >= 8, 30_000);
+      holdNext = true;
+      await until('a read held on its way', () => release !== undefined, 30_000);
+      await server.stop();
+      await until('the worker to find the service gone', () => stats.athenaDown, 30_000);
+      release!();
+      await until('the outage announced', () => atDown !== undefined, 30_000);
+      // Written back, left, or held: every job Redis delivered to it is counted.
+      expect(atDown).toEqual({ held: atDown!.delivered, delivered: atDown!.delivered });
+      expect(atDown!.delivered).toBeGreaterThan(8);
+    } finally {
+      // The jobs held finish once the service is back; then the worker stops.
+      release?.();
+      const back = await startAthenaServer({ port: server.port });
+      stop.next();
+      await done;
+      direct.close();
+      await back.stop();
+    }
+  }, 60_000);
 });
