@@ -16,6 +16,8 @@
 // 119.0 CPU-s; with jest's compile 69.2 and 68.9 s, 129.1 and 127.0 CPU-s (and 68.3 s, 126.1
 // CPU-s, in the first pair, where the changed config refilled the transform cache for both).
 //
+// The caches take about 3 MB a worker in a whole run (some 900 files, 5-14 MB of source).
+//
 // It replaces the `compile` of jest-runtime 30's module executor. Where a jest version has no
 // such method, jest's own compile runs: the suite is slower, not different.
 'use strict';
