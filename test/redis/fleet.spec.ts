@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { enqueueJobs, type JobResult } from '../../src/redis/index';
 import { binCommand } from '../helpers/binCommand';
@@ -65,6 +66,18 @@ async function workerConnections(): Promise<number> {
   return list.trim().split('\n').length - 1;
 }
 
+/** The jobs pending under `consumer` in the group `fleet` (`XPENDING stream fleet - + n consumer`). */
+async function pendingOf(stream: string, consumer: string): Promise<string[]> {
+  const rows = (await fx.redis.xpending(stream, 'fleet', '-', '+', 1000, consumer)) as Array<[string, ...unknown[]]>;
+  return rows.map(([id]) => id);
+}
+
+/** A process's state letter from /proc (`T`: stopped by a signal). */
+const processState = (pid: number): string => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+};
+
 /** Every job exactly once among the results, and nothing left pending. */
 async function expectExactlyOnce(stream: string, ids: readonly string[]): Promise<Array<{ entryId: string; result: JobResult }>> {
   const entries = await resultEntries(stream);
@@ -85,12 +98,25 @@ describe('athena-rx worker fleet', () => {
     // to take however fast the others are (it used to find the stream run dry at times).
     const first = await enqueue(stream, path.join(fx.images, 'img00*.png'), path.join(fx.images, 'img01[0-4]*.png'));
     expect(first).toHaveLength(JOBS / 2);
-    const [w1] = [startWorker('w1', stream), startWorker('w2', stream), startWorker('w3', stream)];
-    // Mid-run: once w1 has written some results (so it surely holds jobs in flight).
+    // w1 alone at first, frozen (SIGSTOP) once it has written results: with 150 jobs waiting it
+    // then holds a window of them. Started with the others, it could find them all taken, or be
+    // killed after its last one (seen under load: no job was left to reclaim).
+    const w1 = startWorker('w1', stream);
     await until('w1 to write results', async () => (await resultEntries(stream)).some((e) => e.result.consumer === 'w1'));
+    w1.child.kill('SIGSTOP');
+    await until('w1 to be stopped', () => Promise.resolve(processState(w1.child.pid!) === 'T'));
+    // Two looks: by the second, Redis has served whatever w1 had sent before it stopped.
+    await pendingOf(stream, 'w1');
+    const heldByW1 = await pendingOf(stream, 'w1');
+    expect(heldByW1.length).toBeGreaterThan(0);
+    // The fleet runs on while w1 hangs holding them; then w1 dies.
+    const w2 = startWorker('w2', stream);
+    const w3 = startWorker('w3', stream);
+    await until('w2 and w3 to start reading', () =>
+      Promise.resolve(w2.stderr.includes('worker w2: fleet on') && w3.stderr.includes('worker w3: fleet on')),
+    );
     w1.child.kill('SIGKILL');
     expect(await w1.exited).toBeNull();
-    const [, w2] = fx.workers;
     const w4 = startWorker('w4', stream);
     // Its last line before it reads (after connecting to Redis and the service).
     await until('w4 to start reading', async () => w4.stderr.includes('worker w4: fleet on'));
@@ -114,8 +140,8 @@ describe('athena-rx worker fleet', () => {
     const entries = await expectExactlyOnce(stream, ids);
 
     // w1 died holding jobs: others claimed them (a second delivery) and wrote their one result.
-    const reclaimed = entries.filter(({ result }) => result.deliveries > 1);
-    expect(reclaimed.length).toBeGreaterThan(0);
+    const reclaimed = entries.filter(({ result }) => result.deliveries > 1).map(({ result }) => result.job);
+    expect(reclaimed.sort()).toEqual([...heldByW1].sort());
     expect(entries.some(({ result }) => result.consumer === 'w4')).toBe(true);
 
     // No image was sent to the service after its job's result was written (the entry id is Redis' ms clock).
