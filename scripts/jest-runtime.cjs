@@ -12,9 +12,10 @@
 // (another source, another V8) is only slower.
 //
 // Measured on the idle two-core machine, jest alone, warm, interleaved (5 December 2026, the CPU
-// probe of docs/contributing.md at 529-543 CPU-ms throughout): with it 64.1 and 65.1 s, 118.5 and
-// 119.0 CPU-s; with jest's compile 69.2 and 68.9 s, 129.1 and 127.0 CPU-s (and 68.3 s, 126.1
-// CPU-s, in the first pair, where the changed config refilled the transform cache for both).
+// probe of docs/contributing.md at 522-543 CPU-ms throughout): with it 64.1, 65.1, 65.2 and 62.3 s,
+// 118.5, 119.0, 116.0 and 114.5 CPU-s; with jest's compile 69.2, 68.9, 73.1 and 67.6 s, 129.1,
+// 127.0, 131.4 and 126.1 CPU-s (leaving out a first pair, where the changed config refilled the
+// transform cache for both).
 //
 // The caches take about 3 MB a worker in a whole run (some 900 files, 5-14 MB of source).
 //
