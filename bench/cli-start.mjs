@@ -60,7 +60,9 @@ export async function benchCliStart({ quick = false, rounds, log = console.log }
   const rows = Object.fromEntries(
     names.map((k) => [k, { cpuMs: median(got[k].map((x) => x.cpu)), wallMs: median(got[k].map((x) => x.wall)) }]),
   );
-  const [bare, , modules, bundle] = names.map((k) => rows[k]);
+  const bare = rows['node, nothing loaded'];
+  const modules = rows['from dist/cjs (modules)'];
+  const bundle = rows['from dist/cli (one file)'];
   for (const k of names) log(`${k}: CPU ${f2(rows[k].cpuMs)} ms, wall ${f2(rows[k].wallMs)} ms (median of ${n})`);
   const ratio = bundle.cpuMs / modules.cpuMs;
   log(
