@@ -1,14 +1,15 @@
 // `npm run check`: the static checks, run by `npm test` beside jest: the type check, the lint,
 // format, layer and API-report checks of issue 10, and the compile of the docs' code samples and
-// the examples (check:samples). Lint (type-aware, the slowest) runs in one lane
-// and the others one after another in a second lane, so the two cores both work; each check's
-// output is printed whole when it ends. Exit status 1 when any check fails, naming which.
+// the examples (check:samples). The type check and the type-aware lint (`check:ts`, the slowest)
+// run in one lane and the others one after another in a second lane, so the two cores both work;
+// each check's output is printed whole when it ends. Exit status 1 when any check fails, naming which.
 //
-// The same checks as each script alone, sooner on a second run (issue 23): the lint is
-// `lint:changed` (scripts/lint.mjs: the files changed since the last clean lint and every file
-// that imports them; everything in a clean clone), Prettier keeps a content-keyed cache, and the
-// API report reads dist/'s declarations when dist/ is built from the current sources. The caches
-// are in node_modules/.cache/athena-rx/. The type check runs once: the build does not check.
+// The same checks as each script alone, sooner on a second run (issue 23): `check:ts`
+// (scripts/check-ts.mjs) is `npm run typecheck` and `npm run lint` on one TypeScript program,
+// incremental (the files changed since the last clean run and those whose types a change can
+// reach; everything in a clean clone), Prettier keeps a content-keyed cache, and the API report
+// reads dist/'s declarations when dist/ is built from the current sources. The caches are in
+// node_modules/.cache/athena-rx/. The type check runs once: the build does not check.
 //
 // A check that passed on exactly these files is not run again: each pass is recorded with a hash
 // of every file it could read (./checkInputs.mjs: the tree's content outside node_modules/, what
@@ -22,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { inputsState } from './checkInputs.mjs';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const lanes = [['lint:changed'], ['typecheck', 'check:layers', 'format:check', 'api:check', 'check:samples']];
+const lanes = [['check:ts'], ['check:layers', 'format:check', 'api:check', 'check:samples']];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const passesFile = join(root, 'node_modules/.cache/athena-rx/check-passes.json');
