@@ -6,16 +6,18 @@
 //   npm run api:update   rewrites the reports; commit them with the change that caused them
 //
 // The declarations are the build's: dist/cjs's when dist/ was built from the sources as they are
-// now (scripts/build.mjs records a hash of what it built from; `npm ci` builds), so that `npm test`
-// does not emit them a second time. Otherwise (sources edited since) they are emitted into a
-// temporary folder (not dist/, which tests read) from tsconfig.build.json. Either way the report
+// now (scripts/build.mjs records a hash of what it built from; `npm ci` builds), else those of the
+// build that the tests of the built package share (scripts/shared-build.mjs, in
+// node_modules/.cache/athena-rx/), made once for both after an edit to src/. Either way the report
 // sees exactly what the package ships, `stripInternal` included.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInputsHash, cacheDir, cachePath, contentHash } from './cache.mjs';
+import { sharedBuild } from './shared-build.mjs';
 
 const require = createRequire(import.meta.url);
 const { CompilerState, Extractor, ExtractorConfig, ExtractorLogLevel } = require('@microsoft/api-extractor');
@@ -84,21 +86,60 @@ function distIsCurrent(built) {
  * untouched skips the work (issue 23). `--update` always runs.
  */
 function checkInputsHash(built) {
+  return `${built}:${verdictInputsHash()}`;
+}
+
+/** The inputs of the verdict other than the declarations: the reports, the exports, the lockfile, this script, API Extractor's version. */
+function verdictInputsHash() {
   const extractor = JSON.parse(readFileSync(require.resolve('@microsoft/api-extractor/package.json'), 'utf8')).version;
   const reports = readdirSync(reportFolder)
     .filter((f) => f.endsWith('.api.md'))
     .map((f) => `etc/${f}`)
     .sort();
-  return `${extractor}:${built}:${contentHash([...reports, 'package.json', 'package-lock.json', 'scripts/api-report.mjs'])}`;
+  return `${extractor}:${contentHash([...reports, 'package.json', 'package-lock.json', 'scripts/api-report.mjs'])}`;
+}
+
+/**
+ * The declarations in `cjs` (a build's dist/cjs), with the other inputs of the verdict: an edit
+ * inside a function body changes the sources but not these, and the report need not be made again.
+ */
+function declarationsHash(cjs) {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(cjs, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.d.ts'))
+    .sort()) {
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(cjs, file)))
+      .update('\0');
+  }
+  return `declarations:${hash.digest('hex')}:${verdictInputsHash()}`;
 }
 
 mkdirSync(reportFolder, { recursive: true });
-const passedRecord = cachePath('api-check-passed.txt');
+const passedRecord = cachePath('api-check-passed.json');
+/** The last pass: the hash of its sources (`checkInputsHash`) and of its declarations (`declarationsHash`). */
+function lastPass() {
+  try {
+    return JSON.parse(readFileSync(passedRecord, 'utf8'));
+  } catch {
+    return {};
+  }
+}
 // Read once: every source file is hashed.
 const built = buildInputsHash();
 const inputs = checkInputsHash(built);
-if (!update && existsSync(passedRecord) && readFileSync(passedRecord, 'utf8') === inputs) {
-  console.log('every entry point matches etc/ (unchanged since the last passing check)');
+const passed = update ? {} : lastPass();
+if (passed.sources === inputs) {
+  console.log('every entry point matches etc/ (the sources unchanged since the last passing check)');
+  process.exit(0);
+}
+const cjs = distIsCurrent(built) ? join(root, 'dist/cjs') : join(await sharedBuild(built), 'cjs');
+const declared = declarationsHash(cjs);
+if (passed.declarations === declared) {
+  writeFileSync(passedRecord, JSON.stringify({ sources: inputs, declarations: declared }));
+  console.log('every entry point matches etc/ (the declarations unchanged since the last passing check)');
   process.exit(0);
 }
 // In the package's git-ignored tmp/, so that the declarations resolve rxjs and @grpc/grpc-js from
@@ -107,26 +148,9 @@ if (!update && existsSync(passedRecord) && readFileSync(passedRecord, 'utf8') ==
 mkdirSync(join(root, 'tmp'), { recursive: true });
 const work = mkdtempSync(join(root, 'tmp', 'api-report-'));
 try {
+  // A copy: linkSubpathsToRoot (below) rewrites the subpath declarations.
   const dts = join(work, 'dts');
-  if (distIsCurrent(built)) {
-    // A copy: linkSubpathsToRoot (below) rewrites the subpath declarations.
-    cpSync(join(root, 'dist/cjs'), dts, { recursive: true, filter: (src) => !src.endsWith('.js') });
-  } else {
-    // --noCheck: only the declarations are wanted here; `npm run typecheck` checks the types.
-    const tsc = require.resolve('typescript/bin/tsc');
-    const tscArgs = [
-      '-p',
-      join(root, 'tsconfig.build.json'),
-      '--emitDeclarationOnly',
-      '--noCheck',
-      '--sourceMap',
-      'false',
-      '--outDir',
-      dts,
-    ];
-    execFileSync(process.execPath, [tsc, ...tscArgs], { stdio: 'inherit' });
-  }
-
+  cpSync(cjs, dts, { recursive: true, filter: (src) => !src.endsWith('.js') });
   const rootTypes = linkSubpathsToRoot(dts, work);
   const entryFiles = entries.map((entry) => join(dts, entry.dts));
   const configs = entries.map((entry, i) =>
@@ -215,7 +239,7 @@ try {
     console.error('\nIf the change to the public API is intended, run `npm run api:update` and commit etc/.');
     process.exitCode = 1;
   } else if (!update) {
-    writeFileSync(passedRecord, inputs);
+    writeFileSync(passedRecord, JSON.stringify({ sources: inputs, declarations: declared }));
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

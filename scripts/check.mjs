@@ -25,9 +25,28 @@ import { inputsState } from './checkInputs.mjs';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const lanes = [['check:ts'], ['check:layers', 'format:check', 'api:check', 'check:samples']];
 
+/**
+ * What each check cannot read, by path from the root: a change there does not run it again (a
+ * test-only change leaves the layers, the samples and the API report as they were). Only folders
+ * whose files the check never opens: dependency-cruiser follows the imports of src/ and its config;
+ * the samples are README.md, docs/ and examples/ compiled against src/; the API report is made
+ * from src/'s declarations against etc/. The others read the whole tree.
+ */
+const outside =
+  (...folders) =>
+  (path) =>
+    !folders.some((folder) => path.startsWith(folder));
+const scopes = {
+  'check:ts': () => true,
+  'format:check': () => true,
+  'check:layers': outside('test/', 'bench/', 'docs/', 'examples/', 'etc/', 'samples/', '.ci/', 'README.md', 'CHANGELOG.md'),
+  'check:samples': outside('test/', 'bench/', 'etc/', 'samples/', '.ci/', 'CHANGELOG.md'),
+  'api:check': outside('test/', 'bench/', 'docs/', 'examples/', 'samples/', '.ci/', 'README.md', 'CHANGELOG.md'),
+};
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const passesFile = join(root, 'node_modules/.cache/athena-rx/check-passes.json');
-const inputs = inputsState(root).hash;
+const inputs = inputsState(root, scopes).hashes;
 const passes = readPasses();
 
 function readPasses() {
@@ -40,13 +59,13 @@ function readPasses() {
 
 /** Records that `script` passed on these inputs (the file is rewritten whole, with the others' passes). */
 function recordPass(script) {
-  const now = { ...readPasses(), [script]: inputs };
+  const now = { ...readPasses(), [script]: inputs[script] };
   mkdirSync(dirname(passesFile), { recursive: true });
   writeFileSync(passesFile, JSON.stringify(now, null, 1) + '\n');
 }
 
 function run(script) {
-  if (passes[script] === inputs) {
+  if (passes[script] === inputs[script]) {
     process.stdout.write(`ok   ${script} (passed on these same files before: not run again)\n`);
     return Promise.resolve(undefined);
   }
@@ -61,8 +80,8 @@ function run(script) {
       // Recorded only when no file changed while it ran (the pass may be of other files): the
       // same hash, and no file touched since it started (changed and changed back, as a
       // `git stash` then `git stash pop` would).
-      const after = code === 0 ? inputsState(root) : undefined;
-      if (after && after.hash === inputs && after.newest < started) recordPass(script);
+      const after = code === 0 ? inputsState(root, { [script]: scopes[script] }) : undefined;
+      if (after && after.hashes[script] === inputs[script] && after.newest < started) recordPass(script);
       process.stdout.write(`${code === 0 ? 'ok  ' : 'FAIL'} ${script} (${secs} s)\n${code === 0 ? '' : out}`);
       resolve(code === 0 ? undefined : script);
     });

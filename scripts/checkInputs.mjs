@@ -1,11 +1,13 @@
-// The hash of everything `npm run check` can read, for scripts/check.mjs's record of passes: a
-// check that passed on inputs with this hash passes again, so it is not run again.
+// The hash of everything a check of `npm run check` can read, for scripts/check.mjs's record of
+// passes: a check that passed on inputs with this hash passes again, so it is not run again. Each
+// check has its own hash: check.mjs says which parts of the tree each one cannot read (the layer
+// check reads no test), and everything else goes in.
 //
 // Content only, never modification times (a fresh clone, a `git checkout`, an editor's save
 // without change all keep the hash when the bytes are the same); the newest change time is
 // returned beside it only so that check.mjs can refuse to record a pass when a file was touched
 // while the check ran. Into it go:
-// - every file of the tree (names and bytes) except node_modules/, dist/, .git/ and the
+// - every file of the tree (names and bytes), of the check's part of it, except node_modules/, dist/, .git/ and the
 //   folders of run outputs (coverage/, tmp/): sources, tests, docs, configs, the lockfile, and
 //   any file not yet added to git, since a lint or type check of a folder reads those too;
 // - the declarations in dist/ (the examples and docs compile against the package's types);
@@ -22,19 +24,25 @@ import { join } from 'node:path';
 const SKIPPED = new Set(['node_modules', 'dist', '.git', 'coverage', 'tmp']);
 
 /**
- * The hash of the inputs, and the newest change time (ctime, ms) among the files hashed: a file
- * changed and changed back while a check ran hashes the same, but its ctime says it was touched.
- * A file that cannot be read (one that vanished meanwhile, as an editor's swap file does) makes
- * the hash one that matches nothing, so that nothing is skipped or recorded on it.
+ * The hash of the inputs of each check in `scopes` (name: which files, by path from the root, it
+ * can read; node's version and what npm installed count for all), and the newest change time
+ * (ctime, ms) among the files hashed: a file changed and changed back while a check ran hashes
+ * the same, but its ctime says it was touched. A file that cannot be read (one that vanished
+ * meanwhile, as an editor's swap file does) makes the hashes that include it ones that match
+ * nothing, so that nothing is skipped or recorded on it.
  */
-export function inputsState(root) {
-  const hash = createHash('sha256');
+export function inputsState(root, scopes) {
+  const names = Object.keys(scopes);
+  const hashes = Object.fromEntries(names.map((name) => [name, createHash('sha256')]));
   let newest = 0;
   const add = (label, bytes) => {
-    hash.update(`${label}\0${bytes.length}\0`);
-    hash.update(bytes);
+    for (const name of names) {
+      if (label === 'node' || label === 'installed' || scopes[name](label))
+        hashes[name].update(`${label}\0${bytes.length}\0`).update(bytes);
+    }
   };
   const addFile = (label, full) => {
+    if (!names.some((name) => scopes[name](label))) return;
     try {
       newest = Math.max(newest, statSync(full).ctimeMs);
       add(label, readFileSync(full));
@@ -51,7 +59,7 @@ export function inputsState(root) {
     (rel, full) => rel.endsWith('.d.ts') && addFile(rel, full),
     () => false,
   );
-  return { hash: hash.digest('hex'), newest };
+  return { hashes: Object.fromEntries(names.map((name) => [name, hashes[name].digest('hex')])), newest };
 }
 
 function readOr(path) {
