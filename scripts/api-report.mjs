@@ -11,13 +11,12 @@
 // node_modules/.cache/athena-rx/), made once for both after an edit to src/. Either way the report
 // sees exactly what the package ships, `stripInternal` included.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildInputsHash, cacheDir, cachePath, contentHash } from './cache.mjs';
-import { sharedBuild } from './shared-build.mjs';
+import { buildInputsHash, cachePath, contentHash, declarationsHash } from './cache.mjs';
+import { currentBuild } from './shared-build.mjs';
 
 const require = createRequire(import.meta.url);
 const { CompilerState, Extractor, ExtractorConfig, ExtractorLogLevel } = require('@microsoft/api-extractor');
@@ -71,13 +70,6 @@ function linkSubpathsToRoot(dts, work) {
   return join(copy, 'index.d.ts');
 }
 
-/** Whether dist/cjs holds the declarations the sources give now (`built`: buildInputsHash; the build recorded what it was made from). */
-function distIsCurrent(built) {
-  const record = join(cacheDir, 'dist-inputs.txt');
-  if (!existsSync(record) || !existsSync(join(root, 'dist/cjs/index.d.ts'))) return false;
-  return readFileSync(record, 'utf8').trim() === built;
-}
-
 /**
  * What the check's verdict depends on: the sources the declarations come from (with the compiler's
  * version), the reports, the exports, the installed dependencies whose types the declarations
@@ -99,24 +91,6 @@ function verdictInputsHash() {
   return `${extractor}:${contentHash([...reports, 'package.json', 'package-lock.json', 'scripts/api-report.mjs'])}`;
 }
 
-/**
- * The declarations in `cjs` (a build's dist/cjs), with the other inputs of the verdict: an edit
- * inside a function body changes the sources but not these, and the report need not be made again.
- */
-function declarationsHash(cjs) {
-  const hash = createHash('sha256');
-  for (const file of readdirSync(cjs, { recursive: true })
-    .map(String)
-    .filter((f) => f.endsWith('.d.ts'))
-    .sort()) {
-    hash
-      .update(`${file}\0`)
-      .update(readFileSync(join(cjs, file)))
-      .update('\0');
-  }
-  return `declarations:${hash.digest('hex')}:${verdictInputsHash()}`;
-}
-
 mkdirSync(reportFolder, { recursive: true });
 const passedRecord = cachePath('api-check-passed.json');
 /** The last pass: the hash of its sources (`checkInputsHash`) and of its declarations (`declarationsHash`). */
@@ -135,8 +109,8 @@ if (passed.sources === inputs) {
   console.log('every entry point matches etc/ (the sources unchanged since the last passing check)');
   process.exit(0);
 }
-const cjs = distIsCurrent(built) ? join(root, 'dist/cjs') : join(await sharedBuild(built), 'cjs');
-const declared = declarationsHash(cjs);
+const cjs = join(await currentBuild(built), 'cjs');
+const declared = `declarations:${declarationsHash(cjs)}:${verdictInputsHash()}`;
 if (passed.declarations === declared) {
   writeFileSync(passedRecord, JSON.stringify({ sources: inputs, declarations: declared }));
   console.log('every entry point matches etc/ (the declarations unchanged since the last passing check)');

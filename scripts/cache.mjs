@@ -53,3 +53,22 @@ export function buildInputsHash() {
   const inputs = [...filesUnder('src'), 'tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs', 'package.json', 'package-lock.json'];
   return `${typescript}:${contentHash(inputs)}`;
 }
+
+/**
+ * SHA-256 of the declarations (.d.ts) under `folder` (a build's cjs/), named by their paths inside
+ * it, so that dist/cjs and the shared build's cjs/ of the same sources hash the same: what a user
+ * of the package can see of it. An edit inside a function body changes the sources, not this.
+ */
+export function declarationsHash(folder) {
+  const hash = createHash('sha256');
+  const files = readdirSync(folder, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.d.ts'))
+    .sort();
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(folder, file)))
+      .update('\0');
+  return hash.digest('hex');
+}

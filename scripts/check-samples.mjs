@@ -8,22 +8,30 @@
 // warm run (loading TypeScript into a test sandbox, then the programs).
 //
 // Each block is its own ES module (top-level await works, names do not collide). `athena-rx` and
-// its subpaths resolve to the sources. The two programs share what they parse (lib, @types/node,
-// src/), which is most of what each costs. Only the samples' own diagnostics are asked for: the
-// checker resolves what they use from src/ without checking every body of src/ (the type check
-// does that).
+// its subpaths resolve to the declarations of the built package, as a user's code sees them
+// (`@internal` left out): dist/'s when it was built from the sources as they are, else the build
+// the tests of the built package share (scripts/shared-build.mjs). A pass is remembered with a
+// hash of those declarations and of the samples, so an edit inside a function body of src/ does
+// not compile the samples again (7 CPU-s). The two programs share what they parse (lib,
+// @types/node, the declarations), which is most of what each costs. Only the samples' own
+// diagnostics are asked for.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { buildInputsHash, cachePath, contentHash, declarationsHash } from './cache.mjs';
+import { currentBuild } from './shared-build.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The built package's declarations, for the sources as they are now. */
+const declarations = join(await currentBuild(buildInputsHash()), 'cjs');
+
 /**
- * `athena-rx` and its subpaths, resolved to the sources, in a Node.js program: the ES2022 library
- * and @types/node, as the project's own tsconfig.json (not the default library of an ES2022 target,
- * which adds the DOM's declarations: a sample that compiled only through them would not compile in
- * a Node.js project).
+ * `athena-rx` and its subpaths, resolved to the built package's declarations, in a Node.js
+ * program: the ES2022 library and @types/node, as the project's own tsconfig.json (not the
+ * default library of an ES2022 target, which adds the DOM's declarations: a sample that compiled
+ * only through them would not compile in a Node.js project).
  */
 const PUBLIC_API = {
   target: ts.ScriptTarget.ES2022,
@@ -37,9 +45,9 @@ const PUBLIC_API = {
   typeRoots: [join(root, 'node_modules/@types')],
   baseUrl: root,
   paths: {
-    'athena-rx': ['src/index.ts'],
-    'athena-rx/testing': ['src/testing/index.ts'],
-    'athena-rx/redis': ['src/redis/index.ts'],
+    'athena-rx': [join(declarations, 'index.d.ts')],
+    'athena-rx/testing': [join(declarations, 'testing/index.d.ts')],
+    'athena-rx/redis': [join(declarations, 'redis/index.d.ts')],
   },
 };
 
@@ -103,7 +111,25 @@ function problems(files, options, where) {
     });
 }
 
+/**
+ * What the verdict depends on: the declarations, the markdown files and examples, this script, the
+ * exports and the installed packages (the lockfile: TypeScript's version and the types samples use).
+ */
+function inputsHash() {
+  const own = [...markdownFiles(), ...readdirSync(join(root, 'examples')).map((f) => join(root, 'examples', f))]
+    .filter((f) => /\.(md|mjs)$/.test(f))
+    .map((f) => relative(root, f));
+  const scripts = ['scripts/check-samples.mjs', 'package.json', 'package-lock.json'];
+  return `${process.version}:${declarationsHash(declarations)}:${contentHash([...own, ...scripts])}`;
+}
+
 function main() {
+  const passed = cachePath('check-samples-passed.txt');
+  const inputs = inputsHash();
+  if (existsSync(passed) && readFileSync(passed, 'utf8') === inputs) {
+    process.stdout.write('the code samples and examples compile against the public API (unchanged since the last pass)\n');
+    return;
+  }
   const found = [];
   // The extractor itself: a check that found no block would pass whatever the docs say.
   const probe = extractSamples('text\n```ts\nconst a = 1;\n```\n```text\nnot code\n```\n', 'x.md');
@@ -152,6 +178,7 @@ function main() {
     process.stdout.write(`${found.join('\n')}\n`);
     process.exit(1);
   }
+  writeFileSync(passed, inputs);
   process.stdout.write(`${samples.length} code samples and ${examples.length} examples compile against the public API\n`);
 }
 

@@ -136,4 +136,12 @@ export async function sharedBuild(hash = buildInputsHash()) {
   }
 }
 
+/**
+ * The built package for the sources as they are now: this clone's dist/ when `npm run build` made
+ * it from them, else the shared build (made first if needed).
+ */
+export async function currentBuild(hash = buildInputsHash()) {
+  return currentDist(hash) ?? (await sharedBuild(hash));
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) process.stdout.write(await sharedBuild());
