@@ -178,11 +178,6 @@ const changedTs = changed.filter((f) => config.fileNames.includes(join(root, f))
 const all = everything || typeof bindAndCheck !== 'function' || !changedTs.every((f) => rechecked.has(f));
 console.log(`typecheck: ${typeErrors} error(s) in ${config.fileNames.length} files (${rechecked.size} checked)`);
 
-// The lint: the TypeScript files on the program just checked, the JavaScript on a program of its
-// own (tsconfig.eslint.json: allowJs, not checked).
-const eslintConfig = readConfig('tsconfig.eslint.json', { noEmit: true });
-const javascript = eslintConfig.fileNames.filter((f) => JAVASCRIPT.test(f));
-const jsProgram = ts.createProgram({ rootNames: javascript, options: eslintConfig.options });
 const toLint = all
   ? files
   : [
@@ -200,11 +195,15 @@ let lintErrors = 0;
 if (toLint.length === 0) {
   console.log(`lint: ${files.length} files, none changed or re-checked since the last clean run`);
 } else {
-  const linter = new ESLint({
-    cwd: root,
-    warnIgnored: false,
-    overrideConfig: { languageOptions: { parserOptions: { programs: [program, jsProgram] } } },
-  });
+  // The TypeScript files on the program just checked; the JavaScript, when some is to be linted,
+  // on a program of its own (tsconfig.eslint.json: allowJs, not checked).
+  const programs = [program];
+  if (toLint.some((f) => JAVASCRIPT.test(f))) {
+    const eslintConfig = readConfig('tsconfig.eslint.json', { noEmit: true });
+    const javascript = eslintConfig.fileNames.filter((f) => JAVASCRIPT.test(f));
+    programs.push(ts.createProgram({ rootNames: javascript, options: eslintConfig.options }));
+  }
+  const linter = new ESLint({ cwd: root, warnIgnored: false, overrideConfig: { languageOptions: { parserOptions: { programs } } } });
   const results = await linter.lintFiles(toLint.map((f) => join(root, f)));
   const report = await (await linter.loadFormatter('stylish')).format(results);
   if (report) console.log(report);
