@@ -144,4 +144,6 @@ export async function currentBuild(hash = buildInputsHash()) {
   return currentDist(hash) ?? (await sharedBuild(hash));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) process.stdout.write(await sharedBuild());
+// Run as a program (by test/helpers/builtDist.ts) rather than imported: compared as real paths, since
+// the script may be named through a link (a clone under a linked folder) and import.meta.url is real.
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) process.stdout.write(await sharedBuild());

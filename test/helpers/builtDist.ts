@@ -16,5 +16,7 @@ const root = path.resolve(__dirname, '../..');
  * write into it.
  */
 export async function builtDist(): Promise<string> {
-  return (await run(process.execPath, [path.join(root, 'scripts/shared-build.mjs')], { cwd: root, maxBuffer: 1 << 20 })).stdout;
+  const { stdout } = await run(process.execPath, [path.join(root, 'scripts/shared-build.mjs')], { cwd: root, maxBuffer: 1 << 20 });
+  if (!stdout) throw new Error('scripts/shared-build.mjs named no folder');
+  return stdout;
 }
