@@ -15,7 +15,8 @@
 // of every file it could read (./checkInputs.mjs: the tree's content outside node_modules/, what
 // npm installed, dist/'s declarations, node's version), and a run whose hash matches says so in
 // its line instead of spending the 15-20 CPU-seconds the five checks take even with their own
-// caches (a third of a warm `npm test` on two cores). Any change to any of those files runs them.
+// caches (a third of a warm `npm test` on two cores). Each check's hash covers only the part of
+// the tree it can read (`scopes` below): a change there runs it again.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
