@@ -26,26 +26,39 @@ import { inputsState } from './checkInputs.mjs';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const lanes = [['check:ts'], ['check:layers', 'format:check', 'api:check', 'check:samples']];
 
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function readOr(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * What each check cannot read, by path from the root: a change there does not run it again (a
- * test-only change leaves the layers, the samples and the API report as they were). Only folders
- * whose files the check never opens: dependency-cruiser follows the imports of src/ and its config;
- * the samples are README.md, docs/ and examples/ compiled against src/; the API report is made
- * from src/'s declarations against etc/. The others read the whole tree.
+ * test-only change leaves the layers, the samples and the API report as they were; a change to
+ * the docs' prose runs only the samples). Only files the check never opens: tsc and ESLint read
+ * no markdown, and .prettierignore leaves it out; dependency-cruiser follows the imports of src/
+ * and its config; the samples are README.md, docs/ and examples/ compiled against src/'s
+ * declarations; the API report is made from those against etc/.
  */
 const outside =
   (...folders) =>
   (path) =>
     !folders.some((folder) => path.startsWith(folder));
+const notMarkdown = (path) => !path.endsWith('.md');
+// Prettier skips markdown only while .prettierignore says so (a change to that file runs it).
+const prettierSkipsMarkdown = readOr(join(root, '.prettierignore')).split('\n').includes('*.md');
 const scopes = {
-  'check:ts': () => true,
-  'format:check': () => true,
+  'check:ts': notMarkdown,
+  'format:check': prettierSkipsMarkdown ? notMarkdown : () => true,
   'check:layers': outside('test/', 'bench/', 'docs/', 'examples/', 'etc/', 'samples/', '.ci/', 'README.md', 'CHANGELOG.md'),
   'check:samples': outside('test/', 'bench/', 'etc/', 'samples/', '.ci/', 'CHANGELOG.md'),
   'api:check': outside('test/', 'bench/', 'docs/', 'examples/', 'samples/', '.ci/', 'README.md', 'CHANGELOG.md'),
 };
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const passesFile = join(root, 'node_modules/.cache/athena-rx/check-passes.json');
 const inputs = inputsState(root, scopes).hashes;
 const passes = readPasses();
