@@ -71,17 +71,12 @@ function linkSubpathsToRoot(dts, work) {
 }
 
 /**
- * What the check's verdict depends on: the sources the declarations come from (with the compiler's
- * version), the reports, the exports, the installed dependencies whose types the declarations
- * name (the lockfile), this script, and API Extractor's version. A check that
- * passed with the same inputs passes again, so a second `npm test` with the public surface
- * untouched skips the work (issue 23). `--update` always runs.
+ * What the check's verdict depends on besides the declarations: the reports, the exports, the
+ * installed dependencies whose types the declarations name (the lockfile), this script, and API
+ * Extractor's version. A pass is remembered with these and the sources (or the declarations they
+ * give), so a second `npm test` with the public surface untouched skips the work (issue 23).
+ * `--update` always runs.
  */
-function checkInputsHash(built) {
-  return `${built}:${verdictInputsHash()}`;
-}
-
-/** The inputs of the verdict other than the declarations: the reports, the exports, the lockfile, this script, API Extractor's version. */
 function verdictInputsHash() {
   const extractor = JSON.parse(readFileSync(require.resolve('@microsoft/api-extractor/package.json'), 'utf8')).version;
   const reports = readdirSync(reportFolder)
@@ -93,7 +88,7 @@ function verdictInputsHash() {
 
 mkdirSync(reportFolder, { recursive: true });
 const passedRecord = cachePath('api-check-passed.json');
-/** The last pass: the hash of its sources (`checkInputsHash`) and of its declarations (`declarationsHash`). */
+/** The last pass: the hash of its sources and of its declarations, each with the other inputs of the verdict. */
 function lastPass() {
   try {
     return JSON.parse(readFileSync(passedRecord, 'utf8'));
@@ -103,14 +98,15 @@ function lastPass() {
 }
 // Read once: every source file is hashed.
 const built = buildInputsHash();
-const inputs = checkInputsHash(built);
+const verdict = verdictInputsHash();
+const inputs = `${built}:${verdict}`;
 const passed = update ? {} : lastPass();
 if (passed.sources === inputs) {
   console.log('every entry point matches etc/ (the sources unchanged since the last passing check)');
   process.exit(0);
 }
 const cjs = join(await currentBuild(built), 'cjs');
-const declared = `declarations:${declarationsHash(cjs)}:${verdictInputsHash()}`;
+const declared = `declarations:${declarationsHash(cjs)}:${verdict}`;
 if (passed.declarations === declared) {
   writeFileSync(passedRecord, JSON.stringify({ sources: inputs, declarations: declared }));
   console.log('every entry point matches etc/ (the declarations unchanged since the last passing check)');

@@ -30,13 +30,13 @@ export function filesUnder(dir) {
   return out.sort();
 }
 
-/** SHA-256 of the content of `files` (paths relative to the package root), names included. */
-export function contentHash(files) {
+/** SHA-256 of the content of `files` (paths relative to `base`, the package root by default), names included. */
+export function contentHash(files, base = root) {
   const hash = createHash('sha256');
   for (const file of files)
     hash
       .update(`${file}\0`)
-      .update(readFileSync(join(root, file)))
+      .update(readFileSync(join(base, file)))
       .update('\0');
   return hash.digest('hex');
 }
@@ -60,15 +60,9 @@ export function buildInputsHash() {
  * of the package can see of it. An edit inside a function body changes the sources, not this.
  */
 export function declarationsHash(folder) {
-  const hash = createHash('sha256');
   const files = readdirSync(folder, { recursive: true })
     .map(String)
     .filter((f) => f.endsWith('.d.ts'))
     .sort();
-  for (const file of files)
-    hash
-      .update(`${file}\0`)
-      .update(readFileSync(join(folder, file)))
-      .update('\0');
-  return hash.digest('hex');
+  return contentHash(files, folder);
 }

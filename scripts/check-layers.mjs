@@ -13,11 +13,19 @@ import { join } from 'node:path';
 import ts from 'typescript';
 import { cachePath, contentHash, filesUnder, root } from './cache.mjs';
 
-const CONFIG = ['.dependency-cruiser.cjs', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'scripts/check-layers.mjs'];
+/** The configuration, and npm's record of what it installed (the packages dependency-cruiser resolves). */
+const CONFIG = [
+  '.dependency-cruiser.cjs',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+  'scripts/check-layers.mjs',
+  'node_modules/.package-lock.json',
+];
 
 function inputsHash() {
-  const hash = createHash('sha256').update(`${process.version}\0${contentHash(CONFIG)}\0`);
-  hash.update(readFileSync(join(root, 'node_modules/.package-lock.json')));
+  const config = CONFIG.filter((f) => existsSync(join(root, f)));
+  const hash = createHash('sha256').update(`${process.version}\0${contentHash(config)}\0`);
   for (const file of filesUnder('src')) {
     const info = ts.preProcessFile(readFileSync(join(root, file), 'utf8'), true, true);
     const names = [...info.importedFiles, ...info.referencedFiles, ...info.typeReferenceDirectives, ...info.libReferenceDirectives];
