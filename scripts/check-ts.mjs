@@ -20,7 +20,7 @@
 //   a function body re-lints that one file, not every file that imports it. The plain JavaScript
 //   (bench, examples, scripts, bin: parsed for types, not type-checked) is outside the builder:
 //   a changed JavaScript file is linted with every JavaScript file that imports it.
-//   Everything is linted when eslint.config.mjs, a tsconfig, the lockfile, this script or dist/'s
+//   Everything is linted when eslint.config.mjs, a tsconfig, package.json, the lockfile, this script or dist/'s
 //   declarations (which the examples import as `athena-rx`) changed, and in a clean clone.
 //
 // The builder's state and the list of files that passed are written only when the lint found no
@@ -36,8 +36,11 @@ import { cachePath, contentHash, filesUnder, root } from './cache.mjs';
 
 const LINTED = /\.(ts|js|mjs|cjs)$/;
 const JAVASCRIPT = /\.(js|mjs|cjs)$/;
-/** A change to any of these may change any file's findings. */
-const GLOBAL = ['eslint.config.mjs', 'tsconfig.json', 'tsconfig.eslint.json', 'package-lock.json', 'scripts/check-ts.mjs'];
+/**
+ * A change to any of these may change any file's findings. package.json: under `node16` its
+ * `type` decides whether a file is an ES module, and its `exports` what `athena-rx` resolves to.
+ */
+const GLOBAL = ['eslint.config.mjs', 'tsconfig.json', 'tsconfig.eslint.json', 'package.json', 'package-lock.json', 'scripts/check-ts.mjs'];
 
 /** The files `eslint .` lints: every .ts/.js/.mjs/.cjs that the config does not ignore. */
 async function lintedFiles(eslint) {
@@ -54,12 +57,17 @@ async function lintedFiles(eslint) {
   return all.filter((_, i) => !ignored[i]).sort();
 }
 
-/** The relative imports of `file` that are linted files: `from '…'`, `import('…')`, `require('…')`, `import '…'`. */
+/**
+ * The linted files that `file` imports by a relative path, as TypeScript's scanner reads them
+ * (`preProcessFile`, as scripts/check-layers.mjs does): every import, `export … from`, `import()`
+ * and `require()`, and none inside a comment or a string.
+ */
 function importsOf(file, known) {
-  const text = readFileSync(join(root, file), 'utf8');
+  const { importedFiles } = ts.preProcessFile(readFileSync(join(root, file), 'utf8'), true, true);
   const found = [];
-  for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|\bimport\s+)(['"])(\.{1,2}\/[^'"\n]+)\1/g)) {
-    const base = relative(root, resolve(root, dirname(file), m[2]));
+  for (const { fileName } of importedFiles) {
+    if (!/^\.{1,2}\//.test(fileName)) continue;
+    const base = relative(root, resolve(root, dirname(file), fileName));
     const stem = base.replace(/\.(js|mjs|cjs)$/, '');
     const candidates = [
       base,

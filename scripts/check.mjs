@@ -21,20 +21,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inputsState } from './checkInputs.mjs';
+import { inputsState, readOr } from './checkInputs.mjs';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const lanes = [['check:ts'], ['check:layers', 'format:check', 'api:check', 'check:samples']];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function readOr(path) {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /**
  * What each check cannot read, by path from the root: a change there does not run it again (a
@@ -50,7 +42,7 @@ const outside =
     !folders.some((folder) => path.startsWith(folder));
 const notMarkdown = (path) => !path.endsWith('.md');
 // Prettier skips markdown only while .prettierignore says so (a change to that file runs it).
-const prettierSkipsMarkdown = readOr(join(root, '.prettierignore')).split('\n').includes('*.md');
+const prettierSkipsMarkdown = readOr(join(root, '.prettierignore')).toString('utf8').split('\n').includes('*.md');
 const scopes = {
   'check:ts': notMarkdown,
   'format:check': prettierSkipsMarkdown ? notMarkdown : () => true,

@@ -62,7 +62,8 @@ export function inputsState(root, scopes) {
   return { hashes: Object.fromEntries(names.map((name) => [name, hashes[name].digest('hex')])), newest };
 }
 
-function readOr(path) {
+/** The bytes of `path`, or none when it cannot be read. */
+export function readOr(path) {
   try {
     return readFileSync(path);
   } catch {
